@@ -1,0 +1,4 @@
+/** The DataSource the typeorm CLI uses (`npm run typeorm -- migration:run`). Same options as `pos migrate`. */
+import { makeDataSource } from './src/db/data-source';
+
+export default makeDataSource(process.env.DATABASE_URL ?? 'sqlite:./data/pos.db');

@@ -1,0 +1,97 @@
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { configFromEnv } from './config';
+import { Db } from './db/db';
+import { createApp } from './app';
+import { checkInvariants } from './inventory/check';
+import { jsonLogger } from './shared/logger';
+import { buildAdapters } from './adapters';
+
+const USAGE = `usage: pos <command>
+  serve [--embedded]                 the service, configured by the environment
+  migrate                            apply migrations to DATABASE_URL and exit
+  check                              recompute every stock invariant; exit 1 on any breach
+  sim-terminal --port PATH [--script FILE] [--control HOST:PORT] [--acquirer URL]
+  sim-acquirer --listen HOST:PORT [--cert-dir DIR] [--print-config]`;
+
+export async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'serve':
+      return serve(rest.includes('--embedded'));
+    case 'migrate':
+      return migrate();
+    case 'check':
+      return check();
+    case 'sim-terminal':
+      return (await import('./terminal/sim-terminal.cli')).runSimTerminal(rest);
+    case 'sim-acquirer':
+      return (await import('./acquirer/sim-acquirer.cli')).runSimAcquirer(rest);
+    default:
+      process.stderr.write(`${USAGE}\n`);
+      process.exitCode = cmd ? 2 : 0;
+  }
+}
+
+async function migrate(): Promise<void> {
+  const config = configFromEnv();
+  const db = await Db.fromUrl(config.databaseUrl).open({ migrate: true });
+  await db.close();
+  process.stdout.write(`migrated ${redact(config.databaseUrl)}\n`);
+}
+
+async function check(): Promise<void> {
+  const config = configFromEnv();
+  const db = await Db.fromUrl(config.databaseUrl).open();
+  const findings = await checkInvariants(db);
+  await db.close();
+  if (findings.length === 0) {
+    process.stdout.write('pos check: every stock invariant holds\n');
+    return;
+  }
+  for (const f of findings) process.stdout.write(`BREACH ${f.rule} ${f.subject}: ${f.detail}\n`);
+  process.stdout.write(`pos check: ${findings.length} breach(es)\n`);
+  process.exitCode = 1;
+}
+
+/** The embedded default keeps one admin key in ./data so a restart prints the same one. */
+function embeddedAdminKey(dbUrl: string): string {
+  const file = `${dirname(dbUrl.replace(/^sqlite:/, '') || './data/pos.db')}/admin.key`;
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const key = `pos_${randomBytes(32).toString('base64url')}`;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+async function serve(embedded: boolean): Promise<void> {
+  const config = configFromEnv();
+  const log = jsonLogger();
+  if (embedded && !config.adminKey && config.databaseUrl.startsWith('sqlite:')) config.adminKey = embeddedAdminKey(config.databaseUrl);
+  const db = await Db.fromUrl(config.databaseUrl).open({ migrate: true });
+  const adapters = await buildAdapters(config, log);
+  const app = await createApp({ config, db, terminals: adapters.terminals, acquirer: adapters.acquirer, log });
+  const { url } = await app.listen(config.port, config.host);
+  process.stdout.write(`POS service listening on ${url}\n`);
+  process.stdout.write(`database: ${redact(config.databaseUrl)}; lanes: ${[...adapters.terminals.keys()].join(', ') || 'none'}; acquirer: ${adapters.acquirerDescription}\n`);
+  if (config.adminKey) process.stdout.write(`admin key: ${config.adminKey}\n`);
+  const stop = async () => {
+    await app.close();
+    await adapters.close();
+    await db.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((err) => {
+    process.stderr.write(`${err?.stack ?? err}\n`);
+    process.exit(2);
+  });
+}

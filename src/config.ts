@@ -1,0 +1,40 @@
+/** The service's environment (../shared/spec/service-contract.md), parsed once and checked. */
+export interface Config {
+  databaseUrl: string;
+  host: string;
+  port: number;
+  adminKey: string | null;
+  terminals: string;
+  acquirerUrl: string | null;
+  sweepCron: string;
+  terminalTRespMs: number;
+  orderHoldSeconds: number;
+  suspenseAfterSeconds: number;
+  reversalGraceSeconds: number;
+  instanceId: string;
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  return v;
+}
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    databaseUrl: env.DATABASE_URL || 'sqlite:./data/pos.db',
+    host: env.HOST || '127.0.0.1',
+    port: int(env, 'PORT', 3000, 0, 65535),
+    adminKey: env.POS_ADMIN_KEY || null,
+    terminals: env.POS_TERMINALS ?? 'lane-1:sim',
+    acquirerUrl: env.ACQUIRER_URL || null,
+    sweepCron: env.SWEEP_CRON || '* * * * *',
+    terminalTRespMs: int(env, 'TERMINAL_T_RESP_MS', 60_000, 50, 600_000),
+    orderHoldSeconds: int(env, 'ORDER_HOLD_SECONDS', 1800, 1, 30 * 86400),
+    suspenseAfterSeconds: int(env, 'SUSPENSE_AFTER_SECONDS', 86400, 1, 90 * 86400),
+    reversalGraceSeconds: int(env, 'REVERSAL_GRACE_SECONDS', 63, 0, 86400),
+    instanceId: env.POS_INSTANCE_ID || `${require('node:os').hostname()}:${process.pid}`,
+  };
+}

@@ -1,0 +1,103 @@
+import { DataSource, EntityManager } from 'typeorm';
+import { DbKind, dbKindOf, makeDataSource } from './data-source';
+
+/** A FIFO lock: SQLite has one connection, so transactions must not interleave on it. */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn, fn);
+    this.tail = result.then(() => undefined, () => undefined);
+    return result;
+  }
+}
+
+const RETRYABLE_MYSQL = new Set([1213 /* deadlock */, 1205 /* lock wait timeout */]);
+
+function isRetryable(err: unknown): boolean {
+  const e = err as { errno?: number; driverError?: { errno?: number } };
+  const errno = e?.errno ?? e?.driverError?.errno;
+  return errno !== undefined && RETRYABLE_MYSQL.has(errno);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The one way to touch the database. `tx` runs a whole unit of work in a transaction, retried as a
+ * whole on deadlock (MySQL/MariaDB) and serialised on SQLite. No network or serial I/O inside `fn`.
+ */
+export class Db {
+  readonly kind: DbKind;
+  private readonly mutex = new Mutex();
+
+  constructor(readonly ds: DataSource) {
+    this.kind = ds.options.type === 'better-sqlite3' ? 'sqlite' : 'mysql';
+  }
+
+  static fromUrl(url: string, opts: { poolSize?: number } = {}): Db {
+    dbKindOf(url);
+    return new Db(makeDataSource(url, opts));
+  }
+
+  async open(opts: { migrate?: boolean } = {}): Promise<this> {
+    if (!this.ds.isInitialized) await this.ds.initialize();
+    if (opts.migrate) await this.migrate();
+    return this;
+  }
+
+  async migrate(): Promise<void> {
+    await this.serialised(() => this.ds.runMigrations({ transaction: 'each' }));
+  }
+
+  async close(): Promise<void> {
+    if (this.ds.isInitialized) await this.ds.destroy();
+  }
+
+  async tx<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
+    if (this.kind === 'sqlite') return this.mutex.run(() => this.ds.transaction(fn));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.ds.transaction('READ COMMITTED', fn);
+      } catch (err) {
+        if (!isRetryable(err) || attempt >= 8) throw err;
+        await sleep(Math.random() * 5 * attempt);
+      }
+    }
+  }
+
+  /** Reads outside a transaction; on SQLite they queue behind writers so they never see half a unit of work. */
+  read<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
+    return this.serialised(() => fn(this.ds.manager));
+  }
+
+  private serialised<T>(fn: () => Promise<T>): Promise<T> {
+    return this.kind === 'sqlite' ? this.mutex.run(fn) : fn();
+  }
+
+  /** `FOR UPDATE` where the database has row locks; SQLite's single writer makes it moot there. */
+  get forUpdate(): string {
+    return this.kind === 'mysql' ? ' FOR UPDATE' : '';
+  }
+
+  get forUpdateSkipLocked(): string {
+    return this.kind === 'mysql' ? ' FOR UPDATE SKIP LOCKED' : '';
+  }
+}
+
+/** Runs a write and returns the number of rows it changed (both drivers). */
+export async function exec(m: EntityManager, sql: string, params: unknown[] = []): Promise<number> {
+  const qr = m.queryRunner ?? m.connection.createQueryRunner();
+  try {
+    const res = await qr.query(sql, params, true);
+    return res.affected ?? 0;
+  } finally {
+    if (!m.queryRunner) await qr.release();
+  }
+}
+
+/** Runs a read and returns its rows. */
+export function rows<T = Record<string, unknown>>(m: EntityManager, sql: string, params: unknown[] = []): Promise<T[]> {
+  return m.query(sql, params);
+}
+
+/** `?, ?, ?` for an IN list. */
+export const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');

@@ -1,0 +1,51 @@
+import { Db, rows } from '../db/db';
+
+export interface Finding {
+  rule: string;
+  subject: string;
+  detail: string;
+}
+
+const n = (v: unknown) => Number(v ?? 0);
+
+/**
+ * Recomputes every stock invariant from the ledger:
+ *  1. on hand = Σ movements' on-hand deltas, per SKU;
+ *  2. reserved = Σ movements' reserved deltas = Σ active reservations (order lines), per SKU;
+ *  3. available = on hand − reserved ≥ 0 and reserved ≥ 0;
+ *  4. every reservation was made once and ended at most once, and its state agrees with the ledger.
+ */
+export async function checkInvariants(db: Db): Promise<Finding[]> {
+  return db.read(async (m) => {
+    const findings: Finding[] = [];
+    const skus = await rows<{ sku: string; on_hand: unknown; reserved: unknown; mv_on_hand: unknown; mv_reserved: unknown; active: unknown }>(m, `
+      SELECT s.sku, s.on_hand, s.reserved,
+             (SELECT COALESCE(SUM(mv.on_hand_delta), 0) FROM stock_movement mv WHERE mv.sku = s.sku) AS mv_on_hand,
+             (SELECT COALESCE(SUM(mv.reserved_delta), 0) FROM stock_movement mv WHERE mv.sku = s.sku) AS mv_reserved,
+             (SELECT COALESCE(SUM(l.qty), 0) FROM order_line l WHERE l.sku = s.sku AND l.reservation = 'active') AS active
+        FROM sku s`);
+    for (const s of skus) {
+      const onHand = n(s.on_hand), reserved = n(s.reserved);
+      if (onHand !== n(s.mv_on_hand)) findings.push({ rule: 'on_hand_equals_ledger', subject: s.sku, detail: `on hand ${onHand}, ledger says ${n(s.mv_on_hand)}` });
+      if (reserved !== n(s.mv_reserved)) findings.push({ rule: 'reserved_equals_ledger', subject: s.sku, detail: `reserved ${reserved}, ledger says ${n(s.mv_reserved)}` });
+      if (reserved !== n(s.active)) findings.push({ rule: 'reserved_equals_active_reservations', subject: s.sku, detail: `reserved ${reserved}, active reservations hold ${n(s.active)}` });
+      if (reserved < 0) findings.push({ rule: 'reserved_not_negative', subject: s.sku, detail: `reserved ${reserved}` });
+      if (onHand - reserved < 0) findings.push({ rule: 'available_not_negative', subject: s.sku, detail: `available ${onHand - reserved}` });
+    }
+    const lines = await rows<{ id: string; reservation: string; made: unknown; ended: unknown }>(m, `
+      SELECT l.id, l.reservation,
+             SUM(CASE WHEN mv.kind = 'reservation' THEN 1 ELSE 0 END) AS made,
+             SUM(CASE WHEN mv.kind IN ('sale', 'release') THEN 1 ELSE 0 END) AS ended
+        FROM order_line l LEFT JOIN stock_movement mv ON mv.order_line_id = l.id
+       GROUP BY l.id, l.reservation
+      HAVING SUM(CASE WHEN mv.kind = 'reservation' THEN 1 ELSE 0 END) <> 1
+          OR SUM(CASE WHEN mv.kind IN ('sale', 'release') THEN 1 ELSE 0 END) <> (CASE WHEN l.reservation = 'active' THEN 0 ELSE 1 END)`);
+    for (const l of lines) {
+      const ended = n(l.ended);
+      if (n(l.made) !== 1) findings.push({ rule: 'reservation_made_once', subject: l.id, detail: `${n(l.made)} reservation movements` });
+      if (ended > 1) findings.push({ rule: 'reservation_ended_once', subject: l.id, detail: `ended ${ended} times` });
+      else if (ended !== (l.reservation === 'active' ? 0 : 1)) findings.push({ rule: 'reservation_state_matches_ledger', subject: l.id, detail: `state ${l.reservation}, ${ended} ending movements` });
+    }
+    return findings;
+  });
+}

@@ -1,0 +1,172 @@
+import { EntityManager } from 'typeorm';
+import { Db, exec, placeholders, rows } from '../db/db';
+import { audit } from '../audit/audit.service';
+import { DomainError, notFound, unprocessable } from '../shared/errors';
+import { Clock } from '../shared/clock';
+import { Sku, SkuKind } from './sku.entity';
+import { MovementKind, StockMovement } from './movement.entity';
+import { OrderLine } from '../orders/order-line.entity';
+
+export interface StockLevel {
+  sku: string;
+  onHand: number;
+  reserved: number;
+  available: number;
+}
+
+export interface ReservationRequest {
+  lineId: string;
+  sku: string;
+  qty: number;
+}
+
+export interface Shortfall {
+  sku: string;
+  requested: number;
+  available: number;
+}
+
+type MovementRow = Omit<StockMovement, 'id'>;
+
+/**
+ * Stock levels and the ledger. Every level change is a conditional UPDATE on the SKU row plus a
+ * movement row in the same transaction; nothing here reads a counter into JavaScript to write it back.
+ */
+export class InventoryService {
+  constructor(private readonly db: Db, private readonly clock: Clock) {}
+
+  async upsertSku(input: { sku: string; name: string; priceFen: number; kind?: SkuKind }, actor: string): Promise<Sku> {
+    return this.db.tx(async (m) => this.upsertSkuIn(m, input, actor));
+  }
+
+  async upsertSkuIn(m: EntityManager, input: { sku: string; name: string; priceFen: number; kind?: SkuKind }, actor: string): Promise<Sku> {
+    const now = this.clock.now().getTime();
+    const before = await m.findOne(Sku, { where: { sku: input.sku } });
+    const kind = input.kind ?? 'goods';
+    if (before && before.kind !== kind) {
+      throw new DomainError(409, 'sku_kind_conflict', `SKU ${input.sku} is a ${before.kind}, not ${kind}`);
+    }
+    if (before) {
+      await m.update(Sku, { sku: input.sku }, { name: input.name, priceFen: input.priceFen, updatedAt: now });
+    } else {
+      await m.insert(Sku, { sku: input.sku, name: input.name, priceFen: input.priceFen, kind, onHand: 0, reserved: 0, createdAt: now, updatedAt: now });
+    }
+    const after = await m.findOneOrFail(Sku, { where: { sku: input.sku } });
+    await audit(m, {
+      actor, entity: 'sku', entityId: input.sku, action: before ? 'update' : 'create', at: now,
+      before: before ? { name: before.name, priceFen: before.priceFen } : undefined,
+      after: { name: after.name, priceFen: after.priceFen },
+    });
+    return after;
+  }
+
+  async receive(lines: { sku: string; qty: number }[], ref: string, actor: string, kind: SkuKind = 'goods'): Promise<StockLevel[]> {
+    return this.db.tx(async (m) => {
+      const now = this.clock.now().getTime();
+      const sorted = [...lines].sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0));
+      const missing: string[] = [];
+      for (const l of sorted) {
+        const n = await exec(m, 'UPDATE sku SET on_hand = on_hand + ?, updated_at = ? WHERE sku = ? AND kind = ?', [l.qty, now, l.sku, kind]);
+        if (n !== 1) missing.push(l.sku);
+      }
+      if (missing.length) throw unprocessable('unknown_sku', `unknown SKU: ${missing.join(', ')}`, { skus: missing });
+      await this.writeMovements(m, sorted.map((l) => ({ sku: l.sku, kind: 'receipt' as const, onHandDelta: l.qty, reservedDelta: 0, orderId: null, orderLineId: null, ref, actor, at: now })));
+      await audit(m, { actor, entity: 'stock_receipt', entityId: ref, action: 'receive', after: sorted, at: now });
+      return this.levelsIn(m, sorted.map((l) => l.sku));
+    });
+  }
+
+  async level(sku: string): Promise<StockLevel> {
+    const [lvl] = await this.db.read((m) => this.levelsIn(m, [sku]));
+    if (!lvl) throw notFound('sku', sku);
+    return lvl;
+  }
+
+  async levelsIn(m: EntityManager, skus: string[]): Promise<StockLevel[]> {
+    if (skus.length === 0) return [];
+    const r = await rows<{ sku: string; on_hand: string | number; reserved: string | number }>(
+      m, `SELECT sku, on_hand, reserved FROM sku WHERE sku IN (${placeholders(skus.length)})`, skus);
+    return r.map((x) => ({ sku: x.sku, onHand: Number(x.on_hand), reserved: Number(x.reserved), available: Number(x.on_hand) - Number(x.reserved) }));
+  }
+
+  /**
+   * Reserves every line or none: one conditional UPDATE per SKU in sorted order (so concurrent
+   * multi-SKU orders lock rows in the same order), collecting shortfalls; the caller's transaction
+   * is rolled back by the thrown error when any line is short. Lines must have distinct SKUs.
+   */
+  async reserve(m: EntityManager, orderId: string, lines: ReservationRequest[], actor: string, kind: SkuKind = 'goods'): Promise<void> {
+    const now = this.clock.now().getTime();
+    const sorted = [...lines].sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0));
+    const short: ReservationRequest[] = [];
+    for (const l of sorted) {
+      const n = await exec(m,
+        'UPDATE sku SET reserved = reserved + ?, updated_at = ? WHERE sku = ? AND kind = ? AND on_hand - reserved >= ?',
+        [l.qty, now, l.sku, kind, l.qty]);
+      if (n !== 1) short.push(l);
+    }
+    if (short.length) {
+      const levels = await this.levelsIn(m, short.map((s) => s.sku));
+      const byS = new Map(levels.map((x) => [x.sku, x.available]));
+      const shortfalls: Shortfall[] = short.map((s) => ({ sku: s.sku, requested: s.qty, available: Math.max(0, byS.get(s.sku) ?? 0) }));
+      throw new InsufficientStockError(shortfalls);
+    }
+    await this.writeMovements(m, sorted.map((l) => ({
+      sku: l.sku, kind: 'reservation' as const, onHandDelta: 0, reservedDelta: l.qty, orderId, orderLineId: l.lineId, ref: null, actor, at: now,
+    })));
+  }
+
+  /** Ends every active reservation of the order as a sale: onHand and reserved both fall, once. */
+  async commitSale(m: EntityManager, orderId: string, actor: string): Promise<number> {
+    return this.endReservations(m, orderId, 'sold', actor);
+  }
+
+  /** Ends every active reservation of the order as a release: the stock is available again, once. */
+  async release(m: EntityManager, orderId: string, actor: string): Promise<number> {
+    return this.endReservations(m, orderId, 'released', actor);
+  }
+
+  private async endReservations(m: EntityManager, orderId: string, end: 'sold' | 'released', actor: string): Promise<number> {
+    const now = this.clock.now().getTime();
+    const lines = await m.find(OrderLine, { where: { orderId, reservation: 'active' } });
+    lines.sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0));
+    const movements: MovementRow[] = [];
+    for (const line of lines) {
+      const ended = await exec(m, "UPDATE order_line SET reservation = ?, ended_at = ? WHERE id = ? AND reservation = 'active'", [end, now, line.id]);
+      if (ended !== 1) continue; // another unit of work ended it first: a reservation ends exactly once
+      const onHandDelta = end === 'sold' ? -line.qty : 0;
+      const n = await exec(m,
+        'UPDATE sku SET on_hand = on_hand + ?, reserved = reserved - ?, updated_at = ? WHERE sku = ? AND reserved >= ?',
+        [onHandDelta, line.qty, now, line.sku, line.qty]);
+      if (n !== 1) throw new Error(`ledger breach: SKU ${line.sku} has less reserved than order line ${line.id} holds`);
+      movements.push({ sku: line.sku, kind: end === 'sold' ? 'sale' : 'release', onHandDelta, reservedDelta: -line.qty, orderId, orderLineId: line.id, ref: null, actor, at: now });
+    }
+    await this.writeMovements(m, movements);
+    return movements.length;
+  }
+
+  /**
+   * Adds `delta` to on hand (a stock count's correction). A negative adjustment may not take on hand
+   * below what is reserved: that stock is promised to an order.
+   */
+  async adjust(m: EntityManager, sku: string, delta: number, ref: string, actor: string): Promise<void> {
+    if (delta === 0) return;
+    const now = this.clock.now().getTime();
+    const n = await exec(m, 'UPDATE sku SET on_hand = on_hand + ?, updated_at = ? WHERE sku = ? AND on_hand + ? >= reserved',
+      [delta, now, sku, delta]);
+    if (n !== 1) throw new DomainError(409, 'adjustment_below_reserved', `adjusting ${sku} by ${delta} would leave less on hand than is reserved`, { sku, delta });
+    await this.writeMovements(m, [{ sku, kind: 'adjustment', onHandDelta: delta, reservedDelta: 0, orderId: null, orderLineId: null, ref, actor, at: now }]);
+  }
+
+  async writeMovements(m: EntityManager, movements: MovementRow[]): Promise<void> {
+    if (movements.length === 0) return;
+    await m.insert(StockMovement, movements);
+  }
+}
+
+export class InsufficientStockError extends DomainError {
+  constructor(readonly shortfalls: Shortfall[]) {
+    super(409, 'insufficient_stock', `not enough stock for ${shortfalls.map((s) => s.sku).join(', ')}; nothing was reserved`, { shortfalls });
+  }
+}
+
+export type { MovementKind };

@@ -1,0 +1,75 @@
+import { Terminal, SaleOutcome, ApprovedSale } from '../terminal/terminal';
+import { Logger } from '../shared/logger';
+import { Payment } from './payment.entity';
+import { ApprovalFacts, CardDriver, PaymentsService } from './payments.service';
+
+export function factsFromSale(s: ApprovedSale): ApprovalFacts {
+  return {
+    rc: s.rc, rm: s.rm ?? null, cardMasked: s.cardMasked ?? null, cardType: s.cardType ?? null, terminalId: s.terminalId ?? null,
+    merchantId: s.merchantId ?? null, batchNo: s.batchNo ?? null, traceNo: s.traceNo ?? null, rrn: s.rrn ?? null,
+    authCode: s.authCode ?? null, terminalTime: s.txnDate && s.txnTime ? s.txnDate + s.txnTime : null,
+  };
+}
+
+/**
+ * Drives a committed `pending` card attempt on its lane's terminal and records the outcome.
+ * The attempt and its RF are in the database before the first byte goes on the line.
+ */
+export class TerminalCardDriver implements CardDriver {
+  private readonly inFlight = new Set<string>();
+
+  constructor(
+    private readonly terminals: Map<string, Terminal>,
+    private readonly payments: PaymentsService,
+    private readonly log: Logger,
+  ) {}
+
+  hasLane(lane: string): boolean {
+    return this.terminals.has(lane);
+  }
+
+  isLaneIdle(lane: string): boolean {
+    return this.terminals.get(lane)?.isIdle() ?? false;
+  }
+
+  lanes(): string[] {
+    return [...this.terminals.keys()];
+  }
+
+  isInFlight(paymentId: string): boolean {
+    return this.inFlight.has(paymentId);
+  }
+
+  start(p: Payment): void {
+    this.inFlight.add(p.id);
+    void this.run(p)
+      .catch((err) => this.log.error('card payment could not be recorded; it stays pending until the sweeper marks it unknown', { paymentId: p.id, err: String(err) }))
+      .finally(() => this.inFlight.delete(p.id));
+  }
+
+  /** Resolves when the terminal has answered and the outcome is recorded. */
+  async run(p: Payment): Promise<void> {
+    const terminal = this.terminals.get(p.lane!)!;
+    let outcome: SaleOutcome;
+    try {
+      outcome = await terminal.sale({ rf: p.rf!, amountFen: p.amountFen }, {
+        onAcked: () => this.payments.markAcked(p.id),
+        onPrompt: (text) => this.payments.addPrompt(p.id, text),
+      });
+    } catch (err) {
+      // The driver should classify everything itself; if it throws, nobody knows what reached the bank.
+      outcome = { kind: 'unknown', reason: `terminal driver failed: ${String(err)}`, acked: true };
+    }
+    this.log.info('card outcome', { paymentId: p.id, lane: p.lane, rf: p.rf, outcome: outcome.kind, rc: 'rc' in outcome ? outcome.rc : undefined });
+    switch (outcome.kind) {
+      case 'approved':
+        return this.payments.settleApproved(p.id, factsFromSale(outcome.sale), 'system:terminal');
+      case 'declined':
+        return this.payments.settleFailed(p.id, 'declined', { rc: outcome.rc, rm: outcome.rm, reason: 'declined' }, 'system:terminal');
+      case 'not_executed':
+        return this.payments.settleFailed(p.id, 'declined', { rc: outcome.rc, rm: outcome.rm, reason: `not executed: ${outcome.reason}` }, 'system:terminal');
+      case 'unknown':
+        return this.payments.markUnknown(p.id, { rc: outcome.rc, rm: outcome.rm, reason: outcome.reason, acked: outcome.acked }, 'system:terminal');
+    }
+  }
+}

@@ -1,0 +1,38 @@
+import { EntityManager } from 'typeorm';
+import { exec } from '../db/db';
+import { conflict } from '../shared/errors';
+import { PaymentStatus } from './payment.entity';
+
+/**
+ * The only ways a payment attempt's status may change. `unknown` and `suspense` can only end in a
+ * confirmed outcome; nothing goes back to `pending`.
+ */
+export const PAYMENT_TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
+  pending: ['approved', 'declined', 'unknown'],
+  unknown: ['approved', 'declined', 'reversed', 'suspense'],
+  suspense: ['approved', 'declined', 'reversed'],
+  approved: [],
+  declined: [],
+  reversed: [],
+};
+
+/** Attempts whose outcome is not known: their order's stock stays held. */
+export const LIVE_PAYMENT_STATUSES: readonly PaymentStatus[] = ['pending', 'unknown', 'suspense'];
+export const FINAL_PAYMENT_STATUSES: readonly PaymentStatus[] = ['approved', 'declined', 'reversed'];
+
+export function canMovePayment(from: PaymentStatus, to: PaymentStatus): boolean {
+  return PAYMENT_TRANSITIONS[from].includes(to);
+}
+
+/** Conditional UPDATE of the status plus any other columns of the same change; 409 when it lost a race. */
+export async function movePayment(
+  m: EntityManager, paymentId: string, from: PaymentStatus, to: PaymentStatus, now: number,
+  set: Record<string, string | number | null> = {},
+): Promise<void> {
+  if (!canMovePayment(from, to)) throw conflict('payment_transition_refused', `a payment cannot go from ${from} to ${to}`, { paymentId, from, to });
+  const cols = Object.keys(set);
+  const assignments = ['status = ?', 'updated_at = ?', ...cols.map((c) => `${c} = ?`)].join(', ');
+  const n = await exec(m, `UPDATE payment SET ${assignments} WHERE id = ? AND status = ?`,
+    [to, now, ...cols.map((c) => set[c]), paymentId, from]);
+  if (n !== 1) throw conflict('payment_changed', `payment ${paymentId} is no longer ${from}`, { paymentId, from, to });
+}
