@@ -6,6 +6,8 @@ import { InventoryService } from './inventory/inventory.service';
 import { OrdersService } from './orders/orders.service';
 import { PaymentsService } from './payments/payments.service';
 import { Metrics } from './http/metrics';
+import { ticketingExtension } from './ticketing';
+import { stockCountExtension } from './stock-count';
 
 /** What a capability built on the core (ticketing, stock counts) gets to work with. */
 export interface CoreContext {
@@ -24,6 +26,6 @@ export interface Extension {
 }
 
 /** Capabilities mounted under /v1 beside the core routes. */
-export async function extensionRoutes(_ctx: CoreContext): Promise<Extension[]> {
-  return [];
+export async function extensionRoutes(ctx: CoreContext): Promise<Extension[]> {
+  return [ticketingExtension(ctx), stockCountExtension(ctx)].filter((e): e is Extension => e !== null);
 }

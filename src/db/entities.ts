@@ -6,5 +6,7 @@ import { StockMovement } from '../inventory/movement.entity';
 import { Order } from '../orders/order.entity';
 import { OrderLine } from '../orders/order-line.entity';
 import { Payment } from '../payments/payment.entity';
+import { ticketingEntities } from '../ticketing';
+import { stockCountEntities } from '../stock-count';
 
-export const entities = [ApiKey, AuditEntry, IdempotencyRecord, Sku, StockMovement, Order, OrderLine, Payment];
+export const entities = [ApiKey, AuditEntry, IdempotencyRecord, Sku, StockMovement, Order, OrderLine, Payment, ...ticketingEntities, ...stockCountEntities];

@@ -62,6 +62,8 @@ export interface PaymentView {
   updatedAt: string;
 }
 
+export type OrderPaidHook = (m: EntityManager, order: Order, now: number) => Promise<void>;
+
 /** Starts the terminal side of a card attempt once it is committed as `pending`. */
 export interface CardDriver {
   hasLane(lane: string): boolean;
@@ -83,6 +85,7 @@ const COLUMN: Record<keyof ApprovalFacts, string> = {
 export class PaymentsService {
   private readonly changes = new EventEmitter();
   private cardDriver: CardDriver | null = null;
+  private readonly paidHooks: OrderPaidHook[] = [];
 
   constructor(
     private readonly db: Db,
@@ -95,6 +98,11 @@ export class PaymentsService {
 
   useCardDriver(driver: CardDriver): void {
     this.cardDriver = driver;
+  }
+
+  /** Runs inside the transaction that marks an order paid (ticketing issues its tickets there, exactly once). */
+  onOrderPaid(hook: OrderPaidHook): void {
+    this.paidHooks.push(hook);
   }
 
   async tender(orderId: string, input: TenderInput, actor: string): Promise<PaymentView> {
@@ -229,6 +237,7 @@ export class PaymentsService {
       if (paid >= order.totalFen) {
         await this.inventory.commitSale(m, order.id, actor);
         await moveOrder(m, order.id, 'reserved', 'paid', now);
+        for (const hook of this.paidHooks) await hook(m, order, now);
         await audit(m, { actor, entity: 'order', entityId: order.id, action: 'paid', before: { status: 'reserved' }, after: { status: 'paid', paidFen: paid }, at: now });
       }
       return;
