@@ -93,7 +93,6 @@ export async function createApp(deps: AppDeps): Promise<App> {
   http.disable('x-powered-by');
   http.set('etag', false);
   http.use(express.json({ limit: '256kb' }));
-  http.use(express.text({ type: 'text/csv', limit: '64mb' }));
   http.get('/healthz', (_req, res) => { res.json({ ok: true }); });
   http.get('/metrics', async (_req, res) => { res.type('text/plain; version=0.0.4').send(await metrics.render()); });
   const v1 = express.Router();
