@@ -1,0 +1,122 @@
+/**
+ * What every benchmark needs: a fresh MariaDB schema, the compiled service in a child process (so
+ * the load generator and the server do not share one event loop), an HTTP client, autocannon as a
+ * promise, `pos check`, and peak-memory readings.
+ */
+import { spawn, spawnSync, ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import autocannon from 'autocannon';
+import { Db } from '../src/db/db';
+
+/** The repository root, whether this runs compiled (dist/bench) or from source (bench/). */
+function findRoot(dir: string): string {
+  while (!existsSync(join(dir, 'package.json'))) {
+    if (dirname(dir) === dir) throw new Error('package.json not found above ' + __dirname);
+    dir = dirname(dir);
+  }
+  return dir;
+}
+export const root = findRoot(__dirname);
+const cli = join(root, 'dist', 'src', 'cli.js');
+export const benchBaseUrl = () => process.env.BENCH_DATABASE_URL || 'mysql://root@127.0.0.1:3306/test';
+
+export async function benchDb(prefix: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const base = new URL(benchBaseUrl());
+  const name = `pos_${prefix}_${randomBytes(4).toString('hex')}`;
+  const admin = await Db.fromUrl(base.toString(), { poolSize: 1 }).open();
+  await admin.ds.query(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
+  await admin.close();
+  base.pathname = `/${name}`;
+  const url = base.toString();
+  const db = await Db.fromUrl(url, { poolSize: 1 }).open({ migrate: true });
+  await db.close();
+  return {
+    url,
+    drop: async () => {
+      if (process.env.BENCH_KEEP_DB) return;
+      const a = await Db.fromUrl(benchBaseUrl(), { poolSize: 1 }).open();
+      await a.ds.query(`DROP DATABASE IF EXISTS ${name}`);
+      await a.close();
+    },
+  };
+}
+
+/** Peak resident set of a process in MB (VmHWM), or 0 where /proc is not there. */
+export function peakRssMb(pid: number | 'self' = 'self'): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : 0;
+  } catch {
+    return 0;
+  }
+}
+export const ownPeakRssMb = () => peakRssMb('self');
+
+export interface BenchServer {
+  url: string;
+  adminKey: string;
+  pid: number;
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+export async function startServer(opts: { databaseUrl: string; env?: Record<string, string> }): Promise<BenchServer> {
+  const adminKey = `pos_bench_${randomBytes(16).toString('hex')}`;
+  const child: ChildProcess = spawn(process.execPath, [cli, 'serve'], {
+    cwd: root,
+    env: {
+      ...process.env, DATABASE_URL: opts.databaseUrl, POS_ADMIN_KEY: adminKey, PORT: '0', HOST: '127.0.0.1',
+      POS_TERMINALS: '', POS_LOG: 'silent', SWEEP_CRON: '0 0 1 1 *', ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening:\n${out}`)));
+  });
+  return {
+    url, adminKey, pid: child.pid!,
+    peakRssMb: () => peakRssMb(child.pid!),
+    stop: () => new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+export type BenchApi = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; body: any }>;
+
+export function api(url: string, key: string): BenchApi {
+  return async (method, path, body, headers = {}) => {
+    const h: Record<string, string> = { authorization: `Bearer ${key}`, ...headers };
+    let payload: string | undefined;
+    if (typeof body === 'string') payload = body;
+    else if (body !== undefined) { payload = JSON.stringify(body); h['content-type'] ??= 'application/json'; }
+    const res = await fetch(url + path, { method, headers: h, body: payload });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try { parsed = text ? JSON.parse(text) : null; } catch { /* keep text */ }
+    return { status: res.status, body: parsed };
+  };
+}
+
+export function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+}
+
+export async function posCheck(databaseUrl: string): Promise<{ clean: boolean; output: string }> {
+  const r = spawnSync(process.execPath, [cli, 'check'], { cwd: root, env: { ...process.env, DATABASE_URL: databaseUrl }, encoding: 'utf8' });
+  return { clean: r.status === 0, output: `${r.stdout}${r.stderr}`.trim() };
+}
+
+export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+/*
+ * Run before `npm start`, `npm test` and the benchmarks so that a fresh clone needs nothing else:
+ * installs node_modules when they are missing or older than package-lock.json, and (unless
+ * --no-build) compiles dist/ when any source is newer than the last build.
+ */
+const { spawnSync } = require('node:child_process');
+const { existsSync, statSync, readdirSync } = require('node:fs');
+const { join } = require('node:path');
+
+const root = join(__dirname, '..');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+function run(cmd, args) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status === null ? 1 : r.status);
+}
+
+function mtime(p) {
+  try { return statSync(p).mtimeMs; } catch { return 0; }
+}
+
+function newestUnder(dir) {
+  let newest = 0;
+  if (!existsSync(dir)) return newest;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestUnder(p) : mtime(p));
+  }
+  return newest;
+}
+
+const marker = join(root, 'node_modules', '.package-lock.json');
+if (!existsSync(marker) || mtime(join(root, 'package-lock.json')) > mtime(marker)) {
+  process.stderr.write('installing dependencies (npm ci)…\n');
+  run(npm, ['ci', '--no-audit', '--no-fund']);
+}
+
+if (!process.argv.includes('--no-build')) {
+  const stamp = join(root, 'dist', '.build-stamp');
+  const sources = Math.max(
+    ...['src', 'migrations', 'bench'].map((d) => newestUnder(join(root, d))),
+    ...['ormconfig.ts', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map((f) => mtime(join(root, f))),
+  );
+  if (sources > mtime(stamp)) {
+    process.stderr.write('building (tsc)…\n');
+    run(process.execPath, [require.resolve('typescript/bin/tsc', { paths: [root] }), '-p', 'tsconfig.build.json']);
+    require('node:fs').writeFileSync(stamp, new Date().toISOString());
+  }
+}
