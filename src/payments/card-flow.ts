@@ -51,11 +51,15 @@ export class TerminalCardDriver implements CardDriver {
   async run(p: Payment): Promise<void> {
     const terminal = this.terminals.get(p.lane!)!;
     let outcome: SaleOutcome;
+    // Prompts are recorded one after another, and before the outcome, in the order the terminal sent them.
+    let recorded: Promise<void> = Promise.resolve();
+    const inOrder = (f: () => Promise<void>) => (recorded = recorded.then(f).catch((err) => this.log.warn('could not record terminal progress', { paymentId: p.id, err: String(err) })));
     try {
       outcome = await terminal.sale({ rf: p.rf!, amountFen: p.amountFen }, {
-        onAcked: () => this.payments.markAcked(p.id),
-        onPrompt: (text) => this.payments.addPrompt(p.id, text),
+        onAcked: () => inOrder(() => this.payments.markAcked(p.id)),
+        onPrompt: (text) => inOrder(() => this.payments.addPrompt(p.id, text)),
       });
+      await recorded;
     } catch (err) {
       // The driver should classify everything itself; if it throws, nobody knows what reached the bank.
       outcome = { kind: 'unknown', reason: `terminal driver failed: ${String(err)}`, acked: true };
