@@ -25,7 +25,7 @@ export async function main(argv: string[]): Promise<void> {
     case 'check':
       return check();
     case 'sim-terminal':
-      return (await import('./terminal/sim-terminal.cli')).runSimTerminal(rest);
+      return (await import('./terminal/simulator.cli')).runSimTerminal(rest);
     case 'sim-acquirer':
       return (await import('./acquirer/sim-acquirer.cli')).runSimAcquirer(rest);
     default:

@@ -1,0 +1,49 @@
+import { spawn, spawnSync, ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+const root = join(__dirname, '..', '..');
+
+export function socatAvailable(): boolean {
+  return spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0;
+}
+
+/** A pty pair joined by socat: what is written to one end is read from the other. */
+export async function ptyPair(): Promise<{ a: string; b: string; stop(): void }> {
+  const socat = spawn('socat', ['-d', '-d', 'pty,raw,echo=0', 'pty,raw,echo=0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const paths = await new Promise<string[]>((resolve, reject) => {
+    let err = '';
+    const found: string[] = [];
+    socat.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      for (const m of d.toString().matchAll(/PTY is (\/dev\/pts\/\d+)/g)) found.push(m[1]);
+      if (found.length === 2 && /starting data transfer loop/.test(err)) resolve(found);
+    });
+    socat.once('exit', (code) => reject(new Error(`socat exited ${code}: ${err}`)));
+  });
+  return { a: paths[0], b: paths[1], stop: () => { socat.kill('SIGTERM'); } };
+}
+
+/** `pos sim-terminal` as its own process on `path`, with its control API. */
+export async function simTerminalProcess(path: string, extra: string[] = []): Promise<{ control: string; proc: ChildProcess; output: () => string; stop(): Promise<void> }> {
+  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(root, 'src', 'cli.ts'), 'sim-terminal', '--port', path, '--control', '127.0.0.1:0', ...extra], {
+    cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json') },
+  });
+  let out = '';
+  proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  const control = await new Promise<string>((resolve, reject) => {
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /control on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    proc.once('exit', (code) => reject(new Error(`sim-terminal exited ${code}: ${out}`)));
+  });
+  return {
+    control, proc, output: () => out,
+    stop: () => new Promise((resolve) => {
+      if (proc.exitCode !== null) return resolve();
+      proc.once('exit', () => resolve());
+      proc.kill('SIGTERM');
+    }),
+  };
+}
