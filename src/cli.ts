@@ -27,7 +27,7 @@ export async function main(argv: string[]): Promise<void> {
     case 'sim-terminal':
       return (await import('./terminal/simulator.cli')).runSimTerminal(rest);
     case 'sim-acquirer':
-      return (await import('./acquirer/sim-acquirer.cli')).runSimAcquirer(rest);
+      return (await import('./acquirer/simulator.cli')).runSimAcquirer(rest);
     default:
       process.stderr.write(`${USAGE}\n`);
       process.exitCode = cmd ? 2 : 0;
