@@ -15,6 +15,8 @@ import { generateTestChain, TestChain } from './test-chain';
 
 export const ACQUIRER_FAULTS = ['34', '03', '04', '05', '37', '500', 'timeout', 'badsig', 'foreign'] as const;
 export type AcquirerFault = (typeof ACQUIRER_FAULTS)[number];
+/** Which calls for the orderId the fault hits. */
+export type FaultTarget = 'query' | 'reverse' | 'both';
 
 export interface AcquirerSimulatorOptions {
   bank?: SimBankPort;
@@ -22,6 +24,8 @@ export interface AcquirerSimulatorOptions {
   /** When set, requests must be signed by this certificate's key. */
   merchantCertPem?: string;
   now?: () => Date;
+  /** Added to every gateway answer, like a real acquirer's round trip. */
+  latencyMs?: number;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -30,11 +34,13 @@ export class AcquirerSimulator {
   readonly bank: SimBankPort;
   readonly chain: TestChain;
   private foreign: TestChain | null = null;
-  private readonly faults = new Map<string, { fault: AcquirerFault; remaining: number }>();
+  private readonly faults = new Map<string, { fault: AcquirerFault; remaining: number; on: FaultTarget }>();
   private readonly merchantKey: X509Certificate | null;
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   readonly counts = { queries: 0, reversals: 0 };
+  /** Every orderId a reversal was asked for, in order (tests check what was sent). */
+  readonly reversedOrderIds: string[] = [];
   url = '';
 
   constructor(private readonly opts: AcquirerSimulatorOptions = {}) {
@@ -43,19 +49,19 @@ export class AcquirerSimulator {
     this.merchantKey = opts.merchantCertPem ? new X509Certificate(opts.merchantCertPem) : null;
   }
 
-  /** `count` answers with the fault (default: until cleared). */
-  setFault(orderId: string, fault: AcquirerFault, count = Infinity): void {
+  /** `count` answers with the fault (default: until cleared), to queries unless `on` says otherwise. */
+  setFault(orderId: string, fault: AcquirerFault, count = Infinity, on: FaultTarget = 'query'): void {
     if (fault === 'foreign') this.foreign ??= generateTestChain('Foreign');
-    this.faults.set(orderId, { fault, remaining: count });
+    this.faults.set(orderId, { fault, remaining: count, on });
   }
 
   clearFaults(): void {
     this.faults.clear();
   }
 
-  private takeFault(orderId: string): AcquirerFault | null {
+  private takeFault(orderId: string, call: 'query' | 'reverse'): AcquirerFault | null {
     const f = this.faults.get(orderId);
-    if (!f) return null;
+    if (!f || (f.on !== 'both' && f.on !== call)) return null;
     if (--f.remaining <= 0) this.faults.delete(orderId);
     return f.fault;
   }
@@ -89,9 +95,10 @@ export class AcquirerSimulator {
         return t ? json(200, t) : json(404, { error: 'no such transaction' });
       }
       if (req.method === 'POST' && url.pathname === '/sim/faults') {
-        const f = JSON.parse(body) as { orderId?: string; fault?: AcquirerFault; count?: number };
+        const f = JSON.parse(body) as { orderId?: string; fault?: AcquirerFault; count?: number; on?: FaultTarget };
         if (!f.orderId || !f.fault || !ACQUIRER_FAULTS.includes(f.fault)) return json(400, { error: `need orderId and fault (one of ${ACQUIRER_FAULTS.join(', ')})` });
-        this.setFault(f.orderId, f.fault, f.count ?? Infinity);
+        if (f.on !== undefined && !['query', 'reverse', 'both'].includes(f.on)) return json(400, { error: 'on must be query, reverse or both' });
+        this.setFault(f.orderId, f.fault, f.count ?? Infinity, f.on ?? 'query');
         return json(200, { ok: true });
       }
       if (req.method === 'DELETE' && url.pathname === '/sim/faults') { this.clearFaults(); return json(200, { ok: true }); }
@@ -104,8 +111,9 @@ export class AcquirerSimulator {
   }
 
   private async gateway(res: ServerResponse, req: AcpFields, kind: 'query' | 'reverse'): Promise<void> {
+    if (this.opts.latencyMs) await new Promise((r) => setTimeout(r, this.opts.latencyMs));
     if (kind === 'query') this.counts.queries++;
-    else this.counts.reversals++;
+    else { this.counts.reversals++; this.reversedOrderIds.push(req.orderId ?? ''); }
     const orderId = req.orderId ?? '';
     const echo: AcpFields = {
       version: '5.1.0', encoding: 'UTF-8', signMethod: '01', txnType: req.txnType ?? '', txnSubType: req.txnSubType ?? '', bizType: req.bizType ?? '',
@@ -114,7 +122,7 @@ export class AcquirerSimulator {
     if (this.merchantKey && !verifyFieldsSignature(req, this.merchantKey.publicKey)) {
       return this.answer(res, { ...echo, respCode: '11', respMsg: '验证签名失败' }, null);
     }
-    const fault = this.takeFault(orderId);
+    const fault = this.takeFault(orderId, kind);
     if (fault === '500') { res.writeHead(500); res.end('internal error'); return; }
     if (fault === 'timeout') return; // never answers; the socket is destroyed at close
     if (fault && /^\d\d$/.test(fault)) return this.answer(res, { ...echo, respCode: fault, respMsg: fault === '34' ? '查无此交易' : fault === '37' ? '交易查询过于频繁' : '交易处理中' }, null);

@@ -19,7 +19,8 @@ describe('ACP signing against the published vectors', () => {
     expect(merchant.certId).toBe(vectors.sign_cert_id);
   });
 
-  it.each(vectors.vectors.filter((v: any) => v.fields.signMethod === '01').map((v: any) => [v.name, v]))('%s', (_n, v: any) => {
+  const rsaVectors: [string, any][] = vectors.vectors.filter((v: any) => v.fields.signMethod === '01').map((v: any) => [v.name, v]);
+  it.each(rsaVectors)('%s', (_n, v) => {
     const signed = signFields(v.fields, merchant);
     expect(stringToSign(signed)).toBe(v.string_to_sign);
     expect(signed.signature).toBe(v.signature);

@@ -100,15 +100,25 @@ export class Sweeper {
     }
   }
 
+  /**
+   * Claims due attempts for this instance. One status per query, so MySQL/MariaDB walks the
+   * (status, next_check_at) index in order and stops at the limit: only the rows it returns are
+   * locked, and SKIP LOCKED lets other instances take the next ones at the same moment.
+   */
   private async claim(): Promise<Payment[]> {
     const now = this.clock.now().getTime();
     return this.db.tx(async (m) => {
-      const due = await rows<{ id: string }>(m,
-        `SELECT id FROM payment WHERE status IN ('unknown', 'suspense') AND next_check_at <= ?
-           AND (claim_until IS NULL OR claim_until < ?) ORDER BY next_check_at LIMIT ${Number(this.opts.batchSize)}${this.db.forUpdateSkipLocked}`,
-        [now, now]);
-      if (due.length === 0) return [];
-      const ids = due.map((d) => d.id);
+      const ids: string[] = [];
+      for (const status of ['unknown', 'suspense']) {
+        const room = this.opts.batchSize - ids.length;
+        if (room <= 0) break;
+        const due = await rows<{ id: string }>(m,
+          `SELECT id FROM payment${this.db.kind === 'mysql' ? ' FORCE INDEX (ix_payment_status_due)' : ''} WHERE status = ? AND next_check_at <= ?
+             AND (claim_until IS NULL OR claim_until < ?) ORDER BY next_check_at LIMIT ${Number(room)}${this.db.forUpdateSkipLocked}`,
+          [status, now, now]);
+        ids.push(...due.map((d) => d.id));
+      }
+      if (ids.length === 0) return [];
       await exec(m, `UPDATE payment SET claimed_by = ?, claim_until = ? WHERE id IN (${placeholders(ids.length)})`,
         [this.opts.instanceId, now + this.opts.claimMs, ...ids]);
       return m.findByIds(Payment, ids) as Promise<Payment[]>;

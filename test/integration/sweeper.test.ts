@@ -1,0 +1,167 @@
+/**
+ * The sweeper against the acquirer simulator over real HTTP: stock is released only on a verified
+ * failure or a confirmed reversal; every fault keeps it held.
+ */
+import { simulatedAcquirer } from '../support/acquirer';
+import { ManualClock } from '../../src/shared/clock';
+import { testDbKinds } from '../support/dbs';
+import { Api, startTestApp, TestApp } from '../support/app';
+import { SilentTerminal } from '../support/unknown-terminal';
+
+// 10:00 China time on 2026-11-25
+const MORNING = new Date('2026-11-25T02:00:00Z');
+
+describe.each(testDbKinds())('sweeper on $name', ({ name }) => {
+  let t: TestApp;
+  let clock: ManualClock;
+  let acq: Awaited<ReturnType<typeof simulatedAcquirer>>;
+  let lane: SilentTerminal;
+  let cashier: Api;
+  let office: Api;
+
+  beforeAll(async () => {
+    clock = new ManualClock(MORNING);
+    acq = await simulatedAcquirer(clock);
+    lane = new SilentTerminal('lane-1', acq.bank, clock);
+    t = await startTestApp(name, { clock, acquirer: acq.acquirer, terminals: new Map([['lane-1', lane]]), config: { reversalGraceSeconds: 60, suspenseAfterSeconds: 86400, orderHoldSeconds: 1800 } });
+    cashier = await t.as('cashier');
+    office = await t.as('backoffice');
+  });
+  afterAll(async () => { await t?.stop(); await acq?.sim.close(); });
+  afterEach(async () => { acq.sim.clearFaults(); expect(await t.check()).toEqual([]); });
+
+  let seq = 0;
+  async function unknownAttempt(did: 'approved' | 'declined' | 'none'): Promise<{ orderId: string; paymentId: string; rf: string; sku: string }> {
+    clock.set(MORNING);
+    const sku = `SW-${name}-${++seq}`;
+    await office('PUT', `/v1/skus/${sku}`, { name: sku, priceFen: 600 });
+    await office('POST', '/v1/stock/receipts', { lines: [{ sku, qty: 4 }] });
+    const o = (await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 1 }] })).body;
+    lane.plan = () => did;
+    const r = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: 600, lane: 'lane-1' });
+    const p = (await cashier('GET', `/v1/payments/${r.body.id}?wait=5`)).body;
+    expect(p.status).toBe('unknown');
+    return { orderId: o.id, paymentId: p.id, rf: p.rf, sku };
+  }
+  const payment = async (id: string) => (await cashier('GET', `/v1/payments/${id}`)).body;
+  const stock = async (sku: string) => (await cashier('GET', `/v1/stock/${sku}`)).body;
+  async function sweepAfter(ms: number) {
+    clock.advance(ms);
+    const r = await t.api('POST', '/v1/sweeps');
+    expect(r.status).toBe(200);
+    return r.body;
+  }
+
+  it('approved at the acquirer → sold', async () => {
+    const a = await unknownAttempt('approved');
+    const r = await sweepAfter(1000);
+    expect(r.approved).toBeGreaterThanOrEqual(1);
+    expect((await payment(a.paymentId)).status).toBe('approved');
+    expect(await stock(a.sku)).toMatchObject({ onHand: 3, reserved: 0 });
+  });
+
+  it('declined at the acquirer → a confirmed failure; the order no longer blocks and expires, releasing its stock', async () => {
+    const a = await unknownAttempt('declined');
+    await sweepAfter(1000);
+    expect((await payment(a.paymentId)).status).toBe('declined');
+    await sweepAfter(1800 * 1000);
+    expect((await cashier('GET', `/v1/orders/${a.orderId}`)).body.status).toBe('expired');
+    expect(await stock(a.sku)).toMatchObject({ onHand: 4, reserved: 0 });
+  });
+
+  it('34 for a while, then approved → sold', async () => {
+    const a = await unknownAttempt('approved');
+    acq.sim.setFault(a.rf, '34', 3);
+    for (const wait of [1000, 2000, 4000]) {
+      await sweepAfter(wait);
+      expect((await payment(a.paymentId)).status).toBe('unknown');
+    }
+    expect(await stock(a.sku)).toMatchObject({ reserved: 1 });
+    await sweepAfter(8000);
+    expect((await payment(a.paymentId)).status).toBe('approved');
+  });
+
+  it.each([['500'], ['timeout'], ['badsig'], ['foreign'], ['03'], ['04'], ['05'], ['34']])('fault %s keeps the stock held, however long it lasts (until the deadline: suspense)', async (fault) => {
+    const a = await unknownAttempt('declined');
+    acq.sim.setFault(a.rf, fault as '500', Infinity, 'both');
+    for (const wait of [1000, 2000, 4000, 8000, 16_000, 32_000, 120_000, 3600_000]) {
+      await sweepAfter(wait);
+      expect((await payment(a.paymentId)).status).toBe('unknown');
+      expect(await stock(a.sku)).toMatchObject({ onHand: 4, reserved: 1 });
+    }
+    expect((await cashier('POST', `/v1/orders/${a.orderId}/cancel`)).status).toBe(409);
+    await sweepAfter(86400_000);
+    expect((await payment(a.paymentId)).status).toBe('suspense');
+    expect(await stock(a.sku)).toMatchObject({ onHand: 4, reserved: 1 });
+    const listed = (await office('GET', '/v1/payments?status=suspense')).body as { id: string; heldSeconds: number }[];
+    expect(listed.find((p) => p.id === a.paymentId)?.heldSeconds).toBeGreaterThan(86400);
+    // A person with the bank's statement settles it; audited.
+    const resolved = await office('POST', `/v1/payments/${a.paymentId}/resolve`, { outcome: 'declined', note: 'bank statement shows no charge' });
+    expect(resolved.status).toBe(200);
+    expect(resolved.body.resolution).toMatchObject({ note: 'bank statement shows no charge' });
+    expect((await cashier('POST', `/v1/orders/${a.orderId}/cancel`)).status).toBe(200);
+    expect(await stock(a.sku)).toMatchObject({ onHand: 4, reserved: 0 });
+  });
+
+  it('37 rate limit: backs off at least a minute', async () => {
+    const a = await unknownAttempt('approved');
+    acq.sim.setFault(a.rf, '37');
+    await sweepAfter(1000);
+    const p = await payment(a.paymentId);
+    expect(p.status).toBe('unknown');
+    expect(Date.parse(p.nextCheckAt) - clock.now().getTime()).toBeGreaterThanOrEqual(60_000);
+    const before = acq.sim.counts.queries;
+    await sweepAfter(30_000);
+    expect(acq.sim.counts.queries).toBe(before);
+  });
+
+  it('still unknown past the grace period on the same day → reversal; released only once it is confirmed', async () => {
+    const a = await unknownAttempt('approved');
+    acq.sim.setFault(a.rf, '34');
+    const reversalsFor = () => acq.sim.reversedOrderIds.filter((id) => id === a.rf).length;
+    await sweepAfter(1000);
+    expect(reversalsFor()).toBe(0); // within the grace period
+    await sweepAfter(61_000);
+    expect(reversalsFor()).toBe(1);
+    expect((await payment(a.paymentId)).status).toBe('reversed');
+    expect((await acq.bank.get(a.rf))?.status).toBe('reversed');
+    expect((await cashier('POST', `/v1/orders/${a.orderId}/cancel`)).status).toBe(200);
+    expect(await stock(a.sku)).toMatchObject({ onHand: 4, reserved: 0 });
+  });
+
+  it('a reversal without an answer releases nothing', async () => {
+    const a = await unknownAttempt('approved');
+    acq.sim.setFault(a.rf, 'timeout', Infinity, 'both');
+    await sweepAfter(61_000);
+    expect((await payment(a.paymentId)).status).toBe('unknown');
+    expect(await stock(a.sku)).toMatchObject({ reserved: 1, onHand: 4 });
+  });
+
+  it('after 23:00 China time no reversal is sent for a transaction of that day', async () => {
+    clock.set(new Date('2026-11-25T14:50:00Z')); // 22:50 China
+    const sku = `SW-${name}-late`;
+    await office('PUT', `/v1/skus/${sku}`, { name: sku, priceFen: 600 });
+    await office('POST', '/v1/stock/receipts', { lines: [{ sku, qty: 1 }] });
+    const o = (await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 1 }] })).body;
+    lane.plan = () => 'approved';
+    const r = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: 600, lane: 'lane-1' });
+    const p = (await cashier('GET', `/v1/payments/${r.body.id}?wait=5`)).body;
+    acq.sim.setFault(p.rf, '34');
+    clock.set(new Date('2026-11-25T15:05:00Z')); // 23:05 China, past the cut-off
+    await t.api('POST', '/v1/sweeps');
+    expect(acq.sim.reversedOrderIds).not.toContain(p.rf);
+    const after = await payment(p.id);
+    expect(after.status).toBe('unknown');
+    expect(after.reason).toMatch(/cut-off/);
+    expect(await stock(sku)).toMatchObject({ reserved: 1 });
+  });
+
+  it('metrics show what is held', async () => {
+    const res = await fetch(`${t.url}/metrics`);
+    const text = await res.text();
+    expect(text).toMatch(/pos_payments_held\{status="unknown"\} \d+/);
+    expect(text).toMatch(/pos_payments_held\{status="suspense"\} \d+/);
+    expect(text).toMatch(/pos_sweeper_outcomes_total/);
+    expect(text).toMatch(/pos_sweeper_query_seconds/);
+  });
+});
