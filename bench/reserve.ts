@@ -36,9 +36,14 @@ async function main(): Promise<void> {
   const server = await startServer({ databaseUrl: db.url });
   try {
     const admin = api(server.url, server.adminKey);
-    await admin('PUT', '/v1/skus/HOT', { name: 'Hot item', priceFen: 350 });
-    await admin('POST', '/v1/stock/receipts', { lines: [{ sku: 'HOT', qty: 50_000_000 }] });
-    const key = (await admin('POST', '/v1/api-keys', { role: 'cashier', lane: 'lane-1' })).body.key as string;
+    const must = async (r: Promise<{ status: number; body: any }>, what: string) => {
+      const res = await r;
+      if (res.status >= 300) throw new Error(`${what}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body;
+    };
+    await must(admin('PUT', '/v1/skus/HOT', { name: 'Hot item', priceFen: 350 }), 'create SKU');
+    for (let i = 0; i < 10; i++) await must(admin('POST', '/v1/stock/receipts', { lines: [{ sku: 'HOT', qty: 1_000_000 }] }), 'receive stock');
+    const key = (await must(admin('POST', '/v1/api-keys', { role: 'cashier', lane: 'lane-1' }), 'cashier key')).key as string;
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
     const orderBody = JSON.stringify({ lane: 'lane-1', lines: [{ sku: 'HOT', qty: 1 }] });
     const payBody = JSON.stringify({ method: 'cash', amountFen: 350, lane: 'lane-1' });
