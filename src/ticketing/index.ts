@@ -1,8 +1,12 @@
 import { CoreContext, Extension } from '../extensions';
+import { TicketingService } from './ticketing.service';
+import { ticketingRoutes } from './ticketing.routes';
 
-/** Ticketing: events, seats held as orders, tickets. (Being built: see issue 5.) */
+/** Ticketing: events, seats held as orders, tickets issued when the order is paid. Tables only, no entities. */
 export const ticketingEntities: Function[] = [];
 
-export function ticketingExtension(_ctx: CoreContext): Extension | null {
-  return null;
+export function ticketingExtension(ctx: CoreContext): Extension {
+  const ticketing = new TicketingService(ctx.db, ctx.orders, ctx.clock);
+  ctx.payments.onOrderPaid((m, order, now) => ticketing.issueTickets(m, order, now));
+  return { name: 'ticketing', router: ticketingRoutes(ticketing) };
 }
