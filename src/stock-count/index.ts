@@ -1,8 +1,10 @@
 import { CoreContext, Extension } from '../extensions';
+import { StockCountService } from './stock-count.service';
+import { stockCountRoutes } from './stock-count.routes';
 
-/** Stock counts (盘点). (Being built: see issue 6.) */
+/** Stock counts (盘点). Tables only, no entities. */
 export const stockCountEntities: Function[] = [];
 
-export function stockCountExtension(_ctx: CoreContext): Extension | null {
-  return null;
+export function stockCountExtension(ctx: CoreContext): Extension {
+  return { name: 'stock-count', router: stockCountRoutes(new StockCountService(ctx.db, ctx.inventory, ctx.clock)) };
 }
