@@ -11,6 +11,20 @@ import { systemClock } from './shared/clock';
 import { Terminal } from './terminal/terminal';
 import { Acquirer } from './acquirer/acquirer';
 import { SimBankPort } from './acquirer/sim-bank';
+import type { SimScript } from './terminal/ecr-simulator';
+
+/**
+ * What the built-in simulated terminal does unless POS_SIM_SCRIPT names a script file: approve with
+ * the usual prompts, except for a few amounts a trainer (or the README) can use to see the other paths.
+ */
+export const DEMO_SCRIPT: SimScript = {
+  otherwise: { action: 'approve', prompts: ['请插卡或挥卡', '请输入密码'], delayMs: 300 },
+  byAmount: {
+    '5100': { action: 'decline', rc: '51' },        // ¥51.00: insufficient funds
+    '9800': { action: '98' },                       // ¥98.00: bank did not answer; the terminal reverses it later
+    '4400': { action: 'silence', bank: 'approved' }, // ¥44.00: no final response; the bank did charge
+  },
+};
 
 export interface Adapters {
   terminals: Map<string, Terminal>;
@@ -55,7 +69,8 @@ export async function buildAdapters(config: Config, log: Logger, env: NodeJS.Pro
     for (const spec of specs) {
       if (spec.kind === 'sim') {
         const { createSimulatedTerminal } = await import('./terminal/in-process');
-        const sim = await createSimulatedTerminal(spec.lane, { bank, tRespMs: config.terminalTRespMs, log });
+        const script: SimScript = env.POS_SIM_SCRIPT ? JSON.parse((await import('node:fs')).readFileSync(env.POS_SIM_SCRIPT, 'utf8')) : DEMO_SCRIPT;
+        const sim = await createSimulatedTerminal(spec.lane, { bank, tRespMs: config.terminalTRespMs, log, script });
         closers.push(() => sim.close());
         terminals.set(spec.lane, sim.terminal);
       } else {
