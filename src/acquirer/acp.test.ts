@@ -57,6 +57,17 @@ describe('response certificate checks', () => {
     expect(v).toMatchObject({ ok: false, reason: expect.stringMatching(/CN/) });
   });
 
+  it('refuses a response signed with a key that is not the certificate\'s', () => {
+    const chain = generateTestChain('Mine');
+    const other = generateTestChain('Other');
+    const v = new ResponseVerifier({ rootPem: chain.rootPem, middlePem: chain.middlePem, testMode: true });
+    const good = signFields({ respCode: '00', orderId: 'X', signPubKeyCert: chain.signCertPem }, { privateKey: chain.signKey, certId: '1' });
+    expect(v.verify(good)).toEqual({ ok: true });
+    const wrongKey = signFields({ respCode: '00', orderId: 'X', signPubKeyCert: chain.signCertPem }, { privateKey: other.signKey, certId: '1' });
+    expect(v.verify(wrongKey)).toMatchObject({ ok: false, reason: expect.stringMatching(/signature/) });
+    expect(v.verify({ ...good, respCode: '34' })).toMatchObject({ ok: false, reason: expect.stringMatching(/signature/) });
+  });
+
   it('refuses a certificate from another root', () => {
     const other = generateTestChain('Other');
     const v = new ResponseVerifier(anchors, new ManualClock(new Date('2019-06-01T00:00:00Z'))).checkCertificate(other.signCertPem);
