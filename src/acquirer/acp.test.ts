@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ManualClock } from '../shared/clock';
+import { fixturesDir } from '../../test/support/fixtures';
 import { loadPfx } from './acp-keys';
 import { signFields, signWithSecureKey, stringToSign, verifyFieldsSignature } from './acp-signing';
 import { ResponseVerifier } from './acp-verify';
@@ -9,7 +10,7 @@ import { AcquirerSimulator } from './acp-simulator';
 import { MemorySimBank } from './bank-memory';
 import { generateMerchantKey, generateTestChain } from './test-chain';
 
-const dir = resolve(__dirname, '../../../shared/fixtures/unionpay');
+const dir = resolve(fixturesDir(), 'unionpay');
 const fixture = (f: string) => readFileSync(resolve(dir, f));
 const vectors = JSON.parse(fixture('vectors.json').toString('utf8'));
 const merchant = loadPfx(fixture('acp_test_sign.pfx'), '000000');

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import fc from 'fast-check';
+import { fixturesDir } from '../../test/support/fixtures';
 import { ACK, NAK, decodeFrame, encodeFrame, EcrMessage } from './ecr-codec';
 import { Framer } from './ecr-framer';
 
-const fixtures = JSON.parse(readFileSync(resolve(__dirname, '../../../shared/fixtures/ecr/frames.json'), 'utf8')) as {
+const fixtures = JSON.parse(readFileSync(resolve(fixturesDir(), 'ecr/frames.json'), 'utf8')) as {
   frames: { name: string; hex: string; fields: Record<string, string> }[];
   invalid: { name: string; hex: string }[];
 };
