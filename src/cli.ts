@@ -44,6 +44,12 @@ async function migrate(): Promise<void> {
 async function check(): Promise<void> {
   const config = configFromEnv();
   const db = await Db.fromUrl(config.databaseUrl).open();
+  if (await db.ds.showMigrations()) {
+    await db.close();
+    process.stderr.write(`pos check: ${redact(config.databaseUrl)} is not migrated (run \`pos migrate\` first)\n`);
+    process.exitCode = 2;
+    return;
+  }
   const findings = await checkInvariants(db);
   await db.close();
   if (findings.length === 0) {
