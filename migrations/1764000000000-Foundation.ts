@@ -1,15 +1,5 @@
-import { MigrationInterface, QueryRunner, Table, TableColumnOptions } from 'typeorm';
-
-/** SQLite wants INTEGER PRIMARY KEY for autoincrement; MySQL/MariaDB gets BIGINT. */
-export function serialId(qr: QueryRunner): TableColumnOptions {
-  const sqlite = qr.connection.driver.options.type === 'better-sqlite3';
-  return { name: 'id', type: sqlite ? 'integer' : 'bigint', isPrimary: true, isGenerated: true, generationStrategy: 'increment' };
-}
-
-const uuid = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'varchar', length: '36', isNullable: nullable });
-const str = (name: string, length: number, nullable = false): TableColumnOptions => ({ name, type: 'varchar', length: String(length), isNullable: nullable });
-const big = (name: string, nullable = false, dflt?: number): TableColumnOptions => ({ name, type: 'bigint', isNullable: nullable, default: dflt });
-const text = (name: string): TableColumnOptions => ({ name, type: 'text', isNullable: true });
+import { MigrationInterface, QueryRunner, Table } from 'typeorm';
+import { big, serialId, str, text, uuid } from './columns';
 
 export class Foundation1764000000000 implements MigrationInterface {
   name = 'Foundation1764000000000';

@@ -1,12 +1,11 @@
 import { MigrationInterface, QueryRunner, Table } from 'typeorm';
+import { big, str } from './columns';
 
 /** Events, their seats (each seat is a SKU of kind `seat` with one unit), and issued tickets. */
 export class Ticketing1764000000100 implements MigrationInterface {
   name = 'Ticketing1764000000100';
 
   async up(qr: QueryRunner): Promise<void> {
-    const str = (name: string, length: number, isNullable = false) => ({ name, type: 'varchar', length: String(length), isNullable });
-    const big = (name: string, isNullable = false) => ({ name, type: 'bigint', isNullable });
     await qr.createTable(new Table({
       name: 'event',
       columns: [{ ...str('id', 24), isPrimary: true }, str('name', 200), big('created_at')],

@@ -1,5 +1,5 @@
 import { MigrationInterface, QueryRunner, Table } from 'typeorm';
-import { serialId } from './1764000000000-Foundation';
+import { big, serialId, str } from './columns';
 
 /**
  * Stock counts (盘点): a count session, one line per SKU in scope with what the system expected
@@ -10,8 +10,6 @@ export class StockCount1764000000200 implements MigrationInterface {
   name = 'StockCount1764000000200';
 
   async up(qr: QueryRunner): Promise<void> {
-    const str = (name: string, length: number, isNullable = false) => ({ name, type: 'varchar', length: String(length), isNullable });
-    const big = (name: string, isNullable = false) => ({ name, type: 'bigint', isNullable });
     await qr.createTable(new Table({
       name: 'stock_count',
       columns: [

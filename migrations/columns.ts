@@ -1,0 +1,14 @@
+import { QueryRunner, TableColumnOptions } from 'typeorm';
+
+/** Column shapes every migration uses, the same on SQLite and MySQL/MariaDB. */
+
+/** SQLite wants INTEGER PRIMARY KEY for autoincrement; MySQL/MariaDB gets BIGINT. */
+export function serialId(qr: QueryRunner): TableColumnOptions {
+  const sqlite = qr.connection.driver.options.type === 'better-sqlite3';
+  return { name: 'id', type: sqlite ? 'integer' : 'bigint', isPrimary: true, isGenerated: true, generationStrategy: 'increment' };
+}
+
+export const uuid = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'varchar', length: '36', isNullable: nullable });
+export const str = (name: string, length: number, nullable = false): TableColumnOptions => ({ name, type: 'varchar', length: String(length), isNullable: nullable });
+export const big = (name: string, nullable = false, dflt?: number): TableColumnOptions => ({ name, type: 'bigint', isNullable: nullable, default: dflt });
+export const text = (name: string): TableColumnOptions => ({ name, type: 'text', isNullable: true });
