@@ -126,6 +126,21 @@ describe('SerialTerminal on a mock serial port', () => {
     await h.terminal.close();
   });
 
+  it('a sale waits for a status query in flight instead of failing; a query is refused during a sale', async () => {
+    const h = await harness((m) => (m.MT === 'Q0'
+      ? [ack, { after: 80, bytes: encodeFrame({ MT: 'Q1', SQ: m.SQ, RC: '00', RF: m.RF, ST: 'N' }) }]
+      : [ack, { after: 80, bytes: s1(m.SQ, '00') }]));
+    const query = h.terminal.query('OLD');
+    await new Promise((r) => setTimeout(r, 10));
+    const sale = h.terminal.sale({ rf: 'NEW', amountFen: 1 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await h.terminal.query('OTHER')).toMatchObject({ kind: 'failed', reason: expect.stringMatching(/busy/) });
+    expect(await query).toMatchObject({ kind: 'status', status: 'N' });
+    expect((await sale).kind).toBe('approved');
+    expect(h.frames.map((f) => `${f.MT}:${f.RF}`)).toEqual(['Q0:OLD', 'S0:NEW']);
+    await h.terminal.close();
+  });
+
   it('RC 98 and unlisted codes are unknown; BZ/FE are not executed; NS signs in and retries once', async () => {
     const rcs = ['98', 'Q7', 'BZ', 'FE'];
     for (const rc of rcs) {

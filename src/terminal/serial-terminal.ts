@@ -53,7 +53,8 @@ export class SerialTerminal implements Terminal {
   private link: EcrLink | null = null;
   private connected = false;
   private closing = false;
-  private busy = false;
+  private busy: 'payment' | 'admin' | null = null;
+  private idle: Promise<void> = Promise.resolve();
   private sq = 0;
   private current: Current | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -142,10 +143,20 @@ export class SerialTerminal implements Terminal {
     c.timer = setTimeout(() => c.done({ kind: 'no_response' }), c.timeoutMs);
   }
 
-  /** One request and its final response. Refuses (throws TerminalBusyError) while another is in flight. */
+  /**
+   * One request and its final response, one at a time on the line. A payment request waits for a
+   * status query or sign-in in flight (the sweeper's; they are short) but is refused while another
+   * payment is at the terminal; a query is refused whenever the line is in use.
+   */
   private async exchange(fields: EcrMessage, timeoutMs: number, hooks: SaleHooks = {}): Promise<Exchange> {
-    if (this.busy) throw new TerminalBusyError(this.lane);
-    this.busy = true;
+    const kind = ['S0', 'V0', 'R0'].includes(fields.MT) ? 'payment' : 'admin';
+    while (this.busy) {
+      if (kind === 'admin' || this.busy === 'payment') throw new TerminalBusyError(this.lane);
+      await this.idle;
+    }
+    this.busy = kind;
+    let done!: () => void;
+    this.idle = new Promise((r) => { done = r; });
     try {
       const link = this.link;
       if (!link || !this.connected) return { kind: 'not_sent', naks: 0, sends: 0 };
@@ -173,7 +184,8 @@ export class SerialTerminal implements Terminal {
       }
       return await result;
     } finally {
-      this.busy = false;
+      this.busy = null;
+      done();
     }
   }
 
