@@ -76,6 +76,25 @@ export class InventoryService {
     });
   }
 
+  /**
+   * Creates new SKUs that arrive with stock (an event's seats: one unit each), in bulk: the SKU rows
+   * and their receipt movements in the caller's transaction. 409 if any code already exists.
+   */
+  async createStockedIn(m: EntityManager, items: { sku: string; name: string; priceFen: number; kind: SkuKind; qty: number }[], ref: string, actor: string): Promise<void> {
+    const now = this.clock.now().getTime();
+    for (let i = 0; i < items.length; i += 500) {
+      const codes = items.slice(i, i + 500).map((x) => x.sku);
+      const taken = await rows<{ sku: string }>(m, `SELECT sku FROM sku WHERE sku IN (${placeholders(codes.length)})`, codes);
+      if (taken.length) throw new DomainError(409, 'sku_exists', `SKU ${taken[0].sku} already exists`, { skus: taken.map((t) => t.sku) });
+    }
+    for (let i = 0; i < items.length; i += 400) {
+      const chunk = items.slice(i, i + 400);
+      await exec(m, `INSERT INTO sku (sku, name, price_fen, kind, on_hand, reserved, created_at, updated_at) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, 0, ?, ?)').join(', ')}`,
+        chunk.flatMap((x) => [x.sku, x.name, x.priceFen, x.kind, x.qty, now, now]));
+      await this.writeMovements(m, chunk.map((x) => ({ sku: x.sku, kind: 'receipt' as const, onHandDelta: x.qty, reservedDelta: 0, orderId: null, orderLineId: null, ref, actor, at: now })));
+    }
+  }
+
   async level(sku: string): Promise<StockLevel> {
     const [lvl] = await this.db.read((m) => this.levelsIn(m, [sku]));
     if (!lvl) throw notFound('sku', sku);

@@ -6,7 +6,7 @@ import { ticketingRoutes } from './ticketing.routes';
 export const ticketingEntities: Function[] = [];
 
 export function ticketingExtension(ctx: CoreContext): Extension {
-  const ticketing = new TicketingService(ctx.db, ctx.orders, ctx.clock);
+  const ticketing = new TicketingService(ctx.db, ctx.inventory, ctx.orders, ctx.clock);
   ctx.payments.onOrderPaid((m, order, now) => ticketing.issueTickets(m, order, now));
   return { name: 'ticketing', router: ticketingRoutes(ticketing) };
 }

@@ -9,7 +9,7 @@ import { EntityManager } from 'typeorm';
 import { Db, exec, placeholders, rows } from '../db/db';
 import { Clock } from '../shared/clock';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
-import { InsufficientStockError } from '../inventory/inventory.service';
+import { InsufficientStockError, InventoryService } from '../inventory/inventory.service';
 import { OrdersService, OrderView } from '../orders/orders.service';
 import { Order } from '../orders/order.entity';
 import { audit } from '../audit/audit.service';
@@ -24,7 +24,7 @@ export const seatSku = (eventId: string, seatId: string) => `EVT:${eventId}:${se
 interface SeatRow { seat_id: string; section: string; row_label: string | null; seat_no: unknown; sku: string; price_fen: unknown; on_hand: unknown; reserved: unknown }
 
 export class TicketingService {
-  constructor(private readonly db: Db, private readonly orders: OrdersService, private readonly clock: Clock) {}
+  constructor(private readonly db: Db, private readonly inventory: InventoryService, private readonly orders: OrdersService, private readonly clock: Clock) {}
 
   async createEvent(input: { id: string; name: string; seats: SeatInput[] }, actor: string): Promise<{ id: string; name: string; seats: number }> {
     const ids = new Set<string>();
@@ -36,21 +36,14 @@ export class TicketingService {
     return this.db.tx(async (m) => {
       const existing = await rows(m, 'SELECT id FROM event WHERE id = ?', [input.id]);
       if (existing.length) throw conflict('event_exists', `event ${input.id} already exists`, { id: input.id });
-      const skus = input.seats.map((s) => seatSku(input.id, s.id));
-      for (let i = 0; i < skus.length; i += 500) {
-        const chunk = skus.slice(i, i + 500);
-        const taken = await rows<{ sku: string }>(m, `SELECT sku FROM sku WHERE sku IN (${placeholders(chunk.length)})`, chunk);
-        if (taken.length) throw conflict('sku_exists', `SKU ${taken[0].sku} already exists`, { skus: taken.map((t) => t.sku) });
-      }
       await exec(m, 'INSERT INTO event (id, name, created_at) VALUES (?, ?, ?)', [input.id, input.name, now]);
+      // Each seat is a SKU with one unit on hand, received like any stock.
+      await this.inventory.createStockedIn(m, input.seats.map((s) => ({
+        sku: seatSku(input.id, s.id), name: `${input.name} · seat ${s.id}`.slice(0, 200), priceFen: s.priceFen, kind: 'seat' as const, qty: 1,
+      })), `event:${input.id}`, actor);
       for (let i = 0; i < input.seats.length; i += 400) {
         const chunk = input.seats.slice(i, i + 400);
-        const values = (cols: number) => chunk.map(() => `(${Array(cols).fill('?').join(', ')})`).join(', ');
-        await exec(m, `INSERT INTO sku (sku, name, price_fen, kind, on_hand, reserved, created_at, updated_at) VALUES ${values(8)}`,
-          chunk.flatMap((s) => [seatSku(input.id, s.id), `${input.name} · seat ${s.id}`.slice(0, 200), s.priceFen, 'seat', 1, 0, now, now]));
-        await exec(m, `INSERT INTO stock_movement (sku, kind, on_hand_delta, reserved_delta, ref, actor, at) VALUES ${values(7)}`,
-          chunk.flatMap((s) => [seatSku(input.id, s.id), 'receipt', 1, 0, `event:${input.id}`, actor, now]));
-        await exec(m, `INSERT INTO event_seat (event_id, seat_id, section, row_label, seat_no, sku) VALUES ${values(6)}`,
+        await exec(m, `INSERT INTO event_seat (event_id, seat_id, section, row_label, seat_no, sku) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
           chunk.flatMap((s) => [input.id, s.id, s.section ?? '', s.row ?? null, s.number ?? null, seatSku(input.id, s.id)]));
       }
       await audit(m, { actor, entity: 'event', entityId: input.id, action: 'create', after: { name: input.name, seats: input.seats.length }, at: now });
