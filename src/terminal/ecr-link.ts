@@ -37,6 +37,7 @@ export class EcrLink extends EventEmitter {
   private readonly framer: Framer;
   private readonly tAckMs: number;
   private readonly maxSends: number;
+  private readonly tByteMs: number;
   private lastHandled: string | null = null;
   private waitingAck: ((r: 'ack' | 'nak' | 'down') => void) | null = null;
   private sending: Promise<unknown> = Promise.resolve();
@@ -47,7 +48,8 @@ export class EcrLink extends EventEmitter {
     super();
     this.tAckMs = opts.tAckMs ?? 500;
     this.maxSends = opts.maxSends ?? 3;
-    this.framer = new Framer(opts.tByteMs ?? 300);
+    this.tByteMs = opts.tByteMs ?? 300;
+    this.framer = new Framer(this.tByteMs);
   }
 
   /** Bytes from the line. */
@@ -71,7 +73,7 @@ export class EcrLink extends EventEmitter {
       }
     }
     if (this.stallTimer) clearTimeout(this.stallTimer);
-    this.stallTimer = this.framer.pending ? setTimeout(() => { if (this.framer.expire()) this.emit('bad', 'frame stalled past T_BYTE'); }, 310) : null;
+    this.stallTimer = this.framer.pending ? setTimeout(() => { if (this.framer.expire()) this.emit('bad', 'frame stalled past T_BYTE'); }, this.tByteMs + 10) : null;
   }
 
   private receive(frame: Buffer): void {

@@ -80,6 +80,8 @@ export class TerminalSimulator extends EventEmitter {
   private batch = 1;
   private pendingReversals: string[] = [];
   private working: Promise<void> = Promise.resolve();
+  private busy = false;
+  private requests = 0;
   readonly terminalId: string;
   readonly merchantId: string;
 
@@ -92,7 +94,14 @@ export class TerminalSimulator extends EventEmitter {
     this.merchantId = opts.merchantId ?? '898310048161234';
     this.link.on('message', (m: EcrMessage) => {
       // One request at a time, as a real terminal does: a request during another is answered BZ.
-      this.working = this.working.then(() => this.handle(m)).catch((err) => { this.emit('fault', err); });
+      if (this.busy) {
+        void this.link.send({ MT: `${m.MT[0]}1`, SQ: m.SQ ?? '000000', RC: 'BZ', RM: '终端忙' });
+        return;
+      }
+      this.busy = true;
+      const id = ++this.requests;
+      // A request that never got a final response (silence, close) frees the terminal when it is done with it.
+      this.working = this.handle(m).catch((err) => { this.emit('fault', err); }).finally(() => { if (this.requests === id) this.busy = false; });
     });
   }
 
@@ -119,7 +128,9 @@ export class TerminalSimulator extends EventEmitter {
     return this.script.next.shift() ?? this.script.byAmount[String(amountFen)] ?? this.script.otherwise ?? { action: 'approve' };
   }
 
+  /** A final response ends the request: from then on the terminal takes the next one, even before our ACK arrives. */
   private async reply(msg: EcrMessage): Promise<void> {
+    if (msg.MT !== 'P1') this.busy = false;
     await this.link.send(msg);
   }
 
