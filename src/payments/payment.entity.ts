@@ -7,7 +7,8 @@ import { bigintAsNumber, boolAsNumber } from '../db/columns';
  */
 export type PaymentStatus = 'pending' | 'approved' | 'declined' | 'unknown' | 'reversed' | 'suspense';
 export type PaymentMethod = 'card' | 'cash';
-export type RefundState = 'queued' | 'in_progress' | 'done' | 'failed';
+/** unknown: the terminal gave no final answer to the void/refund; manual: nothing to refund against at the terminal (a person does it). */
+export type RefundState = 'queued' | 'in_progress' | 'done' | 'failed' | 'unknown' | 'manual';
 
 @Entity('payment')
 export class Payment {

@@ -2,7 +2,7 @@ import { EntityManager } from 'typeorm';
 import { Db, exec, placeholders, rows } from '../db/db';
 import { Acquirer } from '../acquirer/acquirer';
 import { Terminal } from '../terminal/terminal';
-import { Clock, parseChinaTimestamp } from '../shared/clock';
+import { Clock, chinaTimestamp, parseChinaTimestamp } from '../shared/clock';
 import { Logger } from '../shared/logger';
 import { Metrics } from '../http/metrics';
 import { OrdersService } from '../orders/orders.service';
@@ -264,15 +264,26 @@ export class Sweeper {
       if (claimed !== 1) continue;
       const amount = p.refundFen ?? p.amountFen;
       const rf = `${p.rf!.slice(0, 29)}-RF`;
-      const today = now.toISOString().slice(0, 10).replace(/-/g, '');
-      const sameBatchDay = p.terminalTime?.slice(0, 8) === today;
-      const outcome = sameBatchDay && amount === p.amountFen && p.traceNo
-        ? await t.voidSale({ rf, amountFen: amount, traceNo: p.traceNo })
-        : await t.refund({ rf, amountFen: amount, rrn: p.rrn ?? '', originalDate: (p.terminalTime ?? today).slice(0, 8) });
-      const state = outcome.kind === 'approved' ? 'done' : 'failed';
+      // The terminal's batch day is China's calendar day, like its DT field.
+      const today = chinaTimestamp(now).slice(0, 8);
+      const canVoid = p.terminalTime?.slice(0, 8) === today && amount === p.amountFen && !!p.traceNo;
+      let state: 'done' | 'failed' | 'unknown' | 'manual';
+      let via: 'V0' | 'R0' | 'none' = 'none';
+      let outcomeKind = 'not sent';
+      if (!canVoid && !p.rrn) {
+        // Approved by the acquirer with no terminal reference to refund against: a person refunds it.
+        state = 'manual';
+      } else {
+        via = canVoid ? 'V0' : 'R0';
+        const outcome = canVoid
+          ? await t.voidSale({ rf, amountFen: amount, traceNo: p.traceNo! })
+          : await t.refund({ rf, amountFen: amount, rrn: p.rrn!, originalDate: (p.terminalTime ?? today).slice(0, 8) });
+        outcomeKind = outcome.kind;
+        state = outcome.kind === 'approved' ? 'done' : outcome.kind === 'unknown' ? 'unknown' : 'failed';
+      }
       await this.db.tx(async (m) => {
         await exec(m, 'UPDATE payment SET refund_state = ?, updated_at = ? WHERE id = ?', [state, this.clock.now().getTime(), p.id]);
-        await audit(m, { actor: 'system:sweeper', entity: 'payment', entityId: p.id, action: 'refund', after: { state, amountFen: amount, via: sameBatchDay ? 'V0' : 'R0', outcome: outcome.kind }, at: this.clock.now().getTime() });
+        await audit(m, { actor: 'system:sweeper', entity: 'payment', entityId: p.id, action: 'refund', after: { state, amountFen: amount, via, outcome: outcomeKind }, at: this.clock.now().getTime() });
       });
       if (state === 'done') done++;
     }
