@@ -12,7 +12,10 @@ const tenderBody = z.object({
   acceptUnknownCard: z.boolean().optional(),
 });
 const resolveBody = z.object({ outcome: z.enum(['approved', 'declined']), note: z.string().trim().min(1, 'say why').max(2000) });
-const statusQuery = z.object({ status: z.enum(['pending', 'approved', 'declined', 'unknown', 'reversed', 'suspense']).optional() });
+const statusQuery = z.object({
+  status: z.enum(['pending', 'approved', 'declined', 'unknown', 'reversed', 'suspense']).optional(),
+  refund: z.enum(['queued', 'in_progress', 'done', 'failed', 'unknown', 'manual']).optional(),
+});
 const waitQuery = z.object({ wait: z.coerce.number().min(0).max(60).optional() });
 
 export function paymentsRoutes(payments: PaymentsService): Router {
@@ -32,8 +35,8 @@ export function paymentsRoutes(payments: PaymentsService): Router {
   });
 
   r.get('/payments', allow('backoffice'), async (req, res) => {
-    const { status } = parse(statusQuery, req.query);
-    res.json(await payments.list(status));
+    const { status, refund } = parse(statusQuery, req.query);
+    res.json(await payments.list(status, 500, refund));
   });
 
   r.post('/payments/:id/resolve', allow('backoffice'), async (req, res) => {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { EntityManager, In } from 'typeorm';
+import { EntityManager, FindOptionsWhere, In } from 'typeorm';
 import { Db, exec } from '../db/db';
 import { audit } from '../audit/audit.service';
 import { Clock, chinaTimestamp } from '../shared/clock';
@@ -9,7 +9,7 @@ import { InventoryService } from '../inventory/inventory.service';
 import { OrdersService } from '../orders/orders.service';
 import { Order } from '../orders/order.entity';
 import { moveOrder } from '../orders/order-state';
-import { Payment, PaymentMethod, PaymentStatus } from './payment.entity';
+import { Payment, PaymentMethod, PaymentStatus, RefundState } from './payment.entity';
 import { LIVE_PAYMENT_STATUSES, movePayment } from './payment-state';
 
 export interface TenderInput {
@@ -263,8 +263,12 @@ export class PaymentsService {
     }
   }
 
-  async list(status?: PaymentStatus, limit = 500): Promise<PaymentView[]> {
-    const found = await this.db.read((m) => m.find(Payment, { where: status ? { status } : {}, order: { createdAt: 'ASC' }, take: limit }));
+  /** What is held (status) or what still owes a customer money back (refund state), oldest first. */
+  async list(status?: PaymentStatus, limit = 500, refund?: RefundState): Promise<PaymentView[]> {
+    const where: FindOptionsWhere<Payment> = {};
+    if (status) where.status = status;
+    if (refund) where.refundState = refund;
+    const found = await this.db.read((m) => m.find(Payment, { where, order: { createdAt: 'ASC' }, take: limit }));
     return found.map((p) => this.toView(p));
   }
 
