@@ -47,3 +47,28 @@ export async function simTerminalProcess(path: string, extra: string[] = []): Pr
     }),
   };
 }
+
+/** `pos sim-acquirer` as its own process; its trust chain is written to `certDir`. */
+export async function simAcquirerProcess(certDir: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(root, 'src', 'cli.ts'), 'sim-acquirer', '--listen', '127.0.0.1:0', '--cert-dir', certDir], {
+    cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json') },
+  });
+  let out = '';
+  proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  const url = await new Promise<string>((resolve, reject) => {
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    proc.once('exit', (code) => reject(new Error(`sim-acquirer exited ${code}: ${out}`)));
+  });
+  return {
+    url,
+    stop: () => new Promise((resolve) => {
+      if (proc.exitCode !== null) return resolve();
+      proc.once('exit', () => resolve());
+      proc.kill('SIGTERM');
+    }),
+  };
+}
