@@ -10,8 +10,13 @@ import { Logger } from './shared/logger';
 import { systemClock } from './shared/clock';
 import { Terminal } from './terminal/terminal';
 import { Acquirer } from './acquirer/acquirer';
+import { readFileSync } from 'node:fs';
 import { SimBankPort } from './acquirer/sim-bank';
-import type { SimScript } from './terminal/ecr-simulator';
+import { MemorySimBank } from './acquirer/bank-memory';
+import { acquirerFromEnv, embeddedAcquirer } from './acquirer/acquirer-env';
+import { SimScript } from './terminal/ecr-simulator';
+import { createSimulatedTerminal } from './terminal/in-process';
+import { openTerminal, parseTerminalsEnv } from './terminal/lanes';
 
 /**
  * What the built-in simulated terminal does unless POS_SIM_SCRIPT names a script file: approve with
@@ -37,7 +42,6 @@ export async function buildAdapters(config: Config, log: Logger, env: NodeJS.Pro
   const closers: (() => Promise<void>)[] = [];
   const close = async () => { for (const c of closers.reverse()) await c().catch(() => undefined); };
   try {
-    const { parseTerminalsEnv } = await import('./terminal/lanes');
     const specs = parseTerminalsEnv(config.terminals);
     const needsSimBank = specs.some((s) => s.kind === 'sim');
 
@@ -47,34 +51,28 @@ export async function buildAdapters(config: Config, log: Logger, env: NodeJS.Pro
     if (config.acquirerUrl === 'none') {
       acquirerDescription = 'none (ACQUIRER_URL=none)';
     } else if (config.acquirerUrl) {
-      const { acquirerFromEnv } = await import('./acquirer/acquirer-env');
-      acquirer = acquirerFromEnv(env, systemClock);
+      acquirer = acquirerFromEnv(env, systemClock, log);
       acquirerDescription = config.acquirerUrl;
     } else {
-      const { MemorySimBank } = await import('./acquirer/bank-memory');
-      const { embeddedAcquirer } = await import('./acquirer/acquirer-env');
       bank = new MemorySimBank();
-      const embedded = await embeddedAcquirer(bank);
+      const embedded = await embeddedAcquirer(bank, { log });
       closers.push(() => embedded.close());
       acquirer = embedded.acquirer;
       acquirerDescription = `built-in simulator at ${embedded.url}`;
     }
     if (needsSimBank && !bank) {
       // Simulated lanes against a real acquirer: the simulator still needs somewhere to record what it "charged".
-      const { MemorySimBank } = await import('./acquirer/bank-memory');
       bank = new MemorySimBank();
     }
 
     const terminals = new Map<string, Terminal>();
     for (const spec of specs) {
       if (spec.kind === 'sim') {
-        const { createSimulatedTerminal } = await import('./terminal/in-process');
-        const script: SimScript = env.POS_SIM_SCRIPT ? JSON.parse((await import('node:fs')).readFileSync(env.POS_SIM_SCRIPT, 'utf8')) : DEMO_SCRIPT;
+        const script: SimScript = env.POS_SIM_SCRIPT ? JSON.parse(readFileSync(env.POS_SIM_SCRIPT, 'utf8')) : DEMO_SCRIPT;
         const sim = await createSimulatedTerminal(spec.lane, { bank, tRespMs: config.terminalTRespMs, log, script });
         closers.push(() => sim.close());
         terminals.set(spec.lane, sim.terminal);
       } else {
-        const { openTerminal } = await import('./terminal/lanes');
         const t = await openTerminal(spec, { tRespMs: config.terminalTRespMs, log });
         closers.push(() => t.close());
         terminals.set(spec.lane, t);

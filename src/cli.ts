@@ -7,6 +7,7 @@ import { Db } from './db/db';
 import { createApp } from './app';
 import { checkInvariants } from './inventory/check';
 import { jsonLogger } from './shared/logger';
+import { buildAdapters } from './adapters';
 
 const USAGE = `usage: pos <command>
   serve [--embedded]                 the service, configured by the environment
@@ -76,7 +77,6 @@ async function serve(embedded: boolean): Promise<void> {
   const log = jsonLogger();
   if (embedded && !config.adminKey && config.databaseUrl.startsWith('sqlite:')) config.adminKey = embeddedAdminKey(config.databaseUrl);
   const db = await Db.fromUrl(config.databaseUrl).open({ migrate: true });
-  const { buildAdapters } = await import('./adapters');
   const adapters = await buildAdapters(config, log);
   const app = await createApp({ config, db, terminals: adapters.terminals, acquirer: adapters.acquirer, log });
   const { url } = await app.listen(config.port, config.host);

@@ -55,7 +55,7 @@ suite('terminal and acquirer simulators as programs, on $name', ({ name }) => {
     const p = (await cashier('GET', `/v1/payments/${r.body.id}?wait=10`)).body;
     expect(p.status).toBe('unknown');
     // The bank (kept by the acquirer simulator) heard of it from the terminal simulator.
-    expect((await (await fetch(`${acquirerSim.url}/sim/bank/txns/${p.rf}`)).json()).status).toBe('approved');
+    expect(((await (await fetch(`${acquirerSim.url}/sim/bank/txns/${p.rf}`)).json()) as { status: string }).status).toBe('approved');
     await sim.stop();
     await fetch(`${acquirerSim.url}/sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ orderId: p.rf, fault: '34', count: 2 }) });
 
