@@ -116,6 +116,11 @@ export class InventoryService {
   async reserve(m: EntityManager, orderId: string, lines: ReservationRequest[], actor: string, kind: SkuKind = 'goods'): Promise<void> {
     const now = this.clock.now().getTime();
     const sorted = [...lines].sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0));
+    // The ledger rows first and the stock rows last: a hot SKU's row lock is then held only from its
+    // UPDATE to the commit. A shortfall rolls the whole transaction back, ledger rows included.
+    await this.writeMovements(m, sorted.map((l) => ({
+      sku: l.sku, kind: 'reservation' as const, onHandDelta: 0, reservedDelta: l.qty, orderId, orderLineId: l.lineId, ref: null, actor, at: now,
+    })));
     const short: ReservationRequest[] = [];
     for (const l of sorted) {
       const n = await exec(m,
@@ -129,9 +134,6 @@ export class InventoryService {
       const shortfalls: Shortfall[] = short.map((s) => ({ sku: s.sku, requested: s.qty, available: Math.max(0, byS.get(s.sku) ?? 0) }));
       throw new InsufficientStockError(shortfalls);
     }
-    await this.writeMovements(m, sorted.map((l) => ({
-      sku: l.sku, kind: 'reservation' as const, onHandDelta: 0, reservedDelta: l.qty, orderId, orderLineId: l.lineId, ref: null, actor, at: now,
-    })));
   }
 
   /** Ends every active reservation of the order as a sale: onHand and reserved both fall, once. */
@@ -152,14 +154,16 @@ export class InventoryService {
     for (const line of lines) {
       const ended = await exec(m, "UPDATE order_line SET reservation = ?, ended_at = ? WHERE id = ? AND reservation = 'active'", [end, now, line.id]);
       if (ended !== 1) continue; // another unit of work ended it first: a reservation ends exactly once
-      const onHandDelta = end === 'sold' ? -line.qty : 0;
-      const n = await exec(m,
-        'UPDATE sku SET on_hand = on_hand + ?, reserved = reserved - ?, updated_at = ? WHERE sku = ? AND reserved >= ?',
-        [onHandDelta, line.qty, now, line.sku, line.qty]);
-      if (n !== 1) throw new Error(`ledger breach: SKU ${line.sku} has less reserved than order line ${line.id} holds`);
-      movements.push({ sku: line.sku, kind: end === 'sold' ? 'sale' : 'release', onHandDelta, reservedDelta: -line.qty, orderId, orderLineId: line.id, ref: null, actor, at: now });
+      movements.push({ sku: line.sku, kind: end === 'sold' ? 'sale' : 'release', onHandDelta: end === 'sold' ? -line.qty : 0, reservedDelta: -line.qty, orderId, orderLineId: line.id, ref: null, actor, at: now });
     }
     await this.writeMovements(m, movements);
+    // The stock rows last (in SKU order), so a hot SKU stays locked only until the commit.
+    for (const mv of movements) {
+      const n = await exec(m,
+        'UPDATE sku SET on_hand = on_hand + ?, reserved = reserved - ?, updated_at = ? WHERE sku = ? AND reserved >= ?',
+        [mv.onHandDelta, -mv.reservedDelta, now, mv.sku, -mv.reservedDelta]);
+      if (n !== 1) throw new Error(`ledger breach: SKU ${mv.sku} has less reserved than order line ${mv.orderLineId} holds`);
+    }
     return movements.length;
   }
 

@@ -74,7 +74,6 @@ export class OrdersService {
     const totalFen = lines.reduce((s, l) => s + l.qty * l.unitPriceFen, 0);
     if (!Number.isSafeInteger(totalFen)) throw unprocessable('total_too_large', 'the order total does not fit in fen');
 
-    await this.inventory.reserve(m, orderId, lines.map((l) => ({ lineId: l.id, sku: l.sku, qty: l.qty })), actor, skuKind);
     const order: Order = Object.assign(new Order(), {
       id: orderId, lane: input.lane, kind, eventId: input.eventId ?? null, status: 'reserved' as const, totalFen, paidFen: 0, overpaidFen: 0,
       expiresAt: now + (input.holdSeconds ?? this.defaultHoldSeconds) * 1000, createdBy: actor, createdAt: now, updatedAt: now, version: 0,
@@ -82,6 +81,8 @@ export class OrdersService {
     await m.insert(Order, order);
     await m.insert(OrderLine, lines);
     await audit(m, { actor, entity: 'order', entityId: orderId, action: 'create', after: { status: 'reserved', totalFen, lines: input.lines }, at: now });
+    // Last, so the stock rows are locked for as short a time as possible (see reserve()).
+    await this.inventory.reserve(m, orderId, lines.map((l) => ({ lineId: l.id, sku: l.sku, qty: l.qty })), actor, skuKind);
     return toView(order, lines);
   }
 

@@ -235,10 +235,11 @@ export class PaymentsService {
       await exec(m, 'UPDATE orders SET paid_fen = ?, overpaid_fen = overpaid_fen + ?, updated_at = ? WHERE id = ?', [paid, excess, now, order.id]);
       if (excess > 0) await this.queueRefund(m, p, excess, now);
       if (paid >= order.totalFen) {
-        await this.inventory.commitSale(m, order.id, actor);
         await moveOrder(m, order.id, 'reserved', 'paid', now);
         for (const hook of this.paidHooks) await hook(m, order, now);
         await audit(m, { actor, entity: 'order', entityId: order.id, action: 'paid', before: { status: 'reserved' }, after: { status: 'paid', paidFen: paid }, at: now });
+        // Last: the stock rows are the contended ones.
+        await this.inventory.commitSale(m, order.id, actor);
       }
       return;
     }
