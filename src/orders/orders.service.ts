@@ -4,7 +4,7 @@ import { audit } from '../audit/audit.service';
 import { Clock } from '../shared/clock';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
 import { newId } from '../shared/ids';
-import { InventoryService } from '../inventory/inventory.service';
+import { InventoryService, InsufficientStockError } from '../inventory/inventory.service';
 import { SkuKind } from '../inventory/sku.entity';
 import { Payment } from '../payments/payment.entity';
 import { LIVE_PAYMENT_STATUSES } from '../payments/payment-state';
@@ -61,11 +61,17 @@ export class OrdersService {
     const kind: OrderKind = input.kind ?? 'goods';
     const skuKind: SkuKind = kind === 'seats' ? 'seat' : 'goods';
     const skus = input.lines.map((l) => l.sku);
-    const priced = await rows<{ sku: string; price_fen: string | number }>(
-      m, `SELECT sku, price_fen FROM sku WHERE kind = ? AND sku IN (${placeholders(skus.length)})`, [skuKind, ...skus]);
+    const priced = await rows<{ sku: string; price_fen: string | number; on_hand: string | number; reserved: string | number }>(
+      m, `SELECT sku, price_fen, on_hand, reserved FROM sku WHERE kind = ? AND sku IN (${placeholders(skus.length)})`, [skuKind, ...skus]);
     const price = new Map(priced.map((p) => [p.sku, Number(p.price_fen)]));
     const unknown = skus.filter((s) => !price.has(s));
     if (unknown.length) throw unprocessable('unknown_sku', `unknown SKU: ${unknown.join(', ')}`, { skus: unknown });
+    // Refuse at once what is plainly short (a plain read, no lock); the conditional UPDATE in reserve() stays the guard.
+    const available = new Map(priced.map((p) => [p.sku, Number(p.on_hand) - Number(p.reserved)]));
+    const plainlyShort = input.lines.filter((l) => available.get(l.sku)! < l.qty);
+    if (plainlyShort.length) {
+      throw new InsufficientStockError(plainlyShort.map((l) => ({ sku: l.sku, requested: l.qty, available: Math.max(0, available.get(l.sku)!) })));
+    }
 
     const orderId = newId();
     const lines: OrderLine[] = input.lines.map((l, i) => Object.assign(new OrderLine(), {
