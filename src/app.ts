@@ -20,6 +20,7 @@ import { TerminalCardDriver } from './payments/card-flow';
 import { Sweeper } from './sweeper/sweeper.service';
 import { sweeperRoutes } from './sweeper/sweeper.routes';
 import { authenticate } from './http/auth';
+import { webPages } from './http/static';
 import { errorHandler, notFoundRoute } from './http/errors';
 import { idempotency } from './http/idempotency';
 import { Metrics } from './http/metrics';
@@ -105,6 +106,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   v1.use(sweeperRoutes(sweeper));
   for (const e of extensions) v1.use(e.router);
   http.use('/v1', v1);
+  http.use(webPages());
   http.use(notFoundRoute);
   http.use(errorHandler(log));
 

@@ -8,6 +8,8 @@ import { PaymentsService } from './payments/payments.service';
 import { Metrics } from './http/metrics';
 import { ticketingExtension } from './ticketing';
 import { stockCountExtension } from './stock-count';
+import { laneExtension } from './lane';
+import { reportsExtension } from './reports';
 
 /** What a capability built on the core (ticketing, stock counts) gets to work with. */
 export interface CoreContext {
@@ -27,5 +29,5 @@ export interface Extension {
 
 /** Capabilities mounted under /v1 beside the core routes. */
 export async function extensionRoutes(ctx: CoreContext): Promise<Extension[]> {
-  return [ticketingExtension(ctx), stockCountExtension(ctx)].filter((e): e is Extension => e !== null);
+  return [ticketingExtension(ctx), stockCountExtension(ctx), laneExtension(ctx), reportsExtension(ctx)].filter((e): e is Extension => e !== null);
 }

@@ -1,0 +1,114 @@
+/**
+ * The state of one sale on the lane. Every amount shown comes from a server answer (quote, order,
+ * payment, cash tender); the page keeps only what the cashier typed or scanned.
+ */
+import { computed, reactive } from 'vue';
+import type { OrderView } from '@server/orders/orders.service';
+import type { PaymentView } from '@server/payments/payments.service';
+import type { Quote, LaneItem, CashTender } from '@server/lane/lane.service';
+import { Api, ApiError } from '@common/api';
+
+export type Screen = 'basket' | 'cash' | 'card' | 'complete' | 'returns' | 'shift';
+export type Order = OrderView & { payments?: unknown[]; discountFen?: number; coupon?: string | null };
+
+export interface SaleState {
+  screen: Screen;
+  lines: { sku: string; qty: number }[];
+  names: Record<string, string>;
+  quote: Quote | null;
+  coupon: string;
+  order: Order | null;
+  card: PaymentView | null;
+  cash: CashTender | null;
+  acceptUnknownCard: boolean;
+  message: { kind: 'error' | 'info' | 'warning'; text: string } | null;
+  busy: boolean;
+}
+
+/** The 40-digit order code printed as a barcode on a receipt, back to the order id. */
+export function orderIdOfCode(code: string): string | null {
+  if (!/^\d{40}$/.test(code)) return null;
+  const n = BigInt(code);
+  if (n >= 1n << 128n) return null;
+  const hex = n.toString(16).padStart(32, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export function useSale(api: Api, lane: string) {
+  const s = reactive<SaleState>({
+    screen: 'basket', lines: [], names: {}, quote: null, coupon: '', order: null, card: null, cash: null,
+    acceptUnknownCard: false, message: null, busy: false,
+  });
+
+  const paid = computed(() => s.order?.status === 'paid');
+  const locked = computed(() => s.order !== null);
+
+  async function requote() {
+    if (!s.lines.length) { s.quote = null; return; }
+    s.quote = await api.call<Quote>('POST', '/v1/lane/quote', { lines: s.lines });
+    for (const l of s.quote.lines) s.names[l.sku] = l.name;
+  }
+
+  /** A scanned or typed code: a SKU, an EAN-13 barcode (when the server knows barcodes), or a receipt's order code. */
+  async function lookup(code: string): Promise<LaneItem | null> {
+    try {
+      return await api.call<LaneItem>('GET', `/v1/lane/items/${encodeURIComponent(code)}`);
+    } catch (err) {
+      if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 400)) throw err;
+    }
+    if (/^\d{8,14}$/.test(code)) {
+      try {
+        const b = await api.call<{ sku: string; name?: string; priceFen?: number }>('GET', `/v1/barcodes/${code}`);
+        return { sku: b.sku, name: b.name ?? b.sku, priceFen: b.priceFen ?? 0, available: 0 };
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.status >= 500) throw err;
+      }
+    }
+    return null;
+  }
+
+  async function addSku(sku: string, name?: string) {
+    if (name) s.names[sku] = name;
+    const line = s.lines.find((l) => l.sku === sku);
+    if (line) line.qty += 1; else s.lines.push({ sku, qty: 1 });
+    await requote();
+  }
+
+  async function setQty(sku: string, qty: number) {
+    if (locked.value) return;
+    const line = s.lines.find((l) => l.sku === sku);
+    if (!line) return;
+    if (qty <= 0) s.lines = s.lines.filter((l) => l.sku !== sku); else line.qty = qty;
+    await requote();
+  }
+
+  /** Going to payment reserves the stock: the order is made once and then stays until paid or cancelled. */
+  async function ensureOrder(): Promise<Order> {
+    if (s.order) return s.order;
+    const body: Record<string, unknown> = { lane, lines: s.lines };
+    if (s.coupon.trim()) body.coupon = s.coupon.trim();
+    s.order = await api.call<Order>('POST', '/v1/orders', body);
+    return s.order;
+  }
+
+  async function refreshOrder() {
+    if (s.order) s.order = await api.call<Order>('GET', `/v1/orders/${s.order.id}`);
+  }
+
+  /** Back to the basket: an order nobody paid anything on is cancelled so its stock is free again. */
+  async function backToBasket() {
+    if (s.order && s.order.status === 'reserved' && s.order.paidFen === 0 && (!s.card || ['declined', 'reversed'].includes(s.card.status))) {
+      try { await api.call('POST', `/v1/orders/${s.order.id}/cancel`); s.order = null; s.card = null; } catch { await refreshOrder(); }
+    }
+    s.screen = s.order && s.card && ['unknown', 'suspense', 'pending'].includes(s.card.status) ? 'card' : 'basket';
+    s.cash = null;
+  }
+
+  function reset() {
+    Object.assign(s, { screen: 'basket', lines: [], names: {}, quote: null, coupon: '', order: null, card: null, cash: null, acceptUnknownCard: false, message: null, busy: false });
+  }
+
+  return { s, paid, locked, requote, lookup, addSku, setQty, ensureOrder, refreshOrder, backToBasket, reset };
+}
+
+export type Sale = ReturnType<typeof useSale>;
