@@ -1,6 +1,7 @@
 /**
  * Follows a card attempt live: the service's server-sent events when it has them (read with fetch,
- * because EventSource cannot send the Bearer key), else long polls of GET /v1/payments/:id?wait=5.
+ * because EventSource cannot send the Bearer key), else short polls of GET /v1/payments/:id (a long
+ * poll with ?wait= answers only when the status changes, so it would hide the prompts).
  * Calls `update` with each newer view of the payment until `stop()` or a final state.
  */
 import type { PaymentView } from '@server/payments/payments.service';
@@ -39,17 +40,17 @@ export function followPayment(api: Api, id: string, update: (p: PaymentView) => 
 
   async function viaPolling() {
     while (!stopped) {
-      const p = await api.call<PaymentView>('GET', `/v1/payments/${id}?wait=5`, undefined, { signal: ctrl.signal });
+      const p = await api.call<PaymentView>('GET', `/v1/payments/${id}`, undefined, { signal: ctrl.signal });
       update(p);
       if (FINAL.has(p.status)) return;
-      // Unknown or in suspense: the sweeper asks the bank on its own schedule; look again shortly.
-      if (p.status !== 'pending') await new Promise((r) => setTimeout(r, 2000));
+      // Unknown or in suspense: the sweeper asks the bank on its own schedule; look again less often.
+      await new Promise((r) => setTimeout(r, p.status === 'pending' ? 250 : 2000));
     }
   }
 
   (async () => {
     try {
-      // No event stream on this server, or it ended: long polls carry on (a final state returns at once).
+      // No event stream on this server, or it ended: polls carry on (a final state returns at once).
       await viaEvents().catch((e) => { if (stopped) throw e; return false; });
       if (!stopped) await viaPolling();
     } catch (err) {
