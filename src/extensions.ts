@@ -8,7 +8,7 @@ import { PaymentsService } from './payments/payments.service';
 import { Metrics } from './http/metrics';
 import { ticketingExtension } from './ticketing';
 import { stockCountExtension } from './stock-count';
-import { laneExtension } from './lane';
+import { tillExtension } from './till';
 import { reportsExtension } from './reports';
 
 /** What a capability built on the core (ticketing, stock counts) gets to work with. */
@@ -29,5 +29,5 @@ export interface Extension {
 
 /** Capabilities mounted under /v1 beside the core routes. */
 export async function extensionRoutes(ctx: CoreContext): Promise<Extension[]> {
-  return [ticketingExtension(ctx), stockCountExtension(ctx), laneExtension(ctx), reportsExtension(ctx)].filter((e): e is Extension => e !== null);
+  return [ticketingExtension(ctx), stockCountExtension(ctx), tillExtension(ctx), reportsExtension(ctx)].filter((e): e is Extension => e !== null);
 }

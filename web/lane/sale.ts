@@ -5,7 +5,7 @@
 import { computed, reactive } from 'vue';
 import type { OrderView } from '@server/orders/orders.service';
 import type { PaymentView } from '@server/payments/payments.service';
-import type { Quote, LaneItem, CashTender } from '@server/lane/lane.service';
+import type { Quote, TillItem, CashTender } from '@server/till/till.service';
 import { Api, ApiError } from '@common/api';
 
 export type Screen = 'basket' | 'cash' | 'card' | 'complete' | 'returns' | 'shift';
@@ -45,14 +45,14 @@ export function useSale(api: Api, lane: string) {
 
   async function requote() {
     if (!s.lines.length) { s.quote = null; return; }
-    s.quote = await api.call<Quote>('POST', '/v1/lane/quote', { lines: s.lines });
+    s.quote = await api.call<Quote>('POST', '/v1/till/quote', { lines: s.lines });
     for (const l of s.quote.lines) s.names[l.sku] = l.name;
   }
 
   /** A scanned or typed code: a SKU, an EAN-13 barcode (when the server knows barcodes), or a receipt's order code. */
-  async function lookup(code: string): Promise<LaneItem | null> {
+  async function lookup(code: string): Promise<TillItem | null> {
     try {
-      return await api.call<LaneItem>('GET', `/v1/lane/items/${encodeURIComponent(code)}`);
+      return await api.call<TillItem>('GET', `/v1/till/items/${encodeURIComponent(code)}`);
     } catch (err) {
       if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 400)) throw err;
     }

@@ -2,34 +2,34 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow, checkLane } from '../http/auth';
 import { fen, laneName, lines, parse, skuCode } from '../http/validate';
-import { LaneService } from './lane.service';
+import { TillService } from './till.service';
 
 export const itemQuery = z.object({ q: z.string().trim().min(1).max(64), limit: z.coerce.number().int().min(1).max(50).optional() }).strict();
 export const quoteBody = z.object({ lines }).strict();
 export const cashBody = z.object({ lane: laneName, tenderedFen: fen, acceptUnknownCard: z.boolean().optional() }).strict();
 const uuid = z.string().uuid('not an order id');
 
-export function laneRoutes(lane: LaneService): Router {
+export function tillRoutes(till: TillService): Router {
   const r = Router();
 
-  r.get('/lane/items/:code', allow('cashier', 'backoffice'), async (req, res) => {
-    res.json(await lane.item(parse(skuCode, req.params.code)));
+  r.get('/till/items/:code', allow('cashier', 'backoffice'), async (req, res) => {
+    res.json(await till.item(parse(skuCode, req.params.code)));
   });
 
-  r.get('/lane/items', allow('cashier', 'backoffice'), async (req, res) => {
+  r.get('/till/items', allow('cashier', 'backoffice'), async (req, res) => {
     const q = parse(itemQuery, req.query);
-    res.json({ items: await lane.search(q.q, q.limit ?? 20) });
+    res.json({ items: await till.search(q.q, q.limit ?? 20) });
   });
 
-  r.post('/lane/quote', allow('cashier'), async (req, res) => {
-    res.json(await lane.quote(parse(quoteBody, req.body).lines));
+  r.post('/till/quote', allow('cashier'), async (req, res) => {
+    res.json(await till.quote(parse(quoteBody, req.body).lines));
   });
 
-  r.post('/lane/orders/:id/cash', allow('cashier'), async (req, res) => {
+  r.post('/till/orders/:id/cash', allow('cashier'), async (req, res) => {
     const id = parse(uuid, req.params.id);
     const body = parse(cashBody, req.body);
     checkLane(req, body.lane);
-    res.status(201).json(await lane.cash(id, body, actorOf(req)));
+    res.status(201).json(await till.cash(id, body, actorOf(req)));
   });
 
   return r;

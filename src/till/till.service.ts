@@ -3,30 +3,30 @@ import { notFound, unprocessable } from '../shared/errors';
 import { PaymentsService, PaymentView } from '../payments/payments.service';
 import { OrdersService, OrderView } from '../orders/orders.service';
 
-export interface LaneItem { sku: string; name: string; priceFen: number; available: number }
+export interface TillItem { sku: string; name: string; priceFen: number; available: number }
 export interface QuoteLine { sku: string; name: string; qty: number; unitPriceFen: number; amountFen: number }
 export interface Quote { lines: QuoteLine[]; totalFen: number }
 export interface CashTender { payment: PaymentView; order: OrderView; tenderedFen: number; changeFen: number }
 
 interface SkuRow { sku: string; name: string; price_fen: unknown; on_hand: unknown; reserved: unknown }
-const item = (r: SkuRow): LaneItem => ({ sku: r.sku, name: r.name, priceFen: Number(r.price_fen), available: Number(r.on_hand) - Number(r.reserved) });
+const item = (r: SkuRow): TillItem => ({ sku: r.sku, name: r.name, priceFen: Number(r.price_fen), available: Number(r.on_hand) - Number(r.reserved) });
 
 /**
  * What the cashier screen asks before an order exists (look up a scanned code, price a basket) and
  * the cash tender with change: the page shows these numbers and never works them out itself, so the
  * screen, the order and the receipt cannot disagree.
  */
-export class LaneService {
+export class TillService {
   constructor(private readonly db: Db, private readonly orders: OrdersService, private readonly payments: PaymentsService) {}
 
-  async item(code: string): Promise<LaneItem> {
+  async item(code: string): Promise<TillItem> {
     const found = await this.db.read((m) => rows<SkuRow>(m, "SELECT sku, name, price_fen, on_hand, reserved FROM sku WHERE sku = ? AND kind = 'goods'", [code]));
     if (!found.length) throw notFound('sku', code);
     return item(found[0]);
   }
 
   /** Manual search by name or code prefix, for goods without a readable barcode. */
-  async search(q: string, limit: number): Promise<LaneItem[]> {
+  async search(q: string, limit: number): Promise<TillItem[]> {
     const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const found = await this.db.read((m) => rows<SkuRow>(m,
       "SELECT sku, name, price_fen, on_hand, reserved FROM sku WHERE kind = 'goods' AND (sku LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\') ORDER BY sku LIMIT ?",
