@@ -69,8 +69,9 @@ export function laneRoutes(payments: PaymentsService, opts: { shiftsRequired: bo
     }
     req.on('close', finish);
     streams.add(finish);
-    // The first status is the current one, with every prompt so far (a screen that connects late misses nothing).
-    lastStatus = '';
+    // First the current status, then every prompt so far: a screen that connects late misses nothing.
+    send('status', view);
+    lastStatus = view.status;
     emit(view);
   });
 
