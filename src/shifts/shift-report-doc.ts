@@ -19,7 +19,7 @@ export function shiftReportDoc(r: ShiftReport, merchantName: string): ReceiptDoc
       { text: merchantName, bold: true, align: 'center' },
       { text: r.kind === 'Z' ? '交班报表 Z REPORT' : '当班报表 X REPORT', bold: true, double: true, align: 'center' },
       { text: `班次 ${r.shiftId}` },
-      row(`收银台 ${r.lane}`, ''),
+      { text: `收银台 ${r.lane}` },
       row('开班', when(r.openedAt)),
       row('交班', when(r.closedAt)),
       sep,
