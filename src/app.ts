@@ -26,6 +26,8 @@ import { idempotency } from './http/idempotency';
 import { Metrics } from './http/metrics';
 import { rows } from './db/db';
 import { extensionRoutes, Extension } from './extensions';
+import { Printer } from './printer/printer';
+import { Lane, LaneOptions, laneCapability } from './lane';
 
 export interface AppDeps {
   config: Config;
@@ -36,6 +38,9 @@ export interface AppDeps {
   log?: Logger;
   /** Off in tests that sweep by hand. */
   schedule?: boolean;
+  /** Receipt printers by lane (POS_PRINTERS). */
+  printers?: Map<string, Printer>;
+  lane?: Partial<LaneOptions>;
 }
 
 export interface App {
@@ -51,6 +56,7 @@ export interface App {
   terminals: Map<string, Terminal>;
   metrics: Metrics;
   extensions: Extension[];
+  lane: Lane;
   listen(port: number, host: string): Promise<{ server: Server; url: string }>;
   close(): Promise<void>;
 }
@@ -79,6 +85,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   });
   const ctx = { db, clock, log, inventory, orders, payments, metrics };
   const extensions = await extensionRoutes(ctx);
+  const lane = laneCapability(ctx, deps.printers ?? new Map(), { instanceId: config.instanceId, ...deps.lane });
 
   if (config.adminKey) await auth.bootstrapAdmin(config.adminKey);
   const recovered = await payments.recoverInterrupted([...terminals.keys()]);
@@ -101,10 +108,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
   v1.use(idempotency(db));
   v1.use(authRoutes(auth));
   v1.use(inventoryRoutes(inventory));
+  v1.use(lane.beforeOrders);
   v1.use(ordersRoutes(orders));
   v1.use(paymentsRoutes(payments));
   v1.use(sweeperRoutes(sweeper));
   for (const e of extensions) v1.use(e.router);
+  for (const r of lane.routers) v1.use(r);
   http.use('/v1', v1);
   http.use(webPages());
   http.use(notFoundRoute);
@@ -124,7 +133,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   let server: Server | null = null;
   return {
-    http, db, clock, auth, inventory, orders, payments, sweeper, cards, terminals, metrics, extensions,
+    http, db, clock, auth, inventory, orders, payments, sweeper, cards, terminals, metrics, extensions, lane,
     listen: (port, host) => new Promise((resolve) => {
       server = http.listen(port, host, () => {
         const a = server!.address() as AddressInfo;
@@ -133,6 +142,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     }),
     close: async () => {
       await task?.stop();
+      await lane.close(); // first: it ends the open event streams, which would keep the server from closing
       if (server) await new Promise((r) => server!.close(() => r(undefined)));
       await sweeper.idle();
       for (const t of terminals.values()) await t.close().catch(() => undefined);

@@ -5,8 +5,9 @@ import { fen, lines, parse, skuCode } from '../http/validate';
 import { unprocessable } from '../shared/errors';
 import { newId } from '../shared/ids';
 import { InventoryService } from './inventory.service';
+import { ean13Field } from './barcodes';
 
-const skuBody = z.object({ name: z.string().trim().min(1).max(200), priceFen: fen });
+const skuBody = z.object({ name: z.string().trim().min(1).max(200), priceFen: fen, barcode: ean13Field.nullable().optional() });
 const receiptBody = z.object({ lines, ref: z.string().min(1).max(64).optional() });
 
 export function inventoryRoutes(inventory: InventoryService): Router {
@@ -16,7 +17,7 @@ export function inventoryRoutes(inventory: InventoryService): Router {
     const sku = parse(skuCode, req.params.sku);
     const body = parse(skuBody, req.body);
     const saved = await inventory.upsertSku({ sku, ...body }, actorOf(req));
-    res.json({ sku: saved.sku, name: saved.name, priceFen: saved.priceFen, onHand: saved.onHand, reserved: saved.reserved, available: saved.onHand - saved.reserved });
+    res.json({ sku: saved.sku, name: saved.name, priceFen: saved.priceFen, barcode: saved.barcode, onHand: saved.onHand, reserved: saved.reserved, available: saved.onHand - saved.reserved });
   });
 
   r.post('/stock/receipts', allow('backoffice'), async (req, res) => {

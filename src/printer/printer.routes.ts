@@ -1,0 +1,16 @@
+import { Router } from 'express';
+import { allow, checkLane } from '../http/auth';
+import { laneName, parse } from '../http/validate';
+import { PrintQueue } from './print-queue';
+
+export function printerRoutes(queue: PrintQueue): Router {
+  const r = Router();
+  /** The lane printer's state now (DLE EOT) and what is waiting for it. */
+  r.get('/printers/:lane', allow('cashier', 'backoffice'), async (req, res) => {
+    const lane = parse(laneName, req.params.lane);
+    checkLane(req, lane);
+    const [status, summary] = await Promise.all([queue.printerStatus(lane), queue.laneSummary(lane)]);
+    res.json({ lane, configured: status.configured, state: status.state, paperNearEnd: status.paperNearEnd, ...summary });
+  });
+  return r;
+}
