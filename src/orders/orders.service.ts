@@ -188,8 +188,7 @@ export class OrdersService {
     });
     if (returnId) await this.refunder!.drive(returnId);
     const returns = this.refunder ? await this.db.read((m) => this.refunder!.returnsOf(m, id)) : [];
-    const paidFen = view.paidFen;
-    return { ...view, paidFen, returns };
+    return { ...view, returns };
   }
 
   /**
