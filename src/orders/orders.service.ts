@@ -132,8 +132,10 @@ export class OrdersService {
       roundingFen: 0, refundedFen: 0, couponCode: discount?.code ?? null, couponUse: discount ? 'reserved' as const : null, paidFen: 0, overpaidFen: 0,
       expiresAt: now + (input.holdSeconds ?? this.defaultHoldSeconds) * 1000, createdBy: actor, createdAt: now, updatedAt: now, version: 0,
     });
-    await m.insert(Order, order);
-    await m.insert(OrderLine, lines);
+    // Plain copies: TypeORM reloads defaulted columns into inserted entities, and on a multi-row insert
+    // it can pair the reloaded rows with the wrong objects (a line's discount would land on another line).
+    await m.insert(Order, { ...order });
+    await m.insert(OrderLine, lines.map((l) => ({ ...l })));
     await audit(m, { actor, entity: 'order', entityId: orderId, action: 'create', after: { status: 'reserved', subtotalFen, discountFen, totalFen, coupon: order.couponCode, lines: input.lines }, at: now });
     const overrides = lines.filter((l) => l.listPriceFen !== null);
     if (overrides.length) {

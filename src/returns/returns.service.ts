@@ -105,7 +105,7 @@ export class ReturnsService implements OrderRefunder {
     const refundFen = taken.reduce((s, l) => s + l.refundFen, 0);
     const restock = input.restock ?? true;
     await m.insert(OrderReturn, { id: returnId, orderId, kind: 'return', refundFen, restock, reason: input.reason ?? null, createdBy: actor, createdAt: now });
-    await m.insert(ReturnLine, taken);
+    await m.insert(ReturnLine, taken.map((l) => ({ ...l })));
     await exec(m, 'UPDATE orders SET refunded_fen = refunded_fen + ?, updated_at = ? WHERE id = ?', [refundFen, now, orderId]);
     const legs = await this.allocateLegs(m, order, returnId, refundFen, now);
     await audit(m, {
@@ -176,7 +176,7 @@ export class ReturnsService implements OrderRefunder {
       legs.push(leg);
     }
     if (remaining !== 0) throw conflict('refund_exceeds_tenders', `the order's tenders have ${refundFen - remaining} fen left to refund, ${refundFen} asked`, { refundFen, leftFen: refundFen - remaining });
-    if (legs.length) await m.insert(RefundLeg, legs);
+    if (legs.length) await m.insert(RefundLeg, legs.map((l) => ({ ...l }))); // copies: see OrdersService.createIn
     return legs;
   }
 
