@@ -71,7 +71,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   const auth = new AuthService(db, clock);
   const inventory = new InventoryService(db, clock);
-  const orders = new OrdersService(db, inventory, clock, config.orderHoldSeconds);
+  const orders = new OrdersService(db, inventory, clock, config.orderHoldSeconds, config.cashRounding ?? 'off');
   const payments = new PaymentsService(db, inventory, orders, clock);
   const cards = new TerminalCardDriver(terminals, payments, log);
   payments.useCardDriver(cards);
@@ -83,7 +83,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     batchSize: 200,
     concurrency: 16,
   });
-  const ctx = { db, clock, log, inventory, orders, payments, metrics };
+  const ctx = { db, clock, log, inventory, orders, payments, metrics, terminals, acquirer: deps.acquirer ?? null, sweeper };
   const extensions = await extensionRoutes(ctx);
   const lane = laneCapability(ctx, deps.printers ?? new Map(), { instanceId: config.instanceId, ...deps.lane });
 

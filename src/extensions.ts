@@ -10,6 +10,10 @@ import { ticketingExtension } from './ticketing';
 import { stockCountExtension } from './stock-count';
 import { tillExtension } from './till';
 import { reportsExtension } from './reports';
+import { returnsExtension } from './returns';
+import type { Terminal } from './terminal/terminal';
+import type { Acquirer } from './acquirer/acquirer';
+import type { Sweeper } from './sweeper/sweeper.service';
 
 /** What a capability built on the core (ticketing, stock counts) gets to work with. */
 export interface CoreContext {
@@ -20,6 +24,10 @@ export interface CoreContext {
   orders: OrdersService;
   payments: PaymentsService;
   metrics: Metrics;
+  /** The lanes' terminals, the acquirer and the sweeper, for capabilities that move money back (returns). */
+  terminals?: Map<string, Terminal>;
+  acquirer?: Acquirer | null;
+  sweeper?: Sweeper;
 }
 
 export interface Extension {
@@ -29,5 +37,5 @@ export interface Extension {
 
 /** Capabilities mounted under /v1 beside the core routes. */
 export async function extensionRoutes(ctx: CoreContext): Promise<Extension[]> {
-  return [ticketingExtension(ctx), stockCountExtension(ctx), tillExtension(ctx), reportsExtension(ctx)].filter((e): e is Extension => e !== null);
+  return [ticketingExtension(ctx), stockCountExtension(ctx), returnsExtension(ctx), tillExtension(ctx), reportsExtension(ctx)].filter((e): e is Extension => e !== null);
 }
