@@ -76,7 +76,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     batchSize: 200,
     concurrency: 16,
   });
-  const ctx = { db, clock, log, inventory, orders, payments, metrics };
+  const ctx = { db, clock, log, inventory, orders, payments, metrics, acquirer: deps.acquirer ?? null, schedule: deps.schedule !== false };
   const extensions = await extensionRoutes(ctx);
 
   if (config.adminKey) await auth.bootstrapAdmin(config.adminKey);
@@ -131,6 +131,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     }),
     close: async () => {
       await task?.stop();
+      for (const e of extensions) await e.close?.();
       if (server) await new Promise((r) => server!.close(() => r(undefined)));
       await sweeper.idle();
       for (const t of terminals.values()) await t.close().catch(() => undefined);
