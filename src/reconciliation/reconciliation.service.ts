@@ -192,7 +192,7 @@ export class ReconciliationService {
     const r = await this.runRow(id);
     const dl = await this.files!.download(mmdd(r.settle_date));
     if (dl.kind !== 'file') {
-      const attempts = num(r.attempts) + 1;
+      const attempts = num(r.attempts); // already counts this one
       // Files appear in the morning: ask again in 5, 10, 20, 40, then every 60 minutes.
       const next = this.clock.now().getTime() + Math.min(60, 5 * 2 ** (attempts - 1)) * 60_000;
       const problem = dl.kind === 'not_yet' ? { reason: 'the acquirer has no file for this day yet', respCode: dl.respCode } : { reason: dl.reason };
