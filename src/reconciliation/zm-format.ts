@@ -88,13 +88,14 @@ export function formatZmLine(l: Partial<ZmLine> & { amountFen: number }): Buffer
     16: sign(l.feeFen ?? 0, 'D'), 17: sign(l.settleFen ?? l.amountFen - (l.feeFen ?? 0), 'C'), 18: '0001', 20: l.txnType ?? '01', 21: l.txnSubType ?? '01',
     22: '000201', 27: l.origQueryId ?? '', 28: l.merId ?? '', 33: sign(l.netFen ?? l.amountFen - (l.feeFen ?? 0), 'C'), 34: l.terminalId ?? '',
   };
-  const parts = ZM_WIDTHS.map((w, i) => {
-    const b = iconv.encode(values[i + 1] ?? '', 'gbk');
-    if (b.length > w) throw new Error(`field ${i + 1} is wider than ${w} bytes`);
-    return Buffer.concat([b, Buffer.alloc(w - b.length, 0x20)]);
-  });
   const out = Buffer.alloc(ZM_LINE_BYTES, 0x20);
-  parts.forEach((p, i) => p.copy(out, OFFSETS[i]));
+  for (const [k, v] of Object.entries(values)) {
+    const i = Number(k) - 1;
+    // ASCII is the same in GBK; only text with Chinese needs the encoder.
+    const b = /^[\x20-\x7e]*$/.test(v) ? Buffer.from(v, 'latin1') : iconv.encode(v, 'gbk');
+    if (b.length > ZM_WIDTHS[i]) throw new Error(`field ${i + 1} is wider than ${ZM_WIDTHS[i]} bytes`);
+    b.copy(out, OFFSETS[i]);
+  }
   return out;
 }
 

@@ -282,7 +282,7 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
       method: 'POST', body: zip, headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
     });
-    const run = await res.json();
+    const run = (await res.json()) as any;
     expect(res.status).toBe(201);
     expect(run).toMatchObject({ status: 'done', source: 'upload', counts: { matched: 1 } });
     expect(await itemOf(run.id, a.paymentId)).toMatchObject({ class: 'matched', terminalId: '12345678' });
@@ -291,7 +291,7 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
       method: 'POST', body: Buffer.from('not a zip'), headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
     });
     expect(bad.status).toBe(201);
-    expect((await bad.json()).status).toBe('refused');
+    expect(((await bad.json()) as any).status).toBe('refused');
   });
 
   it('refuses bad input with a 4xx and changes nothing', async () => {
