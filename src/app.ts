@@ -83,7 +83,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     batchSize: 200,
     concurrency: 16,
   });
-  const ctx = { db, clock, log, inventory, orders, payments, metrics, terminals, acquirer: deps.acquirer ?? null, sweeper };
+  const ctx = { db, clock, log, inventory, orders, payments, metrics, terminals, acquirer: deps.acquirer ?? null, sweeper, schedule: deps.schedule !== false };
   const extensions = await extensionRoutes(ctx);
   const lane = laneCapability(ctx, deps.printers ?? new Map(), { instanceId: config.instanceId, ...deps.lane });
 
@@ -143,6 +143,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     close: async () => {
       await task?.stop();
       await lane.close(); // first: it ends the open event streams, which would keep the server from closing
+      for (const e of extensions) await e.close?.();
       if (server) await new Promise((r) => server!.close(() => r(undefined)));
       await sweeper.idle();
       for (const t of terminals.values()) await t.close().catch(() => undefined);

@@ -14,6 +14,7 @@ import { returnsExtension } from './returns';
 import type { Terminal } from './terminal/terminal';
 import type { Acquirer } from './acquirer/acquirer';
 import type { Sweeper } from './sweeper/sweeper.service';
+import { reconciliationExtension } from './reconciliation';
 
 /** What a capability built on the core (ticketing, stock counts) gets to work with. */
 export interface CoreContext {
@@ -24,18 +25,24 @@ export interface CoreContext {
   orders: OrdersService;
   payments: PaymentsService;
   metrics: Metrics;
-  /** The lanes' terminals, the acquirer and the sweeper, for capabilities that move money back (returns). */
+  /** The lanes' terminals, the acquirer and the sweeper, for capabilities that move money back (returns); reconciliation downloads the acquirer's file. */
   terminals?: Map<string, Terminal>;
   acquirer?: Acquirer | null;
   sweeper?: Sweeper;
+  /** Whether capabilities may start their own timers (off in tests that drive them by hand). */
+  schedule?: boolean;
 }
 
 export interface Extension {
   name: string;
   router: Router;
+  /** The capability's service, for tools and tests that drive it directly. */
+  service?: unknown;
+  /** Stops the capability's timers. */
+  close?: () => Promise<void>;
 }
 
 /** Capabilities mounted under /v1 beside the core routes. */
 export async function extensionRoutes(ctx: CoreContext): Promise<Extension[]> {
-  return [ticketingExtension(ctx), stockCountExtension(ctx), returnsExtension(ctx), tillExtension(ctx), reportsExtension(ctx)].filter((e): e is Extension => e !== null);
+  return [ticketingExtension(ctx), stockCountExtension(ctx), returnsExtension(ctx), reconciliationExtension(ctx), tillExtension(ctx), reportsExtension(ctx)].filter((e): e is Extension => e !== null);
 }
