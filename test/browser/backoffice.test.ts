@@ -9,6 +9,9 @@ import { DEMO_SCRIPT } from '../../src/adapters';
 import { Api, startTestApp, TestApp } from '../support/app';
 import { buildPages, launch, newPage, shot, signIn } from '../support/browser';
 
+/** Browser globals, used only inside page.evaluate callbacks (they run in Chromium, not in Node). */
+declare const DataTransfer: any;
+
 const T_RESP = 1200;
 
 describe('back office in Chromium', () => {

@@ -66,3 +66,6 @@ export async function signIn(api: Api, storageName: string, candidate: string, p
 }
 
 export const newIdempotencyKey = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
+
+/** Automation hooks on the <input> inside a Naive UI field (its typings know no data-* attributes). */
+export const tid = (id: string, extra: Record<string, string> = {}): Record<string, string> => ({ 'data-testid': id, ...extra });
