@@ -1,7 +1,7 @@
 import { Db, placeholders, rows } from '../db/db';
 import { notFound, unprocessable } from '../shared/errors';
 import { PaymentsService, PaymentView } from '../payments/payments.service';
-import { OrdersService, OrderView } from '../orders/orders.service';
+import { OrdersService, OrderView, cashRoundedDue } from '../orders/orders.service';
 
 export interface TillItem { sku: string; name: string; priceFen: number; available: number }
 export interface QuoteLine { sku: string; name: string; qty: number; unitPriceFen: number; amountFen: number }
@@ -50,11 +50,13 @@ export class TillService {
 
   /**
    * Takes cash for what is still owed and says how much to give back. The payment is for the
-   * balance (never more than the order owes); the change is the rest of what was handed over.
+   * balance (never more than the order owes; rounded down to the jiao when the store rounds cash,
+   * which the tender records on the order); the change is the rest of what was handed over.
    */
   async cash(orderId: string, input: { lane: string; tenderedFen: number; acceptUnknownCard?: boolean }, actor: string): Promise<CashTender> {
     const before = await this.orders.get(orderId);
-    const outstanding = before.totalFen - before.paidFen;
+    const rounded = input.acceptUnknownCard ? null : cashRoundedDue(this.orders.cashRounding, before);
+    const outstanding = rounded ?? before.totalFen - before.roundingFen - before.paidFen;
     if (outstanding <= 0) throw unprocessable('nothing_to_pay', `order ${orderId} has nothing left to pay`, { outstandingFen: outstanding });
     if (input.tenderedFen < outstanding) {
       throw unprocessable('tendered_too_little', `the order needs ${outstanding} fen; ${input.tenderedFen} fen is not enough`, { outstandingFen: outstanding, tenderedFen: input.tenderedFen });

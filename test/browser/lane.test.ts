@@ -9,6 +9,7 @@ import { MemorySimBank } from '../../src/acquirer/bank-memory';
 import { DEMO_SCRIPT } from '../../src/adapters';
 import { Api, startTestApp, TestApp } from '../support/app';
 import { buildPages, launch, newPage, shot, signIn } from '../support/browser';
+import { orderCodeOf } from '../../src/receipts/order-code';
 
 /** Browser globals, used only inside page.evaluate callbacks (they run in Chromium, not in Node). */
 declare const document: any, window: any, MutationObserver: any;
@@ -20,6 +21,7 @@ describe('lane (cashier screen) in Chromium', () => {
   let sim: SimulatedTerminal;
   let browser: Browser;
   let office: Api;
+  let cashier: Api;
   let cashierKey: string;
   let seq = 0;
 
@@ -29,6 +31,7 @@ describe('lane (cashier screen) in Chromium', () => {
     t = await startTestApp('sqlite', { terminals: new Map([['lane-1', sim.terminal]]), config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600 } });
     office = await t.as('backoffice');
     cashierKey = (await t.api('POST', '/v1/api-keys', { role: 'cashier', lane: 'lane-1' })).body.key;
+    cashier = await t.as('cashier', 'lane-1');
     browser = await launch();
   }, 120_000);
   afterAll(async () => { await browser?.close(); await t?.stop(); await sim?.close(); });
@@ -177,6 +180,73 @@ describe('lane (cashier screen) in Chromium', () => {
     await shot(page, 'lane-english-refusal');
     await page.keyboard.press('Escape');
     await eventually(async () => (await level(a)).reserved, 0);
+    await page.close();
+  });
+
+  it('coupon: checked when entered, the discount and total are the order\'s own', async () => {
+    const a = await sku(2000);
+    expect((await office('PUT', '/v1/coupons/SAVE5', { kind: 'amount_off', amountFen: 500 })).status).toBe(200);
+    const page = await openLane();
+    await scan(page, a);
+    await page.keyboard.press('F4');
+    await page.keyboard.type('SAVE5');
+    await page.keyboard.press('Enter');
+    await page.locator('[data-testid=lane-message]', { hasText: 'SAVE5' }).waitFor();
+    await page.keyboard.press('F2');
+    await page.locator('[data-testid=total][data-fen="1500"]').waitFor();
+    await page.locator('[data-testid=discount][data-fen="500"]').waitFor();
+    await page.getByTestId('cash-tendered').fill('20');
+    await page.getByTestId('cash-confirm').click();
+    await page.getByTestId('sale-complete').waitFor();
+    expect(await page.getByTestId('change-due').getAttribute('data-fen')).toBe('500');
+    await page.getByTestId('receipt').waitFor();
+    await shot(page, 'lane-coupon-receipt');
+    await page.close();
+  });
+
+  it('return from a scanned receipt: pick a line and units, the refund is the server\'s and the stock comes back', async () => {
+    const a = await sku(1250);
+    const b = await sku(800);
+    const o = (await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 2 }, { sku: b, qty: 1 }] })).body;
+    expect((await cashier('POST', `/v1/till/orders/${o.id}/cash`, { lane: 'lane-1', tenderedFen: 5000 })).status).toBe(201);
+    const page = await openLane();
+    await scan(page, orderCodeOf(o.id)); // the receipt's barcode, scanned into the ordinary scan field
+    await page.getByTestId('returns-panel').waitFor();
+    const line = page.locator(`[data-testid=return-line][data-sku="${a}"]`);
+    await line.getByTestId('return-qty').fill('1');
+    await line.getByTestId('return-qty').press('Tab');
+    await page.getByTestId('return-submit').click();
+    const done = page.getByTestId('return-done');
+    await done.waitFor();
+    expect(await done.getAttribute('data-refund-fen')).toBe('1250');
+    await shot(page, 'lane-return');
+    expect(await level(a)).toMatchObject({ onHand: 9, reserved: 0 });
+    await page.keyboard.press('Escape');
+    await page.getByTestId('scan').waitFor();
+    await page.close();
+  });
+
+  it('shift: open with a float, sell, close with the counted cash; the Z report shows the over/short', async () => {
+    const a = await sku(2800);
+    const page = await openLane();
+    await page.getByTestId('open-shift-panel').click();
+    await page.locator('[data-testid=shift-state][data-open="no"]').waitFor();
+    await page.getByTestId('shift-float').fill('100');
+    await page.getByTestId('shift-open').click();
+    await page.locator('[data-testid=shift-state][data-open="yes"]').waitFor();
+    await page.keyboard.press('Escape');
+    await scan(page, a);
+    await page.keyboard.press('F2');
+    await page.getByTestId('cash-tendered').fill('30');
+    await page.getByTestId('cash-confirm').click();
+    await page.getByTestId('sale-complete').waitFor();
+    await page.keyboard.press('F8');
+    await page.getByTestId('open-shift-panel').click();
+    await page.getByTestId('shift-counted').fill('127');
+    await page.getByTestId('shift-close').click();
+    // Expected cash 100 + 28 = 128; counted 127: one yuan short.
+    await page.locator('[data-testid=over-short][data-fen="-100"]').waitFor();
+    await shot(page, 'lane-shift-close');
     await page.close();
   });
 });

@@ -9,7 +9,7 @@ import type { Quote, TillItem, CashTender } from '@server/till/till.service';
 import { Api, ApiError } from '@common/api';
 
 export type Screen = 'basket' | 'cash' | 'card' | 'complete' | 'returns' | 'shift';
-export type Order = OrderView & { payments?: unknown[]; discountFen?: number; coupon?: string | null };
+export type Order = OrderView & { payments?: unknown[] };
 
 export interface SaleState {
   screen: Screen;
