@@ -6,6 +6,9 @@ import type { Browser, Page } from 'playwright-core';
 import { createSimulatedTerminal, SimulatedTerminal } from '../../src/terminal/in-process';
 import { MemorySimBank } from '../../src/acquirer/bank-memory';
 import { DEMO_SCRIPT } from '../../src/adapters';
+import { embeddedAcquirer, EmbeddedAcquirer } from '../../src/acquirer/acquirer-env';
+import { addDays, settleDayAt } from '../../src/reconciliation/settle-day';
+import { chinaTimestamp } from '../../src/shared/clock';
 import { Api, startTestApp, TestApp } from '../support/app';
 import { buildPages, launch, newPage, shot, signIn } from '../support/browser';
 
@@ -17,6 +20,8 @@ const T_RESP = 1200;
 describe('back office in Chromium', () => {
   let t: TestApp;
   let sim: SimulatedTerminal;
+  let acq: EmbeddedAcquirer;
+  const bank = new MemorySimBank();
   let browser: Browser;
   let office: Api;
   let cashier: Api;
@@ -26,8 +31,10 @@ describe('back office in Chromium', () => {
 
   beforeAll(async () => {
     buildPages();
-    sim = await createSimulatedTerminal('lane-1', { bank: new MemorySimBank(), tRespMs: T_RESP, tAckMs: 150, script: DEMO_SCRIPT });
-    t = await startTestApp('sqlite', { terminals: new Map([['lane-1', sim.terminal]]), config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600, orderHoldSeconds: 3 } });
+    sim = await createSimulatedTerminal('lane-1', { bank, tRespMs: T_RESP, tAckMs: 150, script: DEMO_SCRIPT });
+    // The acquirer simulator shares the terminal's bank, so its settlement files list what the terminal did.
+    acq = await embeddedAcquirer(bank);
+    t = await startTestApp('sqlite', { acquirer: acq.acquirer, terminals: new Map([['lane-1', sim.terminal]]), config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600, orderHoldSeconds: 3 } });
     officeKey = (await t.api('POST', '/v1/api-keys', { role: 'backoffice' })).body.key;
     office = await t.as('backoffice');
     cashier = await t.as('cashier', 'lane-1');
@@ -36,7 +43,7 @@ describe('back office in Chromium', () => {
     await signIn(page, `${t.url}/backoffice`, officeKey);
     await page.getByTestId('nav-held').waitFor();
   }, 120_000);
-  afterAll(async () => { await browser?.close(); await t?.stop(); await sim?.close(); });
+  afterAll(async () => { await browser?.close(); await t?.stop(); await sim?.close(); await acq?.close(); });
   afterEach(async () => { expect(await t.check()).toEqual([]); });
 
   async function sku(priceFen: number, qty = 10): Promise<string> {
@@ -143,6 +150,37 @@ describe('back office in Chromium', () => {
     expect(Date.now() - started).toBeLessThanOrEqual(2000);
     await page.locator('[data-testid=seat-hold][data-seat-id="A4"]').waitFor();
     await shot(page, 'backoffice-seats');
+  });
+
+  it('reconciliation: run a settle day against the acquirer simulator, see a difference, resolve it with a note', async () => {
+    const day = addDays(settleDayAt(new Date()), -2);
+    // A charge the acquirer settled that this store never recorded: an acquirer-only difference for a person.
+    await bank.record({ orderId: 'FOREIGN-WEB-1', amountFen: 1234, status: 'approved', txnTime: chinaTimestamp(new Date(`${day}T10:00:00+08:00`)), respCode: '00' });
+    await page.getByTestId('nav-recon').click();
+    await page.getByTestId('recon-date').fill(day);
+    await page.getByTestId('recon-start').click();
+    await page.locator('[data-testid=recon-run][data-status="done"]').waitFor();
+    const item = page.locator('[data-testid=recon-item][data-class="acquirer_only"]');
+    await item.waitFor();
+    await item.getByTestId('recon-item-resolve').click();
+    await page.getByTestId('recon-resolve-action').selectOption('chase');
+    await page.getByTestId('recon-resolve-note').fill('not our sale; asked the acquirer, ticket 7');
+    await shot(page, 'backoffice-recon');
+    await page.getByTestId('recon-resolve-submit').click();
+    await page.locator('[data-testid=recon-item][data-class="acquirer_only"][data-resolved="chase"]').waitFor();
+    const runs = (await office('GET', `/v1/reconciliations?settleDate=${day}`)).body.runs;
+    expect(runs[0].counts.acquirerOnly).toBe(1);
+  });
+
+  it('shifts: a closed shift\'s Z report with its over/short', async () => {
+    const a = await sku(1000);
+    const shift = (await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 5000 })).body;
+    const o = (await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1 }] })).body;
+    expect((await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 1000, lane: 'lane-1' })).status).toBe(201);
+    expect((await cashier('POST', `/v1/shifts/${shift.id}/close`, { countedCashFen: 6050 })).status).toBe(200);
+    await page.getByTestId('nav-shifts').click();
+    await page.locator(`[data-testid=z-report][data-shift-id="${shift.id}"][data-over-short-fen="50"]`).waitFor();
+    await shot(page, 'backoffice-shifts');
   });
 
   it('every page opens (shifts with sales by tender, reconciliation) and the English switch works', async () => {
