@@ -3,7 +3,7 @@ import { Clock } from '../shared/clock';
 import { notFound } from '../shared/errors';
 
 const iso = (v: unknown) => (v == null ? null : new Date(Number(v)).toISOString());
-const escapeLike = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+const escapeLike = (q: string) => `%${q.replace(/[!%_]/g, (c) => `!${c}`)}%`;
 const CHINA_OFFSET_MS = 8 * 3600_000;
 
 export interface Page<T> { items: T[]; nextCursor: string | null }
@@ -24,7 +24,7 @@ export class ReportsService {
   async catalog(q: string | undefined, after: string | undefined, limit: number): Promise<Page<CatalogRow>> {
     const where: string[] = ["kind = 'goods'"];
     const params: unknown[] = [];
-    if (q) { where.push("(sku LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')"); params.push(escapeLike(q), escapeLike(q)); }
+    if (q) { where.push("(sku LIKE ? ESCAPE '!' OR name LIKE ? ESCAPE '!')"); params.push(escapeLike(q), escapeLike(q)); }
     if (after) { where.push('sku > ?'); params.push(after); }
     const found = await this.db.read((m) => rows<Record<string, unknown>>(m,
       `SELECT sku, name, price_fen, kind, on_hand, reserved FROM sku WHERE ${where.join(' AND ')} ORDER BY sku LIMIT ?`, [...params, limit + 1]));

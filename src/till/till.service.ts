@@ -25,11 +25,11 @@ export class TillService {
     return item(found[0]);
   }
 
-  /** Manual search by name or code prefix, for goods without a readable barcode. */
+  /** Manual search by name or code, for goods without a readable barcode. '!' escapes LIKE wildcards: a backslash means different things to MySQL and SQLite. */
   async search(q: string, limit: number): Promise<TillItem[]> {
-    const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const like = `%${q.replace(/[!%_]/g, (c) => `!${c}`)}%`;
     const found = await this.db.read((m) => rows<SkuRow>(m,
-      "SELECT sku, name, price_fen, on_hand, reserved FROM sku WHERE kind = 'goods' AND (sku LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\') ORDER BY sku LIMIT ?",
+      "SELECT sku, name, price_fen, on_hand, reserved FROM sku WHERE kind = 'goods' AND (sku LIKE ? ESCAPE '!' OR name LIKE ? ESCAPE '!') ORDER BY sku LIMIT ?",
       [like, like, limit]));
     return found.map(item);
   }
