@@ -88,6 +88,8 @@ async function serve(embedded: boolean): Promise<void> {
   process.stdout.write(`database: ${redact(config.databaseUrl)}; lanes: ${[...adapters.terminals.keys()].join(', ') || 'none'}; acquirer: ${adapters.acquirerDescription}\n`);
   process.stdout.write(`printers: ${adapters.printerDescriptions.join('; ') || 'none'}\n`);
   if (config.adminKey) process.stdout.write(`admin key: ${config.adminKey}\n`);
+  const firstLane = [...adapters.terminals.keys()][0] ?? 'lane-1';
+  process.stdout.write(`lane (cashier screen): ${url}/lane?lane=${firstLane}\nback office: ${url}/backoffice\n`);
   const stop = async () => {
     await app.close();
     await adapters.close();
