@@ -7,7 +7,7 @@ const escapeLike = (q: string) => `%${q.replace(/[!%_]/g, (c) => `!${c}`)}%`;
 const CHINA_OFFSET_MS = 8 * 3600_000;
 
 export interface Page<T> { items: T[]; nextCursor: string | null }
-export interface CatalogRow { sku: string; name: string; priceFen: number; kind: string; onHand: number; reserved: number; available: number }
+export interface CatalogRow { sku: string; name: string; barcode: string | null; priceFen: number; kind: string; onHand: number; reserved: number; available: number }
 export interface MovementRow { id: number; kind: string; onHandDelta: number; reservedDelta: number; orderId: string | null; ref: string | null; actor: string; at: string }
 export interface Holder { orderId: string; lane: string; orderStatus: string; qty: number; expiresAt: string | null; payment: { id: string; status: string; method: string } | null }
 export interface AuditRow { id: number; actor: string; entity: string; entityId: string; action: string; before: unknown; after: unknown; at: string }
@@ -24,12 +24,12 @@ export class ReportsService {
   async catalog(q: string | undefined, after: string | undefined, limit: number): Promise<Page<CatalogRow>> {
     const where: string[] = ["kind = 'goods'"];
     const params: unknown[] = [];
-    if (q) { where.push("(sku LIKE ? ESCAPE '!' OR name LIKE ? ESCAPE '!')"); params.push(escapeLike(q), escapeLike(q)); }
+    if (q) { where.push("(sku LIKE ? ESCAPE '!' OR name LIKE ? ESCAPE '!' OR barcode = ?)"); params.push(escapeLike(q), escapeLike(q), q); }
     if (after) { where.push('sku > ?'); params.push(after); }
     const found = await this.db.read((m) => rows<Record<string, unknown>>(m,
-      `SELECT sku, name, price_fen, kind, on_hand, reserved FROM sku WHERE ${where.join(' AND ')} ORDER BY sku LIMIT ?`, [...params, limit + 1]));
+      `SELECT sku, name, barcode, price_fen, kind, on_hand, reserved FROM sku WHERE ${where.join(' AND ')} ORDER BY sku LIMIT ?`, [...params, limit + 1]));
     const items = found.slice(0, limit).map((r) => ({
-      sku: String(r.sku), name: String(r.name), priceFen: Number(r.price_fen), kind: String(r.kind),
+      sku: String(r.sku), name: String(r.name), barcode: (r.barcode as string | null) ?? null, priceFen: Number(r.price_fen), kind: String(r.kind),
       onHand: Number(r.on_hand), reserved: Number(r.reserved), available: Number(r.on_hand) - Number(r.reserved),
     }));
     return { items, nextCursor: found.length > limit ? items[items.length - 1].sku : null };

@@ -78,6 +78,8 @@ describe.each(testDbKinds())('till and reports on $name', ({ name }) => {
     const p2 = (await office('GET', `/v1/reports/skus?limit=1&cursor=${p1.nextCursor}`)).body;
     expect(p2.items.map((i: any) => i.sku)).toEqual(['TR-MILK']);
     expect((await office('GET', '/v1/reports/skus?q=milk')).body.items.map((i: any) => i.sku)).toEqual(['TR-MILK']);
+    expect((await office('PUT', '/v1/skus/TR-BREAD', { name: '面包', priceFen: 800, barcode: '6901234567892' })).status).toBe(200);
+    expect((await office('GET', '/v1/reports/skus?q=6901234567892')).body.items).toEqual([expect.objectContaining({ sku: 'TR-BREAD', barcode: '6901234567892' })]);
     const a = (await office('GET', '/v1/reports/audit?entityId=TR-MILK')).body;
     expect(a.items.length).toBeGreaterThan(0);
     expect(a.items.every((r: any) => r.entityId === 'TR-MILK')).toBe(true);
