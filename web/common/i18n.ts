@@ -28,11 +28,11 @@ const zh = {
   catalog: '商品目录', price: '价格（元）', save: '保存', kind: '类型', ref: '单据', actor: '操作人', time: '时间', more: '加载更多',
   openCount: '开始盘点', uploadCsv: '拖入或点击上传 CSV（sku,counted）', variance: '差异', expected: '账面', counted: '实盘',
   movedSinceCount: '盘后有变动', heldByPayments: '支付挂起占用', approve: '审核过账', shrinkage: '损耗（按商品）', export: '导出 CSV',
-  recount: '复盘', countsList: '盘点单', runs: '对账批次', rerun: '重新对账', items: '差异明细', acceptAcquirer: '以收单方为准',
+  recount: '复盘', countsList: '盘点单', runs: '对账批次', rerun: '重新对账', runRecon: '对账', items: '差异明细', acceptAcquirer: '以收单方为准',
   acceptOurs: '以本系统为准', chase: '追查', zReports: 'Z 报表', salesByTender: '每日各支付方式销售额', event: '场次', free: '空闲',
   sold: '已售', holds: '预留中的座位', expires: '到期', entityId: '对象 ID', actorId: '操作人', entity: '对象', action: '动作',
   before: '之前', after: '之后', coupons: '优惠券', searchBtn: '查询', none: '无', live: '实时', lines: '明细', close: '关闭',
-  lastPrompt: '终端提示', terminalPrompts: '终端提示记录', reprinted: '已发送重印', printQueued: '打印机不可用：小票已排队',
+  lastPrompt: '终端提示', checks: '已查询次数', terminalPrompts: '终端提示记录', reprinted: '已发送重印', printQueued: '打印机不可用：小票已排队',
 };
 type Messages = typeof zh;
 const en: Messages = {
@@ -58,11 +58,11 @@ const en: Messages = {
   catalog: 'Catalog', price: 'Price (yuan)', save: 'Save', kind: 'Kind', ref: 'Ref', actor: 'Actor', time: 'Time', more: 'Load more',
   openCount: 'Open a count', uploadCsv: 'Drop or click to upload a CSV (sku,counted)', variance: 'Variance', expected: 'Expected', counted: 'Counted',
   movedSinceCount: 'Moved since count', heldByPayments: 'Held by payments', approve: 'Approve', shrinkage: 'Shrinkage by SKU', export: 'Export CSV',
-  recount: 'Recount', countsList: 'Counts', runs: 'Runs', rerun: 'Re-run', items: 'Differences', acceptAcquirer: 'Accept acquirer',
+  recount: 'Recount', countsList: 'Counts', runs: 'Runs', rerun: 'Re-run', runRecon: 'Reconcile', items: 'Differences', acceptAcquirer: 'Accept acquirer',
   acceptOurs: 'Accept ours', chase: 'Chase', zReports: 'Z reports', salesByTender: 'Daily sales by tender', event: 'Event', free: 'Free',
   sold: 'Sold', holds: 'Seats on hold', expires: 'Expires', entityId: 'Entity id', actorId: 'Actor', entity: 'Entity', action: 'Action',
   before: 'Before', after: 'After', coupons: 'Coupons', searchBtn: 'Search', none: 'None', live: 'Live', lines: 'Lines', close: 'Close',
-  lastPrompt: 'Terminal says', terminalPrompts: 'Terminal prompts', reprinted: 'Reprint sent', printQueued: 'Printer unavailable: receipt queued',
+  lastPrompt: 'Terminal says', checks: 'Checks', terminalPrompts: 'Terminal prompts', reprinted: 'Reprint sent', printQueued: 'Printer unavailable: receipt queued',
 };
 
 export type MessageKey = keyof Messages;
