@@ -30,7 +30,7 @@ describe('back office in Chromium', () => {
   let seq = 0;
 
   beforeAll(async () => {
-    buildPages();
+    await buildPages();
     sim = await createSimulatedTerminal('lane-1', { bank, tRespMs: T_RESP, tAckMs: 150, script: DEMO_SCRIPT });
     // The acquirer simulator shares the terminal's bank, so its settlement files list what the terminal did.
     acq = await embeddedAcquirer(bank);

@@ -26,7 +26,7 @@ describe('lane (cashier screen) in Chromium', () => {
   let seq = 0;
 
   beforeAll(async () => {
-    buildPages();
+    await buildPages();
     sim = await createSimulatedTerminal('lane-1', { bank: new MemorySimBank(), tRespMs: T_RESP, tAckMs: 150, script: DEMO_SCRIPT });
     t = await startTestApp('sqlite', { terminals: new Map([['lane-1', sim.terminal]]), config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600 } });
     office = await t.as('backoffice');

@@ -3,7 +3,7 @@
  * started in-process. Screenshots go to test-results/ (gitignored) so a person can look at each screen.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, Browser, Page } from 'playwright-core';
 
@@ -11,10 +11,25 @@ const root = join(__dirname, '..', '..');
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const shots = join(root, 'test-results');
 
-/** Builds the pages when web/ changed since the last build (the same check `npm start` makes). */
-export function buildPages(): void {
-  const r = spawnSync(process.execPath, [join(root, 'scripts', 'ensure.js'), '--web'], { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('building the pages failed');
+/**
+ * Builds the pages when web/ changed since the last build (the same check `npm start` makes). Two
+ * suites in parallel workers must not both build (Vite empties dist/web first): the first takes a
+ * lock directory, the other waits for it to go.
+ */
+export async function buildPages(): Promise<void> {
+  const lock = join(root, 'dist', '.web-build.lock');
+  mkdirSync(join(root, 'dist'), { recursive: true });
+  for (let waited = 0; ; waited += 200) {
+    try { mkdirSync(lock); break; } catch { /* another worker is building */ }
+    if (waited > 120_000) throw new Error(`stale lock ${lock}: remove it`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  try {
+    const r = spawnSync(process.execPath, [join(root, 'scripts', 'ensure.js'), '--web'], { cwd: root, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('building the pages failed');
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 export async function launch(): Promise<Browser> {
