@@ -255,3 +255,44 @@ describe('lane (cashier screen) in Chromium', () => {
     await page.close();
   });
 });
+
+describe('lane with shifts required, in Chromium', () => {
+  let t: TestApp;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    await buildPages();
+    t = await startTestApp('sqlite', { deps: { lane: { shiftsRequired: true } } });
+    browser = await launch();
+  }, 120_000);
+  afterAll(async () => { await browser?.close(); await t?.stop(); });
+  afterEach(async () => { expect(await t.check()).toEqual([]); });
+
+  it('no shift open: going to payment says so and opens the shift screen; after opening, the sale goes through', async () => {
+    const office = await t.as('backoffice');
+    await office('PUT', '/v1/skus/SH-1', { name: '面包', priceFen: 650 });
+    await office('POST', '/v1/stock/receipts', { lines: [{ sku: 'SH-1', qty: 3 }] });
+    const key = (await t.api('POST', '/v1/api-keys', { role: 'cashier', lane: 'lane-1' })).body.key;
+    const page = await newPage(browser);
+    await signIn(page, `${t.url}/lane?lane=lane-1`, key);
+    await page.locator('[data-testid=shift-badge][data-open="no"]').waitFor();
+    await page.keyboard.type('SH-1');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('F2');
+    await page.getByTestId('shift-panel').waitFor();
+    await page.locator('[data-testid=lane-message]').waitFor();
+    expect((await office('GET', '/v1/stock/SH-1')).body.reserved).toBe(0);
+    await shot(page, 'lane-no-shift');
+    await page.getByTestId('shift-float').fill('200');
+    await page.getByTestId('shift-open').click();
+    await page.locator('[data-testid=shift-state][data-open="yes"]').waitFor();
+    await page.keyboard.press('Escape');
+    await page.locator('[data-testid=shift-badge][data-open="yes"]').waitFor();
+    await page.keyboard.press('F2');
+    await page.getByTestId('cash-tendered').fill('10');
+    await page.getByTestId('cash-confirm').click();
+    await page.getByTestId('sale-complete').waitFor();
+    expect(await page.getByTestId('change-due').getAttribute('data-fen')).toBe('350');
+    await page.close();
+  });
+});
