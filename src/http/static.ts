@@ -17,7 +17,7 @@ function repoRoot(): string {
 export function webPages(dir = process.env.POS_WEB_DIR || join(repoRoot(), 'dist', 'web')): Router {
   const r = Router();
   // Hashed file names: an asset never changes under its name, so browsers may keep it.
-  r.use('/assets', express.static(join(dir, 'assets'), { immutable: true, maxAge: '365d', fallthrough: false, index: false }));
+  r.use('/assets', express.static(join(dir, 'assets'), { immutable: true, maxAge: '365d', index: false }));
   for (const page of ['lane', 'backoffice']) {
     r.get(`/${page}`, (_req, res) => {
       const file = join(dir, page, 'index.html');
@@ -30,6 +30,5 @@ export function webPages(dir = process.env.POS_WEB_DIR || join(repoRoot(), 'dist
       res.sendFile(file);
     });
   }
-  r.get('/', (_req, res) => { res.redirect('/lane'); });
   return r;
 }
