@@ -19,11 +19,13 @@ describe('the pages as served', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pos-web-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('an unbuilt page is a 503 that says how to build it', async () => {
+  it('an unbuilt page is a 404 that says how to build it', async () => {
     const { url, server } = await serve(join(dir, 'nothing'));
     const r = await fetch(`${url}/lane?lane=lane-1`);
-    expect(r.status).toBe(503);
-    expect(await r.text()).toMatch(/npm run build:web/);
+    expect(r.status).toBe(404);
+    const body = await r.json();
+    expect(body.error.code).toBe('page_not_built');
+    expect(body.error.message).toMatch(/npm run build:web/);
     server.close();
   });
 

@@ -22,7 +22,8 @@ export function webPages(dir = process.env.POS_WEB_DIR || join(repoRoot(), 'dist
     r.get(`/${page}`, (_req, res) => {
       const file = join(dir, page, 'index.html');
       if (!existsSync(file)) {
-        res.status(503).type('text/plain').send(`the ${page} page is not built; run \`npm run build:web\` (npm start does it)\n`);
+        // Not a 5xx: the service is fine, the page is simply not there until it is built.
+        res.status(404).json({ error: { code: 'page_not_built', message: `the ${page} page is not built; run \`npm run build:web\` (npm start does it)`, details: {} } });
         return;
       }
       // The page itself is small and names the current assets: never cache it.
