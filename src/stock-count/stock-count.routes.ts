@@ -56,8 +56,9 @@ export function stockCountRoutes(counts: StockCountService): Router {
     res.write('sku,expected_at_open,expected,counted,expected_at_count,variance,held_by_open_payments,write_off,variance_value_fen,moved_since_count,posted_delta\n');
     const totals = { shrinkageFen: 0, heldFen: 0, surplusFen: 0 };
     for await (const l of counts.lines(id)) {
-      if (l.variance !== null && l.variance > 0) totals.surplusFen += l.variance * l.priceFen;
-      if (l.variance !== null && l.variance < 0) { totals.shrinkageFen += l.writeOff! * l.priceFen; totals.heldFen += (-l.variance - l.writeOff!) * l.priceFen; }
+      if (l.adjustment !== null && l.adjustment > 0) totals.surplusFen += l.adjustment * l.priceFen;
+      if (l.adjustment !== null && l.adjustment < 0) totals.shrinkageFen += -l.adjustment * l.priceFen;
+      totals.heldFen += l.heldByOpenPayments * l.priceFen;
       const row = [l.sku, l.expectedAtOpen, l.expected, l.counted ?? '', l.expectedAtCount ?? '', l.variance ?? '', l.heldByOpenPayments, l.writeOff ?? '', l.varianceValueFen ?? '', l.movedSinceCount ? 'yes' : 'no', l.postedDelta ?? ''].join(',');
       if (!res.write(`${row}\n`)) await once(res, 'drain');
     }
