@@ -60,15 +60,16 @@ export function authenticate(auth: AuthService, limiter = new MissLimiter()): Re
   };
 }
 
-/** admin may do everything; otherwise the key's role must be one of `roles`. */
-export function allow(...roles: Role[]): RequestHandler {
-  return (req, _res, next) => {
+/** admin may do everything; otherwise the key's role must be one of `roles` (kept on the handler so tools such as the fuzz can read them). */
+export function allow(...roles: Role[]): RequestHandler & { roles: Role[] } {
+  const check: RequestHandler = (req, _res, next) => {
     const p = req.principal!;
     if (p.role !== 'admin' && !roles.includes(p.role)) {
       throw new DomainError(403, 'forbidden', `this needs a ${roles.join(' or ')} key; yours is ${p.role}`);
     }
     next();
   };
+  return Object.assign(check, { roles });
 }
 
 export const actorOf = (req: Request): string => `key:${req.principal!.id}`;

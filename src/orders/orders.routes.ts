@@ -7,6 +7,7 @@ import { OrdersService } from './orders.service';
 
 /** Strict (an unknown field is a 400 naming it); a capability adding fields (coupon, price override) `.extend()`s it. */
 export const orderBody = z.object({ lane: laneName, lines }).strict();
+const noBody = z.object({}).strict();
 const listQuery = z.object({
   lane: laneName.optional(),
   status: z.enum(['reserved', 'paid', 'cancelled', 'expired']).optional(),
@@ -53,6 +54,7 @@ export function ordersRoutes(orders: OrdersService, knownLane: LaneDirectory = (
 
   r.post('/orders/:id/cancel', allow('cashier'), async (req, res) => {
     noQuery(req);
+    parse(noBody, req.body ?? {}); // a cancel takes no fields: one sent is a mistake to name, not to ignore
     res.json(await orders.cancel(pathParam('orderId', uuidParam, req.params.id), actorOf(req)));
   });
 

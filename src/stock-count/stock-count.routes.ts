@@ -77,6 +77,7 @@ export function stockCountRoutes(counts: StockCountService): Router {
 
   r.post('/stock-counts/:id/cancel', allow('backoffice'), async (req, res) => {
     noQuery(req);
+    parse(z.object({}).strict(), req.body ?? {}); // a cancel takes no fields: one sent is a mistake to name, not to ignore
     res.json(await counts.cancel(countId(req.params.id), actorOf(req)));
   });
 
