@@ -1,4 +1,5 @@
 import express, { Express } from 'express';
+import './capabilities'; // hands every capability's entities to the data source before any is made
 import { Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import cron, { ScheduledTask } from 'node-cron';

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import './capabilities';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';

@@ -65,12 +65,12 @@ describe.each(testDbKinds())('the HTTP edge on $name', ({ name }) => {
       const sku = await stocked(5);
       const noType = await raw('POST', '/v1/orders', JSON.stringify({ lane: 'lane-1', lines: [{ sku, qty: 1 }] }), {});
       expect(noType.status).toBe(415);
-      expect((await noType.json()).error.code).toBe('unsupported_media_type');
+      expect(((await noType.json()) as any).error.code).toBe('unsupported_media_type');
       const text = await raw('POST', '/v1/orders', 'lane=lane-1', { 'content-type': 'text/plain' });
       expect(text.status).toBe(415);
       const none = await raw('POST', '/v1/orders', undefined, {});
       expect(none.status).toBe(400);
-      expect((await none.json()).error.code).toBe('expected_json');
+      expect(((await none.json()) as any).error.code).toBe('expected_json');
       expect(await level(sku)).toMatchObject({ reserved: 0 });
     });
 
