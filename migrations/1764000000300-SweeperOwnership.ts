@@ -13,12 +13,12 @@ export class SweeperOwnership1764000000300 implements MigrationInterface {
 
   async up(qr: QueryRunner): Promise<void> {
     const mysql = qr.connection.driver.options.type !== 'better-sqlite3';
-    const utf8 = mysql ? { charset: 'utf8mb4', collation: 'utf8mb4_unicode_ci' } : {};
+    const utf8 = mysql ? { charset: 'utf8mb4' } : {};
     await qr.createTable(new Table({
       name: 'lane_lease',
       columns: [{ ...str('lane', 64), isPrimary: true, ...utf8 }, { ...str('instance_id', 64), ...utf8 }, big('lease_until'), big('updated_at')],
     }));
-    if (mysql) await qr.query('ALTER TABLE lane_lease CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci');
+    if (mysql) await qr.query('ALTER TABLE lane_lease DEFAULT CHARACTER SET utf8mb4');
     await qr.addColumns('payment', [
       new TableColumn({ ...str('terminal_reversal', 16, true), ...utf8 }),
       new TableColumn({ ...text('evidence'), ...utf8 }),
