@@ -273,7 +273,7 @@ export class PaymentsService {
         return this.view(paymentId);
       } catch (err) {
         // The sweeper confirmed it first: fall through to the race rules below.
-        if (!(err instanceof DomainError) || err.code !== 'payment_changed') throw err;
+        if (!(err instanceof DomainError) || !['payment_changed', 'payment_transition_refused'].includes(err.code)) throw err;
       }
     }
     if ((await this.view(paymentId)).status === 'disputed') {

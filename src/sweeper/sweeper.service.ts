@@ -134,7 +134,7 @@ export class Sweeper {
         else report.stillUnknown++;
       }
     } catch (err) {
-      if (!(err instanceof DomainError) || err.code !== 'payment_changed' || verdict.kind === 'unknown') throw err;
+      if (!(err instanceof DomainError) || !['payment_changed', 'payment_transition_refused'].includes(err.code) || verdict.kind === 'unknown') throw err;
       // Settled by another hand meanwhile (a person's resolve): first wins; a verified answer that disagrees makes it disputed.
       const says = verdict.kind === 'approved' ? 'charged' : 'not_charged';
       const source = verdict.kind === 'approved' ? verdict.source : 'terminal';
