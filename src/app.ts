@@ -21,7 +21,8 @@ import { LaneLeases } from './payments/lane-lease';
 import { Sweeper } from './sweeper/sweeper.service';
 import { sweeperRoutes } from './sweeper/sweeper.routes';
 import { authenticate } from './http/auth';
-import { errorHandler, notFoundRoute } from './http/errors';
+import { errorHandler, notFoundRoute, requestId } from './http/errors';
+import { jsonBody } from './http/body';
 import { idempotency } from './http/idempotency';
 import { Metrics } from './http/metrics';
 import { rows } from './db/db';
@@ -82,7 +83,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
     batchSize: 200,
     concurrency: 16,
   }, leases);
-  const ctx = { db, clock, log, inventory, orders, payments, metrics };
+  // A lane may take orders if it has a terminal or is a cash lane (POS_LANES): a typo is refused at the
+  // order, not discovered at the card tender.
+  const knownLane = (lane: string) => terminals.has(lane) || config.cashLanes.includes(lane);
+  const ctx = { db, clock, log, inventory, orders, payments, metrics, knownLane };
   const extensions = await extensionRoutes(ctx);
 
   if (config.adminKey) await auth.bootstrapAdmin(config.adminKey);
@@ -105,7 +109,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const http = express();
   http.disable('x-powered-by');
   http.set('etag', false);
-  http.use(express.json({ limit: '256kb' }));
+  http.use(requestId);
+  http.use(jsonBody());
   http.get('/healthz', (_req, res) => { res.json({ ok: true }); });
   http.get('/metrics', async (_req, res) => { res.type('text/plain; version=0.0.4').send(await metrics.render()); });
   const v1 = express.Router();
@@ -113,7 +118,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   v1.use(idempotency(db));
   v1.use(authRoutes(auth));
   v1.use(inventoryRoutes(inventory));
-  v1.use(ordersRoutes(orders));
+  v1.use(ordersRoutes(orders, knownLane));
   v1.use(paymentsRoutes(payments));
   v1.use(sweeperRoutes(sweeper));
   for (const e of extensions) v1.use(e.router);
