@@ -101,9 +101,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   leases.start();
 
   metrics.collect(async () => {
-    const counts = await db.read((m) => rows<{ status: string; n: unknown }>(m, "SELECT status, COUNT(*) AS n FROM payment WHERE status IN ('pending', 'unknown', 'suspense') GROUP BY status"));
-    const g = metrics.gauge('pos_payments_held', 'Card attempts whose outcome is not confirmed, by status');
-    for (const s of ['pending', 'unknown', 'suspense']) g.set({ status: s }, Number(counts.find((c) => c.status === s)?.n ?? 0));
+    const counts = await db.read((m) => rows<{ status: string; n: unknown }>(m, "SELECT status, COUNT(*) AS n FROM payment WHERE status IN ('pending', 'unknown', 'suspense', 'disputed') GROUP BY status"));
+    const g = metrics.gauge('pos_payments_held', 'Card attempts whose outcome is not confirmed (disputed: waiting for a person), by status');
+    for (const s of ['pending', 'unknown', 'suspense', 'disputed']) g.set({ status: s }, Number(counts.find((c) => c.status === s)?.n ?? 0));
   });
 
   const http = express();
