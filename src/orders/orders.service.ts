@@ -8,6 +8,7 @@ import { InventoryService, InsufficientStockError } from '../inventory/inventory
 import { SkuKind } from '../inventory/sku.entity';
 import { Payment } from '../payments/payment.entity';
 import { LIVE_PAYMENT_STATUSES } from '../payments/payment-state';
+import { owedFenOf } from '../payments/evidence';
 import { Order, OrderKind } from './order.entity';
 import { OrderLine } from './order-line.entity';
 import { moveOrder } from './order-state';
@@ -105,7 +106,7 @@ export class OrdersService {
     return toView(order, lines);
   }
 
-  async get(id: string): Promise<OrderView & { payments: unknown[] }> {
+  async get(id: string): Promise<OrderView & { owedFen: number; payments: unknown[] }> {
     return this.db.read(async (m) => {
       const order = await m.findOne(Order, { where: { id } });
       if (!order) throw notFound('order', id);
@@ -113,7 +114,8 @@ export class OrdersService {
         m.find(OrderLine, { where: { orderId: id }, order: { lineNo: 'ASC' } }),
         m.find(Payment, { where: { orderId: id }, order: { createdAt: 'ASC' } }),
       ]);
-      return { ...toView(order, lines), payments: payments.map(paymentSummary) };
+      // owedFen: card money to give back (refunds not yet done, disputed attempts the bank charged after all).
+      return { ...toView(order, lines), owedFen: owedFenOf(payments), payments: payments.map(paymentSummary) };
     });
   }
 
