@@ -28,7 +28,8 @@ export const yuan = (fen: number): string => {
 /** `YYYYMMDDhhmmss` → `YYYY-MM-DD hh:mm:ss` */
 const dateTime = (t: string | null): string => (t && /^\d{14}$/.test(t) ? `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)} ${t.slice(8, 10)}:${t.slice(10, 12)}:${t.slice(12, 14)}` : '');
 
-type OrderRow = { id: string; lane: string; status: string; total_fen: unknown; paid_fen: unknown; created_at: unknown; updated_at: unknown };
+/** Columns after total_fen come with the returns work (coupons, 抹零); older databases lack them. */
+type OrderRow = Record<string, unknown> & { id: string; lane: string; status: string; total_fen: unknown; created_at: unknown; discount_fen?: unknown; rounding_fen?: unknown; coupon_code?: string | null; subtotal_fen?: unknown };
 type LineRow = Record<string, unknown> & { line_no: unknown; sku: string; qty: unknown; unit_price_fen: unknown; name: string | null };
 type PaymentRow = {
   id: string; method: string; amount_fen: unknown; status: string; card_masked: string | null; card_type: string | null; terminal_id: string | null;
@@ -44,7 +45,7 @@ export class ReceiptsService {
   }
 
   async forOrderIn(m: EntityManager, orderId: string, reprint: boolean): Promise<ReceiptDoc> {
-    const [order] = await rows<OrderRow>(m, 'SELECT id, lane, status, total_fen, paid_fen, created_at, updated_at FROM orders WHERE id = ?', [orderId]);
+    const [order] = await rows<OrderRow>(m, 'SELECT * FROM orders WHERE id = ?', [orderId]);
     if (!order) throw notFound('order', orderId);
     if (order.status !== 'paid') throw conflict('order_not_paid', `order ${orderId} is ${order.status}; a receipt is printed once it is paid`, { status: order.status });
     // SELECT l.*: discount_fen / net_fen are read when the returns work has added them.
@@ -76,8 +77,15 @@ export class ReceiptsService {
       if (discount && net !== gross - discount) out.push({ text: spread('  实付', yuan(net), WIDTH) });
     }
     out.push(sep);
-    if (discountTotal) out.push({ text: spread('优惠合计', yuan(-discountTotal), WIDTH) });
+    const orderDiscount = order.discount_fen != null ? Number(order.discount_fen) : discountTotal;
+    if (orderDiscount) {
+      if (order.subtotal_fen != null) out.push({ text: spread('小计', yuan(Number(order.subtotal_fen)), WIDTH) });
+      if (order.coupon_code) out.push({ text: spread('优惠券', String(order.coupon_code), WIDTH) });
+      out.push({ text: spread('优惠合计', yuan(-orderDiscount), WIDTH) });
+    }
     out.push({ text: spread('合计 TOTAL', yuan(Number(order.total_fen)), WIDTH), bold: true });
+    const rounding = order.rounding_fen != null ? Number(order.rounding_fen) : 0;
+    if (rounding) out.push({ text: spread('抹零', yuan(-rounding), WIDTH) }, { text: spread('实收', yuan(Number(order.total_fen) - rounding), WIDTH) });
     for (const p of payments) {
       out.push({ text: spread(p.method === 'cash' ? '现金 CASH' : '银行卡 CARD', yuan(Number(p.amount_fen)), WIDTH) });
       if (p.refund_state && Number(p.refund_fen ?? 0) > 0) out.push({ text: spread('  多付待退', yuan(Number(p.refund_fen)), WIDTH) });
