@@ -102,7 +102,13 @@ export class SerialPrinter implements Printer {
     return this.serial(() => new Promise<void>((resolve, reject) => {
       const port = this.port;
       if (!port) return reject(new Error('printer not connected'));
-      port.write(job, (err) => (err ? reject(err) : port.drain((e) => (e ? reject(e) : resolve()))));
+      // A line held up by flow control must not stall the print queue: twice the time the bytes need at this speed, 5 s at least.
+      const ms = Math.max(5000, Math.ceil((job.length * 10 * 1000 * 2) / (this.opts.baudRate ?? 9600)));
+      const t = setTimeout(() => reject(new Error(`printer did not take the job within ${ms} ms`)), ms);
+      port.write(job, (err) => {
+        if (err) { clearTimeout(t); return reject(err); }
+        port.drain((e) => { clearTimeout(t); if (e) reject(e); else resolve(); });
+      });
     }));
   }
 
