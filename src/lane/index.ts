@@ -68,6 +68,11 @@ export function laneCapability(ctx: CoreContext, printers: Map<string, Printer>,
     await queue.enqueueIn(m, { lane: order.lane, kind: 'receipt', orderId: order.id, drawer: cash.length > 0, actor: 'system:receipt' }, now);
   });
   queue.start();
+  ctx.metrics.collect(async () => {
+    const waiting = await ctx.db.read((m) => rows<{ lane: string; n: unknown }>(m, "SELECT lane, COUNT(*) AS n FROM print_job WHERE status IN ('queued', 'printing') GROUP BY lane"));
+    const g = ctx.metrics.gauge('pos_print_jobs_waiting', 'Receipts and reports not printed yet, by lane (printer away or out of paper)');
+    for (const lane of new Set([...printers.keys(), ...waiting.map((w) => w.lane)])) g.set({ lane }, Number(waiting.find((w) => w.lane === lane)?.n ?? 0));
+  });
 
   const gate = requireOpenShift(shifts);
   const lane = laneRoutes(ctx.payments, { shiftsRequired: opts.shiftsRequired });
