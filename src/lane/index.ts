@@ -60,6 +60,7 @@ export function laneCapability(ctx: CoreContext, printers: Map<string, Printer>,
     return receipts.forOrder(job.orderId!, job.kind === 'reprint');
   }, ctx.clock, ctx.log, { instanceId: opts.instanceId, pollMs: opts.printPollMs, retryMs: opts.printRetryMs, claimMs: 60_000 });
   shifts = new ShiftsService(ctx.db, ctx.clock, queue);
+  receipts.usePrintQueue(queue);
 
   // In the paying transaction: only the job row (no I/O); the drawer only when cash was taken.
   ctx.payments.onOrderPaid(async (m, order, now) => {
@@ -79,7 +80,7 @@ export function laneCapability(ctx: CoreContext, printers: Map<string, Printer>,
   return {
     queue, receipts, shifts, options: opts,
     beforeOrders: (req, res, next) => (opts.shiftsRequired ? gate(req, res, next) : next()),
-    routers: [barcodeRoutes(ctx.db), receiptsRoutes(ctx.db, receipts, queue), printerRoutes(queue), shiftsRoutes(shifts), lane],
+    routers: [barcodeRoutes(ctx.db), receiptsRoutes(receipts), printerRoutes(queue), shiftsRoutes(shifts), lane],
     close: async () => { lane.endStreams(); await queue.stop(); },
   };
 }

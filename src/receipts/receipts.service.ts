@@ -6,7 +6,8 @@
 import { EntityManager } from 'typeorm';
 import { Db, rows } from '../db/db';
 import { chinaTimestamp } from '../shared/clock';
-import { conflict, notFound } from '../shared/errors';
+import { DomainError, conflict, notFound } from '../shared/errors';
+import type { PrintQueue } from '../printer/print-queue';
 import { maskPan } from '../shared/logger';
 import { maskedCard } from '../terminal/serial-terminal';
 import { spread } from '../printer/escpos';
@@ -38,7 +39,25 @@ type PaymentRow = {
 };
 
 export class ReceiptsService {
+  private queue: PrintQueue | null = null;
+
   constructor(private readonly db: Db, private readonly opts: ReceiptOptions) {}
+
+  /** The queue prints what this service renders, so it comes in after both exist. */
+  usePrintQueue(queue: PrintQueue): void {
+    this.queue = queue;
+  }
+
+  /** Queues a reprint (marked 重印, no drawer) on the order's lane; 409 before anything is queued when the order is not paid. */
+  async reprint(orderId: string, actor: string, boundLane: string | null): Promise<{ jobId: string; lane: string; status: 'queued' }> {
+    const [order] = await this.db.read((m) => rows<{ lane: string }>(m, 'SELECT lane FROM orders WHERE id = ?', [orderId]));
+    if (!order) throw notFound('order', orderId);
+    if (boundLane && boundLane !== order.lane) throw new DomainError(403, 'lane_mismatch', `this key is for lane ${boundLane}, not ${order.lane}`);
+    await this.forOrder(orderId, true);
+    if (!this.queue) throw conflict('no_printer', 'no print queue is running');
+    const jobId = await this.queue.enqueue({ lane: order.lane, kind: 'reprint', orderId, actor });
+    return { jobId, lane: order.lane, status: 'queued' };
+  }
 
   async forOrder(orderId: string, reprint = false): Promise<ReceiptDoc> {
     return this.db.read((m) => this.forOrderIn(m, orderId, reprint));

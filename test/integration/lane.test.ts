@@ -151,6 +151,8 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
     expect(again.text).toContain('重印');
     expect(again.text.replace(/.*重印.*\n/g, '')).toBe(first.text.replace(/^销售小票\n/m, ''));
     expect(printer.simulator.drawerKicks.length).toBe(kicks);
+    const otherLane = await t.as('cashier', 'lane-9');
+    expect((await otherLane('POST', `/v1/orders/${o.id}/receipt/reprint`)).body.error.code).toBe('lane_mismatch');
   });
 
   it('no receipt before the order is paid; a reprint of it is refused and queues nothing', async () => {
