@@ -11,6 +11,7 @@
  */
 import { EntityManager } from 'typeorm';
 import { Db, exec, rows } from '../db/db';
+import { audit } from '../audit/audit.service';
 import { Clock } from '../shared/clock';
 import { Logger } from '../shared/logger';
 import { newId } from '../shared/ids';
@@ -78,8 +79,14 @@ export class PrintQueue {
     return id;
   }
 
+  /** A job a person asked for (a reprint): audited, since a second receipt is worth knowing about. */
   async enqueue(job: { lane: string; kind: PrintJobKind; orderId?: string | null; shiftId?: string | null; drawer?: boolean; actor: string }): Promise<string> {
-    const id = await this.db.tx((m) => this.enqueueIn(m, job, this.clock.now().getTime()));
+    const id = await this.db.tx(async (m) => {
+      const now = this.clock.now().getTime();
+      const jobId = await this.enqueueIn(m, job, now);
+      await audit(m, { actor: job.actor, entity: 'print_job', entityId: jobId, action: job.kind, after: { lane: job.lane, orderId: job.orderId ?? null, shiftId: job.shiftId ?? null }, at: now });
+      return jobId;
+    });
     this.poke();
     return id;
   }

@@ -134,6 +134,9 @@ export class ReceiptsService {
       row('授权码', p.auth_code),
       row('日期时间', dateTime(p.terminal_time)),
       { text: spread('金额 AMOUNT', `RMB ${yuan(Number(p.amount_fen))}`, WIDTH), bold: true },
+      { text: '持卡人签名 CARDHOLDER SIGNATURE' },
+      { text: '' },
+      { text: '本人确认以上交易，同意将其记入本卡账户' },
     ];
   }
 }

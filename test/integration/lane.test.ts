@@ -151,6 +151,8 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
     expect(again.text).toContain('重印');
     expect(again.text.replace(/.*重印.*\n/g, '')).toBe(first.text.replace(/^销售小票\n/m, ''));
     expect(printer.simulator.drawerKicks.length).toBe(kicks);
+    const audited = await t.fdb.db.ds.query("SELECT action, actor FROM audit_log WHERE entity = 'print_job' AND entity_id = ?", [r.body.jobId]);
+    expect(audited).toEqual([{ action: 'reprint', actor: expect.stringMatching(/^key:/) }]);
     const otherLane = await t.as('cashier', 'lane-9');
     expect((await otherLane('POST', `/v1/orders/${o.id}/receipt/reprint`)).body.error.code).toBe('lane_mismatch');
   });
