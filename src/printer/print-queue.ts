@@ -103,8 +103,8 @@ export class PrintQueue {
     return { queued: Number(r?.n ?? 0), oldestQueuedAt: r?.oldest == null ? null : new Date(Number(r.oldest)).toISOString(), lastError: last?.last_error ?? null };
   }
 
-  hasPrinter(lane: string): boolean {
-    return this.printers.has(lane);
+  lanes(): string[] {
+    return [...this.printers.keys()].sort();
   }
 
   /** Asks the printer now (DLE EOT); `away` when the lane has none configured. */

@@ -5,6 +5,14 @@ import { PrintQueue } from './print-queue';
 
 export function printerRoutes(queue: PrintQueue): Router {
   const r = Router();
+  /** Every configured lane printer, for the back office. */
+  r.get('/printers', allow('backoffice'), async (_req, res) => {
+    res.json({ items: await Promise.all(queue.lanes().map(async (lane) => {
+      const [status, summary] = await Promise.all([queue.printerStatus(lane), queue.laneSummary(lane)]);
+      return { lane, configured: status.configured, state: status.state, paperNearEnd: status.paperNearEnd, ...summary };
+    })) });
+  });
+
   /** The lane printer's state now (DLE EOT) and what is waiting for it. */
   r.get('/printers/:lane', allow('cashier', 'backoffice'), async (req, res) => {
     const lane = parse(laneName, req.params.lane);

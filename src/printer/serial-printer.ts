@@ -25,6 +25,7 @@ export class SerialPrinter implements Printer {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private waiter: ((b: number) => void) | null = null;
   private chain: Promise<unknown> = Promise.resolve();
+  private missed = false;
   private readonly log: Logger;
 
   constructor(readonly lane: string, private readonly opts: SerialPrinterOptions) {
@@ -75,11 +76,17 @@ export class SerialPrinter implements Printer {
     return run;
   }
 
-  private ask(q: Buffer): Promise<number | null> {
+  private async ask(q: Buffer): Promise<number | null> {
     const port = this.port;
-    if (!port) return Promise.resolve(null);
+    if (!port) return null;
+    if (this.missed) {
+      // Questions left unanswered while the printer was away may be answered now that it is back:
+      // let those late bytes fall on the floor (no waiter) before asking again.
+      this.missed = false;
+      await new Promise((r) => setTimeout(r, 150));
+    }
     return new Promise((resolve) => {
-      const t = setTimeout(() => { this.waiter = null; resolve(null); }, this.opts.tStatusMs ?? 1000);
+      const t = setTimeout(() => { this.waiter = null; this.missed = true; resolve(null); }, this.opts.tStatusMs ?? 1000);
       this.waiter = (b) => { clearTimeout(t); resolve(b); };
       port.write(q);
     });

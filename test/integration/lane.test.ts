@@ -171,6 +171,8 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
   it('a lane-bound key sees only its lane printer', async () => {
     expect((await cashier('GET', '/v1/printers/lane-2')).body.error.code).toBe('lane_mismatch');
     expect((await office('GET', '/v1/printers/lane-2')).body).toMatchObject({ configured: false, state: 'away', queued: 0 });
+    expect((await office('GET', '/v1/printers')).body).toEqual({ items: [expect.objectContaining({ lane: 'lane-1', configured: true, state: 'ready' })] });
+    expect((await cashier('GET', '/v1/printers')).status).toBe(403);
   });
 
   describe('barcodes', () => {
