@@ -80,7 +80,7 @@ export function laneCapability(ctx: CoreContext, printers: Map<string, Printer>,
   return {
     queue, receipts, shifts, options: opts,
     beforeOrders: (req, res, next) => (opts.shiftsRequired ? gate(req, res, next) : next()),
-    routers: [barcodeRoutes(ctx.db), receiptsRoutes(receipts), printerRoutes(queue), shiftsRoutes(shifts), lane],
+    routers: [barcodeRoutes(ctx.db), receiptsRoutes(receipts), printerRoutes(queue), shiftsRoutes(shifts, ctx.knownLane), lane],
     close: async () => { lane.endStreams(); await queue.stop(); },
   };
 }

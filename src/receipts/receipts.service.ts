@@ -52,7 +52,7 @@ export class ReceiptsService {
   async reprint(orderId: string, actor: string, boundLane: string | null): Promise<{ jobId: string; lane: string; status: 'queued' }> {
     const [order] = await this.db.read((m) => rows<{ lane: string }>(m, 'SELECT lane FROM orders WHERE id = ?', [orderId]));
     if (!order) throw notFound('order', orderId);
-    if (boundLane && boundLane !== order.lane) throw new DomainError(403, 'lane_mismatch', `this key is for lane ${boundLane}, not ${order.lane}`);
+    if (boundLane && boundLane !== order.lane) throw new DomainError(403, 'wrong_lane', `this key is for lane ${boundLane}; the order is on lane ${order.lane}`);
     await this.forOrder(orderId, true);
     if (!this.queue) throw conflict('no_printer', 'no print queue is running');
     const jobId = await this.queue.enqueue({ lane: order.lane, kind: 'reprint', orderId, actor });
