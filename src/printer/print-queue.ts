@@ -141,6 +141,8 @@ export class PrintQueue {
   }
 
   private async drainLane(lane: string, printer: Printer): Promise<void> {
+    // Without the line (unplugged, or another instance holds the device) claiming jobs would only delay whoever can print them.
+    if (!printer.isConnected()) return;
     for (let i = 0; i < 50 && !this.stopped; i++) {
       const job = await this.claimNext(lane);
       if (!job) return;

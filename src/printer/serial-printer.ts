@@ -40,6 +40,10 @@ export class SerialPrinter implements Printer {
     return this;
   }
 
+  isConnected(): boolean {
+    return this.port !== null;
+  }
+
   private open(): Promise<void> {
     return new Promise((resolve, reject) => {
       const port = new SerialPortStream({ binding: this.opts.binding, path: this.opts.path, baudRate: this.opts.baudRate ?? 9600, autoOpen: false });
