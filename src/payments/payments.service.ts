@@ -431,6 +431,12 @@ export class PaymentsService {
     return p;
   }
 
+  /** Calls `fn` after every committed change of the payment (status, prompts); returns the unsubscribe. */
+  subscribe(id: string, fn: () => void): () => void {
+    this.changes.on(id, fn);
+    return () => { this.changes.off(id, fn); };
+  }
+
   private notify(id: string): void {
     this.changes.emit(id);
   }
