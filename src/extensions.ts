@@ -8,13 +8,14 @@ import { PaymentsService } from './payments/payments.service';
 import { Metrics } from './http/metrics';
 import { ticketingExtension } from './ticketing';
 import { stockCountExtension } from './stock-count';
-import { tillExtension } from './till';
-import { reportsExtension } from './reports';
 import { returnsExtension } from './returns';
 import type { Terminal } from './terminal/terminal';
 import type { Acquirer } from './acquirer/acquirer';
 import type { Sweeper } from './sweeper/sweeper.service';
+import type { TerminalCardDriver } from './payments/card-flow';
 import { reconciliationExtension } from './reconciliation';
+import { tillExtension } from './till';
+import { reportsExtension } from './reports';
 
 /** What a capability built on the core (ticketing, stock counts) gets to work with. */
 export interface CoreContext {
@@ -25,10 +26,14 @@ export interface CoreContext {
   orders: OrdersService;
   payments: PaymentsService;
   metrics: Metrics;
+  /** Whether orders may be rung up on this lane (a terminal or a POS_LANES cash lane). */
+  knownLane: (lane: string) => boolean;
   /** The lanes' terminals, the acquirer and the sweeper, for capabilities that move money back (returns); reconciliation downloads the acquirer's file. */
   terminals?: Map<string, Terminal>;
   acquirer?: Acquirer | null;
   sweeper?: Sweeper;
+  /** Which lanes this instance drives (lane leases). */
+  cards?: TerminalCardDriver;
   /** Whether capabilities may start their own timers (off in tests that drive them by hand). */
   schedule?: boolean;
 }

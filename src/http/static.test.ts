@@ -23,7 +23,7 @@ describe('the pages as served', () => {
     const { url, server } = await serve(join(dir, 'nothing'));
     const r = await fetch(`${url}/lane?lane=lane-1`);
     expect(r.status).toBe(404);
-    const body = await r.json();
+    const body = (await r.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe('page_not_built');
     expect(body.error.message).toMatch(/npm run build:web/);
     server.close();
@@ -43,7 +43,7 @@ describe('the pages as served', () => {
     expect(asset.headers.get('cache-control')).toMatch(/immutable/);
     const missing = await fetch(`${url}/assets/nope.js`);
     expect(missing.status).toBe(404);
-    expect((await missing.json()).error.code).toBe('route_not_found');
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('route_not_found');
     server.close();
   });
 });

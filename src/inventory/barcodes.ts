@@ -8,7 +8,7 @@ import { EntityManager } from 'typeorm';
 import { z } from 'zod';
 import { Db, rows } from '../db/db';
 import { allow } from '../http/auth';
-import { parse } from '../http/validate';
+import { noQuery, pathParam } from '../http/validate';
 import { DomainError, unprocessable } from '../shared/errors';
 import { isOrderCode, orderIdOfCode } from '../receipts/order-code';
 import { isValidEan13 } from './ean13';
@@ -49,7 +49,8 @@ const scanned = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$/, 'not a b
 export function barcodeRoutes(db: Db): Router {
   const r = Router();
   r.get('/barcodes/:code', allow('cashier', 'backoffice'), async (req, res) => {
-    res.json(await lookupCode(db, parse(scanned, req.params.code)));
+    noQuery(req);
+    res.json(await lookupCode(db, pathParam('code', scanned, req.params.code)));
   });
   return r;
 }

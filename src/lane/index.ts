@@ -60,6 +60,7 @@ export function laneCapability(ctx: CoreContext, printers: Map<string, Printer>,
     return receipts.forOrder(job.orderId!, job.kind === 'reprint');
   }, ctx.clock, ctx.log, { instanceId: opts.instanceId, pollMs: opts.printPollMs, retryMs: opts.printRetryMs, claimMs: 60_000 });
   shifts = new ShiftsService(ctx.db, ctx.clock, queue);
+  receipts.usePrintQueue(queue);
 
   // In the paying transaction: only the job row (no I/O); the drawer only when cash was taken.
   ctx.payments.onOrderPaid(async (m, order, now) => {
@@ -68,13 +69,18 @@ export function laneCapability(ctx: CoreContext, printers: Map<string, Printer>,
     await queue.enqueueIn(m, { lane: order.lane, kind: 'receipt', orderId: order.id, drawer: cash.length > 0, actor: 'system:receipt' }, now);
   });
   queue.start();
+  ctx.metrics.collect(async () => {
+    const waiting = await ctx.db.read((m) => rows<{ lane: string; n: unknown }>(m, "SELECT lane, COUNT(*) AS n FROM print_job WHERE status IN ('queued', 'printing') GROUP BY lane"));
+    const g = ctx.metrics.gauge('pos_print_jobs_waiting', 'Receipts and reports not printed yet, by lane (printer away or out of paper)');
+    for (const lane of new Set([...printers.keys(), ...waiting.map((w) => w.lane)])) g.set({ lane }, Number(waiting.find((w) => w.lane === lane)?.n ?? 0));
+  });
 
   const gate = requireOpenShift(shifts);
   const lane = laneRoutes(ctx.payments, { shiftsRequired: opts.shiftsRequired });
   return {
     queue, receipts, shifts, options: opts,
     beforeOrders: (req, res, next) => (opts.shiftsRequired ? gate(req, res, next) : next()),
-    routers: [barcodeRoutes(ctx.db), receiptsRoutes(ctx.db, receipts, queue), printerRoutes(queue), shiftsRoutes(shifts), lane],
+    routers: [barcodeRoutes(ctx.db), receiptsRoutes(receipts), printerRoutes(queue), shiftsRoutes(shifts, ctx.knownLane), lane],
     close: async () => { lane.endStreams(); await queue.stop(); },
   };
 }

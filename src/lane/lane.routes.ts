@@ -3,13 +3,11 @@
  * payment's progress as server-sent events (`GET /v1/payments/:id/events`).
  */
 import { Router } from 'express';
-import { z } from 'zod';
 import { allow } from '../http/auth';
-import { parse } from '../http/validate';
+import { noQuery, pathParam, uuidParam } from '../http/validate';
 import { DomainError } from '../shared/errors';
 import { PaymentsService, PaymentView } from '../payments/payments.service';
 
-const paymentId = z.string().uuid('not a payment id');
 /** Nothing can change these any more, so the stream ends after saying so. */
 const FINAL = new Set(['approved', 'declined', 'reversed']);
 
@@ -19,6 +17,7 @@ export function laneRoutes(payments: PaymentsService, opts: { shiftsRequired: bo
   r.endStreams = () => { for (const f of [...streams]) f(); };
 
   r.get('/me', async (req, res) => {
+    noQuery(req);
     const p = req.principal!;
     res.json({ id: p.id, role: p.role, lane: p.lane, shiftsRequired: opts.shiftsRequired });
   });
@@ -29,7 +28,8 @@ export function laneRoutes(payments: PaymentsService, opts: { shiftsRequired: bo
    * fetch() and a stream reader. Ends after a final status; `unknown` stays open (the sweeper may settle it).
    */
   r.get('/payments/:id/events', allow('cashier', 'backoffice'), async (req, res) => {
-    const id = parse(paymentId, req.params.id);
+    noQuery(req);
+    const id = pathParam('paymentId', uuidParam, req.params.id);
     let view = await payments.view(id);
     const bound = req.principal!.lane;
     if (bound && view.lane && view.lane !== bound) throw new DomainError(403, 'lane_mismatch', `this key is for lane ${bound}, not ${view.lane}`);

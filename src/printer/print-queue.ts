@@ -11,6 +11,7 @@
  */
 import { EntityManager } from 'typeorm';
 import { Db, exec, rows } from '../db/db';
+import { audit } from '../audit/audit.service';
 import { Clock } from '../shared/clock';
 import { Logger } from '../shared/logger';
 import { newId } from '../shared/ids';
@@ -78,8 +79,14 @@ export class PrintQueue {
     return id;
   }
 
+  /** A job a person asked for (a reprint): audited, since a second receipt is worth knowing about. */
   async enqueue(job: { lane: string; kind: PrintJobKind; orderId?: string | null; shiftId?: string | null; drawer?: boolean; actor: string }): Promise<string> {
-    const id = await this.db.tx((m) => this.enqueueIn(m, job, this.clock.now().getTime()));
+    const id = await this.db.tx(async (m) => {
+      const now = this.clock.now().getTime();
+      const jobId = await this.enqueueIn(m, job, now);
+      await audit(m, { actor: job.actor, entity: 'print_job', entityId: jobId, action: job.kind, after: { lane: job.lane, orderId: job.orderId ?? null, shiftId: job.shiftId ?? null }, at: now });
+      return jobId;
+    });
     this.poke();
     return id;
   }
@@ -96,8 +103,8 @@ export class PrintQueue {
     return { queued: Number(r?.n ?? 0), oldestQueuedAt: r?.oldest == null ? null : new Date(Number(r.oldest)).toISOString(), lastError: last?.last_error ?? null };
   }
 
-  hasPrinter(lane: string): boolean {
-    return this.printers.has(lane);
+  lanes(): string[] {
+    return [...this.printers.keys()].sort();
   }
 
   /** Asks the printer now (DLE EOT); `away` when the lane has none configured. */
@@ -134,6 +141,8 @@ export class PrintQueue {
   }
 
   private async drainLane(lane: string, printer: Printer): Promise<void> {
+    // Without the line (unplugged, or another instance holds the device) claiming jobs would only delay whoever can print them.
+    if (!printer.isConnected()) return;
     for (let i = 0; i < 50 && !this.stopped; i++) {
       const job = await this.claimNext(lane);
       if (!job) return;

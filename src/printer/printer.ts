@@ -16,5 +16,7 @@ export interface Printer {
   status(): Promise<PrinterStatus>;
   /** Sends a job; resolves once the bytes are on the line. Rejects when the line is down. */
   print(job: Buffer): Promise<void>;
+  /** Whether this process has the line open. Another instance may hold the device; then it prints, not us. */
+  isConnected(): boolean;
   close(): Promise<void>;
 }

@@ -25,6 +25,7 @@ export class SerialPrinter implements Printer {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private waiter: ((b: number) => void) | null = null;
   private chain: Promise<unknown> = Promise.resolve();
+  private missed = false;
   private readonly log: Logger;
 
   constructor(readonly lane: string, private readonly opts: SerialPrinterOptions) {
@@ -37,6 +38,10 @@ export class SerialPrinter implements Printer {
       this.scheduleReconnect();
     });
     return this;
+  }
+
+  isConnected(): boolean {
+    return this.port !== null;
   }
 
   private open(): Promise<void> {
@@ -75,11 +80,17 @@ export class SerialPrinter implements Printer {
     return run;
   }
 
-  private ask(q: Buffer): Promise<number | null> {
+  private async ask(q: Buffer): Promise<number | null> {
     const port = this.port;
-    if (!port) return Promise.resolve(null);
+    if (!port) return null;
+    if (this.missed) {
+      // Questions left unanswered while the printer was away may be answered now that it is back:
+      // let those late bytes fall on the floor (no waiter) before asking again.
+      this.missed = false;
+      await new Promise((r) => setTimeout(r, 150));
+    }
     return new Promise((resolve) => {
-      const t = setTimeout(() => { this.waiter = null; resolve(null); }, this.opts.tStatusMs ?? 1000);
+      const t = setTimeout(() => { this.waiter = null; this.missed = true; resolve(null); }, this.opts.tStatusMs ?? 1000);
       this.waiter = (b) => { clearTimeout(t); resolve(b); };
       port.write(q);
     });
@@ -102,7 +113,13 @@ export class SerialPrinter implements Printer {
     return this.serial(() => new Promise<void>((resolve, reject) => {
       const port = this.port;
       if (!port) return reject(new Error('printer not connected'));
-      port.write(job, (err) => (err ? reject(err) : port.drain((e) => (e ? reject(e) : resolve()))));
+      // A line held up by flow control must not stall the print queue: twice the time the bytes need at this speed, 5 s at least.
+      const ms = Math.max(5000, Math.ceil((job.length * 10 * 1000 * 2) / (this.opts.baudRate ?? 9600)));
+      const t = setTimeout(() => reject(new Error(`printer did not take the job within ${ms} ms`)), ms);
+      port.write(job, (err) => {
+        if (err) { clearTimeout(t); return reject(err); }
+        port.drain((e) => { clearTimeout(t); if (e) reject(e); else resolve(); });
+      });
     }));
   }
 

@@ -18,14 +18,9 @@ export const WIDTH = 48;
 /** How the barcode shows in the text form (and how the simulator writes what it decoded). */
 export const barcodeText = (digits: string) => `[条码 ${digits}]`;
 
+/** The words exactly as printed; alignment and size are the printer's business. */
 export function docToText(doc: ReceiptDoc): string {
-  return doc.lines.map((l) => ('barcode' in l ? barcodeText(l.barcode) : centred(l.text, l.align, l.double))).join('\n') + '\n';
-}
-
-function centred(text: string, align: Align | undefined, double: boolean | undefined): string {
-  // Alignment is the printer's job on paper; the text form keeps the words exactly as printed.
-  void align; void double;
-  return text;
+  return doc.lines.map((l) => ('barcode' in l ? barcodeText(l.barcode) : l.text)).join('\n') + '\n';
 }
 
 /** The print job: init, Chinese mode, the drawer first (it opens while the paper runs), the lines, feed, cut. */

@@ -1,33 +1,27 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { actorOf, allow, checkLane } from '../http/auth';
-import { parse } from '../http/validate';
+import { actorOf, allow } from '../http/auth';
+import { noQuery, parse, pathParam, uuidParam } from '../http/validate';
 import { ReceiptsService } from './receipts.service';
 import { docToText } from './receipt-doc';
-import { PrintQueue } from '../printer/print-queue';
-import { Db, rows } from '../db/db';
-import { notFound } from '../shared/errors';
 
-const orderId = z.string().uuid('not an order id');
+const noBody = z.object({}).strict();
 
-export function receiptsRoutes(db: Db, receipts: ReceiptsService, queue: PrintQueue): Router {
+export function receiptsRoutes(receipts: ReceiptsService): Router {
   const r = Router();
 
   /** The receipt as printed, as text (UTF-8). 409 order_not_paid before the order is paid. */
   r.get('/orders/:id/receipt', allow('cashier', 'backoffice'), async (req, res) => {
-    const doc = await receipts.forOrder(parse(orderId, req.params.id));
+    noQuery(req);
+    const doc = await receipts.forOrder(pathParam('orderId', uuidParam, req.params.id));
     res.type('text/plain; charset=utf-8').send(docToText(doc));
   });
 
-  /** Queues a reprint (marked 重印) on the order's lane printer. */
+  /** Queues a reprint (marked 重印) on the order's lane printer. Takes no fields. */
   r.post('/orders/:id/receipt/reprint', allow('cashier', 'backoffice'), async (req, res) => {
-    const id = parse(orderId, req.params.id);
-    const [order] = await db.read((m) => rows<{ lane: string }>(m, 'SELECT lane FROM orders WHERE id = ?', [id]));
-    if (!order) throw notFound('order', id);
-    checkLane(req, order.lane);
-    await receipts.forOrder(id, true); // 409 before queueing anything when there is nothing to print
-    const jobId = await queue.enqueue({ lane: order.lane, kind: 'reprint', orderId: id, actor: actorOf(req) });
-    res.status(202).json({ jobId, lane: order.lane, status: 'queued' });
+    noQuery(req);
+    parse(noBody, req.body ?? {});
+    res.status(202).json(await receipts.reprint(pathParam('orderId', uuidParam, req.params.id), actorOf(req), req.principal!.lane));
   });
 
   return r;

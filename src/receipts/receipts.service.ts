@@ -6,7 +6,8 @@
 import { EntityManager } from 'typeorm';
 import { Db, rows } from '../db/db';
 import { chinaTimestamp } from '../shared/clock';
-import { conflict, notFound } from '../shared/errors';
+import { DomainError, conflict, notFound } from '../shared/errors';
+import type { PrintQueue } from '../printer/print-queue';
 import { maskPan } from '../shared/logger';
 import { maskedCard } from '../terminal/serial-terminal';
 import { spread } from '../printer/escpos';
@@ -28,7 +29,8 @@ export const yuan = (fen: number): string => {
 /** `YYYYMMDDhhmmss` → `YYYY-MM-DD hh:mm:ss` */
 const dateTime = (t: string | null): string => (t && /^\d{14}$/.test(t) ? `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)} ${t.slice(8, 10)}:${t.slice(10, 12)}:${t.slice(12, 14)}` : '');
 
-type OrderRow = { id: string; lane: string; status: string; total_fen: unknown; paid_fen: unknown; created_at: unknown; updated_at: unknown };
+/** Columns after total_fen come with the returns work (coupons, 抹零); older databases lack them. */
+type OrderRow = Record<string, unknown> & { id: string; lane: string; status: string; total_fen: unknown; created_at: unknown; discount_fen?: unknown; rounding_fen?: unknown; coupon_code?: string | null; subtotal_fen?: unknown };
 type LineRow = Record<string, unknown> & { line_no: unknown; sku: string; qty: unknown; unit_price_fen: unknown; name: string | null };
 type PaymentRow = {
   id: string; method: string; amount_fen: unknown; status: string; card_masked: string | null; card_type: string | null; terminal_id: string | null;
@@ -37,14 +39,32 @@ type PaymentRow = {
 };
 
 export class ReceiptsService {
+  private queue: PrintQueue | null = null;
+
   constructor(private readonly db: Db, private readonly opts: ReceiptOptions) {}
+
+  /** The queue prints what this service renders, so it comes in after both exist. */
+  usePrintQueue(queue: PrintQueue): void {
+    this.queue = queue;
+  }
+
+  /** Queues a reprint (marked 重印, no drawer) on the order's lane; 409 before anything is queued when the order is not paid. */
+  async reprint(orderId: string, actor: string, boundLane: string | null): Promise<{ jobId: string; lane: string; status: 'queued' }> {
+    const [order] = await this.db.read((m) => rows<{ lane: string }>(m, 'SELECT lane FROM orders WHERE id = ?', [orderId]));
+    if (!order) throw notFound('order', orderId);
+    if (boundLane && boundLane !== order.lane) throw new DomainError(403, 'wrong_lane', `this key is for lane ${boundLane}; the order is on lane ${order.lane}`);
+    await this.forOrder(orderId, true);
+    if (!this.queue) throw conflict('no_printer', 'no print queue is running');
+    const jobId = await this.queue.enqueue({ lane: order.lane, kind: 'reprint', orderId, actor });
+    return { jobId, lane: order.lane, status: 'queued' };
+  }
 
   async forOrder(orderId: string, reprint = false): Promise<ReceiptDoc> {
     return this.db.read((m) => this.forOrderIn(m, orderId, reprint));
   }
 
   async forOrderIn(m: EntityManager, orderId: string, reprint: boolean): Promise<ReceiptDoc> {
-    const [order] = await rows<OrderRow>(m, 'SELECT id, lane, status, total_fen, paid_fen, created_at, updated_at FROM orders WHERE id = ?', [orderId]);
+    const [order] = await rows<OrderRow>(m, 'SELECT * FROM orders WHERE id = ?', [orderId]);
     if (!order) throw notFound('order', orderId);
     if (order.status !== 'paid') throw conflict('order_not_paid', `order ${orderId} is ${order.status}; a receipt is printed once it is paid`, { status: order.status });
     // SELECT l.*: discount_fen / net_fen are read when the returns work has added them.
@@ -76,8 +96,15 @@ export class ReceiptsService {
       if (discount && net !== gross - discount) out.push({ text: spread('  实付', yuan(net), WIDTH) });
     }
     out.push(sep);
-    if (discountTotal) out.push({ text: spread('优惠合计', yuan(-discountTotal), WIDTH) });
+    const orderDiscount = order.discount_fen != null ? Number(order.discount_fen) : discountTotal;
+    if (orderDiscount) {
+      if (order.subtotal_fen != null) out.push({ text: spread('小计', yuan(Number(order.subtotal_fen)), WIDTH) });
+      if (order.coupon_code) out.push({ text: spread('优惠券', String(order.coupon_code), WIDTH) });
+      out.push({ text: spread('优惠合计', yuan(-orderDiscount), WIDTH) });
+    }
     out.push({ text: spread('合计 TOTAL', yuan(Number(order.total_fen)), WIDTH), bold: true });
+    const rounding = order.rounding_fen != null ? Number(order.rounding_fen) : 0;
+    if (rounding) out.push({ text: spread('抹零', yuan(-rounding), WIDTH) }, { text: spread('实收', yuan(Number(order.total_fen) - rounding), WIDTH) });
     for (const p of payments) {
       out.push({ text: spread(p.method === 'cash' ? '现金 CASH' : '银行卡 CARD', yuan(Number(p.amount_fen)), WIDTH) });
       if (p.refund_state && Number(p.refund_fen ?? 0) > 0) out.push({ text: spread('  多付待退', yuan(Number(p.refund_fen)), WIDTH) });
@@ -107,6 +134,9 @@ export class ReceiptsService {
       row('授权码', p.auth_code),
       row('日期时间', dateTime(p.terminal_time)),
       { text: spread('金额 AMOUNT', `RMB ${yuan(Number(p.amount_fen))}`, WIDTH), bold: true },
+      { text: '持卡人签名 CARDHOLDER SIGNATURE' },
+      { text: '' },
+      { text: '本人确认以上交易，同意将其记入本卡账户' },
     ];
   }
 }

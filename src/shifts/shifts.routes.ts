@@ -1,43 +1,46 @@
 import { RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow, checkLane } from '../http/auth';
-import { fen, laneName, parse } from '../http/validate';
+import { fen, instant, laneName, noQuery, pageLimit, parse, pathParam, uuidParam } from '../http/validate';
+import { unprocessable } from '../shared/errors';
 import { ShiftsService } from './shifts.service';
 
-const shiftId = z.string().uuid('not a shift id');
-const openBody = z.object({ lane: laneName, floatFen: fen });
-const closeBody = z.object({ countedCashFen: fen });
-const isoTime = z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time, e.g. 2026-11-25T00:00:00+08:00' }).transform((s) => Date.parse(s));
+const openBody = z.object({ lane: laneName, floatFen: fen }).strict();
+const closeBody = z.object({ countedCashFen: fen }).strict();
 const listQuery = z.object({
   lane: laneName.optional(),
   status: z.enum(['open', 'closed']).optional(),
-  from: isoTime.optional(),
-  to: isoTime.optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
-});
+  from: instant.optional(),
+  to: instant.optional(),
+  limit: pageLimit.max(200).default(50),
+  offset: z.coerce.number().int('a whole number').min(0).max(1_000_000).default(0),
+}).strict();
 
-export function shiftsRoutes(shifts: ShiftsService): Router {
+export function shiftsRoutes(shifts: ShiftsService, knownLane: (lane: string) => boolean): Router {
   const r = Router();
 
   r.post('/shifts', allow('cashier'), async (req, res) => {
+    noQuery(req);
     const body = parse(openBody, req.body);
     checkLane(req, body.lane);
+    if (!knownLane(body.lane)) throw unprocessable('unknown_lane', `lane ${body.lane} has no terminal and is not a cash lane (POS_LANES)`, { lane: body.lane });
     res.status(201).json(await shifts.open(body, actorOf(req)));
   });
 
   r.post('/shifts/:id/close', allow('cashier'), async (req, res) => {
-    const id = parse(shiftId, req.params.id);
+    noQuery(req);
+    const id = pathParam('shiftId', uuidParam, req.params.id);
     const body = parse(closeBody, req.body);
     res.json(await shifts.close(id, body.countedCashFen, actorOf(req), req.principal!.lane));
   });
 
   r.get('/shifts/:id/report', allow('cashier', 'backoffice'), async (req, res) => {
-    res.json(await shifts.report(parse(shiftId, req.params.id), req.principal!.lane));
+    noQuery(req);
+    res.json(await shifts.report(pathParam('shiftId', uuidParam, req.params.id), req.principal!.lane));
   });
 
   r.get('/shifts', allow('cashier', 'backoffice'), async (req, res) => {
-    const q = parse(listQuery, req.query);
+    const q = parse(listQuery, req.query, 'query');
     // A lane-bound key sees its own lane's shifts.
     const lane = req.principal!.lane ?? q.lane;
     if (q.lane) checkLane(req, q.lane);

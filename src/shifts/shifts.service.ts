@@ -38,7 +38,7 @@ export interface ShiftReport {
   generatedAt: string;
   floatFen: number;
   sales: { cash: TenderTotals; card: TenderTotals; totalFen: number };
-  /** Money given back on this lane in the shift. Today: card overpayments refunded at the terminal. */
+  /** Money given back on this lane in the shift: card overpayments refunded at the terminal, and returns' refund legs when the returns tables exist. */
   refunds: { cash: TenderTotals; card: TenderTotals; totalFen: number; includesReturns: boolean };
   /** Card attempts on the lane in the shift whose outcome is not confirmed: not in the totals yet. */
   heldCardPayments: number;
@@ -65,7 +65,24 @@ function isDuplicateKey(err: unknown): boolean {
 }
 
 export class ShiftsService {
+  private returnsTables: boolean | null = null;
+
   constructor(private readonly db: Db, private readonly clock: Clock, private readonly printQueue: PrintQueue) {}
+
+  /**
+   * Whether the returns work (refund_leg) is in this database. The shift report counts its refund
+   * legs when it is, and says `includesReturns: false` when it is not.
+   */
+  private async hasReturns(m: EntityManager): Promise<boolean> {
+    if (this.returnsTables === null) {
+      // With the caller's manager: on SQLite a separate read would queue behind this very transaction.
+      const sql = this.db.kind === 'sqlite'
+        ? "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'refund_leg'"
+        : "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'refund_leg'";
+      this.returnsTables = (await rows(m, sql)).length > 0;
+    }
+    return this.returnsTables;
+  }
 
   async open(input: { lane: string; floatFen: number }, actor: string): Promise<ShiftView> {
     const now = this.clock.now().getTime();
@@ -158,15 +175,25 @@ export class ShiftsService {
     const sales = await rows<{ method: string; n: unknown; fen: unknown }>(m,
       `SELECT method, COUNT(*) AS n, SUM(amount_fen) AS fen FROM payment
         WHERE lane = ? AND status = 'approved' AND finished_at >= ? AND finished_at < ? GROUP BY method`, [s.lane, from, until]);
+    // Card overpayments given back at the terminal…
     const refunds = await rows<{ method: string; n: unknown; fen: unknown }>(m,
       `SELECT method, COUNT(*) AS n, SUM(refund_fen) AS fen FROM payment
         WHERE lane = ? AND refund_state = 'done' AND updated_at >= ? AND updated_at < ? GROUP BY method`, [s.lane, from, until]);
+    // …and the refund legs of returns: money back in cash (a cash leg, or a card leg paid out in cash) or to the card.
+    // A leg belongs to the lane of the tender it refunds.
+    const includesReturns = await this.hasReturns(m);
+    if (includesReturns) {
+      refunds.push(...await rows<{ method: string; n: unknown; fen: unknown }>(m,
+        `SELECT CASE WHEN status = 'paid_in_cash' THEN 'cash' ELSE method END AS method, COUNT(*) AS n, SUM(amount_fen) AS fen FROM refund_leg
+          WHERE lane = ? AND (status = 'approved' OR status = 'paid_in_cash') AND finished_at >= ? AND finished_at < ?
+          GROUP BY CASE WHEN status = 'paid_in_cash' THEN 'cash' ELSE method END`, [s.lane, from, until]));
+    }
     const [held] = await rows<{ n: unknown }>(m,
       `SELECT COUNT(*) AS n FROM payment WHERE lane = ? AND method = 'card' AND status IN ('pending', 'unknown', 'suspense') AND created_at >= ? AND created_at < ?`,
       [s.lane, from, until]);
     const pick = (list: { method: string; n: unknown; fen: unknown }[], method: string): TenderTotals => {
-      const r = list.find((x) => x.method === method);
-      return { count: Number(r?.n ?? 0), fen: Number(r?.fen ?? 0) };
+      const hits = list.filter((x) => x.method === method);
+      return { count: hits.reduce((a, r) => a + Number(r.n ?? 0), 0), fen: hits.reduce((a, r) => a + Number(r.fen ?? 0), 0) };
     };
     const sale = { cash: pick(sales, 'cash'), card: pick(sales, 'card') };
     const back = { cash: pick(refunds, 'cash'), card: pick(refunds, 'card') };
@@ -177,7 +204,7 @@ export class ShiftsService {
       kind: s.status === 'closed' ? 'Z' : 'X', shiftId: s.id, lane: s.lane, status: s.status,
       openedAt: iso(from)!, closedAt: iso(s.closed_at), generatedAt: new Date(now).toISOString(), floatFen,
       sales: { ...sale, totalFen: sale.cash.fen + sale.card.fen },
-      refunds: { ...back, totalFen: back.cash.fen + back.card.fen, includesReturns: false },
+      refunds: { ...back, totalFen: back.cash.fen + back.card.fen, includesReturns },
       heldCardPayments: Number(held?.n ?? 0),
       expectedCashFen, countedCashFen: counted, overShortFen: counted == null ? null : counted - expectedCashFen,
     };

@@ -127,6 +127,7 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
     });
     expect(waiting).toMatchObject({ lane: 'lane-1', configured: true, state: 'paper_out' });
     expect(waiting.lastError).toMatch(/paper out/);
+    expect(await (await fetch(`${t.url}/metrics`)).text()).toContain('pos_print_jobs_waiting{lane="lane-1"} 1');
     await sleep(400);
     expect(receiptsSoFar()).toBe(before);
 
@@ -134,7 +135,13 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
     const printed = await nextReceipt(before);
     expect(printed.text).toMatch(/合计 TOTAL +5\.00/);
     expect(printer.simulator.drawerKicks.length).toBe(kicks + 1); // not kicked a second time with the receipt
-    expect((await cashier('GET', '/v1/printers/lane-1')).body).toMatchObject({ state: 'ready', queued: 0 });
+    // The job is marked printed just after the bytes reach the printer.
+    const after = await until('the queue to empty', async () => {
+      const s = (await cashier('GET', '/v1/printers/lane-1')).body;
+      return s.queued === 0 ? s : null;
+    });
+    expect(after).toMatchObject({ state: 'ready', queued: 0, lastError: null });
+    expect(await (await fetch(`${t.url}/metrics`)).text()).toContain('pos_print_jobs_waiting{lane="lane-1"} 0');
   });
 
   it('a reprint is queued, marked 重印, and prints without opening the drawer', async () => {
@@ -149,6 +156,11 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
     expect(again.text).toContain('重印');
     expect(again.text.replace(/.*重印.*\n/g, '')).toBe(first.text.replace(/^销售小票\n/m, ''));
     expect(printer.simulator.drawerKicks.length).toBe(kicks);
+    const audited = await t.fdb.db.ds.query("SELECT action, actor FROM audit_log WHERE entity = 'print_job' AND entity_id = ?", [r.body.jobId]);
+    expect(audited).toEqual([{ action: 'reprint', actor: expect.stringMatching(/^key:/) }]);
+    const otherLane = await t.as('cashier', 'lane-9');
+    expect((await otherLane('POST', `/v1/orders/${o.id}/receipt/reprint`)).body.error.code).toBe('wrong_lane');
+    expect((await cashier('POST', `/v1/orders/${o.id}/receipt/reprint`, { copies: 2 })).status).toBe(400);
   });
 
   it('no receipt before the order is paid; a reprint of it is refused and queues nothing', async () => {
@@ -165,6 +177,8 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
   it('a lane-bound key sees only its lane printer', async () => {
     expect((await cashier('GET', '/v1/printers/lane-2')).body.error.code).toBe('lane_mismatch');
     expect((await office('GET', '/v1/printers/lane-2')).body).toMatchObject({ configured: false, state: 'away', queued: 0 });
+    expect((await office('GET', '/v1/printers')).body).toEqual({ items: [expect.objectContaining({ lane: 'lane-1', configured: true, state: 'ready' })] });
+    expect((await cashier('GET', '/v1/printers')).status).toBe(403);
   });
 
   describe('barcodes', () => {
@@ -222,6 +236,24 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
     expect(events.filter((e) => e.event === 'prompt').map((e) => e.data.text)).toEqual(['请插卡或挥卡', '请输入密码']);
     expect(events[0]).toMatchObject({ event: 'status' });
     expect(events[events.length - 1]).toMatchObject({ event: 'status', data: { status: 'approved', id: r.body.id } });
+  });
+
+  it('payment events: an unknown outcome keeps the stream open; a screen that goes away leaves no listener behind', async () => {
+    const o = await order(4200, 1);
+    term.simulator.expect({ action: 'silence', bank: 'none' });
+    const r = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: o.totalFen, lane: 'lane-1' });
+    expect((await cashier('GET', `/v1/payments/${r.body.id}?wait=10`)).body.status).toBe('unknown');
+    const changes = (t.app.payments as unknown as { changes: import('node:events').EventEmitter }).changes;
+    const ctrl = new AbortController();
+    const res = await fetch(`${t.url}/v1/payments/${r.body.id}/events`, { headers: { authorization: `Bearer ${(await t.api('POST', '/v1/api-keys', { role: 'cashier', lane: 'lane-1' })).body.key}` }, signal: ctrl.signal });
+    const reader = res.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first).toMatch(/event: status\ndata: .*"status":"unknown"/);
+    expect(changes.listenerCount(r.body.id)).toBe(1);
+    ctrl.abort();
+    for (let i = 0; i < 40 && changes.listenerCount(r.body.id) > 0; i++) await sleep(25);
+    expect(changes.listenerCount(r.body.id)).toBe(0);
+    // The goods stay held; this test leaves the order as it is (unknown is not for the lane to end).
   });
 
   it('payment events of another lane are refused', async () => {

@@ -29,7 +29,7 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
     printer = await createSimulatedPrinter('lane-1', dir, { tStatusMs: 300 });
     t = await startTestApp(name, {
       terminals: new Map([['lane-1', term.terminal]]),
-      config: { terminalTRespMs: 700, reversalGraceSeconds: 3600 },
+      config: { terminalTRespMs: 700, reversalGraceSeconds: 3600, cashLanes: ['lane-2'] },
       deps: { printers: new Map([['lane-1', printer.printer]]), lane: { printPollMs: 100, printRetryMs: 200, shiftsRequired: true } },
     });
     cashier = await t.as('cashier', 'lane-1');
@@ -62,6 +62,8 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
     expect((await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: -1 })).status).toBe(400);
     expect((await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 10.5 })).status).toBe(400);
     expect((await cashier('POST', '/v1/shifts', { lane: 'lane-2', floatFen: 100 })).body.error.code).toBe('lane_mismatch');
+    expect((await t.api('POST', '/v1/shifts', { lane: 'lane-x', floatFen: 100 })).body.error.code).toBe('unknown_lane');
+    expect((await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 100, note: 'x' })).body.error.message).toMatch(/unknown field "note"/);
     expect((await cashier('GET', '/v1/shifts?lane=lane-1&status=open')).body.total).toBe(0);
   });
 

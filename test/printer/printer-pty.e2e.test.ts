@@ -124,4 +124,19 @@ suite('receipt printer over a pty on $name', ({ name }) => {
     await paper(false);
     expect(await nextReceipt(before)).toMatch(/合计 TOTAL +7\.00/);
   });
+
+  it('printer away (its program gone): the sale completes and the receipt prints once it is back on the line', async () => {
+    await sim.stop();
+    const o = await order(1100);
+    expect((await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 1100, lane: 'lane-1' })).status).toBe(201);
+    expect((await cashier('GET', `/v1/orders/${o.id}`)).body.status).toBe('paid');
+    const away = (await cashier('GET', '/v1/printers/lane-1')).body;
+    expect(away).toMatchObject({ state: 'away', queued: 1 });
+    const before = receiptFiles().length;
+    const k = kicks();
+    sim = await simPrinterProcess(pair.b, out);
+    const text = await nextReceipt(before);
+    expect(text).toMatch(/合计 TOTAL +11\.00/);
+    expect(kicks()).toBe(k + 1); // the drawer could not open while the printer was away; it opens with the receipt
+  });
 });
