@@ -79,6 +79,8 @@ export class ReturnsService implements OrderRefunder {
     const now = this.clock.now().getTime();
     const order = await this.orders.lockOrder(m, orderId);
     if (order.status !== 'paid') throw conflict('order_not_returnable', `order ${orderId} is ${order.status}; only a paid order takes returns`, { status: order.status });
+    // A seat order has issued tickets; taking seats back would resell a seat whose ticket still admits someone.
+    if (order.kind !== 'goods') throw conflict('order_not_returnable', `order ${orderId} sold ${order.kind}; tickets are not returned here`, { kind: order.kind });
     const lines = await m.find(OrderLine, { where: { orderId }, order: { lineNo: 'ASC' } });
     const byNo = new Map(lines.map((l) => [l.lineNo, l]));
     const missing = input.lines.filter((l) => !byNo.has(l.lineNo)).map((l) => l.lineNo);

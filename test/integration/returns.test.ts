@@ -7,6 +7,14 @@ import { createSimulatedTerminal, SimulatedTerminal } from '../../src/terminal/i
 import { MemorySimBank } from '../../src/acquirer/bank-memory';
 import { testDbKinds } from '../support/dbs';
 import { Api, startTestApp, TestApp } from '../support/app';
+import { simulatedAcquirer } from '../support/acquirer';
+import { Clock } from '../../src/shared/clock';
+
+/** Real time plus an offset, so holds can expire without waiting. */
+class ShiftedClock implements Clock {
+  offsetMs = 0;
+  now(): Date { return new Date(Date.now() + this.offsetMs); }
+}
 
 const T_RESP = 700;
 
@@ -16,18 +24,21 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
   let cashier: Api;
   let office: Api;
   const bank = new MemorySimBank();
+  const clock = new ShiftedClock();
+  let acq: Awaited<ReturnType<typeof simulatedAcquirer>>;
 
   beforeAll(async () => {
     lane = await createSimulatedTerminal('lane-1', { bank, tRespMs: T_RESP, tAckMs: 150 });
+    acq = await simulatedAcquirer(clock);
     t = await startTestApp(name, {
-      terminals: new Map([['lane-1', lane.terminal]]),
+      terminals: new Map([['lane-1', lane.terminal]]), acquirer: acq.acquirer, clock,
       config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600, cashRounding: 'jiao' },
       poolSize: 20,
     });
     cashier = await t.as('cashier');
     office = await t.as('backoffice');
   });
-  afterAll(async () => { await t?.stop(); await lane?.close(); });
+  afterAll(async () => { await t?.stop(); await lane?.close(); await acq?.sim.close(); });
   afterEach(async () => { expect(await t.check()).toEqual([]); });
 
   let seq = 0;
@@ -118,6 +129,21 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect(results.filter((r) => r.status === 409 && r.body.error.code === 'coupon_exhausted')).toHaveLength(480);
       expect((await cashier('GET', `/v1/coupons/${code}`)).body).toMatchObject({ reserved: 20, used: 0, remaining: 0 });
       expect(await stock(a)).toMatchObject({ reserved: 20 });
+    });
+
+    it('a use held by an order that expires unpaid goes back to the coupon', async () => {
+      const a = await sku(1000);
+      const code = await coupon({ kind: 'amount_off', amountFen: 100, maxUses: 1 });
+      const o = await order([{ sku: a, qty: 1 }], code);
+      expect((await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1 }], coupon: code })).status).toBe(409);
+      clock.offsetMs = 2 * 3600_000;
+      try {
+        expect((await t.api('POST', '/v1/sweeps')).status).toBe(200);
+      } finally {
+        clock.offsetMs = 0;
+      }
+      expect((await getOrder(o.id)).status).toBe('expired');
+      expect((await cashier('GET', `/v1/coupons/${code}`)).body).toMatchObject({ reserved: 0, used: 0, remaining: 1 });
     });
 
     it('a use is consumed when the order is paid and given back when another is cancelled', async () => {
@@ -331,6 +357,26 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect((await cashier('GET', `/v1/coupons/${code}`)).body).toMatchObject({ reserved: 0, used: 0 });
     });
 
+    it('a card leg for a busy terminal is stored queued with its RF; the sweep sends it once the terminal is free', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 1 }]);
+      const p = await payCard(o.id, o.totalFen);
+      const other = await order([{ sku: a, qty: 1 }]);
+      lane.simulator.expect({ action: 'approve', delayMs: 600 });
+      lane.simulator.expect({ action: 'approve' });
+      const busy = await cashier('POST', `/v1/orders/${other.id}/payments`, { method: 'card', amountFen: other.totalFen, lane: 'lane-1' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      expect(r.body).toMatchObject({ status: 'refunding', legs: [expect.objectContaining({ via: 'V0', status: 'queued' })] });
+      const rf = r.body.legs[0].rf;
+      expect(rf).toMatch(/^R/);
+      await cashier('GET', `/v1/payments/${busy.body.id}?wait=10`);
+      expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 0 });
+      const v = (await cashier('GET', `/v1/returns/${r.body.id}`)).body;
+      expect(v).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'approved', rf })] });
+      expect(lane.simulator.journal.get(rf)).toMatchObject({ mt: 'V0', status: 'A' });
+      expect(p.rf).not.toBe(rf);
+    });
+
     it('cancel is still refused while a card attempt is live', async () => {
       const a = await sku(3000);
       const o = await order([{ sku: a, qty: 1 }]);
@@ -342,4 +388,24 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       await cashier('GET', `/v1/payments/${r.body.id}?wait=5`);
     });
   });
+
+  describe('when the terminal is gone', () => {
+    it('an unknown leg is settled through the acquirer by its own RF', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCard(o.id, o.totalFen);
+      lane.simulator.expect({ action: 'silence', bank: 'none' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      const leg = r.body.legs[0];
+      expect(leg).toMatchObject({ via: 'R0', status: 'unknown' });
+      const row = (await t.fdb.db.ds.query('SELECT txn_time FROM refund_leg WHERE id = ?', [leg.id]))[0];
+      // The bank did refund it; the terminal that could say so is unplugged.
+      await acq.bank.record({ orderId: leg.rf, amountFen: 2500, status: 'approved', txnTime: row.txn_time, respCode: '00' });
+      await lane.terminal.close();
+      await new Promise((res) => setTimeout(res, 1100));
+      expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 1 });
+      expect((await cashier('GET', `/v1/returns/${r.body.id}`)).body).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'approved', rf: leg.rf })] });
+    });
+  });
+
 });
