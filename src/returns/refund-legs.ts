@@ -77,11 +77,7 @@ export class RefundLegDriver {
           Object.assign(set, { rc: outcome.rc ?? null, reason: outcome.reason.slice(0, 255), next_check_at: now + 1000, checks: 0, acked: outcome.acked ? 1 : 0 });
           break;
       }
-      if (to === 'queued') {
-        await exec(m, "UPDATE refund_leg SET status = 'queued', reason = ?, updated_at = ? WHERE id = ? AND status = 'pending'", [set.reason, now, leg.id]);
-      } else {
-        await moveLeg(m, leg.id, 'pending', to, now, set);
-      }
+      await moveLeg(m, leg.id, 'pending', to, now, set);
       await audit(m, { actor: 'system:terminal', entity: 'refund_leg', entityId: leg.id, action: leg.via!, before: { status: 'pending' }, after: { status: to, outcome: outcome.kind, rf: leg.rf }, at: now });
     });
   }
@@ -124,7 +120,12 @@ export class RefundLegDriver {
   private async ask(leg: RefundLeg): Promise<Verdict> {
     const t = leg.lane ? this.terminals.get(leg.lane) : undefined;
     if (t && t.isConnected() && t.isIdle()) {
-      const q = await t.query(leg.rf!);
+      let q = await t.query(leg.rf!);
+      if (q.kind === 'status' && q.status === 'P') {
+        // The terminal holds a reversal of this refund it has not sent: sign-in flushes it, then the journal says R.
+        await t.signIn();
+        q = await t.query(leg.rf!);
+      }
       if (q.kind === 'status') {
         switch (q.status) {
           case 'A': return { to: 'approved', traceNo: q.traceNo ?? null, rrn: q.rrn ?? null, source: 'terminal' };

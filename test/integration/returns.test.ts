@@ -377,6 +377,44 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect(p.rf).not.toBe(rf);
     });
 
+    it('98 on a refund: the leg is unknown; the sweep signs in to flush the reversal, Q0 says R, the leg failed for cash', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCard(o.id, o.totalFen);
+      lane.simulator.expect({ action: '98' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      expect(r.body.legs).toEqual([expect.objectContaining({ via: 'R0', status: 'unknown', rc: '98' })]);
+      await new Promise((res) => setTimeout(res, 1100));
+      expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 1 });
+      const v = (await cashier('GET', `/v1/returns/${r.body.id}`)).body;
+      expect(v).toMatchObject({ status: 'needs_attention', legs: [expect.objectContaining({ status: 'failed', rf: r.body.legs[0].rf })] });
+      expect(lane.simulator.journal.get(r.body.legs[0].rf)!.status).toBe('R');
+    });
+
+    it('a leg left pending by a restart becomes unknown and is settled by Q0 on its RF, not sent again', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCard(o.id, o.totalFen);
+      lane.simulator.expect({ action: 'approve' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      const leg = r.body.legs[0];
+      expect(leg.status).toBe('approved');
+      // As if the service died after the terminal approved and before the outcome was written.
+      await t.fdb.db.ds.query("UPDATE refund_leg SET status = 'pending', finished_at = NULL, updated_at = updated_at - 60000 WHERE id = ?", [leg.id]);
+      const requests = lane.simulator.listenerCount('request');
+      let sent = 0;
+      const count = (m: { MT: string }) => { if (m.MT === 'R0' || m.MT === 'V0') sent++; };
+      lane.simulator.on('request', count);
+      try {
+        expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 1 });
+      } finally {
+        lane.simulator.off('request', count);
+      }
+      expect(lane.simulator.listenerCount('request')).toBe(requests);
+      expect(sent).toBe(0);
+      expect((await cashier('GET', `/v1/returns/${r.body.id}`)).body.legs).toEqual([expect.objectContaining({ status: 'approved', rf: leg.rf })]);
+    });
+
     it('cancel is still refused while a card attempt is live', async () => {
       const a = await sku(3000);
       const o = await order([{ sku: a, qty: 1 }]);
