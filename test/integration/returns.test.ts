@@ -6,6 +6,7 @@
 import { createSimulatedTerminal, SimulatedTerminal } from '../../src/terminal/in-process';
 import { MemorySimBank } from '../../src/acquirer/bank-memory';
 import { testDbKinds } from '../support/dbs';
+import fc from 'fast-check';
 import { Api, startTestApp, TestApp } from '../support/app';
 import { simulatedAcquirer } from '../support/acquirer';
 import { Clock } from '../../src/shared/clock';
@@ -299,6 +300,43 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       const v = await getOrder(o.id);
       expect(v).toMatchObject({ status: 'paid', roundingFen: 3, paidFen: 700 });
       expect((await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] })).body.refundFen).toBe(700);
+    });
+  });
+
+  describe('property, through the API', () => {
+    it('any basket, any coupon, any partial returns: refunds never exceed what was paid and equal it when all comes back', async () => {
+      await fc.assert(fc.asyncProperty(
+        fc.array(fc.record({ priceFen: fc.integer({ min: 1, max: 50_000 }), qty: fc.integer({ min: 1, max: 6 }) }), { minLength: 1, maxLength: 4 }),
+        fc.oneof(fc.record({ kind: fc.constant('amount_off'), amountFen: fc.integer({ min: 1, max: 200_000 }) }), fc.record({ kind: fc.constant('percent_off'), percent: fc.integer({ min: 1, max: 10_000 }).map((x) => x / 100) })),
+        fc.array(fc.record({ line: fc.nat(), qty: fc.integer({ min: 1, max: 6 }) }), { maxLength: 6 }),
+        fc.boolean(),
+        async (items, c, returns, roundCash) => {
+          const codes = await Promise.all(items.map((it) => sku(it.priceFen, 10)));
+          const code = await coupon(c);
+          const o = await order(codes.map((s, i) => ({ sku: s, qty: items[i].qty })), code);
+          expect(o.lines.reduce((s: number, l: any) => s + l.discountFen, 0)).toBe(o.discountFen);
+          const pay = roundCash ? o.totalFen - (o.totalFen % 10) : o.totalFen;
+          if (pay > 0) await payCash(o.id, pay);
+          if ((await getOrder(o.id)).status !== 'paid') return; // a zero total has nothing to pay
+          const left = o.lines.map((l: any) => l.qty);
+          let refunded = 0;
+          for (const r of returns) {
+            const i = r.line % left.length;
+            const q = Math.min(r.qty, left[i]);
+            if (q === 0) continue;
+            const res = await ret(o.id, { lines: [{ lineNo: i + 1, qty: q }] });
+            expect(res.status).toBe(201);
+            left[i] -= q;
+            refunded += res.body.refundFen;
+            expect(refunded).toBeLessThanOrEqual(pay);
+          }
+          const rest = left.map((q: number, i: number) => ({ lineNo: i + 1, qty: q })).filter((l: any) => l.qty > 0);
+          if (rest.length) refunded += (await ret(o.id, { lines: rest })).body.refundFen;
+          expect(refunded).toBe(pay);
+          const v = await getOrder(o.id);
+          expect(v.refundedFen).toBe(pay);
+          expect(v.returns.flatMap((x: any) => x.legs).reduce((s: number, l: any) => s + l.amountFen, 0)).toBe(pay);
+        }), { numRuns: 12 });
     });
   });
 
