@@ -12,6 +12,7 @@ import { returnsExtension } from './returns';
 import type { Terminal } from './terminal/terminal';
 import type { Acquirer } from './acquirer/acquirer';
 import type { Sweeper } from './sweeper/sweeper.service';
+import type { TerminalCardDriver } from './payments/card-flow';
 
 /** What a capability built on the core (ticketing, stock counts) gets to work with. */
 export interface CoreContext {
@@ -22,10 +23,14 @@ export interface CoreContext {
   orders: OrdersService;
   payments: PaymentsService;
   metrics: Metrics;
+  /** Whether orders may be rung up on this lane (a terminal or a POS_LANES cash lane). */
+  knownLane: (lane: string) => boolean;
   /** The lanes' terminals, the acquirer and the sweeper, for capabilities that move money back (returns). */
   terminals?: Map<string, Terminal>;
   acquirer?: Acquirer | null;
   sweeper?: Sweeper;
+  /** Which lanes this instance drives (lane leases). */
+  cards?: TerminalCardDriver;
 }
 
 export interface Extension {
