@@ -223,6 +223,12 @@ export class OrdersService {
         throw conflict('payment_in_progress', 'a card payment of this order has no confirmed outcome yet; its stock stays held',
           { payments: live.map((p) => ({ id: p.id, status: p.status })) });
       }
+      const disputed = payments.filter((p) => p.status === 'disputed');
+      if (disputed.length) {
+        // Evidence says money may have been taken against a final status: a person settles it before anything is refunded.
+        throw conflict('payment_disputed', 'a payment of this order is disputed; resolve it before cancelling',
+          { payments: disputed.map((p) => ({ id: p.id, status: p.status })) });
+      }
       let returnId: string | null = null;
       if (payments.some((p) => p.status === 'approved')) {
         if (!this.refunder) throw conflict('order_has_payments', 'this order has approved tenders and no refunds are configured', { paidFen: order.paidFen });
