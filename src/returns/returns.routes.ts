@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { actorOf, allow } from '../http/auth';
+import { actorOf, allow, checkOrderLane } from '../http/auth';
 import { noQuery, parse, pathParam, qty, uuidParam } from '../http/validate';
 import { ReturnsService } from './returns.service';
 
@@ -35,6 +35,11 @@ export function returnsRoutes(returns: ReturnsService): Router {
     const returnId = pathParam('returnId', uuidParam, req.params.id);
     const legId = pathParam('legId', uuidParam, req.params.legId);
     const body = parse(cashBody, req.body);
+    // A lane-bound key pays out only at its own lane's drawer.
+    if (req.principal?.lane) {
+      const lane = await returns.laneOf(returnId);
+      if (lane !== null) checkOrderLane(req, lane);
+    }
     res.json(await returns.payLegInCash(returnId, legId, body.note, actorOf(req)));
   });
 

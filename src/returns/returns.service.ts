@@ -201,6 +201,12 @@ export class ReturnsService implements OrderRefunder {
     return this.get(returnId);
   }
 
+  /** The lane of the return's order, or null when there is no such return. */
+  async laneOf(returnId: string): Promise<string | null> {
+    const r = await this.db.read((m) => rows<{ lane: string }>(m, 'SELECT o.lane FROM order_return r JOIN orders o ON o.id = r.order_id WHERE r.id = ?', [returnId]));
+    return r[0]?.lane ?? null;
+  }
+
   async get(id: string): Promise<ReturnView> {
     const v = await this.db.read(async (m) => {
       const r = await m.findOne(OrderReturn, { where: { id } });

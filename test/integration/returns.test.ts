@@ -373,6 +373,8 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       const leg = r.body.legs[0];
       expect((await office('GET', '/v1/refund-legs')).body.map((l: any) => l.id)).toContain(leg.id);
       expect((await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, {})).status).toBe(400);
+      const otherLane = await t.as('cashier', 'lane-2');
+      expect((await otherLane('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'not my drawer' })).status).toBe(403);
       const paid = await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'paid 25.00 from drawer 1' });
       expect(paid.status).toBe(200);
       expect(paid.body).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'paid_in_cash', resolution: expect.objectContaining({ note: 'paid 25.00 from drawer 1' }) })] });
