@@ -231,6 +231,18 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect((await getOrder(o.id)).refundedFen).toBe(1000);
     });
 
+    it('a return sent twice with the same Idempotency-Key is made once', async () => {
+      const a = await sku(1000);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCash(o.id, o.totalFen);
+      const key = { 'idempotency-key': `ret-${o.id}` };
+      const first = await cashier('POST', `/v1/orders/${o.id}/returns`, { lines: [{ lineNo: 1, qty: 1 }] }, key);
+      const again = await cashier('POST', `/v1/orders/${o.id}/returns`, { lines: [{ lineNo: 1, qty: 1 }] }, key);
+      expect(first.status).toBe(201);
+      expect(again.body.id).toBe(first.body.id);
+      expect((await getOrder(o.id))).toMatchObject({ refundedFen: 1000, lines: [expect.objectContaining({ returnedQty: 1 })] });
+    });
+
     it('bad input is a 400 and changes nothing', async () => {
       const a = await sku(1000);
       const o = await order([{ sku: a, qty: 1 }]);
