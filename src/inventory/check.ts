@@ -14,7 +14,8 @@ const n = (v: unknown) => Number(v ?? 0);
  *  2. reserved = Σ movements' reserved deltas = Σ active reservations (order lines), per SKU;
  *  3. available = on hand − reserved ≥ 0 and reserved ≥ 0;
  *  4. every reservation was made once and ended at most once, and its state agrees with the ledger;
- *  5. returned units = Σ return lines ≤ sold, each return line moved once (`return` or `damaged`).
+ *  5. returned units = Σ return lines ≤ sold, each return line moved once (`return` or `damaged`);
+ *  6. a return's refund legs sum to its refund, and no tender's legs exceed what it took.
  */
 export async function checkInvariants(db: Db): Promise<Finding[]> {
   return db.read(async (m) => {
@@ -68,6 +69,15 @@ export async function checkInvariants(db: Db): Promise<Finding[]> {
       if (n(r.mv) !== 1) findings.push({ rule: 'return_line_moved_once', subject: `${r.return_id}/${r.order_line_id}`, detail: `${n(r.mv)} return/damaged movements` });
       else if (n(r.bad) !== 0) findings.push({ rule: 'return_movement_matches_line', subject: `${r.return_id}/${r.order_line_id}`, detail: `movement does not match ${n(r.qty)} units` });
     }
+    // Money going back: a return's legs carry exactly its refund, and no tender gives back more than it took.
+    const legSums = await rows<{ id: string; refund_fen: unknown; legs: unknown }>(m, `
+      SELECT r.id, r.refund_fen, (SELECT COALESCE(SUM(l.amount_fen), 0) FROM refund_leg l WHERE l.return_id = r.id) AS legs
+        FROM order_return r WHERE r.refund_fen <> (SELECT COALESCE(SUM(l.amount_fen), 0) FROM refund_leg l WHERE l.return_id = r.id)`);
+    for (const r of legSums) findings.push({ rule: 'return_legs_carry_refund', subject: r.id, detail: `refund ${n(r.refund_fen)}, legs ${n(r.legs)}` });
+    const tenders = await rows<{ id: string; amount_fen: unknown; legs: unknown }>(m, `
+      SELECT p.id, p.amount_fen, SUM(l.amount_fen) AS legs FROM payment p JOIN refund_leg l ON l.payment_id = p.id
+       GROUP BY p.id, p.amount_fen HAVING SUM(l.amount_fen) > p.amount_fen`);
+    for (const p of tenders) findings.push({ rule: 'tender_not_over_refunded', subject: p.id, detail: `took ${n(p.amount_fen)}, legs give back ${n(p.legs)}` });
     return findings;
   });
 }

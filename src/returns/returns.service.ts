@@ -79,6 +79,8 @@ export class ReturnsService implements OrderRefunder {
     const now = this.clock.now().getTime();
     const order = await this.orders.lockOrder(m, orderId);
     if (order.status !== 'paid') throw conflict('order_not_returnable', `order ${orderId} is ${order.status}; only a paid order takes returns`, { status: order.status });
+    // A seat order has issued tickets; taking seats back would resell a seat whose ticket still admits someone.
+    if (order.kind !== 'goods') throw conflict('order_not_returnable', `order ${orderId} sold ${order.kind}; tickets are not returned here`, { kind: order.kind });
     const lines = await m.find(OrderLine, { where: { orderId }, order: { lineNo: 'ASC' } });
     const byNo = new Map(lines.map((l) => [l.lineNo, l]));
     const missing = input.lines.filter((l) => !byNo.has(l.lineNo)).map((l) => l.lineNo);
@@ -197,6 +199,12 @@ export class ReturnsService implements OrderRefunder {
       await audit(m, { actor, entity: 'refund_leg', entityId: legId, action: 'paid_in_cash', before: { status: 'failed', amountFen: leg.amountFen }, after: { status: 'paid_in_cash', amountFen: leg.amountFen, note }, at: now });
     });
     return this.get(returnId);
+  }
+
+  /** The lane of the return's order, or null when there is no such return. */
+  async laneOf(returnId: string): Promise<string | null> {
+    const r = await this.db.read((m) => rows<{ lane: string }>(m, 'SELECT o.lane FROM order_return r JOIN orders o ON o.id = r.order_id WHERE r.id = ?', [returnId]));
+    return r[0]?.lane ?? null;
   }
 
   async get(id: string): Promise<ReturnView> {

@@ -6,7 +6,16 @@
 import { createSimulatedTerminal, SimulatedTerminal } from '../../src/terminal/in-process';
 import { MemorySimBank } from '../../src/acquirer/bank-memory';
 import { testDbKinds } from '../support/dbs';
+import fc from 'fast-check';
 import { Api, startTestApp, TestApp } from '../support/app';
+import { simulatedAcquirer } from '../support/acquirer';
+import { Clock } from '../../src/shared/clock';
+
+/** Real time plus an offset, so holds can expire without waiting. */
+class ShiftedClock implements Clock {
+  offsetMs = 0;
+  now(): Date { return new Date(Date.now() + this.offsetMs); }
+}
 
 const T_RESP = 700;
 
@@ -16,18 +25,21 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
   let cashier: Api;
   let office: Api;
   const bank = new MemorySimBank();
+  const clock = new ShiftedClock();
+  let acq: Awaited<ReturnType<typeof simulatedAcquirer>>;
 
   beforeAll(async () => {
     lane = await createSimulatedTerminal('lane-1', { bank, tRespMs: T_RESP, tAckMs: 150 });
+    acq = await simulatedAcquirer(clock);
     t = await startTestApp(name, {
-      terminals: new Map([['lane-1', lane.terminal]]),
+      terminals: new Map([['lane-1', lane.terminal]]), acquirer: acq.acquirer, clock,
       config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600, cashRounding: 'jiao' },
       poolSize: 20,
     });
     cashier = await t.as('cashier');
     office = await t.as('backoffice');
   });
-  afterAll(async () => { await t?.stop(); await lane?.close(); });
+  afterAll(async () => { await t?.stop(); await lane?.close(); await acq?.sim.close(); });
   afterEach(async () => { expect(await t.check()).toEqual([]); });
 
   let seq = 0;
@@ -120,6 +132,21 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect(await stock(a)).toMatchObject({ reserved: 20 });
     });
 
+    it('a use held by an order that expires unpaid goes back to the coupon', async () => {
+      const a = await sku(1000);
+      const code = await coupon({ kind: 'amount_off', amountFen: 100, maxUses: 1 });
+      const o = await order([{ sku: a, qty: 1 }], code);
+      expect((await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1 }], coupon: code })).status).toBe(409);
+      clock.offsetMs = 2 * 3600_000;
+      try {
+        expect((await t.api('POST', '/v1/sweeps')).status).toBe(200);
+      } finally {
+        clock.offsetMs = 0;
+      }
+      expect((await getOrder(o.id)).status).toBe('expired');
+      expect((await cashier('GET', `/v1/coupons/${code}`)).body).toMatchObject({ reserved: 0, used: 0, remaining: 1 });
+    });
+
     it('a use is consumed when the order is paid and given back when another is cancelled', async () => {
       const a = await sku(1000);
       const code = await coupon({ kind: 'amount_off', amountFen: 100, maxUses: 2 });
@@ -204,6 +231,18 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect((await getOrder(o.id)).refundedFen).toBe(1000);
     });
 
+    it('a return sent twice with the same Idempotency-Key is made once', async () => {
+      const a = await sku(1000);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCash(o.id, o.totalFen);
+      const key = { 'idempotency-key': `ret-${o.id}` };
+      const first = await cashier('POST', `/v1/orders/${o.id}/returns`, { lines: [{ lineNo: 1, qty: 1 }] }, key);
+      const again = await cashier('POST', `/v1/orders/${o.id}/returns`, { lines: [{ lineNo: 1, qty: 1 }] }, key);
+      expect(first.status).toBe(201);
+      expect(again.body.id).toBe(first.body.id);
+      expect((await getOrder(o.id))).toMatchObject({ refundedFen: 1000, lines: [expect.objectContaining({ returnedQty: 1 })] });
+    });
+
     it('bad input is a 400 and changes nothing', async () => {
       const a = await sku(1000);
       const o = await order([{ sku: a, qty: 1 }]);
@@ -276,6 +315,43 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
     });
   });
 
+  describe('property, through the API', () => {
+    it('any basket, any coupon, any partial returns: refunds never exceed what was paid and equal it when all comes back', async () => {
+      await fc.assert(fc.asyncProperty(
+        fc.array(fc.record({ priceFen: fc.integer({ min: 1, max: 50_000 }), qty: fc.integer({ min: 1, max: 6 }) }), { minLength: 1, maxLength: 4 }),
+        fc.oneof(fc.record({ kind: fc.constant('amount_off'), amountFen: fc.integer({ min: 1, max: 200_000 }) }), fc.record({ kind: fc.constant('percent_off'), percent: fc.integer({ min: 1, max: 10_000 }).map((x) => x / 100) })),
+        fc.array(fc.record({ line: fc.nat(), qty: fc.integer({ min: 1, max: 6 }) }), { maxLength: 6 }),
+        fc.boolean(),
+        async (items, c, returns, roundCash) => {
+          const codes = await Promise.all(items.map((it) => sku(it.priceFen, 10)));
+          const code = await coupon(c);
+          const o = await order(codes.map((s, i) => ({ sku: s, qty: items[i].qty })), code);
+          expect(o.lines.reduce((s: number, l: any) => s + l.discountFen, 0)).toBe(o.discountFen);
+          const pay = roundCash ? o.totalFen - (o.totalFen % 10) : o.totalFen;
+          if (pay > 0) await payCash(o.id, pay);
+          if ((await getOrder(o.id)).status !== 'paid') return; // a zero total has nothing to pay
+          const left = o.lines.map((l: any) => l.qty);
+          let refunded = 0;
+          for (const r of returns) {
+            const i = r.line % left.length;
+            const q = Math.min(r.qty, left[i]);
+            if (q === 0) continue;
+            const res = await ret(o.id, { lines: [{ lineNo: i + 1, qty: q }] });
+            expect(res.status).toBe(201);
+            left[i] -= q;
+            refunded += res.body.refundFen;
+            expect(refunded).toBeLessThanOrEqual(pay);
+          }
+          const rest = left.map((q: number, i: number) => ({ lineNo: i + 1, qty: q })).filter((l: any) => l.qty > 0);
+          if (rest.length) refunded += (await ret(o.id, { lines: rest })).body.refundFen;
+          expect(refunded).toBe(pay);
+          const v = await getOrder(o.id);
+          expect(v.refundedFen).toBe(pay);
+          expect(v.returns.flatMap((x: any) => x.legs).reduce((s: number, l: any) => s + l.amountFen, 0)).toBe(pay);
+        }), { numRuns: 12 });
+    });
+  });
+
   describe('card legs and cancel', () => {
     it('the whole card amount in the open batch is voided (V0); the terminal journal marks the sale voided', async () => {
       const a = await sku(2500);
@@ -309,6 +385,8 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       const leg = r.body.legs[0];
       expect((await office('GET', '/v1/refund-legs')).body.map((l: any) => l.id)).toContain(leg.id);
       expect((await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, {})).status).toBe(400);
+      const otherLane = await t.as('cashier', 'lane-2');
+      expect((await otherLane('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'not my drawer' })).status).toBe(403);
       const paid = await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'paid 25.00 from drawer 1' });
       expect(paid.status).toBe(200);
       expect(paid.body).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'paid_in_cash', resolution: expect.objectContaining({ note: 'paid 25.00 from drawer 1' }) })] });
@@ -331,6 +409,64 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect((await cashier('GET', `/v1/coupons/${code}`)).body).toMatchObject({ reserved: 0, used: 0 });
     });
 
+    it('a card leg for a busy terminal is stored queued with its RF; the sweep sends it once the terminal is free', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 1 }]);
+      const p = await payCard(o.id, o.totalFen);
+      const other = await order([{ sku: a, qty: 1 }]);
+      lane.simulator.expect({ action: 'approve', delayMs: 600 });
+      lane.simulator.expect({ action: 'approve' });
+      const busy = await cashier('POST', `/v1/orders/${other.id}/payments`, { method: 'card', amountFen: other.totalFen, lane: 'lane-1' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      expect(r.body).toMatchObject({ status: 'refunding', legs: [expect.objectContaining({ via: 'V0', status: 'queued' })] });
+      const rf = r.body.legs[0].rf;
+      expect(rf).toMatch(/^R/);
+      await cashier('GET', `/v1/payments/${busy.body.id}?wait=10`);
+      expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 0 });
+      const v = (await cashier('GET', `/v1/returns/${r.body.id}`)).body;
+      expect(v).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'approved', rf })] });
+      expect(lane.simulator.journal.get(rf)).toMatchObject({ mt: 'V0', status: 'A' });
+      expect(p.rf).not.toBe(rf);
+    });
+
+    it('98 on a refund: the leg is unknown; the sweep signs in to flush the reversal, Q0 says R, the leg failed for cash', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCard(o.id, o.totalFen);
+      lane.simulator.expect({ action: '98' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      expect(r.body.legs).toEqual([expect.objectContaining({ via: 'R0', status: 'unknown', rc: '98' })]);
+      await new Promise((res) => setTimeout(res, 1100));
+      expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 1 });
+      const v = (await cashier('GET', `/v1/returns/${r.body.id}`)).body;
+      expect(v).toMatchObject({ status: 'needs_attention', legs: [expect.objectContaining({ status: 'failed', rf: r.body.legs[0].rf })] });
+      expect(lane.simulator.journal.get(r.body.legs[0].rf)!.status).toBe('R');
+    });
+
+    it('a leg left pending by a restart becomes unknown and is settled by Q0 on its RF, not sent again', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCard(o.id, o.totalFen);
+      lane.simulator.expect({ action: 'approve' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      const leg = r.body.legs[0];
+      expect(leg.status).toBe('approved');
+      // As if the service died after the terminal approved and before the outcome was written.
+      await t.fdb.db.ds.query("UPDATE refund_leg SET status = 'pending', finished_at = NULL, updated_at = updated_at - 60000 WHERE id = ?", [leg.id]);
+      const requests = lane.simulator.listenerCount('request');
+      let sent = 0;
+      const count = (m: { MT: string }) => { if (m.MT === 'R0' || m.MT === 'V0') sent++; };
+      lane.simulator.on('request', count);
+      try {
+        expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 1 });
+      } finally {
+        lane.simulator.off('request', count);
+      }
+      expect(lane.simulator.listenerCount('request')).toBe(requests);
+      expect(sent).toBe(0);
+      expect((await cashier('GET', `/v1/returns/${r.body.id}`)).body.legs).toEqual([expect.objectContaining({ status: 'approved', rf: leg.rf })]);
+    });
+
     it('cancel is still refused while a card attempt is live', async () => {
       const a = await sku(3000);
       const o = await order([{ sku: a, qty: 1 }]);
@@ -342,4 +478,24 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       await cashier('GET', `/v1/payments/${r.body.id}?wait=5`);
     });
   });
+
+  describe('when the terminal is gone', () => {
+    it('an unknown leg is settled through the acquirer by its own RF', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCard(o.id, o.totalFen);
+      lane.simulator.expect({ action: 'silence', bank: 'none' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      const leg = r.body.legs[0];
+      expect(leg).toMatchObject({ via: 'R0', status: 'unknown' });
+      const row = (await t.fdb.db.ds.query('SELECT txn_time FROM refund_leg WHERE id = ?', [leg.id]))[0];
+      // The bank did refund it; the terminal that could say so is unplugged.
+      await acq.bank.record({ orderId: leg.rf, amountFen: 2500, status: 'approved', txnTime: row.txn_time, respCode: '00' });
+      await lane.terminal.close();
+      await new Promise((res) => setTimeout(res, 1100));
+      expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 1 });
+      expect((await cashier('GET', `/v1/returns/${r.body.id}`)).body).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'approved', rf: leg.rf })] });
+    });
+  });
+
 });
