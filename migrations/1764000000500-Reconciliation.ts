@@ -33,7 +33,6 @@ export class Reconciliation1764000000500 implements MigrationInterface {
       indices: [
         { name: 'ix_recon_item_run', columnNames: ['run_id', 'class', 'id'] },
         { name: 'ix_recon_item_payment', columnNames: ['payment_id', 'run_id'] },
-        { name: 'ix_recon_item_key', columnNames: ['item_key'] },
       ],
     }));
     await qr.createTable(new Table({

@@ -127,7 +127,7 @@ export class ReconciliationService {
     opts: ReconOptions = {},
   ) {
     this.log = opts.log ?? silentLogger;
-    this.batchSize = opts.batchSize ?? 500;
+    this.batchSize = opts.batchSize ?? 2000;
     this.maxUploadBytes = opts.maxUploadBytes ?? 1024 * 1024 * 1024;
   }
 
@@ -242,8 +242,19 @@ export class ReconciliationService {
   // ---------------------------------------------------------------- one run
 
   private async process(id: string, day: string, path: string, fileName?: string): Promise<void> {
+    const started = Date.now();
+    const phases: Record<string, number> = {};
+    const lap = (name: string) => { phases[name] = Date.now() - started - Object.values(phases).reduce((a, b) => a + b, 0); };
     const sha = await sha256OfFile(path);
-    const res = await readReconZip(path, (batch) => this.matchBatch(id, day, batch), this.batchSize);
+    // One batch in the database while the next is read and parsed.
+    let inflight: Promise<void> = Promise.resolve();
+    const res = await readReconZip(path, async (batch) => {
+      await inflight;
+      inflight = this.matchBatch(id, day, batch);
+      inflight.catch(() => undefined);
+    }, this.batchSize);
+    await inflight;
+    lap('readAndMatchMs');
     const problems: Record<string, unknown> = {};
     if (res.problems.length) problems.problems = res.problems;
     if (res.rd && (res.rd.count !== res.detail.count || res.rd.amountFen !== res.detail.amountFen)) {
@@ -269,6 +280,7 @@ export class ReconciliationService {
     }
     const window = await this.windowRuns(day, id);
     await this.expectOurs(id, day, window);
+    lap('oursMs');
     const carried: string[] = [];
     for (const x of [addDays(day, -1), addDays(day, -2)]) {
       const rx = window.get(x);
@@ -283,7 +295,10 @@ export class ReconciliationService {
       for (const c of carried) await this.recount(m, c);
       await audit(m, { actor: RECON_ACTOR, entity: 'reconciliation', entityId: id, action: 'done', after: { settleDate: day, lines: res.lines, sha256: sha }, at: now() });
     });
+    lap('carryAndFinishMs');
     await this.applyActions([id, ...carried]);
+    lap('actionsMs');
+    this.log.info('reconciliation run done', { runId: id, settleDate: day, lines: res.lines, ...phases });
   }
 
   /** The latest done run of each day from D−2 to D+2, this run standing for D. */
@@ -360,8 +375,8 @@ export class ReconciliationService {
     if (!items.length) return;
     const row = `(${placeholders(ITEM_COLS.length)})`;
     await this.db.tx(async (m) => {
-      for (let i = 0; i < items.length; i += 500) {
-        const chunk = items.slice(i, i + 500);
+      for (let i = 0; i < items.length; i += 1000) {
+        const chunk = items.slice(i, i + 1000);
         await exec(m, `INSERT INTO recon_item (${ITEM_COLS.join(', ')}) VALUES ${chunk.map(() => row).join(', ')}`, chunk.flatMap((it) => ITEM_COLS.map((c) => it[c])));
       }
     });

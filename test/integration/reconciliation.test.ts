@@ -272,11 +272,16 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
   it('takes the file as application/zip, matching by terminal + trace + amount when the order id is unknown', async () => {
     const day = addDays(D, 6);
     const a = await approved(morningOf(day), 880);
-    await t.fdb.db.ds.query("UPDATE payment SET terminal_id = '12345678' WHERE id = ?", [a.paymentId]);
+    // The terminal's id as it reported it; 1.00 of this payment was refunded to the card (an overpaid order).
+    await t.fdb.db.ds.query("UPDATE payment SET terminal_id = '12345678', refund_state = 'done', refund_fen = 100 WHERE id = ?", [a.paymentId]);
     const p = await payment(a.paymentId);
     const zip = await streamToBuffer(writeReconZip({
       merId: MER_ID, settleDay: day,
-      lines: [formatZmLine({ amountFen: 880, rf: '', terminalId: '12345678', traceNo: p.terminal.traceNo, queryId: 'Q'.padEnd(21, '1'), merId: MER_ID, txnTime: '1010101010' })],
+      lines: [
+        formatZmLine({ amountFen: 880, rf: '', terminalId: '12345678', traceNo: p.terminal.traceNo, queryId: 'Q'.padEnd(21, '1'), merId: MER_ID, txnTime: '1010101010' }),
+        formatZmLine({ amountFen: 100, rf: 'R1', txnType: '04', origQueryId: p.queryId, queryId: 'R'.padEnd(21, '1'), merId: MER_ID, txnTime: '1010111111' }),
+        formatZmLine({ amountFen: 50, rf: 'R2', txnType: '31', origQueryId: 'NO-SUCH-SALE', queryId: 'R'.padEnd(21, '2'), merId: MER_ID, txnTime: '1010121212' }),
+      ],
     }));
     clock.set(morningOf(TODAY));
     const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
@@ -284,8 +289,11 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     });
     const run = (await res.json()) as any;
     expect(res.status).toBe(201);
-    expect(run).toMatchObject({ status: 'done', source: 'upload', counts: { matched: 1 } });
-    expect(await itemOf(run.id, a.paymentId)).toMatchObject({ class: 'matched', terminalId: '12345678' });
+    expect(run).toMatchObject({ status: 'done', source: 'upload', counts: { matched: 2, acquirerOnly: 1 }, totals: { count: 3, amountFen: 880 - 100 - 50 } });
+    const all = await items(run.id);
+    expect(all.find((i) => i.txnType === '01')).toMatchObject({ class: 'matched', paymentId: a.paymentId, terminalId: '12345678' });
+    expect(all.find((i) => i.txnType === '04')).toMatchObject({ class: 'matched', paymentId: a.paymentId, ourAmountFen: 100, acquirerAmountFen: 100 });
+    expect(all.find((i) => i.txnType === '31')).toMatchObject({ class: 'acquirer_only', paymentId: null });
 
     const bad = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
       method: 'POST', body: Buffer.from('not a zip'), headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
