@@ -32,7 +32,7 @@ export class Reconciliation1764000000500 implements MigrationInterface {
       ],
       indices: [
         { name: 'ix_recon_item_run', columnNames: ['run_id', 'class', 'id'] },
-        { name: 'ix_recon_item_payment', columnNames: ['payment_id', 'run_id'] },
+        { name: 'ix_recon_item_payment', columnNames: ['payment_id'] },
       ],
     }));
     await qr.createTable(new Table({
