@@ -267,7 +267,7 @@ export class ReconciliationService {
     const now = () => this.clock.now().getTime();
     const fileCols = [fileName ?? res.zmName, sha, res.lines, res.detail.count, res.detail.amountFen, res.detail.feeFen, res.detail.netFen];
     if (Object.keys(problems).length) {
-      if (!problems.reason) problems.reason = 'the file cannot be read whole';
+      if (!problems.reason) problems.reason = problems.problems ? 'the file cannot be read whole' : 'the file is for another merchant';
       await this.db.tx(async (m) => {
         await exec(m, 'DELETE FROM recon_item WHERE run_id = ?', [id]);
         await exec(m, `UPDATE recon_run SET status = 'refused', problem = ?, file_name = ?, file_sha256 = ?, file_lines = ?, total_count = ?, total_amount_fen = ?,

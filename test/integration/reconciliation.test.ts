@@ -8,7 +8,9 @@ import { HttpAcquirer } from '../../src/acquirer/acp-client';
 import { ResponseVerifier } from '../../src/acquirer/acp-verify';
 import { MemorySimBank } from '../../src/acquirer/bank-memory';
 import { generateMerchantKey, generateTestChain } from '../../src/acquirer/test-chain';
-import { clearFileFaults, fileRequests, setFileFault } from '../../src/acquirer/acp-file-simulator';
+import { clearFileFaults, fileRequests, setFileFault, zmLinesFor } from '../../src/acquirer/acp-file-simulator';
+import { BankTxn } from '../../src/acquirer/sim-bank';
+const zmLinesOf = (txns: BankTxn[]) => zmLinesFor(txns, '777290058110048');
 import { ReconciliationService } from '../../src/reconciliation/reconciliation.service';
 import { streamToBuffer, writeReconZip } from '../../src/reconciliation/recon-zip';
 import { addDays, mmdd, settleDayAt } from '../../src/reconciliation/settle-day';
@@ -300,6 +302,30 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     });
     expect(bad.status).toBe(201);
     expect(((await bad.json()) as any).status).toBe('refused');
+  });
+
+  it('at the turn of the year a trade after 23:00 on 31 December belongs to 1 January of the next year', async () => {
+    const upload = async (day: string, lines: Buffer[]) => {
+      const zip = await streamToBuffer(writeReconZip({ merId: MER_ID, settleDay: day, lines }));
+      clock.set(morningOf(TODAY));
+      const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, { method: 'POST', body: zip, headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` } });
+      return (await res.json()) as any;
+    };
+    const nye = chinaAt('2025-12-31', '23:30:00');
+    const settled = await attempt('approved', nye);
+    const absent = await attempt('none', nye);
+    const b = (await bank.get(settled.rf))!;
+    expect(b.settleDate).toBe('0101');
+    const dec31 = await upload('2025-12-31', []);
+    expect(dec31).toMatchObject({ status: 'done', counts: { pendingCutoff: 0 } });
+    const jan1 = await upload('2026-01-01', zmLinesOf([b]));
+    expect(jan1.status).toBe('done');
+    expect(await itemOf(jan1.id, settled.paymentId)).toMatchObject({ class: 'acquirer_only', action: { kind: 'approve', state: 'applied' } });
+    expect(await itemOf(jan1.id, absent.paymentId)).toMatchObject({ class: 'pending_cutoff', settleDate: '2026-01-01' });
+    // Approved by the file, it now carries the acquirer's 0101: a re-run still finds it in 1 January, not in another year.
+    expect((await payment(settled.paymentId)).settleDate).toBe('0101');
+    const again = await upload('2026-01-01', zmLinesOf([b]));
+    expect(await itemOf(again.id, settled.paymentId)).toMatchObject({ class: 'acquirer_only', action: { kind: 'approve', state: 'already' } });
   });
 
   it('refuses bad input with a 4xx and changes nothing', async () => {
