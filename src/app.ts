@@ -17,10 +17,12 @@ import { ordersRoutes } from './orders/orders.routes';
 import { PaymentsService } from './payments/payments.service';
 import { paymentsRoutes } from './payments/payments.routes';
 import { TerminalCardDriver } from './payments/card-flow';
+import { LaneLeases } from './payments/lane-lease';
 import { Sweeper } from './sweeper/sweeper.service';
 import { sweeperRoutes } from './sweeper/sweeper.routes';
 import { authenticate } from './http/auth';
-import { errorHandler, notFoundRoute } from './http/errors';
+import { errorHandler, notFoundRoute, requestId } from './http/errors';
+import { jsonBody } from './http/body';
 import { idempotency } from './http/idempotency';
 import { Metrics } from './http/metrics';
 import { rows } from './db/db';
@@ -35,6 +37,8 @@ export interface AppDeps {
   log?: Logger;
   /** Off in tests that sweep by hand. */
   schedule?: boolean;
+  /** Lane lease timing (default: 30 s lease renewed every 10 s). */
+  laneLease?: { leaseMs: number; renewMs: number };
 }
 
 export interface App {
@@ -47,6 +51,7 @@ export interface App {
   payments: PaymentsService;
   sweeper: Sweeper;
   cards: TerminalCardDriver;
+  leases: LaneLeases;
   terminals: Map<string, Terminal>;
   metrics: Metrics;
   extensions: Extension[];
@@ -66,7 +71,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const inventory = new InventoryService(db, clock);
   const orders = new OrdersService(db, inventory, clock, config.orderHoldSeconds);
   const payments = new PaymentsService(db, inventory, orders, clock);
-  const cards = new TerminalCardDriver(terminals, payments, log);
+  // One instance drives a lane at a time: the lease holder. Another configured for the same lane waits for it.
+  const leases = new LaneLeases(db, clock, log, [...terminals.keys()], { instanceId: config.instanceId, leaseMs: 30_000, renewMs: 10_000, ...deps.laneLease });
+  const cards = new TerminalCardDriver(terminals, payments, log, leases);
   payments.useCardDriver(cards);
   const sweeper = new Sweeper(db, payments, orders, terminals, cards, deps.acquirer ?? null, clock, log, metrics, {
     instanceId: config.instanceId,
@@ -75,13 +82,23 @@ export async function createApp(deps: AppDeps): Promise<App> {
     claimMs: 5 * 60_000,
     batchSize: 200,
     concurrency: 16,
-  });
-  const ctx = { db, clock, log, inventory, orders, payments, metrics, acquirer: deps.acquirer ?? null, schedule: deps.schedule !== false };
+  }, leases);
+  // A lane may take orders if it has a terminal or is a cash lane (POS_LANES): a typo is refused at the
+  // order, not discovered at the card tender.
+  const knownLane = (lane: string) => terminals.has(lane) || config.cashLanes.includes(lane);
+  const ctx = { db, clock, log, inventory, orders, payments, metrics, knownLane, acquirer: deps.acquirer ?? null, schedule: deps.schedule !== false };
   const extensions = await extensionRoutes(ctx);
 
   if (config.adminKey) await auth.bootstrapAdmin(config.adminKey);
-  const recovered = await payments.recoverInterrupted([...terminals.keys()]);
-  if (recovered) log.warn('card attempts left pending by a previous run are now unknown', { count: recovered });
+  // Only once a lane's lease is won is what it left `pending` ours to call unknown (never another live instance's in-flight payments).
+  leases.onWon(async (lanes) => {
+    const recovered = await payments.recoverInterrupted(lanes, (id) => cards.isInFlight(id));
+    if (recovered) log.warn('card attempts left pending by a previous run are now unknown', { count: recovered, lanes });
+  });
+  await leases.tick();
+  const waiting = [...terminals.keys()].filter((l) => !leases.holds(l));
+  if (waiting.length) log.warn('another instance drives these lanes; waiting for their leases', { lanes: waiting });
+  leases.start();
 
   metrics.collect(async () => {
     const counts = await db.read((m) => rows<{ status: string; n: unknown }>(m, "SELECT status, COUNT(*) AS n FROM payment WHERE status IN ('pending', 'unknown', 'suspense') GROUP BY status"));
@@ -92,7 +109,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const http = express();
   http.disable('x-powered-by');
   http.set('etag', false);
-  http.use(express.json({ limit: '256kb' }));
+  http.use(requestId);
+  http.use(jsonBody());
   http.get('/healthz', (_req, res) => { res.json({ ok: true }); });
   http.get('/metrics', async (_req, res) => { res.type('text/plain; version=0.0.4').send(await metrics.render()); });
   const v1 = express.Router();
@@ -100,7 +118,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   v1.use(idempotency(db));
   v1.use(authRoutes(auth));
   v1.use(inventoryRoutes(inventory));
-  v1.use(ordersRoutes(orders));
+  v1.use(ordersRoutes(orders, knownLane));
   v1.use(paymentsRoutes(payments));
   v1.use(sweeperRoutes(sweeper));
   for (const e of extensions) v1.use(e.router);
@@ -122,7 +140,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   let server: Server | null = null;
   return {
-    http, db, clock, auth, inventory, orders, payments, sweeper, cards, terminals, metrics, extensions,
+    http, db, clock, auth, inventory, orders, payments, sweeper, cards, leases, terminals, metrics, extensions,
     listen: (port, host) => new Promise((resolve) => {
       server = http.listen(port, host, () => {
         const a = server!.address() as AddressInfo;
@@ -134,6 +152,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       for (const e of extensions) await e.close?.();
       if (server) await new Promise((r) => server!.close(() => r(undefined)));
       await sweeper.idle();
+      await leases.stop();
       for (const t of terminals.values()) await t.close().catch(() => undefined);
     },
   };

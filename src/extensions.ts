@@ -20,6 +20,8 @@ export interface CoreContext {
   orders: OrdersService;
   payments: PaymentsService;
   metrics: Metrics;
+  /** Whether orders may be rung up on this lane (a terminal or a POS_LANES cash lane). */
+  knownLane: (lane: string) => boolean;
   /** The acquirer gateway, when there is one (reconciliation downloads its file). */
   acquirer?: Acquirer | null;
   /** Whether capabilities may start their own timers (off in tests that drive them by hand). */

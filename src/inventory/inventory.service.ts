@@ -1,5 +1,6 @@
 import { EntityManager } from 'typeorm';
 import { Db, exec, placeholders, rows } from '../db/db';
+import { isDuplicateKey } from '../db/errors';
 import { audit } from '../audit/audit.service';
 import { DomainError, notFound, unprocessable } from '../shared/errors';
 import { Clock } from '../shared/clock';
@@ -36,7 +37,33 @@ export class InventoryService {
   constructor(private readonly db: Db, private readonly clock: Clock) {}
 
   async upsertSku(input: { sku: string; name: string; priceFen: number; kind?: SkuKind }, actor: string): Promise<Sku> {
-    return this.db.tx(async (m) => this.upsertSkuIn(m, input, actor));
+    try {
+      return await this.db.tx(async (m) => this.upsertSkuIn(m, input, actor));
+    } catch (err) {
+      // Two first PUTs of one code raced: both saw no row, one insert won (MySQL reports the loser as a duplicate key).
+      if (isDuplicateKey(err)) throw new DomainError(409, 'sku_created_concurrently', `SKU ${input.sku} was created by another request at the same moment; retry to update it`, { sku: input.sku });
+      throw err;
+    }
+  }
+
+  /** SKUs in code order whose code or name starts with `q` (case as stored), a page at a time; `next` is the last code. */
+  async listSkus(opts: { q?: string; kind?: SkuKind; cursor?: string; limit: number }): Promise<{ skus: (StockLevel & { name: string; priceFen: number; kind: SkuKind })[]; next: string | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (opts.q) {
+      // '!' escapes LIKE's wildcards the same way on both databases (a backslash is itself an escape in MySQL literals).
+      const like = `${opts.q.replace(/[!%_]/g, (c) => `!${c}`)}%`;
+      where.push("(sku LIKE ? ESCAPE '!' OR name LIKE ? ESCAPE '!')");
+      params.push(like, like);
+    }
+    if (opts.kind) { where.push('kind = ?'); params.push(opts.kind); }
+    if (opts.cursor) { where.push('sku > ?'); params.push(opts.cursor); }
+    const found = await this.db.read((m) => rows<{ sku: string; name: string; price_fen: unknown; kind: SkuKind; on_hand: unknown; reserved: unknown }>(m,
+      `SELECT sku, name, price_fen, kind, on_hand, reserved FROM sku${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY sku LIMIT ${Number(opts.limit) + 1}`, params));
+    const page = found.slice(0, opts.limit).map((r) => ({
+      sku: r.sku, name: r.name, priceFen: Number(r.price_fen), kind: r.kind, onHand: Number(r.on_hand), reserved: Number(r.reserved), available: Number(r.on_hand) - Number(r.reserved),
+    }));
+    return { skus: page, next: found.length > opts.limit && page.length ? page[page.length - 1].sku : null };
   }
 
   async upsertSkuIn(m: EntityManager, input: { sku: string; name: string; priceFen: number; kind?: SkuKind }, actor: string): Promise<Sku> {
