@@ -19,7 +19,6 @@ import { conflict, DomainError, notFound, unprocessable } from '../shared/errors
 import { newId } from '../shared/ids';
 import { Logger, silentLogger } from '../shared/logger';
 import { PaymentsService } from '../payments/payments.service';
-import { disputePayment, DisputeEvidence, DisputeOutcome } from '../payments/dispute';
 import { ReconFileSource } from '../acquirer/acp-file';
 import { readReconZip, sha256OfFile, ZmRecord } from './recon-zip';
 import { addDays, compact, mmdd, settleDayAt, txnTimeRange } from './settle-day';
@@ -517,15 +516,9 @@ export class ReconciliationService {
       await this.payments.settleFailed(it.payment_id!, 'declined', { reason: `absent from the acquirer's settlement files from ${it.settle_date} to ${addDays(it.settle_date, 2)}` }, RECON_ACTOR);
       return 'declined';
     }
-    const evidence: DisputeEvidence = { source: 'recon', detail: { runId: it.run_id, settleDate: it.settle_date, queryId: it.query_id, amountFen: num(it.acquirer_amount_fen), lineNo: num(it.line_no) } };
-    return `dispute: ${await this.dispute(it.payment_id!, evidence)}`;
-  }
-
-  /** h-sweep's PaymentsService.dispute when it is there; the minimal stand-in otherwise. */
-  private dispute(paymentId: string, evidence: DisputeEvidence): Promise<DisputeOutcome> {
-    const own = (this.payments as unknown as { dispute?: (id: string, e: DisputeEvidence, actor: string) => Promise<DisputeOutcome> }).dispute;
-    if (typeof own === 'function') return own.call(this.payments, paymentId, evidence, RECON_ACTOR);
-    return disputePayment(this.db, this.clock, paymentId, evidence, RECON_ACTOR);
+    const evidence = { source: 'recon' as const, detail: { runId: it.run_id, settleDate: it.settle_date, queryId: it.query_id, amountFen: num(it.acquirer_amount_fen), lineNo: num(it.line_no) } };
+    // The faults issue's dispute: the payment becomes `disputed` with the money owed recorded; a person decides.
+    return `dispute: ${await this.payments.dispute(it.payment_id!, evidence, RECON_ACTOR)}`;
   }
 
   // ---------------------------------------------------------------- people
