@@ -126,7 +126,7 @@ export class ReconciliationService {
     opts: ReconOptions = {},
   ) {
     this.log = opts.log ?? silentLogger;
-    this.batchSize = opts.batchSize ?? 2000;
+    this.batchSize = opts.batchSize ?? 5000;
     this.maxUploadBytes = opts.maxUploadBytes ?? 1024 * 1024 * 1024;
   }
 
