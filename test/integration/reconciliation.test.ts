@@ -328,6 +328,23 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     expect(await itemOf(again.id, settled.paymentId)).toMatchObject({ class: 'acquirer_only', action: { kind: 'approve', state: 'already' } });
   });
 
+  it('a run whose owner died is taken back: a download is fetched again, an upload asks for the file again', async () => {
+    const day = addDays(D, 7);
+    clock.set(morningOf(TODAY));
+    const past = clock.now().getTime() - 1000;
+    for (const [id, source] of [['00000000-0000-4000-8000-000000000001', 'cron'], ['00000000-0000-4000-8000-000000000002', 'upload']]) {
+      await t.fdb.db.ds.query(
+        "INSERT INTO recon_run (id, settle_date, status, source, latest, created_by, created_at, updated_at, attempts, claim_until) VALUES (?, ?, 'running', ?, 0, 'test', ?, ?, 1, ?)",
+        [id, day, source, past, past, past]);
+    }
+    const r = await recon.retryDue();
+    expect(r).toMatchObject({ released: 2, attempted: 1 });
+    expect((await office('GET', '/v1/reconciliations/00000000-0000-4000-8000-000000000001')).body).toMatchObject({ status: 'done', attempts: 2, latest: true });
+    const up = (await office('GET', '/v1/reconciliations/00000000-0000-4000-8000-000000000002')).body;
+    expect(up.status).toBe('refused');
+    expect(up.problem.reason).toMatch(/upload the file again/);
+  });
+
   it('refuses bad input with a 4xx and changes nothing', async () => {
     expect((await office('POST', '/v1/reconciliations', { settleDate: '2026-02-30' })).status).toBe(400);
     expect((await office('POST', '/v1/reconciliations', {})).status).toBe(400);
