@@ -94,6 +94,8 @@ interface PaymentRow {
   refund_state: string | null; refund_fen: unknown; txn_time: string | null;
 }
 
+interface LegRow { id: string; payment_id: string; amount_fen: unknown; status: string; rf: string | null }
+
 const num = (v: unknown): number => Number(v);
 const numOrNull = (v: unknown): number | null => (v == null ? null : Number(v));
 const iso = (v: unknown): string | null => (v == null ? null : new Date(Number(v)).toISOString());
@@ -116,6 +118,7 @@ export interface ReconOptions {
 export class ReconciliationService {
   private readonly log: Logger;
   private readonly batchSize: number;
+  private refundLegs: boolean | null = null;
   readonly maxUploadBytes: number;
 
   constructor(
@@ -315,6 +318,19 @@ export class ReconciliationService {
     return [0, 1, 2].every((n) => window.has(addDays(x, n)));
   }
 
+  /** Whether the returns capability's refund legs exist in this database (they come with its migration). */
+  private async hasRefundLegs(m: EntityManager): Promise<boolean> {
+    if (this.refundLegs === null) {
+      try {
+        await rows(m, 'SELECT id FROM refund_leg WHERE 1 = 0');
+        this.refundLegs = true;
+      } catch {
+        return false; // asked again next time: the table may be migrated in later
+      }
+    }
+    return this.refundLegs;
+  }
+
   /** Classifies a batch of file lines against our payments and stores them as items. */
   private async matchBatch(runId: string, day: string, batch: ZmRecord[]): Promise<void> {
     const sales = batch.filter((b) => !isReversingType(b.line.txnType));
@@ -329,10 +345,22 @@ export class ReconciliationService {
       const byTrace = traces.length ? await rows<PaymentRow>(m, `SELECT ${PAYMENT_COLS} FROM payment WHERE method = 'card' AND trace_no IN (${placeholders(traces.length)})`, traces) : [];
       const qids = [...new Set(refunds.map((r) => r.line.origQueryId).filter(Boolean))];
       const byQid = qids.length ? await rows<PaymentRow>(m, `SELECT ${PAYMENT_COLS} FROM payment WHERE method = 'card' AND query_id IN (${placeholders(qids.length)})`, qids) : [];
+      // Refund legs (the returns capability's table, when it is there): by the refund's own RF, else through the sale.
+      let legs: LegRow[] = [];
+      if (refunds.length && (await this.hasRefundLegs(m))) {
+        const legRfs = [...new Set(refunds.map((r) => r.line.rf).filter(Boolean))];
+        const salesIds = byQid.map((p) => p.id);
+        const keys = [...legRfs, ...salesIds];
+        if (keys.length) {
+          legs = await rows<LegRow>(m, `SELECT id, payment_id, amount_fen, status, rf FROM refund_leg WHERE method = 'card'
+            AND (rf IN (${placeholders(Math.max(legRfs.length, 1))}) OR payment_id IN (${placeholders(Math.max(salesIds.length, 1))}))`,
+          [...(legRfs.length ? legRfs : ['']), ...(salesIds.length ? salesIds : [''])]);
+        }
+      }
       const ids = [...new Set([...byRf, ...byTrace].map((p) => p.id))];
       const ledger = ids.length ? await rows<{ payment_id: string; action: string; from_status: string; state: string }>(m,
         `SELECT payment_id, action, from_status, state FROM recon_action WHERE payment_id IN (${placeholders(ids.length)})`, ids) : [];
-      return { rfMap, byTrace, byQid, ledger };
+      return { rfMap, byTrace, byQid, ledger, legs };
     });
     const items: NewItem[] = [];
     for (const { lineNo, line } of batch) {
@@ -345,6 +373,15 @@ export class ReconciliationService {
       const lineKey = `line:${line.txnType}:${line.queryId || line.rf || `${line.terminalId}/${line.traceNo}/${line.txnTime}`}`;
       if (isReversingType(line.txnType)) {
         const p = line.origQueryId ? found.byQid.find((q) => q.query_id === line.origQueryId) : undefined;
+        const leg = (line.rf ? found.legs.find((l) => l.rf === line.rf) : undefined)
+          ?? (p ? found.legs.find((l) => l.payment_id === p.id && l.status === 'approved' && num(l.amount_fen) === line.amountFen) : undefined);
+        if (leg) {
+          const item = { ...base, item_key: `refund:${leg.id}`, payment_id: leg.payment_id, our_status: `refund_${leg.status}`, our_amount_fen: num(leg.amount_fen) };
+          if (leg.status === 'approved' && num(leg.amount_fen) === line.amountFen) items.push({ ...item, class: 'matched' });
+          else if (leg.status === 'approved') items.push({ ...item, class: 'amount_mismatch', note: 'the refund the acquirer settled differs from our refund leg' });
+          else items.push({ ...item, note: `the acquirer settled a refund our refund leg has as ${leg.status}` });
+          continue;
+        }
         if (!p) { items.push({ ...base, item_key: lineKey, note: 'a refund or void of a sale we cannot find by its original query id' }); continue; }
         const owed = numOrNull(p.refund_fen);
         const item = { ...base, item_key: `refund:${p.id}:${line.queryId}`, payment_id: p.id, rf: p.rf, our_status: p.refund_state ? `refund_${p.refund_state}` : p.status, our_amount_fen: owed };

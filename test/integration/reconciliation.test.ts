@@ -328,6 +328,35 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     expect(await itemOf(again.id, settled.paymentId)).toMatchObject({ class: 'acquirer_only', action: { kind: 'approve', state: 'already' } });
   });
 
+  it('matches refund lines to the returns capability\'s refund legs by their RF', async () => {
+    const day = addDays(D, -1);
+    const a = await approved(morningOf(day), 990);
+    const p = await payment(a.paymentId);
+    // The returns capability's table as its migration makes it (created here when that capability is not in this build).
+    await t.fdb.db.ds.query(`CREATE TABLE IF NOT EXISTS refund_leg (id varchar(36) PRIMARY KEY, return_id varchar(36) NOT NULL, order_id varchar(36) NOT NULL,
+      payment_id varchar(36) NOT NULL, seq int NOT NULL, method varchar(8) NOT NULL, amount_fen bigint NOT NULL, status varchar(16) NOT NULL, rf varchar(32),
+      created_at bigint NOT NULL, updated_at bigint NOT NULL)`);
+    for (const [id, amount, status, rf] of [['00000000-0000-4000-8000-0000000000a1', 200, 'approved', `RL1${name}`], ['00000000-0000-4000-8000-0000000000a2', 150, 'unknown', `RL2${name}`]] as const) {
+      await t.fdb.db.ds.query('INSERT INTO refund_leg (id, return_id, order_id, payment_id, seq, method, amount_fen, status, rf, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, 1, 1)',
+        [id, id, a.orderId, a.paymentId, 'card', amount, status, rf]);
+    }
+    const zip = await streamToBuffer(writeReconZip({
+      merId: MER_ID, settleDay: day,
+      lines: [
+        ...zmLinesOf([(await bank.get(a.rf))!]),
+        formatZmLine({ amountFen: 200, rf: `RL1${name}`, txnType: '04', origQueryId: p.queryId, queryId: 'L'.padEnd(21, '1'), merId: MER_ID }),
+        formatZmLine({ amountFen: 150, rf: `RL2${name}`, txnType: '04', origQueryId: p.queryId, queryId: 'L'.padEnd(21, '2'), merId: MER_ID }),
+      ],
+    }));
+    clock.set(morningOf(TODAY));
+    const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, { method: 'POST', body: zip, headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` } });
+    const run = (await res.json()) as any;
+    expect(run).toMatchObject({ status: 'done', counts: { matched: 2, acquirerOnly: 1 } });
+    const all = await items(run.id);
+    expect(all.find((i) => i.rf === `RL1${name}`)).toMatchObject({ class: 'matched', paymentId: a.paymentId, ourStatus: 'refund_approved', ourAmountFen: 200 });
+    expect(all.find((i) => i.rf === `RL2${name}`)).toMatchObject({ class: 'acquirer_only', ourStatus: 'refund_unknown' });
+  });
+
   it('a run whose owner died is taken back: a download is fetched again, an upload asks for the file again', async () => {
     const day = addDays(D, 7);
     clock.set(morningOf(TODAY));
