@@ -4,8 +4,8 @@
  * code path a download takes after the ZIP is on disk). 0.1 % of the lines settle a different
  * amount, 100 lines carry order ids we never issued and 100 payments are missing from the file.
  * Prints the run's time and the server's peak RSS (targets: < 120 s, < 300 MB).
- * BENCH_DATABASE_URL picks the database (default MariaDB at 127.0.0.1, like the other benches;
- * `sqlite:/path/file.db` for SQLite); BENCH_RECON_LINES the size.
+ * The database is SQLite in a temp dir (the service's default) unless BENCH_DATABASE_URL names a
+ * MySQL/MariaDB server (a fresh schema is made there, as in the other benches); BENCH_RECON_LINES the size.
  */
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -61,9 +61,9 @@ async function* lines(): AsyncGenerator<Buffer> {
 }
 
 async function main(): Promise<void> {
-  const useUrl = process.env.BENCH_DATABASE_URL;
-  const db = useUrl?.startsWith('sqlite:') ? await sqliteDb(useUrl) : await benchDb('recon');
   const dir = mkdtempSync(join(tmpdir(), 'bench-recon-'));
+  const useUrl = process.env.BENCH_DATABASE_URL ?? `sqlite:${join(dir, 'pos.db')}`;
+  const db = useUrl.startsWith('sqlite:') ? await sqliteDb(useUrl) : await benchDb('recon');
   try {
     let t0 = Date.now();
     await seed(db.url);
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     await pipeline(writeReconZip({ merId: MER_ID, settleDay: DAY, lines: lines() }), createWriteStream(zipPath));
     console.log(`generated the ZIP (${fmt(N - MISSING.size + 100)} ZM lines, ${fmt(statSync(zipPath).size / 1e6, 1)} MB compressed) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-    const server = await startServer({ databaseUrl: db.url, env: { ACQUIRER_URL: 'none' } });
+    const server = await startServer({ databaseUrl: db.url, env: { ACQUIRER_URL: 'none', POS_LOG: 'info' } });
     try {
       const rssAtStart = server.peakRssMb();
       t0 = Date.now();
@@ -94,8 +94,8 @@ async function main(): Promise<void> {
     const check = await posCheck(db.url);
     console.log(`pos check: ${check.clean ? 'clean' : `BREACHES\n${check.output.slice(0, 2000)}`}`);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
     await db.drop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

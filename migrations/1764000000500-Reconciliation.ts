@@ -26,14 +26,13 @@ export class Reconciliation1764000000500 implements MigrationInterface {
       name: 'recon_item',
       columns: [
         serialId(qr), str('run_id', 36), str('settle_date', 10), str('class', 16), str('item_key', 96), big('line_no', true),
-        str('rf', 32, true), str('payment_id', 36, true), str('our_status', 16, true), big('our_amount_fen', true), big('acquirer_amount_fen', true),
-        str('txn_type', 2, true), str('query_id', 21, true), str('orig_query_id', 21, true), str('trace_no', 6, true), str('terminal_id', 8, true),
+        str('rf', 32, true), str('payment_id', 36, true), str('our_status', 24, true), big('our_amount_fen', true), big('acquirer_amount_fen', true),
+        str('txn_type', 2, true), str('query_id', 32, true), str('orig_query_id', 32, true), str('trace_no', 6, true), str('terminal_id', 8, true),
         str('txn_time', 10, true), str('action', 16, true), str('action_state', 12, true), str('note', 255, true),
       ],
       indices: [
         { name: 'ix_recon_item_run', columnNames: ['run_id', 'class', 'id'] },
-        { name: 'ix_recon_item_payment', columnNames: ['payment_id', 'run_id'] },
-        { name: 'ix_recon_item_key', columnNames: ['item_key'] },
+        { name: 'ix_recon_item_payment', columnNames: ['payment_id'] },
       ],
     }));
     await qr.createTable(new Table({

@@ -5,9 +5,6 @@ import { AcpFileClient } from '../acquirer/acp-file';
 import { ReconciliationService, RECON_ACTOR } from './reconciliation.service';
 import { reconciliationRoutes } from './reconciliation.routes';
 
-/** Reconciliation (对账). Tables only, no entities. */
-export const reconciliationEntities: Function[] = [];
-
 /**
  * RECON_CRON (default `0 10 * * *`, China time): the daily run for the previous settle day.
  * RECON_RETRY_CRON (default every 10 minutes): waiting runs that are due, abandoned runs, due actions.

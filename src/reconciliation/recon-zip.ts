@@ -68,6 +68,16 @@ export function addToTotals(t: Totals, l: ZmLine): void {
 export async function readReconZip(path: string, onBatch: (batch: ZmRecord[]) => Promise<void>, batchSize = 500): Promise<ZipReadResult> {
   const out: ZipReadResult = { zmName: null, merId: null, lines: 0, detail: { count: 0, amountFen: 0, feeFen: 0, netFen: 0 }, rd: null, problems: [] };
   let badLines = 0;
+  // A failure of the caller (the database) is not a fault of the file: it must not be reported as one.
+  let callerError: unknown = null;
+  const deliver = async (b: ZmRecord[]) => {
+    try {
+      await onBatch(b);
+    } catch (err) {
+      callerError = err;
+      throw err;
+    }
+  };
   try {
     const zf = await openZip(path);
     for await (const e of entries(zf)) {
@@ -89,7 +99,7 @@ export async function readReconZip(path: string, onBatch: (batch: ZmRecord[]) =>
             if (!(err instanceof ZmLineError)) throw err;
             if (++badLines <= 5) out.problems.push(`line ${out.lines}: ${err.message}`);
           }
-          if (batch.length >= batchSize) { const b = batch; batch = []; await onBatch(b); }
+          if (batch.length >= batchSize) { const b = batch; batch = []; await deliver(b); }
         };
         for await (const chunk of await openEntry(zf, e)) {
           let data = rest.length ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
@@ -103,7 +113,7 @@ export async function readReconZip(path: string, onBatch: (batch: ZmRecord[]) =>
           data = rest;
         }
         if (rest.length) await take(rest);
-        if (batch.length) await onBatch(batch);
+        if (batch.length) await deliver(batch);
       } else if (RD_NAME.test(name) && !out.rd) {
         const chunks: Buffer[] = [];
         for await (const c of await openEntry(zf, e)) chunks.push(c as Buffer);
@@ -115,6 +125,7 @@ export async function readReconZip(path: string, onBatch: (batch: ZmRecord[]) =>
       }
     }
   } catch (err) {
+    if (callerError) throw callerError;
     out.problems.push(`the ZIP cannot be read: ${(err as Error).message}`);
   }
   if (badLines > 5) out.problems.push(`… ${badLines} bad lines in all`);

@@ -2,14 +2,14 @@ import { Router, Request } from 'express';
 import { once } from 'node:events';
 import { z } from 'zod';
 import { actorOf, allow } from '../http/auth';
-import { parse } from '../http/validate';
+import { noQuery, parse, pathParam } from '../http/validate';
 import { RECON_CLASSES, ReconciliationService } from './reconciliation.service';
 import { isSettleDay } from './settle-day';
 
 const settleDate = z.string().refine(isSettleDay, 'a settle date is YYYY-MM-DD');
 const runBody = z.object({ settleDate }).strict();
-const uploadQuery = z.object({ settleDate });
-const listQuery = z.object({ settleDate: settleDate.optional(), limit: z.coerce.number().int().min(1).max(1000).optional() });
+const uploadQuery = z.object({ settleDate }).strict();
+const listQuery = z.object({ settleDate: settleDate.optional(), limit: z.coerce.number().int().min(1).max(1000).optional() }).strict();
 const runId = z.string().uuid('not a reconciliation id');
 const itemId = z.coerce.number().int().positive('not an item id');
 const itemsQuery = z.object({
@@ -17,10 +17,10 @@ const itemsQuery = z.object({
   after: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(5000).optional(),
   format: z.enum(['json', 'csv']).optional(),
-});
+}).strict();
 const resolveBody = z.object({ action: z.enum(['accept_acquirer', 'accept_ours', 'chase']), note: z.string().trim().min(1, 'say why').max(2000) }).strict();
 
-const isZip = (req: Request) => /^application\/(zip|x-zip-compressed|octet-stream)\b/i.test(req.headers['content-type'] ?? '');
+const isZip = (req: Request) => /^application\/(zip|x-zip-compressed)\b/i.test(req.headers['content-type'] ?? '');
 const CSV_COLUMNS = ['id', 'class', 'rf', 'paymentId', 'ourStatus', 'ourAmountFen', 'acquirerAmountFen', 'txnType', 'queryId', 'traceNo', 'terminalId', 'settleDate', 'action', 'resolution', 'note'] as const;
 const csvCell = (v: unknown) => {
   const s = v == null ? '' : String(v);
@@ -32,24 +32,29 @@ export function reconciliationRoutes(recon: ReconciliationService): Router {
 
   // JSON {settleDate}: download from the acquirer; application/zip (?settleDate=): the file as the store got it.
   r.post('/reconciliations', allow('backoffice'), async (req, res) => {
-    const run = isZip(req)
-      ? await recon.upload(parse(uploadQuery, req.query).settleDate, req, actorOf(req))
-      : await recon.requestDownload(parse(runBody, req.body ?? {}).settleDate, actorOf(req));
+    let run;
+    if (isZip(req)) {
+      run = await recon.upload(parse(uploadQuery, req.query, 'query').settleDate, req, actorOf(req));
+    } else {
+      noQuery(req);
+      run = await recon.requestDownload(parse(runBody, req.body).settleDate, actorOf(req));
+    }
     res.status(run.status === 'waiting' ? 202 : 201).json(run);
   });
 
   r.get('/reconciliations', allow('backoffice'), async (req, res) => {
-    const q = parse(listQuery, req.query);
+    const q = parse(listQuery, req.query, 'query');
     res.json({ runs: await recon.list(q.settleDate, q.limit ?? 100) });
   });
 
   r.get('/reconciliations/:id', allow('backoffice'), async (req, res) => {
-    res.json(await recon.run(parse(runId, req.params.id)));
+    noQuery(req);
+    res.json(await recon.run(pathParam('id', runId, req.params.id)));
   });
 
   r.get('/reconciliations/:id/items', allow('backoffice'), async (req, res) => {
-    const id = parse(runId, req.params.id);
-    const q = parse(itemsQuery, req.query);
+    const id = pathParam('id', runId, req.params.id);
+    const q = parse(itemsQuery, req.query, 'query');
     const cls = q.class as (typeof RECON_CLASSES)[number] | undefined;
     if (q.format !== 'csv') {
       res.json(await recon.items(id, { class: cls, after: q.after, limit: q.limit ?? 500 }));
@@ -70,8 +75,9 @@ export function reconciliationRoutes(recon: ReconciliationService): Router {
   });
 
   r.post('/reconciliations/items/:id/resolve', allow('backoffice'), async (req, res) => {
-    const body = parse(resolveBody, req.body ?? {});
-    res.json(await recon.resolve(parse(itemId, req.params.id), body.action, body.note, actorOf(req)));
+    noQuery(req);
+    const body = parse(resolveBody, req.body);
+    res.json(await recon.resolve(pathParam('id', itemId, req.params.id), body.action, body.note, actorOf(req)));
   });
 
   return r;

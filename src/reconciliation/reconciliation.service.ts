@@ -19,7 +19,6 @@ import { conflict, DomainError, notFound, unprocessable } from '../shared/errors
 import { newId } from '../shared/ids';
 import { Logger, silentLogger } from '../shared/logger';
 import { PaymentsService } from '../payments/payments.service';
-import { disputePayment, DisputeEvidence, DisputeOutcome } from '../payments/dispute';
 import { ReconFileSource } from '../acquirer/acp-file';
 import { readReconZip, sha256OfFile, ZmRecord } from './recon-zip';
 import { addDays, compact, mmdd, settleDayAt, txnTimeRange } from './settle-day';
@@ -95,6 +94,8 @@ interface PaymentRow {
   refund_state: string | null; refund_fen: unknown; txn_time: string | null;
 }
 
+interface LegRow { id: string; payment_id: string; amount_fen: unknown; status: string; rf: string | null }
+
 const num = (v: unknown): number => Number(v);
 const numOrNull = (v: unknown): number | null => (v == null ? null : Number(v));
 const iso = (v: unknown): string | null => (v == null ? null : new Date(Number(v)).toISOString());
@@ -117,6 +118,7 @@ export interface ReconOptions {
 export class ReconciliationService {
   private readonly log: Logger;
   private readonly batchSize: number;
+  private refundLegs: boolean | null = null;
   readonly maxUploadBytes: number;
 
   constructor(
@@ -127,7 +129,7 @@ export class ReconciliationService {
     opts: ReconOptions = {},
   ) {
     this.log = opts.log ?? silentLogger;
-    this.batchSize = opts.batchSize ?? 500;
+    this.batchSize = opts.batchSize ?? 5000;
     this.maxUploadBytes = opts.maxUploadBytes ?? 1024 * 1024 * 1024;
   }
 
@@ -242,8 +244,19 @@ export class ReconciliationService {
   // ---------------------------------------------------------------- one run
 
   private async process(id: string, day: string, path: string, fileName?: string): Promise<void> {
+    const started = Date.now();
+    const phases: Record<string, number> = {};
+    const lap = (name: string) => { phases[name] = Date.now() - started - Object.values(phases).reduce((a, b) => a + b, 0); };
     const sha = await sha256OfFile(path);
-    const res = await readReconZip(path, (batch) => this.matchBatch(id, day, batch), this.batchSize);
+    // One batch in the database while the next is read and parsed.
+    let inflight: Promise<void> = Promise.resolve();
+    const res = await readReconZip(path, async (batch) => {
+      await inflight;
+      inflight = this.matchBatch(id, day, batch);
+      inflight.catch(() => undefined);
+    }, this.batchSize);
+    await inflight;
+    lap('readAndMatchMs');
     const problems: Record<string, unknown> = {};
     if (res.problems.length) problems.problems = res.problems;
     if (res.rd && (res.rd.count !== res.detail.count || res.rd.amountFen !== res.detail.amountFen)) {
@@ -256,7 +269,7 @@ export class ReconciliationService {
     const now = () => this.clock.now().getTime();
     const fileCols = [fileName ?? res.zmName, sha, res.lines, res.detail.count, res.detail.amountFen, res.detail.feeFen, res.detail.netFen];
     if (Object.keys(problems).length) {
-      if (!problems.reason) problems.reason = 'the file cannot be read whole';
+      if (!problems.reason) problems.reason = problems.problems ? 'the file cannot be read whole' : 'the file is for another merchant';
       await this.db.tx(async (m) => {
         await exec(m, 'DELETE FROM recon_item WHERE run_id = ?', [id]);
         await exec(m, `UPDATE recon_run SET status = 'refused', problem = ?, file_name = ?, file_sha256 = ?, file_lines = ?, total_count = ?, total_amount_fen = ?,
@@ -269,6 +282,7 @@ export class ReconciliationService {
     }
     const window = await this.windowRuns(day, id);
     await this.expectOurs(id, day, window);
+    lap('oursMs');
     const carried: string[] = [];
     for (const x of [addDays(day, -1), addDays(day, -2)]) {
       const rx = window.get(x);
@@ -283,7 +297,10 @@ export class ReconciliationService {
       for (const c of carried) await this.recount(m, c);
       await audit(m, { actor: RECON_ACTOR, entity: 'reconciliation', entityId: id, action: 'done', after: { settleDate: day, lines: res.lines, sha256: sha }, at: now() });
     });
+    lap('carryAndFinishMs');
     await this.applyActions([id, ...carried]);
+    lap('actionsMs');
+    this.log.info('reconciliation run done', { runId: id, settleDate: day, lines: res.lines, ...phases });
   }
 
   /** The latest done run of each day from D−2 to D+2, this run standing for D. */
@@ -301,6 +318,19 @@ export class ReconciliationService {
     return [0, 1, 2].every((n) => window.has(addDays(x, n)));
   }
 
+  /** Whether the returns capability's refund legs exist in this database (they come with its migration). */
+  private async hasRefundLegs(m: EntityManager): Promise<boolean> {
+    if (this.refundLegs === null) {
+      try {
+        await rows(m, 'SELECT id FROM refund_leg WHERE 1 = 0');
+        this.refundLegs = true;
+      } catch {
+        return false; // asked again next time: the table may be migrated in later
+      }
+    }
+    return this.refundLegs;
+  }
+
   /** Classifies a batch of file lines against our payments and stores them as items. */
   private async matchBatch(runId: string, day: string, batch: ZmRecord[]): Promise<void> {
     const sales = batch.filter((b) => !isReversingType(b.line.txnType));
@@ -315,10 +345,22 @@ export class ReconciliationService {
       const byTrace = traces.length ? await rows<PaymentRow>(m, `SELECT ${PAYMENT_COLS} FROM payment WHERE method = 'card' AND trace_no IN (${placeholders(traces.length)})`, traces) : [];
       const qids = [...new Set(refunds.map((r) => r.line.origQueryId).filter(Boolean))];
       const byQid = qids.length ? await rows<PaymentRow>(m, `SELECT ${PAYMENT_COLS} FROM payment WHERE method = 'card' AND query_id IN (${placeholders(qids.length)})`, qids) : [];
+      // Refund legs (the returns capability's table, when it is there): by the refund's own RF, else through the sale.
+      let legs: LegRow[] = [];
+      if (refunds.length && (await this.hasRefundLegs(m))) {
+        const legRfs = [...new Set(refunds.map((r) => r.line.rf).filter(Boolean))];
+        const salesIds = byQid.map((p) => p.id);
+        const keys = [...legRfs, ...salesIds];
+        if (keys.length) {
+          legs = await rows<LegRow>(m, `SELECT id, payment_id, amount_fen, status, rf FROM refund_leg WHERE method = 'card'
+            AND (rf IN (${placeholders(Math.max(legRfs.length, 1))}) OR payment_id IN (${placeholders(Math.max(salesIds.length, 1))}))`,
+          [...(legRfs.length ? legRfs : ['']), ...(salesIds.length ? salesIds : [''])]);
+        }
+      }
       const ids = [...new Set([...byRf, ...byTrace].map((p) => p.id))];
       const ledger = ids.length ? await rows<{ payment_id: string; action: string; from_status: string; state: string }>(m,
         `SELECT payment_id, action, from_status, state FROM recon_action WHERE payment_id IN (${placeholders(ids.length)})`, ids) : [];
-      return { rfMap, byTrace, byQid, ledger };
+      return { rfMap, byTrace, byQid, ledger, legs };
     });
     const items: NewItem[] = [];
     for (const { lineNo, line } of batch) {
@@ -331,6 +373,15 @@ export class ReconciliationService {
       const lineKey = `line:${line.txnType}:${line.queryId || line.rf || `${line.terminalId}/${line.traceNo}/${line.txnTime}`}`;
       if (isReversingType(line.txnType)) {
         const p = line.origQueryId ? found.byQid.find((q) => q.query_id === line.origQueryId) : undefined;
+        const leg = (line.rf ? found.legs.find((l) => l.rf === line.rf) : undefined)
+          ?? (p ? found.legs.find((l) => l.payment_id === p.id && l.status === 'approved' && num(l.amount_fen) === line.amountFen) : undefined);
+        if (leg) {
+          const item = { ...base, item_key: `refund:${leg.id}`, payment_id: leg.payment_id, our_status: `refund_${leg.status}`, our_amount_fen: num(leg.amount_fen) };
+          if (leg.status === 'approved' && num(leg.amount_fen) === line.amountFen) items.push({ ...item, class: 'matched' });
+          else if (leg.status === 'approved') items.push({ ...item, class: 'amount_mismatch', note: 'the refund the acquirer settled differs from our refund leg' });
+          else items.push({ ...item, note: `the acquirer settled a refund our refund leg has as ${leg.status}` });
+          continue;
+        }
         if (!p) { items.push({ ...base, item_key: lineKey, note: 'a refund or void of a sale we cannot find by its original query id' }); continue; }
         const owed = numOrNull(p.refund_fen);
         const item = { ...base, item_key: `refund:${p.id}:${line.queryId}`, payment_id: p.id, rf: p.rf, our_status: p.refund_state ? `refund_${p.refund_state}` : p.status, our_amount_fen: owed };
@@ -360,8 +411,8 @@ export class ReconciliationService {
     if (!items.length) return;
     const row = `(${placeholders(ITEM_COLS.length)})`;
     await this.db.tx(async (m) => {
-      for (let i = 0; i < items.length; i += 500) {
-        const chunk = items.slice(i, i + 500);
+      for (let i = 0; i < items.length; i += 1000) {
+        const chunk = items.slice(i, i + 1000);
         await exec(m, `INSERT INTO recon_item (${ITEM_COLS.join(', ')}) VALUES ${chunk.map(() => row).join(', ')}`, chunk.flatMap((it) => ITEM_COLS.map((c) => it[c])));
       }
     });
@@ -502,15 +553,9 @@ export class ReconciliationService {
       await this.payments.settleFailed(it.payment_id!, 'declined', { reason: `absent from the acquirer's settlement files from ${it.settle_date} to ${addDays(it.settle_date, 2)}` }, RECON_ACTOR);
       return 'declined';
     }
-    const evidence: DisputeEvidence = { source: 'recon', detail: { runId: it.run_id, settleDate: it.settle_date, queryId: it.query_id, amountFen: num(it.acquirer_amount_fen), lineNo: num(it.line_no) } };
-    return `dispute: ${await this.dispute(it.payment_id!, evidence)}`;
-  }
-
-  /** h-sweep's PaymentsService.dispute when it is there; the minimal stand-in otherwise. */
-  private dispute(paymentId: string, evidence: DisputeEvidence): Promise<DisputeOutcome> {
-    const own = (this.payments as unknown as { dispute?: (id: string, e: DisputeEvidence, actor: string) => Promise<DisputeOutcome> }).dispute;
-    if (typeof own === 'function') return own.call(this.payments, paymentId, evidence, RECON_ACTOR);
-    return disputePayment(this.db, this.clock, paymentId, evidence, RECON_ACTOR);
+    const evidence = { source: 'recon' as const, detail: { runId: it.run_id, settleDate: it.settle_date, queryId: it.query_id, amountFen: num(it.acquirer_amount_fen), lineNo: num(it.line_no) } };
+    // The faults issue's dispute: the payment becomes `disputed` with the money owed recorded; a person decides.
+    return `dispute: ${await this.payments.dispute(it.payment_id!, evidence, RECON_ACTOR)}`;
   }
 
   // ---------------------------------------------------------------- people

@@ -8,7 +8,9 @@ import { HttpAcquirer } from '../../src/acquirer/acp-client';
 import { ResponseVerifier } from '../../src/acquirer/acp-verify';
 import { MemorySimBank } from '../../src/acquirer/bank-memory';
 import { generateMerchantKey, generateTestChain } from '../../src/acquirer/test-chain';
-import { clearFileFaults, fileRequests, setFileFault } from '../../src/acquirer/acp-file-simulator';
+import { clearFileFaults, fileRequests, setFileFault, zmLinesFor } from '../../src/acquirer/acp-file-simulator';
+import { BankTxn } from '../../src/acquirer/sim-bank';
+const zmLinesOf = (txns: BankTxn[]) => zmLinesFor(txns, '777290058110048');
 import { ReconciliationService } from '../../src/reconciliation/reconciliation.service';
 import { streamToBuffer, writeReconZip } from '../../src/reconciliation/recon-zip';
 import { addDays, mmdd, settleDayAt } from '../../src/reconciliation/settle-day';
@@ -272,11 +274,16 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
   it('takes the file as application/zip, matching by terminal + trace + amount when the order id is unknown', async () => {
     const day = addDays(D, 6);
     const a = await approved(morningOf(day), 880);
-    await t.fdb.db.ds.query("UPDATE payment SET terminal_id = '12345678' WHERE id = ?", [a.paymentId]);
+    // The terminal's id as it reported it; 1.00 of this payment was refunded to the card (an overpaid order).
+    await t.fdb.db.ds.query("UPDATE payment SET terminal_id = '12345678', refund_state = 'done', refund_fen = 100 WHERE id = ?", [a.paymentId]);
     const p = await payment(a.paymentId);
     const zip = await streamToBuffer(writeReconZip({
       merId: MER_ID, settleDay: day,
-      lines: [formatZmLine({ amountFen: 880, rf: '', terminalId: '12345678', traceNo: p.terminal.traceNo, queryId: 'Q'.padEnd(21, '1'), merId: MER_ID, txnTime: '1010101010' })],
+      lines: [
+        formatZmLine({ amountFen: 880, rf: '', terminalId: '12345678', traceNo: p.terminal.traceNo, queryId: 'Q'.padEnd(21, '1'), merId: MER_ID, txnTime: '1010101010' }),
+        formatZmLine({ amountFen: 100, rf: 'R1', txnType: '04', origQueryId: p.queryId, queryId: 'R'.padEnd(21, '1'), merId: MER_ID, txnTime: '1010111111' }),
+        formatZmLine({ amountFen: 50, rf: 'R2', txnType: '31', origQueryId: 'NO-SUCH-SALE', queryId: 'R'.padEnd(21, '2'), merId: MER_ID, txnTime: '1010121212' }),
+      ],
     }));
     clock.set(morningOf(TODAY));
     const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
@@ -284,14 +291,87 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     });
     const run = (await res.json()) as any;
     expect(res.status).toBe(201);
-    expect(run).toMatchObject({ status: 'done', source: 'upload', counts: { matched: 1 } });
-    expect(await itemOf(run.id, a.paymentId)).toMatchObject({ class: 'matched', terminalId: '12345678' });
+    expect(run).toMatchObject({ status: 'done', source: 'upload', counts: { matched: 2, acquirerOnly: 1 }, totals: { count: 3, amountFen: 880 - 100 - 50 } });
+    const all = await items(run.id);
+    expect(all.find((i) => i.txnType === '01')).toMatchObject({ class: 'matched', paymentId: a.paymentId, terminalId: '12345678' });
+    expect(all.find((i) => i.txnType === '04')).toMatchObject({ class: 'matched', paymentId: a.paymentId, ourAmountFen: 100, acquirerAmountFen: 100 });
+    expect(all.find((i) => i.txnType === '31')).toMatchObject({ class: 'acquirer_only', paymentId: null });
 
     const bad = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
       method: 'POST', body: Buffer.from('not a zip'), headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
     });
     expect(bad.status).toBe(201);
     expect(((await bad.json()) as any).status).toBe('refused');
+  });
+
+  it('at the turn of the year a trade after 23:00 on 31 December belongs to 1 January of the next year', async () => {
+    const upload = async (day: string, lines: Buffer[]) => {
+      const zip = await streamToBuffer(writeReconZip({ merId: MER_ID, settleDay: day, lines }));
+      clock.set(morningOf(TODAY));
+      const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, { method: 'POST', body: zip, headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` } });
+      return (await res.json()) as any;
+    };
+    const nye = chinaAt('2025-12-31', '23:30:00');
+    const settled = await attempt('approved', nye);
+    const absent = await attempt('none', nye);
+    const b = (await bank.get(settled.rf))!;
+    expect(b.settleDate).toBe('0101');
+    const dec31 = await upload('2025-12-31', []);
+    expect(dec31).toMatchObject({ status: 'done', counts: { pendingCutoff: 0 } });
+    const jan1 = await upload('2026-01-01', zmLinesOf([b]));
+    expect(jan1.status).toBe('done');
+    expect(await itemOf(jan1.id, settled.paymentId)).toMatchObject({ class: 'acquirer_only', action: { kind: 'approve', state: 'applied' } });
+    expect(await itemOf(jan1.id, absent.paymentId)).toMatchObject({ class: 'pending_cutoff', settleDate: '2026-01-01' });
+    // Approved by the file, it now carries the acquirer's 0101: a re-run still finds it in 1 January, not in another year.
+    expect((await payment(settled.paymentId)).settleDate).toBe('0101');
+    const again = await upload('2026-01-01', zmLinesOf([b]));
+    expect(await itemOf(again.id, settled.paymentId)).toMatchObject({ class: 'acquirer_only', action: { kind: 'approve', state: 'already' } });
+  });
+
+  it('matches refund lines to the returns capability\'s refund legs by their RF', async () => {
+    const day = addDays(D, -1);
+    const a = await approved(morningOf(day), 990);
+    const p = await payment(a.paymentId);
+    // The returns capability's table as its migration makes it (created here when that capability is not in this build).
+    await t.fdb.db.ds.query(`CREATE TABLE IF NOT EXISTS refund_leg (id varchar(36) PRIMARY KEY, return_id varchar(36) NOT NULL, order_id varchar(36) NOT NULL,
+      payment_id varchar(36) NOT NULL, seq int NOT NULL, method varchar(8) NOT NULL, amount_fen bigint NOT NULL, status varchar(16) NOT NULL, rf varchar(32),
+      created_at bigint NOT NULL, updated_at bigint NOT NULL)`);
+    for (const [id, amount, status, rf] of [['00000000-0000-4000-8000-0000000000a1', 200, 'approved', `RL1${name}`], ['00000000-0000-4000-8000-0000000000a2', 150, 'unknown', `RL2${name}`]] as const) {
+      await t.fdb.db.ds.query('INSERT INTO refund_leg (id, return_id, order_id, payment_id, seq, method, amount_fen, status, rf, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, 1, 1)',
+        [id, id, a.orderId, a.paymentId, 'card', amount, status, rf]);
+    }
+    const zip = await streamToBuffer(writeReconZip({
+      merId: MER_ID, settleDay: day,
+      lines: [
+        ...zmLinesOf([(await bank.get(a.rf))!]),
+        formatZmLine({ amountFen: 200, rf: `RL1${name}`, txnType: '04', origQueryId: p.queryId, queryId: 'L'.padEnd(21, '1'), merId: MER_ID }),
+        formatZmLine({ amountFen: 150, rf: `RL2${name}`, txnType: '04', origQueryId: p.queryId, queryId: 'L'.padEnd(21, '2'), merId: MER_ID }),
+      ],
+    }));
+    clock.set(morningOf(TODAY));
+    const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, { method: 'POST', body: zip, headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` } });
+    const run = (await res.json()) as any;
+    expect(run).toMatchObject({ status: 'done', counts: { matched: 2, acquirerOnly: 1 } });
+    const all = await items(run.id);
+    expect(all.find((i) => i.rf === `RL1${name}`)).toMatchObject({ class: 'matched', paymentId: a.paymentId, ourStatus: 'refund_approved', ourAmountFen: 200 });
+    expect(all.find((i) => i.rf === `RL2${name}`)).toMatchObject({ class: 'acquirer_only', ourStatus: 'refund_unknown' });
+  });
+
+  it('a run whose owner died is taken back: a download is fetched again, an upload asks for the file again', async () => {
+    const day = addDays(D, 7);
+    clock.set(morningOf(TODAY));
+    const past = clock.now().getTime() - 1000;
+    for (const [id, source] of [['00000000-0000-4000-8000-000000000001', 'cron'], ['00000000-0000-4000-8000-000000000002', 'upload']]) {
+      await t.fdb.db.ds.query(
+        "INSERT INTO recon_run (id, settle_date, status, source, latest, created_by, created_at, updated_at, attempts, claim_until) VALUES (?, ?, 'running', ?, 0, 'test', ?, ?, 1, ?)",
+        [id, day, source, past, past, past]);
+    }
+    const r = await recon.retryDue();
+    expect(r).toMatchObject({ released: 2, attempted: 1 });
+    expect((await office('GET', '/v1/reconciliations/00000000-0000-4000-8000-000000000001')).body).toMatchObject({ status: 'done', attempts: 2, latest: true });
+    const up = (await office('GET', '/v1/reconciliations/00000000-0000-4000-8000-000000000002')).body;
+    expect(up.status).toBe('refused');
+    expect(up.problem.reason).toMatch(/upload the file again/);
   });
 
   it('refuses bad input with a 4xx and changes nothing', async () => {
