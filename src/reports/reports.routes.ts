@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { allow } from '../http/auth';
-import { parse, skuCode } from '../http/validate';
+import { noQuery, parse, pathParam, skuCode } from '../http/validate';
 import { ReportsService } from './reports.service';
 
 const limit = (max: number) => z.coerce.number().int().min(1).max(max).optional();
@@ -22,48 +22,52 @@ export function reportsRoutes(reports: ReportsService): Router {
   const office = allow('backoffice');
 
   r.get('/reports/skus', office, async (req, res) => {
-    const q = parse(catalogQuery, req.query);
+    const q = parse(catalogQuery, req.query, 'query');
     res.json(await reports.catalog(q.q || undefined, q.cursor, q.limit ?? 50));
   });
 
   r.get('/reports/skus/:sku/movements', office, async (req, res) => {
-    const q = parse(movementsQuery, req.query);
-    res.json(await reports.movements(parse(skuCode, req.params.sku), q.cursor, q.limit ?? 50));
+    const q = parse(movementsQuery, req.query, 'query');
+    res.json(await reports.movements(pathParam('sku', skuCode, req.params.sku), q.cursor, q.limit ?? 50));
   });
 
   r.get('/reports/skus/:sku/on-hand', office, async (req, res) => {
-    const q = parse(historyQuery, req.query);
-    res.json({ points: await reports.onHandHistory(parse(skuCode, req.params.sku), q.points ?? 500) });
+    const q = parse(historyQuery, req.query, 'query');
+    res.json({ points: await reports.onHandHistory(pathParam('sku', skuCode, req.params.sku), q.points ?? 500) });
   });
 
   r.get('/reports/skus/:sku/holders', office, async (req, res) => {
-    res.json({ items: await reports.holders(parse(skuCode, req.params.sku), 200) });
+    noQuery(req);
+    res.json({ items: await reports.holders(pathParam('sku', skuCode, req.params.sku), 200) });
   });
 
   r.get('/reports/audit', office, async (req, res) => {
-    const q = parse(auditQuery, req.query);
+    const q = parse(auditQuery, req.query, 'query');
     res.json(await reports.audit({ entityId: q.entityId, actor: q.actor, entity: q.entity }, q.cursor, q.limit ?? 50));
   });
 
-  r.get('/reports/held-ageing', office, async (_req, res) => {
+  r.get('/reports/held-ageing', office, async (req, res) => {
+    noQuery(req);
     res.json({ statuses: await reports.heldAgeing() });
   });
 
   r.get('/reports/sales-by-tender', office, async (req, res) => {
-    res.json({ days: await reports.salesByTender(parse(daysQuery, req.query).days ?? 14) });
+    res.json({ days: await reports.salesByTender(parse(daysQuery, req.query, 'query').days ?? 14) });
   });
 
   r.get('/reports/stock-counts', office, async (req, res) => {
-    const q = parse(pageQuery, req.query);
+    const q = parse(pageQuery, req.query, 'query');
     res.json(await reports.stockCounts(q.cursor, q.limit ?? 20));
   });
 
-  r.get('/reports/events', office, async (_req, res) => {
+  r.get('/reports/events', office, async (req, res) => {
+    noQuery(req);
     res.json({ items: await reports.events() });
   });
 
   r.get('/reports/events/:id/holds', office, async (req, res) => {
-    res.json({ items: await reports.seatHolds(parse(eventId, req.params.id)) });
+    noQuery(req);
+    res.json({ items: await reports.seatHolds(pathParam('eventId', eventId, req.params.id)) });
   });
 
   return r;

@@ -1,5 +1,5 @@
 import { Db, placeholders, rows } from '../db/db';
-import { notFound, unprocessable } from '../shared/errors';
+import { DomainError, notFound, unprocessable } from '../shared/errors';
 import { PaymentsService, PaymentView } from '../payments/payments.service';
 import { OrdersService, OrderView, cashRoundedDue } from '../orders/orders.service';
 
@@ -53,8 +53,12 @@ export class TillService {
    * balance (never more than the order owes; rounded down to the jiao when the store rounds cash,
    * which the tender records on the order); the change is the rest of what was handed over.
    */
-  async cash(orderId: string, input: { lane: string; tenderedFen: number; acceptUnknownCard?: boolean }, actor: string): Promise<CashTender> {
+  async cash(orderId: string, input: { lane: string; tenderedFen: number; acceptUnknownCard?: boolean; keyLane?: string | null }, actor: string): Promise<CashTender> {
     const before = await this.orders.get(orderId);
+    // As for every POST under /orders/:id: a lane-bound key takes money only for its own lane's orders.
+    if (input.keyLane && before.lane !== input.keyLane) {
+      throw new DomainError(403, 'wrong_lane', `this key is for lane ${input.keyLane}; the order is on lane ${before.lane}`);
+    }
     const rounded = input.acceptUnknownCard ? null : cashRoundedDue(this.orders.cashRounding, before);
     const outstanding = rounded ?? before.totalFen - before.roundingFen - before.paidFen;
     if (outstanding <= 0) throw unprocessable('nothing_to_pay', `order ${orderId} has nothing left to pay`, { outstandingFen: outstanding });

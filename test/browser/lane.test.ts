@@ -262,7 +262,7 @@ describe('lane with shifts required, in Chromium', () => {
 
   beforeAll(async () => {
     await buildPages();
-    t = await startTestApp('sqlite', { deps: { lane: { shiftsRequired: true } } });
+    t = await startTestApp('sqlite', { config: { cashLanes: ['lane-1'] }, deps: { lane: { shiftsRequired: true } } });
     browser = await launch();
   }, 120_000);
   afterAll(async () => { await browser?.close(); await t?.stop(); });

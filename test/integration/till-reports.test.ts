@@ -12,7 +12,7 @@ describe.each(testDbKinds())('till and reports on $name', ({ name }) => {
   let office: Api;
 
   beforeAll(async () => {
-    t = await startTestApp(name);
+    t = await startTestApp(name, { config: { cashLanes: ['lane-1', 'lane-2'] } });
     cashier = await t.as('cashier', 'lane-1');
     office = await t.as('backoffice');
     await office('PUT', '/v1/skus/TR-MILK', { name: '牛奶 100%_pure', priceFen: 1250 });
@@ -52,6 +52,15 @@ describe.each(testDbKinds())('till and reports on $name', ({ name }) => {
     const again = await cashier('POST', `/v1/till/orders/${o.id}/cash`, { lane: 'lane-1', tenderedFen: 5000 });
     expect(again.status).toBe(422);
     expect(again.body.error.code).toBe('nothing_to_pay');
+  });
+
+  it('cash: a lane-bound key takes no money for another lane\'s order', async () => {
+    const other = (await t.api('POST', '/v1/orders', { lane: 'lane-2', lines: [{ sku: 'TR-BREAD', qty: 1 }] })).body;
+    const r = await cashier('POST', `/v1/till/orders/${other.id}/cash`, { lane: 'lane-1', tenderedFen: 1000 });
+    expect(r.status).toBe(403);
+    expect(r.body.error.code).toBe('wrong_lane');
+    expect((await t.api('GET', `/v1/orders/${other.id}`)).body).toMatchObject({ status: 'reserved', paidFen: 0 });
+    expect((await t.api('POST', `/v1/orders/${other.id}/cancel`)).status).toBe(200);
   });
 
   it('the ledger pages newest first, the on-hand history ends at today\'s level, holders name the order', async () => {
