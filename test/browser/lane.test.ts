@@ -188,11 +188,13 @@ describe('lane (cashier screen) in Chromium', () => {
     await page.close();
   });
 
-  it('coupon: checked when entered, the discount and total are the order\'s own', async () => {
+  it('barcode scan, coupon checked when entered, the order\'s own discount and total, the receipt and a reprint', async () => {
     const a = await sku(2000);
+    expect((await office('PUT', `/v1/skus/${a}`, { name: '矿泉水', priceFen: 2000, barcode: '6901234567892' })).status).toBe(200);
     expect((await office('PUT', '/v1/coupons/SAVE5', { kind: 'amount_off', amountFen: 500 })).status).toBe(200);
     const page = await openLane();
-    await scan(page, a);
+    await scan(page, '6901234567892'); // the pack's EAN-13
+    await page.locator(`[data-testid=basket-line][data-sku="${a}"]`).waitFor();
     await page.keyboard.press('F4');
     await page.keyboard.type('SAVE5');
     await page.keyboard.press('Enter');
@@ -205,6 +207,9 @@ describe('lane (cashier screen) in Chromium', () => {
     await page.getByTestId('sale-complete').waitFor();
     expect(await page.getByTestId('change-due').getAttribute('data-fen')).toBe('500');
     await page.getByTestId('receipt').waitFor();
+    expect(await page.getByTestId('receipt').textContent()).toContain('矿泉水');
+    await page.getByTestId('reprint').click();
+    await page.getByText(/已发送重印|Reprint sent/).waitFor();
     await shot(page, 'lane-coupon-receipt');
     await page.close();
   });
