@@ -30,7 +30,7 @@ export function createApi(storageName: string): Api {
     if (opts.idempotencyKey) h['idempotency-key'] = opts.idempotencyKey;
     const res = await fetch(path, { method, headers: h, body: payload, signal: opts.signal });
     const text = await res.text();
-    let data: any = null;
+    let data: any;
     try { data = text ? JSON.parse(text) : null; } catch { data = text; }
     if (!res.ok) {
       const e = data?.error ?? {};

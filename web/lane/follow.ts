@@ -48,7 +48,7 @@ export function followPayment(api: Api, id: string, update: (p: PaymentView) => 
     }
   }
 
-  (async () => {
+  void (async () => {
     try {
       // No event stream on this server, or it ended: polls carry on (a final state returns at once).
       await viaEvents().catch((e) => { if (stopped) throw e; return false; });
