@@ -2,6 +2,7 @@
  * The back office in Chromium against the service with the in-process simulated terminal.
  * Each page is visited and photographed under test-results/.
  */
+import { readFile } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import { createSimulatedTerminal, SimulatedTerminal } from '../../src/terminal/in-process';
 import { MemorySimBank } from '../../src/acquirer/bank-memory';
@@ -116,7 +117,7 @@ describe('back office in Chromium', () => {
     expect((await office('GET', `/v1/orders/${orderId}`)).body.status).toBe('paid');
   });
 
-  it('stock count: open, drop a CSV, see the variance, approve; on hand follows the count', async () => {
+  it('stock count: open, drop a CSV, see the variance, approve, export; on hand follows the count', async () => {
     const a = await sku(500, 20);
     const b = await sku(800, 5);
     await page.getByTestId('nav-counts').click();
@@ -134,6 +135,10 @@ describe('back office in Chromium', () => {
     await shot(page, 'backoffice-count');
     await page.getByTestId('count-approve').click();
     await page.locator('[data-testid=count-view][data-status="approved"]').waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('count-export').click()]);
+    const csvOut = await readFile((await download.path())!, 'utf8');
+    expect(csvOut.split('\n')[0]).toMatch(/^sku,/);
+    expect(csvOut).toContain(`${a},`);
     expect(await level(a)).toMatchObject({ onHand: 17, reserved: 0 });
     expect(await level(b)).toMatchObject({ onHand: 5 });
   });
@@ -168,6 +173,8 @@ describe('back office in Chromium', () => {
     await shot(page, 'backoffice-recon');
     await page.getByTestId('recon-resolve-submit').click();
     await page.locator('[data-testid=recon-item][data-class="acquirer_only"][data-resolved="chase"]').waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('recon-export').click()]);
+    expect(await readFile((await download.path())!, 'utf8')).toContain('FOREIGN-WEB-1');
     const runs = (await office('GET', `/v1/reconciliations?settleDate=${day}`)).body.runs;
     expect(runs[0].counts.acquirerOnly).toBe(1);
   });
