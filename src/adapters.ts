@@ -1,8 +1,9 @@
 /**
  * Builds the adapters `pos serve` runs with, from the environment: the lanes' terminals
  * (POS_TERMINALS: serial devices, or `sim` for the built-in simulated terminal) and the acquirer
- * gateway (ACQUIRER_URL, or — when it is unset — the built-in acquirer simulator, which shares one
- * simulated bank with the simulated terminals so its answers match what they did).
+ * gateway (ACQUIRER_URL, or — when it is unset and every lane is `sim` — the built-in acquirer
+ * simulator, which shares one simulated bank with the simulated terminals so its answers match what
+ * they did; its `/sim/*` routes exist only then). A device lane with no ACQUIRER_URL refuses to start.
  * `ACQUIRER_URL=none` runs without an acquirer (the sweeper then asks the terminals only).
  */
 import { Config } from './config';
@@ -44,6 +45,13 @@ export async function buildAdapters(config: Config, log: Logger, env: NodeJS.Pro
   try {
     const specs = parseTerminalsEnv(config.terminals);
     const needsSimBank = specs.some((s) => s.kind === 'sim');
+    const devices = specs.filter((s) => s.kind === 'device').map((s) => s.lane);
+    if (devices.length && !config.acquirerUrl) {
+      // The built-in simulator knows only what the simulated terminals told it: for a real card it would answer
+      // "no such transaction" at best, and a store must not settle real money against a make-believe bank.
+      throw new Error(`lane(s) ${devices.join(', ')} drive real terminals, so the built-in acquirer simulator will not be used: `
+        + 'set ACQUIRER_URL to the acquirer gateway, or ACQUIRER_URL=none to resolve unknown payments from the terminals only (then suspense)');
+    }
 
     let bank: SimBankPort | undefined;
     let acquirer: Acquirer | null = null;
