@@ -14,6 +14,7 @@ import { Acquirer } from './acquirer/acquirer';
 import { readFileSync } from 'node:fs';
 import { SimBankPort } from './acquirer/sim-bank';
 import { MemorySimBank } from './acquirer/bank-memory';
+import { HttpSimBank } from './acquirer/bank-http';
 import { acquirerFromEnv, embeddedAcquirer } from './acquirer/acquirer-env';
 import { SimScript } from './terminal/ecr-simulator';
 import { createSimulatedTerminal } from './terminal/in-process';
@@ -69,8 +70,10 @@ export async function buildAdapters(config: Config, log: Logger, env: NodeJS.Pro
       acquirerDescription = `built-in simulator at ${embedded.url}`;
     }
     if (needsSimBank && !bank) {
-      // Simulated lanes against a real acquirer: the simulator still needs somewhere to record what it "charged".
-      bank = new MemorySimBank();
+      // Simulated lanes against another acquirer: the simulator still needs somewhere to record what it "charged".
+      // POS_SIM_BANK_URL names an acquirer simulator whose bank outlives this process (the crash harness kills
+      // the service and expects the bank to remember); otherwise a bank in memory.
+      bank = env.POS_SIM_BANK_URL ? new HttpSimBank(env.POS_SIM_BANK_URL) : new MemorySimBank();
     }
 
     const terminals = new Map<string, Terminal>();
