@@ -173,7 +173,7 @@ describe.each(testDbKinds())('crash harness on $name', ({ name }) => {
     await fdb?.drop();
   });
 
-  it(`kill -9 at random points during ${CLIENTS * CHECKOUTS} checkouts: every order paid exactly once, no key stuck, pos check clean`, async () => {
+  it('kill -9 at random points during 200 checkouts: every order paid exactly once, no key stuck, pos check clean', async () => {
     const t0 = Date.now();
     nextKill = 20 + Math.floor(rng() * 41);
     await Promise.all(Array.from({ length: CLIENTS }, async (_, client) => {
