@@ -16,6 +16,7 @@ import { ManualClock } from '../../src/shared/clock';
 import { rows } from '../../src/db/db';
 import { createSimulatedTerminal, SimulatedTerminal } from '../../src/terminal/in-process';
 import { SimRule } from '../../src/terminal/ecr-simulator';
+import { Terminal } from '../../src/terminal/terminal';
 import { AcquirerFault } from '../../src/acquirer/acp-simulator';
 import { testDbKinds } from '../support/dbs';
 import { Api, startTestApp, TestApp } from '../support/app';
@@ -98,7 +99,7 @@ describe.each(testDbKinds())('model test on $name', ({ name }) => {
     lane1 = await createSimulatedTerminal('lane-1', { bank: acq.bank, tRespMs: 300, tAckMs: 150, script: {} });
     silent = new SilentTerminal('lane-2', acq.bank, clock);
     t = await startTestApp(name, {
-      terminals: new Map([['lane-1', lane1.terminal], ['lane-2', silent]]), acquirer: acq.acquirer, clock,
+      terminals: new Map<string, Terminal>([['lane-1', lane1.terminal], ['lane-2', silent]]), acquirer: acq.acquirer, clock,
       config: { orderHoldSeconds: HOLD_SECONDS, reversalGraceSeconds: 60, suspenseAfterSeconds: 900, terminalTRespMs: 300 },
     });
     cashier = await t.as('cashier');
