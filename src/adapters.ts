@@ -6,7 +6,7 @@
  * they did; its `/sim/*` routes exist only then). A device lane with no ACQUIRER_URL refuses to start.
  * `ACQUIRER_URL=none` runs without an acquirer (the sweeper then asks the terminals only).
  */
-import { Config } from './config';
+import { Config, ConfigError } from './config';
 import { Logger } from './shared/logger';
 import { systemClock } from './shared/clock';
 import { Terminal } from './terminal/terminal';
@@ -50,7 +50,7 @@ export async function buildAdapters(config: Config, log: Logger, env: NodeJS.Pro
     if (devices.length && !config.acquirerUrl) {
       // The built-in simulator knows only what the simulated terminals told it: for a real card it would answer
       // "no such transaction" at best, and a store must not settle real money against a make-believe bank.
-      throw new Error(`lane(s) ${devices.join(', ')} drive real terminals, so the built-in acquirer simulator will not be used: `
+      throw new ConfigError(`lane(s) ${devices.join(', ')} drive real terminals, so the built-in acquirer simulator will not be used: `
         + 'set ACQUIRER_URL to the acquirer gateway, or ACQUIRER_URL=none to resolve unknown payments from the terminals only (then suspense)');
     }
 

@@ -38,3 +38,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     instanceId: env.POS_INSTANCE_ID || `${require('node:os').hostname()}:${process.pid}`,
   };
 }
+
+/** A setting the service cannot start with: `pos` prints its message alone (no stack) and exits 2. */
+export class ConfigError extends Error {}
