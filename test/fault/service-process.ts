@@ -44,7 +44,9 @@ export class ServiceProcess {
   /** Starts `pos serve` and resolves once it listens. */
   async start(timeoutMs = 30_000): Promise<void> {
     const proc = spawn(process.execPath, [join(repoRoot, 'dist', 'src', 'cli.js'), 'serve'], {
-      cwd: repoRoot, env: { ...this.env, POS_INSTANCE_ID: `crash-${this.starts}` }, stdio: ['ignore', 'pipe', 'pipe'],
+      // The same till restarted keeps its instance id, so it takes its lanes' leases straight back (a new id would
+      // wait for the dead process's leases to run out).
+      cwd: repoRoot, env: { POS_INSTANCE_ID: 'crash-till', ...this.env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc = proc;
     this.starts++;
