@@ -5,6 +5,8 @@ export interface Config {
   port: number;
   adminKey: string | null;
   terminals: string;
+  /** Lanes without a terminal (cash only) that orders may be rung up on: POS_LANES, comma-separated, default lane-1. */
+  cashLanes: string[];
   acquirerUrl: string | null;
   sweepCron: string;
   terminalTRespMs: number;
@@ -29,6 +31,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     port: int(env, 'PORT', 3000, 0, 65535),
     adminKey: env.POS_ADMIN_KEY || null,
     terminals: env.POS_TERMINALS ?? 'lane-1:sim',
+    cashLanes: (env.POS_LANES ?? 'lane-1').split(',').map((l) => l.trim()).filter(Boolean),
     acquirerUrl: env.ACQUIRER_URL || null,
     sweepCron: env.SWEEP_CRON || '* * * * *',
     terminalTRespMs: int(env, 'TERMINAL_T_RESP_MS', 60_000, 50, 600_000),

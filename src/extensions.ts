@@ -18,6 +18,8 @@ export interface CoreContext {
   orders: OrdersService;
   payments: PaymentsService;
   metrics: Metrics;
+  /** Whether orders may be rung up on this lane (a terminal or a POS_LANES cash lane). */
+  knownLane: (lane: string) => boolean;
 }
 
 export interface Extension {
