@@ -14,6 +14,8 @@ export interface Config {
   suspenseAfterSeconds: number;
   reversalGraceSeconds: number;
   instanceId: string;
+  /** How long an Idempotency-Key claimed by a request that never answered stays "in progress" (IDEMPOTENCY_LEASE_MS; the crash harness shortens it). */
+  idempotencyLeaseMs?: number;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min: number, max: number): number {
@@ -39,6 +41,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     suspenseAfterSeconds: int(env, 'SUSPENSE_AFTER_SECONDS', 86400, 1, 90 * 86400),
     reversalGraceSeconds: int(env, 'REVERSAL_GRACE_SECONDS', 63, 0, 86400),
     instanceId: env.POS_INSTANCE_ID || `${require('node:os').hostname()}:${process.pid}`,
+    idempotencyLeaseMs: int(env, 'IDEMPOTENCY_LEASE_MS', 30_000, 1000, 3_600_000),
   };
 }
 
