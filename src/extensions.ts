@@ -8,6 +8,8 @@ import { PaymentsService } from './payments/payments.service';
 import { Metrics } from './http/metrics';
 import { ticketingExtension } from './ticketing';
 import { stockCountExtension } from './stock-count';
+import { reconciliationExtension } from './reconciliation';
+import { Acquirer } from './acquirer/acquirer';
 
 /** What a capability built on the core (ticketing, stock counts) gets to work with. */
 export interface CoreContext {
@@ -20,14 +22,22 @@ export interface CoreContext {
   metrics: Metrics;
   /** Whether orders may be rung up on this lane (a terminal or a POS_LANES cash lane). */
   knownLane: (lane: string) => boolean;
+  /** The acquirer gateway, when there is one (reconciliation downloads its file). */
+  acquirer?: Acquirer | null;
+  /** Whether capabilities may start their own timers (off in tests that drive them by hand). */
+  schedule?: boolean;
 }
 
 export interface Extension {
   name: string;
   router: Router;
+  /** The capability's service, for tools and tests that drive it directly. */
+  service?: unknown;
+  /** Stops the capability's timers. */
+  close?: () => Promise<void>;
 }
 
 /** Capabilities mounted under /v1 beside the core routes. */
 export async function extensionRoutes(ctx: CoreContext): Promise<Extension[]> {
-  return [ticketingExtension(ctx), stockCountExtension(ctx)].filter((e): e is Extension => e !== null);
+  return [ticketingExtension(ctx), stockCountExtension(ctx), reconciliationExtension(ctx)].filter((e): e is Extension => e !== null);
 }
