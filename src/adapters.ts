@@ -17,6 +17,8 @@ import { acquirerFromEnv, embeddedAcquirer } from './acquirer/acquirer-env';
 import { SimScript } from './terminal/ecr-simulator';
 import { createSimulatedTerminal } from './terminal/in-process';
 import { openTerminal, parseTerminalsEnv } from './terminal/lanes';
+import { Printer } from './printer/printer';
+import { openPrinters } from './printer/lanes';
 
 /**
  * What the built-in simulated terminal does unless POS_SIM_SCRIPT names a script file: approve with
@@ -35,6 +37,9 @@ export interface Adapters {
   terminals: Map<string, Terminal>;
   acquirer: Acquirer | null;
   acquirerDescription: string;
+  /** Receipt printers by lane (POS_PRINTERS, default `lane-1:sim` writing under POS_RECEIPTS_DIR or ./data/receipts). */
+  printers: Map<string, Printer>;
+  printerDescriptions: string[];
   close(): Promise<void>;
 }
 
@@ -78,7 +83,9 @@ export async function buildAdapters(config: Config, log: Logger, env: NodeJS.Pro
         terminals.set(spec.lane, t);
       }
     }
-    return { terminals, acquirer, acquirerDescription, close };
+    const printing = await openPrinters(env.POS_PRINTERS ?? 'lane-1:sim', env.POS_RECEIPTS_DIR || './data/receipts', log);
+    closers.push(() => printing.close());
+    return { terminals, acquirer, acquirerDescription, printers: printing.printers, printerDescriptions: printing.descriptions, close };
   } catch (err) {
     await close();
     throw err;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { EntityManager, In } from 'typeorm';
-import { Db, exec } from '../db/db';
+import { Db, exec, rows } from '../db/db';
 import { audit } from '../audit/audit.service';
 import { Clock, chinaTimestamp } from '../shared/clock';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
@@ -311,6 +311,8 @@ export class PaymentsService {
   async contest(paymentId: string, says: EvidenceItem['says'], evidence: { source: EvidenceItem['source']; detail: Record<string, unknown> }, actor: string): Promise<'disputed' | 'already_disputed' | 'not_applicable'> {
     const result = await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
+      // Row lock first: evidence is appended to a JSON column, and two answers arriving together must both be kept.
+      await rows(m, `SELECT id FROM payment WHERE id = ?${this.db.forUpdate}`, [paymentId]);
       const p = await this.paymentIn(m, paymentId);
       const item: EvidenceItem = { source: evidence.source, detail: evidence.detail, says, actor, at: new Date(now).toISOString() };
       const against = says === 'charged' ? (p.status === 'declined' || p.status === 'reversed') : p.status === 'approved';
@@ -340,6 +342,7 @@ export class PaymentsService {
   private async settleDisputed(paymentId: string, outcome: 'approved' | 'refund', note: string, actor: string): Promise<void> {
     await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
+      await rows(m, `SELECT id FROM payment WHERE id = ?${this.db.forUpdate}`, [paymentId]);
       const p = await this.paymentIn(m, paymentId);
       const ev = parseEvidence(p.evidence) ?? { from: 'declined' as PaymentStatus, items: [] };
       ev.items.push({ source: 'resolve', detail: { outcome, note }, says: 'charged', actor, at: new Date(now).toISOString() });
@@ -433,6 +436,12 @@ export class PaymentsService {
     const p = await m.findOne(Payment, { where: { id } });
     if (!p) throw notFound('payment', id);
     return p;
+  }
+
+  /** Calls `fn` after every committed change of the payment (status, prompts); returns the unsubscribe. */
+  subscribe(id: string, fn: () => void): () => void {
+    this.changes.on(id, fn);
+    return () => { this.changes.off(id, fn); };
   }
 
   private notify(id: string): void {

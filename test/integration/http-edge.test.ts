@@ -139,13 +139,14 @@ describe.each(testDbKinds())('the HTTP edge on $name', ({ name }) => {
       expect(r.body.error.code).toBe('payload_too_large');
     });
 
-    it('an event of 5 000 seats (about 400 kB) is accepted', async () => {
-      const seats = Array.from({ length: 5000 }, (_, i) => ({ id: `S${i}`, section: 'Stalls', row: String(Math.floor(i / 50)), number: i % 50, priceFen: 12_000, }));
-      const body = { id: `big${name}`, name: 'A long name for a large hall to make the body heavier than before', seats };
-      expect(JSON.stringify(body).length).toBeGreaterThan(300_000);
+    it('an event of 20 000 seats with long seat labels (about 3 MB) is accepted', async () => {
+      const seats = Array.from({ length: 20_000 }, (_, i) => ({ id: `SEAT-${String(i).padStart(26, '0')}`, section: 'Upper circle, left block'.padEnd(32, '.'), row: `row-${Math.floor(i / 50)}`.padEnd(16, '.'), number: i % 50, priceFen: 999_999_999 }));
+      const body = { id: `big${name}`, name: 'A long name for a large hall', seats };
+      expect(JSON.stringify(body).length).toBeGreaterThan(2_500_000);
       const r = await office('POST', '/v1/events', body);
       expect(r.status).toBe(201);
-    }, 60_000);
+      expect(r.body.seats).toBe(20_000);
+    }, 120_000);
   });
 
   describe('concurrent creates of one id', () => {
