@@ -124,7 +124,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   http.get('/metrics', async (_req, res) => { res.type('text/plain; version=0.0.4').send(await metrics.render()); });
   const v1 = express.Router();
   v1.use(authenticate(auth));
-  v1.use(idempotency(db));
+  v1.use(idempotency(db, { leaseMs: config.idempotencyLeaseMs }));
   v1.use(authRoutes(auth));
   v1.use(inventoryRoutes(inventory));
   v1.use(lane.beforeOrders);

@@ -3,7 +3,7 @@ import './capabilities';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { configFromEnv } from './config';
+import { ConfigError, configFromEnv } from './config';
 import { Db } from './db/db';
 import { createApp } from './app';
 import { checkInvariants } from './inventory/check';
@@ -115,7 +115,7 @@ const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@'
 
 if (require.main === module) {
   main(process.argv.slice(2)).catch((err) => {
-    process.stderr.write(`${err?.stack ?? err}\n`);
+    process.stderr.write(err instanceof ConfigError ? `pos: ${err.message}\n` : `${err?.stack ?? err}\n`);
     process.exit(2);
   });
 }

@@ -14,6 +14,8 @@ export interface Config {
   suspenseAfterSeconds: number;
   reversalGraceSeconds: number;
   instanceId: string;
+  /** How long an Idempotency-Key claimed by a request that never answered stays "in progress" (IDEMPOTENCY_LEASE_MS; the crash harness shortens it). */
+  idempotencyLeaseMs?: number;
   /** CASH_ROUNDING: `jiao` rounds a cash-only payment down to the jiao (抹零); off by default. */
   cashRounding?: 'off' | 'jiao';
 }
@@ -48,5 +50,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     reversalGraceSeconds: int(env, 'REVERSAL_GRACE_SECONDS', 63, 0, 86400),
     cashRounding: cashRounding(env.CASH_ROUNDING),
     instanceId: env.POS_INSTANCE_ID || `${require('node:os').hostname()}:${process.pid}`,
+    idempotencyLeaseMs: int(env, 'IDEMPOTENCY_LEASE_MS', 30_000, 1000, 3_600_000),
   };
 }
+
+/** A setting the service cannot start with: `pos` prints its message alone (no stack) and exits 2. */
+export class ConfigError extends Error {}

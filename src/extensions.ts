@@ -8,14 +8,14 @@ import { PaymentsService } from './payments/payments.service';
 import { Metrics } from './http/metrics';
 import { ticketingExtension } from './ticketing';
 import { stockCountExtension } from './stock-count';
+import { reconciliationExtension } from './reconciliation';
 import { returnsExtension } from './returns';
+import { tillExtension } from './till';
+import { reportsExtension } from './reports';
 import type { Terminal } from './terminal/terminal';
 import type { Acquirer } from './acquirer/acquirer';
 import type { Sweeper } from './sweeper/sweeper.service';
 import type { TerminalCardDriver } from './payments/card-flow';
-import { reconciliationExtension } from './reconciliation';
-import { tillExtension } from './till';
-import { reportsExtension } from './reports';
 
 /** What a capability built on the core (ticketing, stock counts) gets to work with. */
 export interface CoreContext {
@@ -28,8 +28,9 @@ export interface CoreContext {
   metrics: Metrics;
   /** Whether orders may be rung up on this lane (a terminal or a POS_LANES cash lane). */
   knownLane: (lane: string) => boolean;
-  /** The lanes' terminals, the acquirer and the sweeper, for capabilities that move money back (returns); reconciliation downloads the acquirer's file. */
+  /** The lanes' terminals, the acquirer and the sweeper, for capabilities that move money back (returns). */
   terminals?: Map<string, Terminal>;
+  /** The acquirer gateway, when there is one (reconciliation downloads its file; returns ask it about refund legs). */
   acquirer?: Acquirer | null;
   sweeper?: Sweeper;
   /** Which lanes this instance drives (lane leases). */
@@ -49,5 +50,5 @@ export interface Extension {
 
 /** Capabilities mounted under /v1 beside the core routes. */
 export async function extensionRoutes(ctx: CoreContext): Promise<Extension[]> {
-  return [ticketingExtension(ctx), stockCountExtension(ctx), returnsExtension(ctx), reconciliationExtension(ctx), tillExtension(ctx), reportsExtension(ctx)].filter((e): e is Extension => e !== null);
+  return [ticketingExtension(ctx), stockCountExtension(ctx), reconciliationExtension(ctx), returnsExtension(ctx), tillExtension(ctx), reportsExtension(ctx)].filter((e): e is Extension => e !== null);
 }

@@ -9,6 +9,7 @@ const returnBody = z.object({
   restock: z.boolean().optional(),
   reason: z.string().trim().min(1).max(2000).optional(),
 }).strict();
+const resolveBody = z.object({ outcome: z.enum(['approved', 'failed']), note: z.string().trim().min(1, 'say why').max(2000) }).strict();
 const cashBody = z.object({ note: z.string().trim().min(1, 'say how it was paid').max(2000) }).strict();
 
 export function returnsRoutes(returns: ReturnsService): Router {
@@ -41,6 +42,14 @@ export function returnsRoutes(returns: ReturnsService): Router {
       if (lane !== null) checkOrderLane(req, lane);
     }
     res.json(await returns.payLegInCash(returnId, legId, body.note, actorOf(req)));
+  });
+
+  r.post('/returns/:id/legs/:legId/resolve', allow('backoffice'), async (req, res) => {
+    noQuery(req);
+    const returnId = pathParam('returnId', uuidParam, req.params.id);
+    const legId = pathParam('legId', uuidParam, req.params.legId);
+    const body = parse(resolveBody, req.body);
+    res.json(await returns.resolveLeg(returnId, legId, body.outcome, body.note, actorOf(req)));
   });
 
   return r;

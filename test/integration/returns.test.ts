@@ -443,6 +443,22 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect(lane.simulator.journal.get(r.body.legs[0].rf)!.status).toBe('R');
     });
 
+    it('an unknown leg nobody can tell about is resolved by a supervisor, audited; a failed outcome is then paid in cash', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCard(o.id, o.totalFen);
+      lane.simulator.expect({ action: 'silence', bank: 'none' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      const leg = r.body.legs[0];
+      expect(leg.status).toBe('unknown');
+      const path = `/v1/returns/${r.body.id}/legs/${leg.id}/resolve`;
+      expect((await cashier('POST', path, { outcome: 'failed', note: 'x' })).status).toBe(403);
+      const done = await office('POST', path, { outcome: 'failed', note: 'not on the acquirer file of the 26th' });
+      expect(done.body).toMatchObject({ status: 'needs_attention', legs: [expect.objectContaining({ status: 'failed', resolution: expect.objectContaining({ note: 'not on the acquirer file of the 26th' }) })] });
+      expect((await office('POST', path, { outcome: 'approved', note: 'again' })).status).toBe(409);
+      expect((await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'paid from drawer' })).body.status).toBe('refunded');
+    });
+
     it('a leg left pending by a restart becomes unknown and is settled by Q0 on its RF, not sent again', async () => {
       const a = await sku(2500);
       const o = await order([{ sku: a, qty: 2 }]);
