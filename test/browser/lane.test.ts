@@ -135,7 +135,7 @@ describe('lane (cashier screen) in Chromium', () => {
     await page.close();
   });
 
-  it('card unknown: goods held, no sale-complete, only wait / cash with confirmation / supervisor', async () => {
+  it('card unknown: goods held, no sale-complete, survives a reload, only wait / cash with confirmation / supervisor', async () => {
     const a = await sku(4400);
     const page = await openLane();
     await scan(page, a);
@@ -151,6 +151,11 @@ describe('lane (cashier screen) in Chromium', () => {
     await page.getByTestId('unknown-warning').waitFor();
     expect(await level(a)).toMatchObject({ onHand: 10, reserved: 1 });
     await shot(page, 'lane-card-unknown');
+    // A reload does not lose the held sale: the screen comes back to the unknown card.
+    await page.reload();
+    await page.locator('[data-testid=payment-status][data-status="unknown"]').waitFor();
+    await page.getByTestId('unknown-warning').waitFor();
+    await page.locator(`[data-testid=basket-line][data-sku="${a}"]`).waitFor();
 
     // Cash over the unknown card, after the explicit confirmation.
     await page.getByTestId('accept-unknown-cash').click();

@@ -2,7 +2,7 @@
  * The state of one sale on the lane. Every amount shown comes from a server answer (quote, order,
  * payment, cash tender); the page keeps only what the cashier typed or scanned.
  */
-import { computed, reactive } from 'vue';
+import { computed, reactive, watch } from 'vue';
 import type { OrderView } from '@server/orders/orders.service';
 import type { PaymentView } from '@server/payments/payments.service';
 import type { Quote, TillItem, CashTender } from '@server/till/till.service';
@@ -104,11 +104,39 @@ export function useSale(api: Api, lane: string) {
     s.cash = null;
   }
 
+  /**
+   * The order and card attempt in hand are remembered for this tab, so a reload (or a crashed
+   * browser) comes back to them instead of leaving a reserved order or an unknown card off screen.
+   */
+  const memory = `pos.lane.${lane}.sale`;
+  watch(() => [s.order?.id, s.card?.id], ([orderId, cardId]) => {
+    if (orderId) sessionStorage.setItem(memory, JSON.stringify({ orderId, cardId: cardId ?? null }));
+    else sessionStorage.removeItem(memory);
+  });
+
+  async function resume(): Promise<void> {
+    const saved = sessionStorage.getItem(memory);
+    if (!saved) return;
+    try {
+      const { orderId, cardId } = JSON.parse(saved) as { orderId: string; cardId: string | null };
+      const order = await api.call<Order>('GET', `/v1/orders/${orderId}`);
+      if (order.status !== 'reserved' && order.status !== 'paid') { sessionStorage.removeItem(memory); return; }
+      s.order = order;
+      s.lines = order.lines.map((l) => ({ sku: l.sku, qty: l.qty }));
+      if (cardId) s.card = await api.call<PaymentView>('GET', `/v1/payments/${cardId}`);
+      if (order.status === 'paid') s.screen = 'complete';
+      else if (s.card && ['pending', 'unknown', 'suspense', 'disputed'].includes(s.card.status)) s.screen = 'card';
+      await requote().catch(() => undefined);
+    } catch {
+      sessionStorage.removeItem(memory);
+    }
+  }
+
   function reset() {
     Object.assign(s, { screen: 'basket', lines: [], names: {}, quote: null, coupon: '', order: null, card: null, cash: null, acceptUnknownCard: false, message: null, busy: false });
   }
 
-  return { s, paid, locked, requote, lookup, addSku, setQty, ensureOrder, refreshOrder, backToBasket, reset };
+  return { s, paid, locked, requote, lookup, addSku, setQty, ensureOrder, refreshOrder, backToBasket, reset, resume };
 }
 
 export type Sale = ReturnType<typeof useSale>;
