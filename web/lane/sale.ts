@@ -7,6 +7,7 @@ import type { OrderView } from '@server/orders/orders.service';
 import type { PaymentView } from '@server/payments/payments.service';
 import type { Quote, TillItem, CashTender } from '@server/till/till.service';
 import { Api, ApiError } from '@common/api';
+import type { QuoteRequest } from '@common/contract';
 
 export type Screen = 'basket' | 'cash' | 'card' | 'complete' | 'returns' | 'shift';
 export type Order = OrderView & { payments?: unknown[] };
@@ -45,7 +46,8 @@ export function useSale(api: Api, lane: string) {
 
   async function requote() {
     if (!s.lines.length) { s.quote = null; return; }
-    s.quote = await api.call<Quote>('POST', '/v1/till/quote', { lines: s.lines });
+    const body: QuoteRequest = { lines: s.lines };
+    s.quote = await api.call<Quote>('POST', '/v1/till/quote', body);
     for (const l of s.quote.lines) s.names[l.sku] = l.name;
   }
 
