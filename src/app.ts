@@ -1,4 +1,5 @@
 import express, { Express } from 'express';
+import './capabilities'; // hands every capability's entities to the data source before any is made
 import { Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import cron, { ScheduledTask } from 'node-cron';
@@ -27,6 +28,8 @@ import { idempotency } from './http/idempotency';
 import { Metrics } from './http/metrics';
 import { rows } from './db/db';
 import { extensionRoutes, Extension } from './extensions';
+import { Printer } from './printer/printer';
+import { Lane, LaneOptions, laneCapability } from './lane';
 
 export interface AppDeps {
   config: Config;
@@ -39,6 +42,9 @@ export interface AppDeps {
   schedule?: boolean;
   /** Lane lease timing (default: 30 s lease renewed every 10 s). */
   laneLease?: { leaseMs: number; renewMs: number };
+  /** Receipt printers by lane (POS_PRINTERS). */
+  printers?: Map<string, Printer>;
+  lane?: Partial<LaneOptions>;
 }
 
 export interface App {
@@ -55,6 +61,7 @@ export interface App {
   terminals: Map<string, Terminal>;
   metrics: Metrics;
   extensions: Extension[];
+  lane: Lane;
   listen(port: number, host: string): Promise<{ server: Server; url: string }>;
   close(): Promise<void>;
 }
@@ -69,7 +76,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   const auth = new AuthService(db, clock);
   const inventory = new InventoryService(db, clock);
-  const orders = new OrdersService(db, inventory, clock, config.orderHoldSeconds);
+  const orders = new OrdersService(db, inventory, clock, config.orderHoldSeconds, config.cashRounding ?? 'off');
   const payments = new PaymentsService(db, inventory, orders, clock);
   // One instance drives a lane at a time: the lease holder. Another configured for the same lane waits for it.
   const leases = new LaneLeases(db, clock, log, [...terminals.keys()], { instanceId: config.instanceId, leaseMs: 30_000, renewMs: 10_000, ...deps.laneLease });
@@ -86,8 +93,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   // A lane may take orders if it has a terminal or is a cash lane (POS_LANES): a typo is refused at the
   // order, not discovered at the card tender.
   const knownLane = (lane: string) => terminals.has(lane) || config.cashLanes.includes(lane);
-  const ctx = { db, clock, log, inventory, orders, payments, metrics, knownLane, acquirer: deps.acquirer ?? null, schedule: deps.schedule !== false };
+  const ctx = { db, clock, log, inventory, orders, payments, metrics, knownLane, terminals, acquirer: deps.acquirer ?? null, sweeper, cards, schedule: deps.schedule !== false };
   const extensions = await extensionRoutes(ctx);
+  const lane = laneCapability(ctx, deps.printers ?? new Map(), { instanceId: config.instanceId, ...deps.lane });
 
   if (config.adminKey) await auth.bootstrapAdmin(config.adminKey);
   // Only once a lane's lease is won is what it left `pending` ours to call unknown (never another live instance's in-flight payments).
@@ -101,9 +109,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   leases.start();
 
   metrics.collect(async () => {
-    const counts = await db.read((m) => rows<{ status: string; n: unknown }>(m, "SELECT status, COUNT(*) AS n FROM payment WHERE status IN ('pending', 'unknown', 'suspense') GROUP BY status"));
-    const g = metrics.gauge('pos_payments_held', 'Card attempts whose outcome is not confirmed, by status');
-    for (const s of ['pending', 'unknown', 'suspense']) g.set({ status: s }, Number(counts.find((c) => c.status === s)?.n ?? 0));
+    const counts = await db.read((m) => rows<{ status: string; n: unknown }>(m, "SELECT status, COUNT(*) AS n FROM payment WHERE status IN ('pending', 'unknown', 'suspense', 'disputed') GROUP BY status"));
+    const g = metrics.gauge('pos_payments_held', 'Card attempts whose outcome is not confirmed (disputed: waiting for a person), by status');
+    for (const s of ['pending', 'unknown', 'suspense', 'disputed']) g.set({ status: s }, Number(counts.find((c) => c.status === s)?.n ?? 0));
   });
 
   const http = express();
@@ -115,13 +123,15 @@ export async function createApp(deps: AppDeps): Promise<App> {
   http.get('/metrics', async (_req, res) => { res.type('text/plain; version=0.0.4').send(await metrics.render()); });
   const v1 = express.Router();
   v1.use(authenticate(auth));
-  v1.use(idempotency(db));
+  v1.use(idempotency(db, { leaseMs: config.idempotencyLeaseMs }));
   v1.use(authRoutes(auth));
   v1.use(inventoryRoutes(inventory));
+  v1.use(lane.beforeOrders);
   v1.use(ordersRoutes(orders, knownLane));
   v1.use(paymentsRoutes(payments));
   v1.use(sweeperRoutes(sweeper));
   for (const e of extensions) v1.use(e.router);
+  for (const r of lane.routers) v1.use(r);
   http.use('/v1', v1);
   http.use(notFoundRoute);
   http.use(errorHandler(log));
@@ -140,7 +150,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   let server: Server | null = null;
   return {
-    http, db, clock, auth, inventory, orders, payments, sweeper, cards, leases, terminals, metrics, extensions,
+    http, db, clock, auth, inventory, orders, payments, sweeper, cards, leases, terminals, metrics, extensions, lane,
     listen: (port, host) => new Promise((resolve) => {
       server = http.listen(port, host, () => {
         const a = server!.address() as AddressInfo;
@@ -149,6 +159,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     }),
     close: async () => {
       await task?.stop();
+      await lane.close(); // first: it ends the open event streams, which would keep the server from closing
       for (const e of extensions) await e.close?.();
       if (server) await new Promise((r) => server!.close(() => r(undefined)));
       await sweeper.idle();

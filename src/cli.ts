@@ -1,20 +1,23 @@
 import 'reflect-metadata';
+import './capabilities';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { configFromEnv } from './config';
+import { ConfigError, configFromEnv } from './config';
 import { Db } from './db/db';
 import { createApp } from './app';
 import { checkInvariants } from './inventory/check';
 import { jsonLogger } from './shared/logger';
 import { buildAdapters } from './adapters';
+import { laneOptionsFromEnv } from './lane';
 
 const USAGE = `usage: pos <command>
   serve [--embedded]                 the service, configured by the environment
   migrate                            apply migrations to DATABASE_URL and exit
   check                              recompute every stock invariant; exit 1 on any breach
   sim-terminal --port PATH [--script FILE] [--control HOST:PORT] [--acquirer URL]
-  sim-acquirer --listen HOST:PORT [--cert-dir DIR] [--print-config]`;
+  sim-acquirer --listen HOST:PORT [--cert-dir DIR] [--print-config]
+  sim-printer --port PATH --out DIR [--control HOST:PORT] [--baud N]`;
 
 export async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
@@ -29,6 +32,8 @@ export async function main(argv: string[]): Promise<void> {
       return (await import('./terminal/simulator.cli')).runSimTerminal(rest);
     case 'sim-acquirer':
       return (await import('./acquirer/simulator.cli')).runSimAcquirer(rest);
+    case 'sim-printer':
+      return (await import('./printer/simulator.cli')).runSimPrinter(rest);
     default:
       process.stderr.write(`${USAGE}\n`);
       process.exitCode = cmd ? 2 : 0;
@@ -86,10 +91,11 @@ async function serve(embedded: boolean): Promise<void> {
   }
   const db = await Db.fromUrl(config.databaseUrl).open({ migrate: true });
   const adapters = await buildAdapters(config, log);
-  const app = await createApp({ config, db, terminals: adapters.terminals, acquirer: adapters.acquirer, log });
+  const app = await createApp({ config, db, terminals: adapters.terminals, acquirer: adapters.acquirer, log, printers: adapters.printers, lane: laneOptionsFromEnv() });
   const { url } = await app.listen(config.port, config.host);
   process.stdout.write(`POS service listening on ${url}\n`);
   process.stdout.write(`database: ${redact(config.databaseUrl)}; lanes: ${[...adapters.terminals.keys()].join(', ') || 'none'}; acquirer: ${adapters.acquirerDescription}\n`);
+  process.stdout.write(`printers: ${adapters.printerDescriptions.join('; ') || 'none'}\n`);
   if (generated?.generated) process.stdout.write(`admin key: ${generated.key} (generated; kept in ${generated.file})\n`);
   else if (generated) process.stdout.write(`admin key: in ${generated.file}\n`);
   else if (config.adminKey) process.stdout.write('admin key: from POS_ADMIN_KEY\n');
@@ -107,7 +113,7 @@ const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@'
 
 if (require.main === module) {
   main(process.argv.slice(2)).catch((err) => {
-    process.stderr.write(`${err?.stack ?? err}\n`);
+    process.stderr.write(err instanceof ConfigError ? `pos: ${err.message}\n` : `${err?.stack ?? err}\n`);
     process.exit(2);
   });
 }

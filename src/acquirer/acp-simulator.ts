@@ -133,7 +133,10 @@ export class AcquirerSimulator {
     const txn = await this.bank.get(orderId);
     if (kind === 'reverse') {
       const result = await this.bank.reverse(orderId);
-      const ok = result !== 'already_final';
+      // A reversal of a transaction the bank never saw is not a success: "reversed" would let a store
+      // release goods for money a real acquirer may still hold. 34, like a query of it.
+      if (result === 'not_found') return this.answer(res, { ...echo, respCode: '34', respMsg: '查无此交易' }, fault);
+      const ok = result === 'reversed';
       return this.answer(res, { ...echo, respCode: ok ? '00' : '12', respMsg: ok ? '成功[0000000]' : '原交易状态不允许冲正' }, fault);
     }
     if (!txn) return this.answer(res, { ...echo, respCode: '34', respMsg: '查无此交易' }, fault);

@@ -8,8 +8,8 @@ import { DomainError } from '../shared/errors';
  */
 const LIMITS: { method: string; path: RegExp; limit: string }[] = [
   { method: 'POST', path: /^\/v1\/events\/?$/, limit: '4mb' }, // 20 000 seats × ~150 bytes
-  { method: 'PUT', path: /^\/v1\/stock-counts\/[^/]+\/lines\/?$/, limit: '8mb' }, // 100 000 × {"sku":…,"counted":…}
-  { method: 'POST', path: /^\/v1\/stock-counts\/?$/, limit: '8mb' }, // 100 000 SKU codes
+  { method: 'PUT', path: /^\/v1\/stock-counts\/[^/]+\/lines\/?$/, limit: '12mb' }, // 100 000 × {"sku":…,"counted":…} with codes up to 64 characters
+  { method: 'POST', path: /^\/v1\/stock-counts\/?$/, limit: '12mb' }, // 100 000 SKU codes of up to 64 characters
 ];
 const SMALL = '64kb';
 

@@ -5,8 +5,9 @@ import { fen, lines, noQuery, pageLimit, parse, pathParam, skuCode } from '../ht
 import { unprocessable } from '../shared/errors';
 import { newId } from '../shared/ids';
 import { InventoryService } from './inventory.service';
+import { ean13Field } from './barcodes';
 
-const skuBody = z.object({ name: z.string().trim().min(1).max(200), priceFen: fen }).strict();
+const skuBody = z.object({ name: z.string().trim().min(1).max(200), priceFen: fen, barcode: ean13Field.nullable().optional() }).strict();
 const receiptBody = z.object({ lines, ref: z.string().min(1).max(64).optional() }).strict();
 const listQuery = z.object({
   q: z.string().max(200).optional(),
@@ -28,7 +29,7 @@ export function inventoryRoutes(inventory: InventoryService): Router {
     const sku = pathParam('sku', skuCode, req.params.sku);
     const body = parse(skuBody, req.body);
     const saved = await inventory.upsertSku({ sku, ...body }, actorOf(req));
-    res.json({ sku: saved.sku, name: saved.name, priceFen: saved.priceFen, onHand: saved.onHand, reserved: saved.reserved, available: saved.onHand - saved.reserved });
+    res.json({ sku: saved.sku, name: saved.name, priceFen: saved.priceFen, barcode: saved.barcode, onHand: saved.onHand, reserved: saved.reserved, available: saved.onHand - saved.reserved });
   });
 
   r.post('/stock/receipts', allow('backoffice'), async (req, res) => {

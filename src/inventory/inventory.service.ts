@@ -7,6 +7,7 @@ import { Clock } from '../shared/clock';
 import { Sku, SkuKind } from './sku.entity';
 import { MovementKind, StockMovement } from './movement.entity';
 import { OrderLine } from '../orders/order-line.entity';
+import { assignBarcode } from './barcodes';
 
 export interface StockLevel {
   sku: string;
@@ -36,10 +37,14 @@ type MovementRow = Omit<StockMovement, 'id'>;
 export class InventoryService {
   constructor(private readonly db: Db, private readonly clock: Clock) {}
 
-  async upsertSku(input: { sku: string; name: string; priceFen: number; kind?: SkuKind }, actor: string): Promise<Sku> {
+  async upsertSku(input: { sku: string; name: string; priceFen: number; kind?: SkuKind; barcode?: string | null }, actor: string): Promise<Sku> {
     try {
       return await this.db.tx(async (m) => this.upsertSkuIn(m, input, actor));
     } catch (err) {
+      // Two SKUs given one barcode at the same moment: the unique index let one through.
+      if (isDuplicateKey(err) && input.barcode && /barcode/i.test(String((err as Error).message))) {
+        throw new DomainError(409, 'barcode_taken', `barcode ${input.barcode} was given to another SKU at the same moment`, { barcode: input.barcode });
+      }
       // Two first PUTs of one code raced: both saw no row, one insert won (MySQL reports the loser as a duplicate key).
       if (isDuplicateKey(err)) throw new DomainError(409, 'sku_created_concurrently', `SKU ${input.sku} was created by another request at the same moment; retry to update it`, { sku: input.sku });
       throw err;
@@ -66,7 +71,7 @@ export class InventoryService {
     return { skus: page, next: found.length > opts.limit && page.length ? page[page.length - 1].sku : null };
   }
 
-  async upsertSkuIn(m: EntityManager, input: { sku: string; name: string; priceFen: number; kind?: SkuKind }, actor: string): Promise<Sku> {
+  async upsertSkuIn(m: EntityManager, input: { sku: string; name: string; priceFen: number; kind?: SkuKind; barcode?: string | null }, actor: string): Promise<Sku> {
     const now = this.clock.now().getTime();
     const before = await m.findOne(Sku, { where: { sku: input.sku } });
     const kind = input.kind ?? 'goods';
@@ -78,11 +83,13 @@ export class InventoryService {
     } else {
       await m.insert(Sku, { sku: input.sku, name: input.name, priceFen: input.priceFen, kind, onHand: 0, reserved: 0, createdAt: now, updatedAt: now });
     }
+    // Left out of the body, the barcode stays as it was; null removes it.
+    if (input.barcode !== undefined) await assignBarcode(m, input.sku, input.barcode);
     const after = await m.findOneOrFail(Sku, { where: { sku: input.sku } });
     await audit(m, {
       actor, entity: 'sku', entityId: input.sku, action: before ? 'update' : 'create', at: now,
-      before: before ? { name: before.name, priceFen: before.priceFen } : undefined,
-      after: { name: after.name, priceFen: after.priceFen },
+      before: before ? { name: before.name, priceFen: before.priceFen, barcode: before.barcode } : undefined,
+      after: { name: after.name, priceFen: after.priceFen, barcode: after.barcode },
     });
     return after;
   }
@@ -205,6 +212,24 @@ export class InventoryService {
       [delta, now, sku, delta]);
     if (n !== 1) throw new DomainError(409, 'adjustment_below_reserved', `adjusting ${sku} by ${delta} would leave less on hand than is reserved`, { sku, delta });
     await this.writeMovements(m, [{ sku, kind: 'adjustment', onHandDelta: delta, reservedDelta: 0, orderId: null, orderLineId: null, ref, actor, at: now }]);
+  }
+
+  /**
+   * Takes returned units back: restocked ones raise on hand as a `return` movement, the others are
+   * recorded as `damaged` (on hand unchanged). One movement per returned order line, ref = the return.
+   */
+  async takeBack(m: EntityManager, items: { sku: string; qty: number; orderId: string; orderLineId: string; restock: boolean }[], ref: string, actor: string): Promise<void> {
+    const now = this.clock.now().getTime();
+    const sorted = [...items].sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0));
+    await this.writeMovements(m, sorted.map((i) => ({
+      sku: i.sku, kind: i.restock ? 'return' as const : 'damaged' as const, onHandDelta: i.restock ? i.qty : 0, reservedDelta: 0,
+      orderId: i.orderId, orderLineId: i.orderLineId, ref, actor, at: now,
+    })));
+    for (const i of sorted) {
+      if (!i.restock) continue;
+      const n = await exec(m, 'UPDATE sku SET on_hand = on_hand + ?, updated_at = ? WHERE sku = ?', [i.qty, now, i.sku]);
+      if (n !== 1) throw new Error(`ledger breach: returned SKU ${i.sku} does not exist`);
+    }
   }
 
   async writeMovements(m: EntityManager, movements: MovementRow[]): Promise<void> {

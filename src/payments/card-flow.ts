@@ -86,8 +86,18 @@ export class TerminalCardDriver implements CardDriver {
     }
     this.log.info('card outcome', { paymentId: p.id, lane: p.lane, rf: p.rf, outcome: outcome.kind, rc: 'rc' in outcome ? outcome.rc : undefined });
     switch (outcome.kind) {
-      case 'approved':
-        return this.payments.settleApproved(p.id, factsFromSale(outcome.sale), 'system:terminal');
+      case 'approved': {
+        const facts = factsFromSale(outcome.sale);
+        try {
+          return await this.payments.settleApproved(p.id, facts, 'system:terminal');
+        } catch (err) {
+          // Settled meanwhile as a failure (a person, or the sweeper after this lane's lease ran out): the terminal's approval is evidence against it.
+          const r = await this.payments.dispute(p.id, { source: 'terminal', detail: { ...facts, rf: p.rf } }, 'system:terminal');
+          if (r === 'not_applicable') throw err;
+          this.log.warn('the terminal approved a payment already settled as a failure; disputed', { paymentId: p.id, result: r });
+          return;
+        }
+      }
       case 'declined':
         return this.payments.settleFailed(p.id, 'declined', { rc: outcome.rc, rm: outcome.rm, reason: 'declined' }, 'system:terminal');
       case 'not_executed':

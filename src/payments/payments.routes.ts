@@ -56,7 +56,13 @@ export function paymentsRoutes(payments: PaymentsService): Router {
 
   r.get('/payments', allow('backoffice'), async (req, res) => {
     const q = parse(listQuery, strictQuery(req.query, listQuery));
-    res.json(await payments.page(q));
+    // With `limit` or `cursor`: a page, {items, nextCursor}. Without either: the contract's original plain list
+    // (first 500), kept for callers written against it; X-Next-Cursor says when there is more.
+    const paged = q.limit !== undefined || q.cursor !== undefined;
+    const page = await payments.page(paged ? q : { ...q, limit: 500 });
+    if (paged) return void res.json(page);
+    if (page.nextCursor) res.setHeader('X-Next-Cursor', page.nextCursor);
+    res.json(page.items);
   });
 
   r.post('/payments/:id/resolve', allow('backoffice'), async (req, res) => {

@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { EntityManager, In } from 'typeorm';
-import { Db, exec } from '../db/db';
+import { Db, exec, rows } from '../db/db';
 import { audit } from '../audit/audit.service';
 import { Clock, chinaTimestamp } from '../shared/clock';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
 import { newId, newPaymentReference } from '../shared/ids';
 import { InventoryService } from '../inventory/inventory.service';
-import { OrdersService } from '../orders/orders.service';
+import { OrdersService, cashRoundedDue } from '../orders/orders.service';
 import { Order } from '../orders/order.entity';
 import { moveOrder } from '../orders/order-state';
 import { Payment, PaymentMethod, PaymentStatus, RefundState, TerminalReversal } from './payment.entity';
@@ -149,7 +149,13 @@ export class PaymentsService {
         throw conflict('payment_in_progress', 'a card payment of this order has an unknown outcome; take another tender only with acceptUnknownCard: true',
           { payments: live.map((p) => ({ id: p.id, status: p.status })) });
       }
-      const outstanding = order.totalFen - order.paidFen;
+      // Cash rounding (抹零): a cash-only payment of the rounded total drops the odd fen, recorded on the order.
+      const rounded = input.method === 'cash' && live.length === 0 ? cashRoundedDue(this.orders.cashRounding, order) : null;
+      if (rounded !== null && input.amountFen === rounded) {
+        await exec(m, 'UPDATE orders SET rounding_fen = ? WHERE id = ? AND rounding_fen = 0 AND paid_fen = 0', [order.totalFen - rounded, orderId]);
+        order.roundingFen = order.totalFen - rounded;
+      }
+      const outstanding = order.totalFen - order.roundingFen - order.paidFen;
       if (input.amountFen > outstanding) {
         throw unprocessable('amount_exceeds_balance', `the order has ${outstanding} fen left to pay`, { outstandingFen: outstanding, amountFen: input.amountFen });
       }
@@ -305,6 +311,8 @@ export class PaymentsService {
   async contest(paymentId: string, says: EvidenceItem['says'], evidence: { source: EvidenceItem['source']; detail: Record<string, unknown> }, actor: string): Promise<'disputed' | 'already_disputed' | 'not_applicable'> {
     const result = await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
+      // Row lock first: evidence is appended to a JSON column, and two answers arriving together must both be kept.
+      await rows(m, `SELECT id FROM payment WHERE id = ?${this.db.forUpdate}`, [paymentId]);
       const p = await this.paymentIn(m, paymentId);
       const item: EvidenceItem = { source: evidence.source, detail: evidence.detail, says, actor, at: new Date(now).toISOString() };
       const against = says === 'charged' ? (p.status === 'declined' || p.status === 'reversed') : p.status === 'approved';
@@ -334,6 +342,7 @@ export class PaymentsService {
   private async settleDisputed(paymentId: string, outcome: 'approved' | 'refund', note: string, actor: string): Promise<void> {
     await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
+      await rows(m, `SELECT id FROM payment WHERE id = ?${this.db.forUpdate}`, [paymentId]);
       const p = await this.paymentIn(m, paymentId);
       const ev = parseEvidence(p.evidence) ?? { from: 'declined' as PaymentStatus, items: [] };
       ev.items.push({ source: 'resolve', detail: { outcome, note }, says: 'charged', actor, at: new Date(now).toISOString() });
@@ -356,10 +365,11 @@ export class PaymentsService {
   private async applyApproval(m: EntityManager, order: Order, p: Payment, actor: string, now: number): Promise<void> {
     if (order.status === 'reserved') {
       const paid = order.paidFen + p.amountFen;
-      const excess = Math.max(0, paid - order.totalFen);
+      const due = order.totalFen - order.roundingFen;
+      const excess = Math.max(0, paid - due);
       await exec(m, 'UPDATE orders SET paid_fen = ?, overpaid_fen = overpaid_fen + ?, updated_at = ? WHERE id = ?', [paid, excess, now, order.id]);
       if (excess > 0) await this.queueRefund(m, p, excess, now);
-      if (paid >= order.totalFen) {
+      if (paid >= due) {
         await moveOrder(m, order.id, 'reserved', 'paid', now);
         for (const hook of this.paidHooks) await hook(m, order, now);
         await audit(m, { actor, entity: 'order', entityId: order.id, action: 'paid', before: { status: 'reserved' }, after: { status: 'paid', paidFen: paid }, at: now });
@@ -426,6 +436,12 @@ export class PaymentsService {
     const p = await m.findOne(Payment, { where: { id } });
     if (!p) throw notFound('payment', id);
     return p;
+  }
+
+  /** Calls `fn` after every committed change of the payment (status, prompts); returns the unsubscribe. */
+  subscribe(id: string, fn: () => void): () => void {
+    this.changes.on(id, fn);
+    return () => { this.changes.off(id, fn); };
   }
 
   private notify(id: string): void {

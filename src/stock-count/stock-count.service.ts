@@ -67,7 +67,7 @@ export interface CountTotals {
   surplusFen: number;
 }
 
-interface LineRow { sku: string; expected_at_open: unknown; counted: unknown; on_hand_at_count: unknown; held_at_count: unknown; posted_delta: unknown; on_hand: unknown; price_fen: unknown; gone: unknown }
+interface LineRow { sku: string; expected_at_open: unknown; counted: unknown; on_hand_at_count: unknown; held_at_count: unknown; posted_delta: unknown; on_hand: unknown; price_fen: unknown; gone: unknown; held_sold: unknown }
 
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 const PAGE = 5000;
@@ -84,7 +84,8 @@ function lineView(r: LineRow): CountLineView & { priceFen: number } {
   const price = Number(r.price_fen);
   return {
     sku: r.sku, expectedAtOpen: Number(r.expected_at_open), expected: onHand, counted, expectedAtCount: atCount, variance,
-    heldByOpenPayments: held, goneSinceCount: gone, adjustment, writeOff, movedSinceCount: counted !== null && atCount !== onHand,
+    // Moved = on hand changed by anything but the sale of goods that were already off the shelf when counted.
+    heldByOpenPayments: held, goneSinceCount: gone, adjustment, writeOff, movedSinceCount: counted !== null && atCount !== onHand + Number(r.held_sold ?? 0),
     varianceValueFen: variance === null ? null : variance * price, postedDelta: num(r.posted_delta), priceFen: price,
   };
 }
@@ -197,7 +198,9 @@ export class StockCountService {
       SELECT l.sku, l.expected_at_open, l.counted, l.on_hand_at_count, l.held_at_count, l.posted_delta, s.on_hand, s.price_fen,
              (SELECT COALESCE(SUM(h.qty), 0) FROM stock_count_hold h JOIN order_line ol ON ol.id = h.order_line_id
                WHERE h.count_id = l.count_id AND h.sku = l.sku AND ol.reservation = 'released'
-                 AND EXISTS (SELECT 1 FROM payment p WHERE p.order_id = h.order_id AND p.unknown_since IS NOT NULL)) AS gone
+                 AND EXISTS (SELECT 1 FROM payment p WHERE p.order_id = h.order_id AND p.unknown_since IS NOT NULL)) AS gone,
+             (SELECT COALESCE(SUM(h.qty), 0) FROM stock_count_hold h JOIN order_line ol ON ol.id = h.order_line_id
+               WHERE h.count_id = l.count_id AND h.sku = l.sku AND ol.reservation = 'sold') AS held_sold
         FROM stock_count_line l JOIN sku s ON s.sku = l.sku
        WHERE l.count_id = ?${afterSku !== null ? ' AND l.sku > ?' : ''}${onlyCounted ? ' AND l.counted IS NOT NULL' : ''}
        ORDER BY l.sku LIMIT ${Number(limit)}`, afterSku !== null ? [id, afterSku] : [id]);

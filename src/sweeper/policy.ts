@@ -42,7 +42,7 @@ export class ResolutionPolicy {
     const v = await this.askAcquirer(p, learnt.terminalReversal);
     if (v.kind !== 'unknown' || !learnt.terminalReversal) return v;
     // The terminal's reversal is still pending. Past the reversal window, with no terminal to flush it, only the T+1 file can tell.
-    const parked = !terminal && !this.reversals.allowedNow(p);
+    const parked = !terminal && !this.reversals.withinWindow(p);
     return { ...v, terminalReversal: 'pending', suspense: parked || v.suspense, reason: parked ? 'terminal_reversal_unsettled' : v.reason };
   }
 

@@ -127,12 +127,14 @@ export class Refunds {
   async checkUnknown(): Promise<number> {
     const now = this.clock.now().getTime();
     const unknown = await this.db.read((m) => rows<{ id: string }>(m,
-      "SELECT id FROM payment WHERE refund_state = 'unknown' AND refund_rf IS NOT NULL AND updated_at <= ? ORDER BY updated_at LIMIT 20", [now - RECHECK_MS]));
+      "SELECT id FROM payment WHERE refund_state = 'unknown' AND updated_at <= ? ORDER BY updated_at LIMIT 20", [now - RECHECK_MS]));
     if (!unknown.length) return 0;
     const found = await this.db.read((m) => m.findByIds(Payment, unknown.map((u) => u.id)));
     const driven = await drivenLanes(this.db, now);
     let settled = 0;
     for (const p of found) {
+      // Refunds from before refund_rf was stored were sent under this same derived RF.
+      p.refundRf ??= `${p.rf!.slice(0, 29)}-RF`;
       const t = this.idleTerminal(p.lane);
       if (!t && p.lane && driven.has(p.lane) && !this.cards?.holdsLane(p.lane)) continue; // the lane's driver asks its own terminal
       let verdict: 'done' | 'failed' | null = null;

@@ -23,9 +23,14 @@ export class Reversals {
     private readonly graceMs: number,
   ) {}
 
-  /** True when a reversal may still be sent for this attempt now (same acquirer day, an acquirer to send it to). */
+  /** True while the attempt is within its reversal window (the acquirer day it was made on, before 23:00 China time). */
+  withinWindow(p: Payment): boolean {
+    return !!p.txnTime && reversalAllowed(parseChinaTimestamp(p.txnTime), this.clock.now());
+  }
+
+  /** True when a reversal may still be sent for this attempt now (within the window, an acquirer to send it to). */
   allowedNow(p: Payment): boolean {
-    return !!this.acquirer && !!p.txnTime && reversalAllowed(parseChinaTimestamp(p.txnTime), this.clock.now());
+    return !!this.acquirer && this.withinWindow(p);
   }
 
   /**

@@ -93,7 +93,7 @@ describe.each(testDbKinds())('sweeper on $name', ({ name }) => {
     await sweepAfter(86400_000);
     expect((await payment(a.paymentId)).status).toBe('suspense');
     expect(await stock(a.sku)).toMatchObject({ onHand: 4, reserved: 1 });
-    const listed = (await office('GET', '/v1/payments?status=suspense')).body.items as { id: string; heldSeconds: number }[];
+    const listed = (await office('GET', '/v1/payments?status=suspense')).body as { id: string; heldSeconds: number }[];
     expect(listed.find((p) => p.id === a.paymentId)?.heldSeconds).toBeGreaterThan(86400);
     // A person with the bank's statement settles it; audited.
     const resolved = await office('POST', `/v1/payments/${a.paymentId}/resolve`, { outcome: 'declined', note: 'bank statement shows no charge' });
