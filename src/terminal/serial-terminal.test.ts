@@ -30,8 +30,9 @@ async function harness(reply: Reply, opts: { tRespMs?: number } = {}) {
           const msg = decodeFrame(ev.frame);
           frames.push(msg);
           for (const r of reply(msg, nth++)) {
-            if (Buffer.isBuffer(r)) setImmediate(() => port.emitData(r));
-            else setTimeout(() => port.emitData(r.bytes), r.after);
+            // A test may end (and close the port) before a late reply is due: then there is no one to hear it.
+            if (Buffer.isBuffer(r)) setImmediate(() => { if (port.isOpen) port.emitData(r); });
+            else setTimeout(() => { if (port.isOpen) port.emitData(r.bytes); }, r.after);
           }
         }
       };
@@ -93,10 +94,10 @@ describe('SerialTerminal on a mock serial port', () => {
     const prompts: string[] = [];
     const h = await harness((m) => (m.MT !== 'S0' ? [] : [
       ack,
-      { after: 150, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请插卡' }) },
-      { after: 300, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请输入密码' }) },
-      { after: 450, bytes: s1(m, '00') },
-    ]), { tRespMs: 250 });
+      { after: 200, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请插卡' }) },
+      { after: 400, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请输入密码' }) },
+      { after: 600, bytes: s1(m, '00') },
+    ]), { tRespMs: 450 });
     expect((await h.terminal.sale({ rf: 'R6', amountFen: 1 }, { onPrompt: (t) => { prompts.push(t); } })).kind).toBe('approved');
     expect(prompts).toEqual(['请插卡', '请输入密码']);
     await h.terminal.close();
