@@ -17,7 +17,7 @@ function readMatrix(): Row[] {
     const cells = line.split('|').map((c) => c.trim());
     if (cells.length < 5 || cells[1] === 'Fault' || /^-+$/.test(cells[1])) continue;
     const last = cells[3];
-    const tests = [...last.matchAll(/`([^`]+\.test\.ts)` › ([^<]+?)(?=<br>|$)/g)].map((m) => ({ file: m[1], name: m[2].replace(/\s*\((?:asserts it;|the fix is).*\)$/, '').trim() }));
+    const tests = [...last.matchAll(/`([^`]+\.test\.ts)` › ([^<]+?)(?=<br>|$)/g)].map((m) => ({ file: m[1], name: m[2].replace(/\s*\((?:asserts it;|the fix is|fails until).*\)$/, '').trim() }));
     rows.push({ fault: cells[1], tests, pending: /^pending\b/.test(last) ? last : null });
   }
   return rows;
