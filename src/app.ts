@@ -76,7 +76,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   const auth = new AuthService(db, clock);
   const inventory = new InventoryService(db, clock);
-  const orders = new OrdersService(db, inventory, clock, config.orderHoldSeconds);
+  const orders = new OrdersService(db, inventory, clock, config.orderHoldSeconds, config.cashRounding ?? 'off');
   const payments = new PaymentsService(db, inventory, orders, clock);
   // One instance drives a lane at a time: the lease holder. Another configured for the same lane waits for it.
   const leases = new LaneLeases(db, clock, log, [...terminals.keys()], { instanceId: config.instanceId, leaseMs: 30_000, renewMs: 10_000, ...deps.laneLease });
@@ -93,7 +93,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   // A lane may take orders if it has a terminal or is a cash lane (POS_LANES): a typo is refused at the
   // order, not discovered at the card tender.
   const knownLane = (lane: string) => terminals.has(lane) || config.cashLanes.includes(lane);
-  const ctx = { db, clock, log, inventory, orders, payments, metrics, knownLane };
+  const ctx = { db, clock, log, inventory, orders, payments, metrics, knownLane, terminals, acquirer: deps.acquirer ?? null, sweeper, cards, schedule: deps.schedule !== false };
   const extensions = await extensionRoutes(ctx);
   const lane = laneCapability(ctx, deps.printers ?? new Map(), { instanceId: config.instanceId, ...deps.lane });
 
@@ -160,6 +160,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     close: async () => {
       await task?.stop();
       await lane.close(); // first: it ends the open event streams, which would keep the server from closing
+      for (const e of extensions) await e.close?.();
       if (server) await new Promise((r) => server!.close(() => r(undefined)));
       await sweeper.idle();
       await leases.stop();

@@ -14,6 +14,7 @@ import { OrderLine } from './orders/order-line.entity';
 import { Payment } from './payments/payment.entity';
 import { ticketingEntities } from './ticketing';
 import { stockCountEntities } from './stock-count';
+import { returnsEntities } from './returns/entities';
 
 export const capabilityEntities = {
   auth: [ApiKey],
@@ -24,6 +25,7 @@ export const capabilityEntities = {
   payments: [Payment],
   ticketing: ticketingEntities,
   stockCount: stockCountEntities,
+  returns: returnsEntities,
 };
 
 export const entities = Object.values(capabilityEntities).flat();

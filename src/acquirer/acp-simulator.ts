@@ -12,6 +12,7 @@ import { SimBankPort } from './sim-bank';
 import { MemorySimBank } from './bank-memory';
 import { AcpFields, formDecode, formEncode, serialToDecimal, signFields, verifyFieldsSignature } from './acp-signing';
 import { generateTestChain, TestChain } from './test-chain';
+import { handleFileRoutes } from './acp-file-simulator';
 
 export const ACQUIRER_FAULTS = ['34', '03', '04', '05', '37', '500', 'timeout', 'badsig', 'foreign'] as const;
 export type AcquirerFault = (typeof ACQUIRER_FAULTS)[number];
@@ -104,6 +105,8 @@ export class AcquirerSimulator {
       if (req.method === 'DELETE' && url.pathname === '/sim/faults') { this.clearFaults(); return json(200, { ok: true }); }
       if (req.method === 'GET' && url.pathname === '/sim/config') return json(200, { rootPem: this.chain.rootPem, middlePem: this.chain.middlePem });
       if (req.method === 'GET' && url.pathname === '/healthz') return json(200, { ok: true });
+      // The settlement file (fileTransRequest.do) and its faults live in acp-file-simulator.ts.
+      if (await handleFileRoutes(this, req, res, url, body, formDecode, (f) => !this.merchantKey || verifyFieldsSignature(f, this.merchantKey.publicKey), () => this.opts.now?.() ?? new Date())) return;
       return json(404, { error: 'not found' });
     } catch (err) {
       return json(400, { error: String(err) });

@@ -15,6 +15,8 @@ const SMALL = '64kb';
 
 /** Where a text/csv body is read by the route itself (streamed). */
 const CSV_ROUTES = [/^\/v1\/stock-counts\/[^/]+\/lines\/?$/];
+/** Where a ZIP body is read by the route itself (streamed): the acquirer's reconciliation file. */
+const ZIP_ROUTES = [/^\/v1\/reconciliations\/?$/];
 
 const parsers = new Map<string, RequestHandler>();
 const parser = (limit: string) => {
@@ -30,6 +32,7 @@ export function jsonBody(): RequestHandler {
     if (!hasBody(req)) return next();
     const type = (req.headers['content-type'] ?? '').toLowerCase();
     if (/^text\/csv\b/.test(type) && CSV_ROUTES.some((r) => r.test(req.path))) return next();
+    if (/^application\/(zip|x-zip-compressed)\b/.test(type) && req.method === 'POST' && ZIP_ROUTES.some((r) => r.test(req.path))) return next();
     if (!/^application\/([\w.+-]+\+)?json\b/.test(type)) {
       return next(new DomainError(415, 'unsupported_media_type', type
         ? `Content-Type ${type.slice(0, 60)} is not accepted here; send application/json`

@@ -1,12 +1,16 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow, checkLane, checkOrderLane, LaneDirectory } from '../http/auth';
-import { instant, laneName, lines, noQuery, pageLimit, parse, pathParam, uuidParam } from '../http/validate';
+import { fen, instant, laneName, lineSchema, lines, noQuery, pageLimit, parse, pathParam, uuidParam } from '../http/validate';
 import { DomainError, unprocessable } from '../shared/errors';
 import { OrdersService } from './orders.service';
 
 /** Strict (an unknown field is a 400 naming it); a capability adding fields (coupon, price override) `.extend()`s it. */
 export const orderBody = z.object({ lane: laneName, lines }).strict();
+/** A sale may carry one coupon, and a supervisor may ring a line at another price (unitPriceFen). */
+const couponCode = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$/, 'a coupon code is 1–64 letters, digits, _ -');
+const saleLines = z.array(lineSchema.extend({ unitPriceFen: fen.optional() })).min(1, 'at least one line').max(500, 'at most 500 lines');
+const saleBody = orderBody.extend({ lines: saleLines, coupon: couponCode.optional() });
 const noBody = z.object({}).strict();
 const listQuery = z.object({
   lane: laneName.optional(),
@@ -30,10 +34,14 @@ export function ordersRoutes(orders: OrdersService, knownLane: LaneDirectory = (
     next();
   });
 
-  r.post('/orders', allow('cashier'), async (req, res) => {
+  r.post('/orders', allow('cashier', 'backoffice'), async (req, res) => {
     noQuery(req);
-    const body = parse(orderBody, req.body);
+    const body = parse(saleBody, req.body);
     checkLane(req, body.lane);
+    // A price override is a supervisor's act (audited with before/after in the service).
+    if (body.lines.some((l) => l.unitPriceFen !== undefined) && req.principal!.role === 'cashier') {
+      throw new DomainError(403, 'price_override_forbidden', 'changing a price (unitPriceFen) needs a backoffice or admin key');
+    }
     if (!knownLane(body.lane)) {
       throw unprocessable('unknown_lane', `lane ${body.lane} has no terminal and is not a cash lane (POS_LANES)`, { lane: body.lane });
     }

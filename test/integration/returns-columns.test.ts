@@ -1,8 +1,8 @@
 /**
  * The receipt reads the discount columns the returns work adds (order_line.discount_fen,
  * orders.subtotal_fen / discount_fen / rounding_fen / coupon_code) and the shift report its refund
- * legs (refund_leg), when they exist. Here they are added by hand to a fresh database, so both are
- * tested without that branch.
+ * legs (refund_leg). The returns migration (1764000000600) now creates them; rows are written by hand
+ * so the receipt and the report are tested on their own.
  */
 import { freshDb, FreshDb, testDbKinds } from '../support/dbs';
 import { ReceiptsService } from '../../src/receipts/receipts.service';
@@ -16,14 +16,6 @@ describe.each(testDbKinds())('receipt with discounts on $name', ({ name }) => {
   let fdb: FreshDb;
   beforeAll(async () => {
     fdb = await freshDb(name);
-    const q = (sql: string) => fdb.db.ds.query(sql);
-    await q('ALTER TABLE orders ADD COLUMN subtotal_fen BIGINT NOT NULL DEFAULT 0');
-    await q('ALTER TABLE orders ADD COLUMN discount_fen BIGINT NOT NULL DEFAULT 0');
-    await q('ALTER TABLE orders ADD COLUMN rounding_fen BIGINT NOT NULL DEFAULT 0');
-    await q('ALTER TABLE orders ADD COLUMN coupon_code VARCHAR(64) NULL');
-    await q('ALTER TABLE order_line ADD COLUMN discount_fen BIGINT NOT NULL DEFAULT 0');
-    await q(`CREATE TABLE refund_leg (id VARCHAR(36) PRIMARY KEY, method VARCHAR(8) NOT NULL, amount_fen BIGINT NOT NULL, status VARCHAR(16) NOT NULL,
-      lane VARCHAR(64) NULL, finished_at BIGINT NULL)`);
   });
   afterAll(async () => { await fdb?.drop(); });
 
@@ -50,7 +42,8 @@ describe.each(testDbKinds())('receipt with discounts on $name', ({ name }) => {
     const s = await shifts.open({ lane: 'lane-7', floatFen: 10000 }, 'key:t');
     const at = clock.now().getTime() + 1000;
     const leg = (id: string, method: string, amount: number, status: string, lane: string) =>
-      fdb.db.ds.query(`INSERT INTO refund_leg (id, method, amount_fen, status, lane, finished_at) VALUES ('${id}', '${method}', ${amount}, '${status}', '${lane}', ${at})`);
+      fdb.db.ds.query(`INSERT INTO refund_leg (id, return_id, order_id, payment_id, seq, method, amount_fen, status, lane, created_at, updated_at, finished_at)
+        VALUES ('${id}', 'r', 'o', 'p-${id}', 1, '${method}', ${amount}, '${status}', '${lane}', ${at}, ${at}, ${at})`);
     await leg('l1', 'cash', 300, 'approved', 'lane-7');
     await leg('l2', 'card', 500, 'approved', 'lane-7');
     await leg('l3', 'card', 200, 'paid_in_cash', 'lane-7');
