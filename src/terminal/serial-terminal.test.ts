@@ -30,7 +30,7 @@ async function harness(reply: Reply, opts: { tRespMs?: number } = {}) {
           const msg = decodeFrame(ev.frame);
           frames.push(msg);
           for (const r of reply(msg, nth++)) {
-            // A test may end (and close the port) before a late reply is due: then there is no one to hear it.
+            // A reply due after the test closed the port is dropped (a slow machine may get there).
             if (Buffer.isBuffer(r)) setImmediate(() => { if (port.isOpen) port.emitData(r); });
             else setTimeout(() => { if (port.isOpen) port.emitData(r.bytes); }, r.after);
           }
@@ -94,10 +94,11 @@ describe('SerialTerminal on a mock serial port', () => {
     const prompts: string[] = [];
     const h = await harness((m) => (m.MT !== 'S0' ? [] : [
       ack,
-      { after: 200, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请插卡' }) },
-      { after: 400, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请输入密码' }) },
-      { after: 600, bytes: s1(m, '00') },
-    ]), { tRespMs: 450 });
+      // Each gap is well inside T_RESP (slack for a loaded machine); the answer comes long after one T_RESP.
+      { after: 600, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请插卡' }) },
+      { after: 1200, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请输入密码' }) },
+      { after: 1800, bytes: s1(m, '00') },
+    ]), { tRespMs: 1000 });
     expect((await h.terminal.sale({ rf: 'R6', amountFen: 1 }, { onPrompt: (t) => { prompts.push(t); } })).kind).toBe('approved');
     expect(prompts).toEqual(['请插卡', '请输入密码']);
     await h.terminal.close();
