@@ -71,10 +71,10 @@ describe.each(testDbKinds())('a claim that lapsed while its batch waited, on $na
     const otherReport = await otherSwept!;
 
     // Each attempt was asked about and reversed once, by one instance: two by the first, the lapsed one by the other.
-    expect(report).toMatchObject({ queried: 2, failed: 2 });
-    expect(otherReport).toMatchObject({ queried: 1, failed: 1 });
     const sent = acq.sim.reversedOrderIds.filter((id) => rfs.has(id));
     expect(sent.sort()).toEqual([...rfs].sort());
+    expect(report).toMatchObject({ queried: 2, failed: 2 });
+    expect(otherReport).toMatchObject({ queried: 1, failed: 1 });
     const final = await app.db.read((m) => rows<{ id: string; status: string; claimed_by: string | null }>(m, 'SELECT id, status, claimed_by FROM payment'));
     expect(final.map((p) => [p.id, p.status, p.claimed_by]).sort()).toEqual(ids.map((id) => [id, 'reversed', null]).sort());
     expect((await app.payments.list('disputed')).length).toBe(0);
