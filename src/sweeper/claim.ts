@@ -30,6 +30,21 @@ export async function claimDue(db: Db, now: number, opts: { instanceId: string; 
   });
 }
 
+/**
+ * Renews this instance's claim on one attempt right before it is worked, or says it is no longer
+ * ours. A batch is claimed at once but worked a few at a time, and with a slow acquirer (30 s per
+ * call, a query then a reversal) the last of 200 attempts may wait longer than the claim lasts;
+ * another instance may then have taken it and be querying or reversing it now. Only an attempt
+ * nobody else claimed since (claimed_by still ours: recording a verdict or settling clears it) and
+ * still open is worked, and its claim then runs from now, covering the work actually in progress.
+ */
+export async function renewClaim(db: Db, id: string, now: number, opts: { instanceId: string; claimMs: number }): Promise<boolean> {
+  const n = await db.tx((m) => exec(m,
+    "UPDATE payment SET claim_until = ? WHERE id = ? AND claimed_by = ? AND status IN ('unknown', 'suspense')",
+    [now + opts.claimMs, id, opts.instanceId]));
+  return n === 1;
+}
+
 /** How long a `pending` attempt on a driven lane may go without a recorded outcome before the driver is presumed to have lost it. */
 const ORPHAN_AFTER_MS = 10_000;
 

@@ -12,7 +12,7 @@ import { TerminalCardDriver } from '../payments/card-flow';
 import { LaneLeases } from '../payments/lane-lease';
 import { audit } from '../audit/audit.service';
 import { nextCheckDelayMs } from './schedule';
-import { claimDue, markOrphanedPending } from './claim';
+import { claimDue, markOrphanedPending, renewClaim } from './claim';
 import { ResolutionPolicy } from './policy';
 import { Reversals } from './reversals';
 import { Refunds } from './refunds';
@@ -120,6 +120,16 @@ export class Sweeper {
   }
 
   private async work(p: Payment, report: SweepReport): Promise<void> {
+    // Its claim may have lapsed while it waited in the batch, and another instance be working it now.
+    // A database error here leaves the claim to lapse on its own, like a failed recording.
+    const ours = await renewClaim(this.db, p.id, this.clock.now().getTime(), this.opts).catch((err) => {
+      this.log.warn('sweeper could not renew a claim', { paymentId: p.id, err: String(err) });
+      return false;
+    });
+    if (!ours) {
+      this.log.info('claim lapsed before the check; another instance has it or it was settled', { paymentId: p.id });
+      return;
+    }
     report.queried++;
     let verdict: Verdict;
     try {
