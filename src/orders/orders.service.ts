@@ -11,6 +11,8 @@ import { LIVE_PAYMENT_STATUSES } from '../payments/payment-state';
 import { Order, OrderKind } from './order.entity';
 import { OrderLine } from './order-line.entity';
 import { moveOrder } from './order-state';
+import { Batcher } from '../db/batch';
+import { BatchObserver, BatchSettings, PendingOrder, batchSettingsFromEnv, orderBatcher } from './order-batcher';
 
 export interface NewOrder {
   lane: string;
@@ -39,12 +41,33 @@ export interface OrderView {
 const LIVE_SQL = LIVE_PAYMENT_STATUSES.map((s) => `'${s}'`).join(', ');
 
 export class OrdersService {
+  private readonly batcher: Batcher<PendingOrder, OrderView> | null;
+  private batchObserver: BatchObserver | undefined;
+
   constructor(
     private readonly db: Db,
     private readonly inventory: InventoryService,
     private readonly clock: Clock,
     private readonly defaultHoldSeconds: number,
-  ) {}
+    batch: BatchSettings = batchSettingsFromEnv(db.kind),
+  ) {
+    this.batcher = batch.enabled ? orderBatcher({
+      db, settings: batch, defaultHoldSeconds, toView,
+      now: () => this.clock.now().getTime(),
+      applyOne: (p) => this.db.tx((m) => this.createIn(m, p.input, p.actor)),
+      observe: (info) => this.batchObserver?.(info),
+    }) : null;
+  }
+
+  /** Sees every order batch (size, seconds, whether it fell back to one order at a time). */
+  observeBatches(fn: BatchObserver): void {
+    this.batchObserver = fn;
+  }
+
+  /** Resolves when no order batch is queued or in flight. */
+  async idle(): Promise<void> {
+    await this.batcher?.idle();
+  }
 
   /** Rings up an order: prices the lines and reserves all of them, or nothing (409 insufficient_stock). */
   async create(input: NewOrder, actor: string): Promise<OrderView> {
@@ -53,6 +76,8 @@ export class OrdersService {
       if (seen.has(l.sku)) throw unprocessable('duplicate_line', `SKU ${l.sku} appears on more than one line; put the quantity on one line`, { sku: l.sku });
       seen.add(l.sku);
     }
+    // Batched: gathered with concurrent orders into one transaction, answered after its commit.
+    if (this.batcher) return this.batcher.submit({ input, actor });
     return this.db.tx((m) => this.createIn(m, input, actor));
   }
 
