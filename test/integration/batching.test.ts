@@ -13,6 +13,7 @@ describe.each(testDbKinds())('order batching on $name', ({ name }) => {
   beforeAll(async () => {
     t = await startTestApp(name, { clock: new ManualClock(new Date('2026-11-24T08:00:00Z')), poolSize: 30 });
     t.app.orders.observeBatches((b) => batches.push(b));
+    t.app.payments.observeBatches((b) => batches.push(b));
     cashier = await t.as('cashier');
     office = await t.as('backoffice');
   });
@@ -71,5 +72,32 @@ describe.each(testDbKinds())('order batching on $name', ({ name }) => {
     expect(rs.map((r) => r.status).filter((s) => s !== 201)).toEqual([]);
     expect(await stock(a)).toMatchObject({ reserved: 120 });
     expect(await stock(b)).toMatchObject({ reserved: 240 });
+  });
+
+  it('cash tenders of many orders share a batch: each order paid once, its stock sold once', async () => {
+    const sku = await stocked(100, 250);
+    const orders = await Promise.all(Array.from({ length: 40 }, () => cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 2 }] })));
+    expect(orders.map((o) => o.status)).toEqual(Array(40).fill(201));
+    batches.length = 0;
+    const pays = await Promise.all(orders.map((o) => cashier('POST', `/v1/orders/${o.body.id}/payments`, { method: 'cash', amountFen: 500, lane: 'lane-1' })));
+    expect(pays.map((p) => p.status)).toEqual(Array(40).fill(201));
+    expect(pays[0].body).toMatchObject({ method: 'cash', status: 'approved', amountFen: 500, card: null, refund: null });
+    expect(batches.some((b) => b.size > 1)).toBe(true);
+    expect(batches.filter((b) => b.fallback)).toEqual([]);
+    expect(await stock(sku)).toEqual({ sku, onHand: 20, reserved: 0, available: 20 });
+    const one = await cashier('GET', `/v1/orders/${orders[7].body.id}`);
+    expect(one.body).toMatchObject({ status: 'paid', paidFen: 500, lines: [{ reservation: 'sold' }], payments: [{ method: 'cash', status: 'approved' }] });
+  });
+
+  it('racing cash tenders for one order in one batch: paid once, the rest refused, partial tenders add up', async () => {
+    const sku = await stocked(10, 300);
+    const o = (await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 1 }] })).body;
+    const tender = (amountFen: number) => t.app.payments.tender(o.id, { method: 'cash', amountFen, lane: 'lane-1' }, 'test').then(
+      (v) => v.status, (e: DomainError) => e.code);
+    const rs = await Promise.all([tender(100), tender(500), tender(200), tender(300), tender(100)]);
+    expect(rs).toEqual(['approved', 'amount_exceeds_balance', 'approved', 'order_not_payable', 'order_not_payable']);
+    expect(batches.filter((b) => !b.fallback).map((b) => b.size)).toContain(5);
+    expect((await cashier('GET', `/v1/orders/${o.id}`)).body).toMatchObject({ status: 'paid', paidFen: 300, overpaidFen: 0 });
+    expect(await stock(sku)).toEqual({ sku, onHand: 9, reserved: 0, available: 9 });
   });
 });
