@@ -66,6 +66,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const inventory = new InventoryService(db, clock);
   const orders = new OrdersService(db, inventory, clock, config.orderHoldSeconds);
   const payments = new PaymentsService(db, inventory, orders, clock);
+  orders.observeBatches(metrics.batchObserver());
+  payments.observeBatches(metrics.batchObserver());
   const cards = new TerminalCardDriver(terminals, payments, log);
   payments.useCardDriver(cards);
   const sweeper = new Sweeper(db, payments, orders, terminals, cards, deps.acquirer ?? null, clock, log, metrics, {
@@ -92,9 +94,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const http = express();
   http.disable('x-powered-by');
   http.set('etag', false);
+  http.use(metrics.requestTimer());
   http.use(express.json({ limit: '256kb' }));
   http.get('/healthz', (_req, res) => { res.json({ ok: true }); });
-  http.get('/metrics', async (_req, res) => { res.type('text/plain; version=0.0.4').send(await metrics.render()); });
+  http.get('/metrics', async (_req, res) => { res.type(metrics.contentType).send(await metrics.render()); });
   const v1 = express.Router();
   v1.use(authenticate(auth));
   v1.use(idempotency(db));
@@ -133,6 +136,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       await task?.stop();
       if (server) await new Promise((r) => server!.close(() => r(undefined)));
       await sweeper.idle();
+      await orders.idle();
       for (const t of terminals.values()) await t.close().catch(() => undefined);
     },
   };
