@@ -137,6 +137,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       if (server) await new Promise((r) => server!.close(() => r(undefined)));
       await sweeper.idle();
       await orders.idle();
+      await payments.idle();
       for (const t of terminals.values()) await t.close().catch(() => undefined);
     },
   };

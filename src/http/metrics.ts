@@ -25,6 +25,8 @@ export class Metrics {
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry });
+    // Tells apart the workers of `serve --workers N` when a scraper meets several behind one port.
+    this.gauge('pos_process_info', 'This process').set({ pid: String(process.pid) }, 1);
   }
 
   counter(name: string, help: string): Series {

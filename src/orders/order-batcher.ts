@@ -3,12 +3,13 @@
  * inventory/reservation-batcher.ts for the stock side). Plain rows and multi-row INSERTs: no entity
  * is read back on this path; the answer is built from what was written.
  */
+import { EntityManager } from 'typeorm';
 import { Db, exec } from '../db/db';
 import { Batcher, Outcome, multiRowInsert } from '../db/batch';
 import { DomainError, unprocessable } from '../shared/errors';
 import { newId } from '../shared/ids';
 import { SkuKind } from '../inventory/sku.entity';
-import { HoldRequest, allocate, applyHolds, lockStock } from '../inventory/reservation-batcher';
+import { BatchGuardError, HoldRequest, allocate, applyHolds, lockStock } from '../inventory/reservation-batcher';
 import { Order, OrderKind } from './order.entity';
 import { OrderLine } from './order-line.entity';
 import type { NewOrder, OrderView } from './orders.service';
@@ -63,53 +64,66 @@ export function orderBatcher(deps: {
     maxInFlight: settings.maxInFlight,
     applyOne: deps.applyOne,
     onBatch: (info) => deps.observe?.(info),
-    applyBatch: (pending) => db.tx(async (m) => {
-      const now = deps.now();
-      const requests: HoldRequest[] = pending.map((p) => {
-        const orderId = newId();
-        const skuKind: SkuKind = (p.input.kind ?? 'goods') === 'seats' ? 'seat' : 'goods';
-        return { orderId, skuKind, actor: p.actor, lines: p.input.lines.map((l) => ({ lineId: newId(), sku: l.sku, qty: l.qty })) };
-      });
-      const stock = await lockStock(m, requests.flatMap((r) => r.lines.map((l) => l.sku)), db.forUpdate);
-      const { verdicts } = allocate(stock, requests);
-
-      const outcomes: Outcome<OrderView>[] = [];
-      const accepted: HoldRequest[] = [];
-      const orderRows: unknown[][] = [];
-      const lineRows: unknown[][] = [];
-      const auditRows: unknown[][] = [];
-      pending.forEach((p, i) => {
-        const v = verdicts[i];
-        if (!v.ok) { outcomes.push({ ok: false, error: v.error }); return; }
-        const req = requests[i];
-        const kind: OrderKind = p.input.kind ?? 'goods';
-        const lines: OrderLine[] = req.lines.map((l, j) => Object.assign(new OrderLine(), {
-          id: l.lineId, orderId: req.orderId, lineNo: j + 1, sku: l.sku, qty: l.qty, unitPriceFen: stock.get(l.sku)!.priceFen, reservation: 'active' as const, endedAt: null,
-        }));
-        const totalFen = lines.reduce((s, l) => s + l.qty * l.unitPriceFen, 0);
-        if (!Number.isSafeInteger(totalFen)) { outcomes.push({ ok: false, error: unprocessable('total_too_large', 'the order total does not fit in fen') }); return; }
-        const order: Order = Object.assign(new Order(), {
-          id: req.orderId, lane: p.input.lane, kind, eventId: p.input.eventId ?? null, status: 'reserved' as const, totalFen, paidFen: 0, overpaidFen: 0,
-          expiresAt: now + (p.input.holdSeconds ?? deps.defaultHoldSeconds) * 1000, createdBy: p.actor, createdAt: now, updatedAt: now, version: 0,
-        });
-        accepted.push(req);
-        orderRows.push([order.id, order.lane, order.kind, order.eventId, order.status, totalFen, 0, 0, order.expiresAt, p.actor, now, now, 0]);
-        for (const l of lines) lineRows.push([l.id, l.orderId, l.lineNo, l.sku, l.qty, l.unitPriceFen, 'active', null]);
-        auditRows.push([p.actor, 'order', order.id, 'create', null, JSON.stringify({ status: 'reserved', totalFen, lines: p.input.lines }), now]);
-        outcomes.push({ ok: true, value: deps.toView(order, lines) });
-      });
-      // An order refused for a reason memory could not foresee is impossible here: totals only count accepted orders.
-      const totals = new Map<string, number>();
-      for (const r of accepted) for (const l of r.lines) totals.set(l.sku, (totals.get(l.sku) ?? 0) + l.qty);
-
-      for (const q of multiRowInsert('orders', ORDER_COLUMNS, orderRows)) await exec(m, q.sql, q.params);
-      for (const q of multiRowInsert('order_line', LINE_COLUMNS, lineRows)) await exec(m, q.sql, q.params);
-      for (const q of multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows)) await exec(m, q.sql, q.params);
-      // Last: the stock rows (already locked) get one guarded UPDATE per SKU.
-      await applyHolds(m, accepted, totals, now);
-      return outcomes;
-    }),
+    // First optimistically: a plain read of the stock, the ledger rows, and only then the guarded
+    // UPDATEs, so a hot SKU is locked from its UPDATE to the commit and no longer. If a guard does not
+    // hold (another process reserved meanwhile), that transaction rolls back and the batch runs again
+    // with the rows locked first (SELECT … FOR UPDATE), where memory and the database cannot disagree.
+    applyBatch: async (pending) => {
+      try {
+        return await db.tx((m) => apply(m, pending, ''));
+      } catch (err) {
+        if (!(err instanceof BatchGuardError)) throw err;
+        return db.tx((m) => apply(m, pending, db.forUpdate));
+      }
+    },
   });
+
+  async function apply(m: EntityManager, pending: PendingOrder[], lock: string): Promise<Outcome<OrderView>[]> {
+    const now = deps.now();
+    const requests: HoldRequest[] = pending.map((p) => {
+      const orderId = newId();
+      const skuKind: SkuKind = (p.input.kind ?? 'goods') === 'seats' ? 'seat' : 'goods';
+      return { orderId, skuKind, actor: p.actor, lines: p.input.lines.map((l) => ({ lineId: newId(), sku: l.sku, qty: l.qty })) };
+    });
+    const stock = await lockStock(m, requests.flatMap((r) => r.lines.map((l) => l.sku)), lock);
+    const { verdicts } = allocate(stock, requests);
+
+    const outcomes: Outcome<OrderView>[] = [];
+    const accepted: HoldRequest[] = [];
+    const orderRows: unknown[][] = [];
+    const lineRows: unknown[][] = [];
+    const auditRows: unknown[][] = [];
+    pending.forEach((p, i) => {
+      const v = verdicts[i];
+      if (!v.ok) { outcomes.push({ ok: false, error: v.error }); return; }
+      const req = requests[i];
+      const kind: OrderKind = p.input.kind ?? 'goods';
+      const lines: OrderLine[] = req.lines.map((l, j) => Object.assign(new OrderLine(), {
+        id: l.lineId, orderId: req.orderId, lineNo: j + 1, sku: l.sku, qty: l.qty, unitPriceFen: stock.get(l.sku)!.priceFen, reservation: 'active' as const, endedAt: null,
+      }));
+      const totalFen = lines.reduce((s, l) => s + l.qty * l.unitPriceFen, 0);
+      if (!Number.isSafeInteger(totalFen)) { outcomes.push({ ok: false, error: unprocessable('total_too_large', 'the order total does not fit in fen') }); return; }
+      const order: Order = Object.assign(new Order(), {
+        id: req.orderId, lane: p.input.lane, kind, eventId: p.input.eventId ?? null, status: 'reserved' as const, totalFen, paidFen: 0, overpaidFen: 0,
+        expiresAt: now + (p.input.holdSeconds ?? deps.defaultHoldSeconds) * 1000, createdBy: p.actor, createdAt: now, updatedAt: now, version: 0,
+      });
+      accepted.push(req);
+      orderRows.push([order.id, order.lane, order.kind, order.eventId, order.status, totalFen, 0, 0, order.expiresAt, p.actor, now, now, 0]);
+      for (const l of lines) lineRows.push([l.id, l.orderId, l.lineNo, l.sku, l.qty, l.unitPriceFen, 'active', null]);
+      auditRows.push([p.actor, 'order', order.id, 'create', null, JSON.stringify({ status: 'reserved', totalFen, lines: p.input.lines }), now]);
+      outcomes.push({ ok: true, value: deps.toView(order, lines) });
+    });
+    // An order refused for a reason memory could not foresee is impossible here: totals only count accepted orders.
+    const totals = new Map<string, number>();
+    for (const r of accepted) for (const l of r.lines) totals.set(l.sku, (totals.get(l.sku) ?? 0) + l.qty);
+
+    for (const q of multiRowInsert('orders', ORDER_COLUMNS, orderRows)) await exec(m, q.sql, q.params);
+    for (const q of multiRowInsert('order_line', LINE_COLUMNS, lineRows)) await exec(m, q.sql, q.params);
+    for (const q of multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows)) await exec(m, q.sql, q.params);
+    // Last: one guarded UPDATE per SKU, in SKU order.
+    await applyHolds(m, accepted, totals, now);
+    return outcomes;
+  }
 }
 
 export { DomainError };

@@ -109,6 +109,11 @@ export class PaymentsService {
     }) : null;
   }
 
+  /** Resolves when no cash batch is queued or in flight. */
+  async idle(): Promise<void> {
+    await this.cash?.idle();
+  }
+
   /** Sees every cash batch (size, seconds, whether it fell back to one tender at a time). */
   observeBatches(fn: BatchObserver): void {
     this.batchObserver = fn;
