@@ -6,7 +6,9 @@
  *     handler in the same run as the yardstick; the ratio to it; the mean batch size;
  *  2. MariaDB, `serve --workers 2` and `--workers 3`: checkouts on the same hot SKU;
  *  3. MariaDB, one process, a 1 000-SKU spread (each request picks a random SKU);
- *  4. SQLite (one writer), one process: orders and checkouts.
+ *  4. SQLite (one writer), one process: orders and checkouts;
+ *  5. (BENCH_ONLY=galera, with GALERA_URLS from `scripts/galera.sh start`) one process per Galera node,
+ *     the connections split over the three, checkouts on the same hot SKU.
  *
  * Every run ends with `pos check` on its database. BENCH_ONLY=hot,workers,spread,sqlite picks runs;
  * POS_BATCH=off measures the one-order-per-transaction path for comparison.
@@ -179,12 +181,51 @@ async function sqlite(): Promise<void> {
   }
 }
 
+/** 5: one service process per Galera node, all on the same hot SKU. */
+async function galera(): Promise<void> {
+  const urls = (process.env.GALERA_URLS ?? '').split(/\s+/).filter(Boolean);
+  if (urls.length < 2) { console.log('\ngalera: set GALERA_URLS (scripts/galera.sh start prints it); skipped'); return; }
+  const prev = process.env.BENCH_DATABASE_URL;
+  process.env.BENCH_DATABASE_URL = urls[0];
+  const db = await benchDb('galera'); // created and migrated through node 1; DDL replicates
+  if (prev === undefined) delete process.env.BENCH_DATABASE_URL; else process.env.BENCH_DATABASE_URL = prev;
+  const name = new URL(db.url).pathname;
+  const servers: BenchServer[] = [];
+  try {
+    for (const u of urls) { const x = new URL(u); x.pathname = name; servers.push(await startServer({ databaseUrl: x.toString() })); }
+    const key = await stockUp(servers[0], ['HOT']);
+    console.log(`\nGalera, ${urls.length} nodes, one process per node, one hot SKU, ${connections} connections split over them`);
+    const per = Math.max(1, Math.floor(connections / servers.length));
+    const runs = await Promise.all(servers.map((s) => cannon({
+      url: s.url, connections: per, duration: seconds, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      requests: [
+        { method: 'POST', path: '/v1/orders', body: orderBody('HOT'), onResponse: (status: number, body: string, context: Record<string, unknown>) => { if (status === 201) context.orderId = JSON.parse(body).id; } },
+        { method: 'POST', body: payBody, setupRequest: (req: any, context: Record<string, unknown>) => ({ ...req, path: `/v1/orders/${context.orderId}/payments` }) },
+      ],
+    } as autocannon.Options)));
+    runs.forEach((r, i) => line(`checkouts via node ${i + 1}`, r, 2));
+    const total = runs.reduce((a, r) => a + r.requests.average / 2, 0);
+    console.log(`checkouts over all nodes: ${fmt(total)}/s; p99 per node ${runs.map((r) => `${r.latency.p99} ms`).join(', ')}`);
+    for (let i = 0; i < servers.length; i++) console.log(`node ${i + 1} ${await batches(servers[i], 1)}`);
+    for (const s of servers) await s.stop();
+    const check = await posCheck(db.url);
+    console.log(`pos check: ${check.clean ? 'clean' : `BREACHES\n${check.output}`}`);
+    if (!check.clean) failed = true;
+  } finally {
+    for (const s of servers) await s.stop();
+    process.env.BENCH_DATABASE_URL = urls[0];
+    await db.drop();
+    if (prev === undefined) delete process.env.BENCH_DATABASE_URL; else process.env.BENCH_DATABASE_URL = prev;
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`bench:reserve — batching ${process.env.POS_BATCH === 'off' ? 'OFF' : 'on'}; runs: ${[...only].join(', ')}`);
   if (only.has('hot')) await hot();
   if (only.has('workers')) await workers();
   if (only.has('spread')) await spread();
   if (only.has('sqlite')) await sqlite();
+  if (only.has('galera')) await galera();
   if (failed) process.exitCode = 1;
 }
 
