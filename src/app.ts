@@ -64,7 +64,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   const auth = new AuthService(db, clock);
   const inventory = new InventoryService(db, clock);
-  const orders = new OrdersService(db, inventory, clock, config.orderHoldSeconds);
+  const orders = new OrdersService(db, inventory, clock, config.orderHoldSeconds, config.cashRounding ?? 'off');
   const payments = new PaymentsService(db, inventory, orders, clock);
   orders.observeBatches(metrics.batchObserver());
   payments.observeBatches(metrics.batchObserver());
@@ -78,7 +78,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     batchSize: 200,
     concurrency: 16,
   });
-  const ctx = { db, clock, log, inventory, orders, payments, metrics };
+  const ctx = { db, clock, log, inventory, orders, payments, metrics, terminals, acquirer: deps.acquirer ?? null, sweeper };
   const extensions = await extensionRoutes(ctx);
 
   if (config.adminKey) await auth.bootstrapAdmin(config.adminKey);

@@ -12,6 +12,8 @@ export interface Config {
   suspenseAfterSeconds: number;
   reversalGraceSeconds: number;
   instanceId: string;
+  /** CASH_ROUNDING: `jiao` rounds a cash-only payment down to the jiao (抹零); off by default. */
+  cashRounding?: 'off' | 'jiao';
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min: number, max: number): number {
@@ -20,6 +22,12 @@ function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min: number, ma
   const v = Number(raw);
   if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
   return v;
+}
+
+function cashRounding(raw: string | undefined): 'off' | 'jiao' {
+  if (raw === undefined || raw === '' || raw === 'off') return 'off';
+  if (raw === 'jiao') return 'jiao';
+  throw new Error(`CASH_ROUNDING must be off or jiao, got "${raw}"`);
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
@@ -35,6 +43,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     orderHoldSeconds: int(env, 'ORDER_HOLD_SECONDS', 1800, 1, 30 * 86400),
     suspenseAfterSeconds: int(env, 'SUSPENSE_AFTER_SECONDS', 86400, 1, 90 * 86400),
     reversalGraceSeconds: int(env, 'REVERSAL_GRACE_SECONDS', 63, 0, 86400),
+    cashRounding: cashRounding(env.CASH_ROUNDING),
     instanceId: env.POS_INSTANCE_ID || `${require('node:os').hostname()}:${process.pid}`,
   };
 }

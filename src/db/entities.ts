@@ -8,5 +8,6 @@ import { OrderLine } from '../orders/order-line.entity';
 import { Payment } from '../payments/payment.entity';
 import { ticketingEntities } from '../ticketing';
 import { stockCountEntities } from '../stock-count';
+import { returnsEntities } from '../returns/entities';
 
-export const entities = [ApiKey, AuditEntry, IdempotencyRecord, Sku, StockMovement, Order, OrderLine, Payment, ...ticketingEntities, ...stockCountEntities];
+export const entities = [ApiKey, AuditEntry, IdempotencyRecord, Sku, StockMovement, Order, OrderLine, Payment, ...ticketingEntities, ...stockCountEntities, ...returnsEntities];

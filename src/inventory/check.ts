@@ -13,7 +13,9 @@ const n = (v: unknown) => Number(v ?? 0);
  *  1. on hand = Σ movements' on-hand deltas, per SKU;
  *  2. reserved = Σ movements' reserved deltas = Σ active reservations (order lines), per SKU;
  *  3. available = on hand − reserved ≥ 0 and reserved ≥ 0;
- *  4. every reservation was made once and ended at most once, and its state agrees with the ledger.
+ *  4. every reservation was made once and ended at most once, and its state agrees with the ledger;
+ *  5. returned units = Σ return lines ≤ sold, each return line moved once (`return` or `damaged`);
+ *  6. a return's refund legs sum to its refund, and no tender's legs exceed what it took.
  */
 export async function checkInvariants(db: Db): Promise<Finding[]> {
   return db.read(async (m) => {
@@ -46,6 +48,36 @@ export async function checkInvariants(db: Db): Promise<Finding[]> {
       if (ended > 1) findings.push({ rule: 'reservation_ended_once', subject: l.id, detail: `ended ${ended} times` });
       else if (ended !== (l.reservation === 'active' ? 0 : 1)) findings.push({ rule: 'reservation_state_matches_ledger', subject: l.id, detail: `state ${l.reservation}, ${ended} ending movements` });
     }
+    // Returns: a line's returned units are the Σ of its return lines, never more than were sold, and
+    // each return line has exactly one movement (`return` raising on hand by its qty, or `damaged`).
+    const returned = await rows<{ id: string; qty: unknown; returned_qty: unknown; reservation: string; lines_qty: unknown }>(m, `
+      SELECT l.id, l.qty, l.returned_qty, l.reservation,
+             (SELECT COALESCE(SUM(rl.qty), 0) FROM return_line rl WHERE rl.order_line_id = l.id) AS lines_qty
+        FROM order_line l WHERE l.returned_qty <> 0 OR EXISTS (SELECT 1 FROM return_line rl WHERE rl.order_line_id = l.id)`);
+    for (const l of returned) {
+      if (n(l.returned_qty) !== n(l.lines_qty)) findings.push({ rule: 'returned_equals_return_lines', subject: l.id, detail: `returned ${n(l.returned_qty)}, return lines hold ${n(l.lines_qty)}` });
+      if (n(l.returned_qty) > n(l.qty)) findings.push({ rule: 'returned_not_above_sold', subject: l.id, detail: `returned ${n(l.returned_qty)} of ${n(l.qty)}` });
+      if (l.reservation !== 'sold') findings.push({ rule: 'returned_only_when_sold', subject: l.id, detail: `reservation ${l.reservation}` });
+    }
+    const moves = await rows<{ return_id: string; order_line_id: string; qty: unknown; mv: unknown; bad: unknown }>(m, `
+      SELECT rl.return_id, rl.order_line_id, rl.qty,
+             (SELECT COUNT(*) FROM stock_movement mv WHERE mv.ref = rl.return_id AND mv.order_line_id = rl.order_line_id AND mv.kind IN ('return', 'damaged')) AS mv,
+             (SELECT COUNT(*) FROM stock_movement mv WHERE mv.ref = rl.return_id AND mv.order_line_id = rl.order_line_id
+                AND ((mv.kind = 'return' AND mv.on_hand_delta <> rl.qty) OR (mv.kind = 'damaged' AND mv.on_hand_delta <> 0) OR mv.reserved_delta <> 0)) AS bad
+        FROM return_line rl`);
+    for (const r of moves) {
+      if (n(r.mv) !== 1) findings.push({ rule: 'return_line_moved_once', subject: `${r.return_id}/${r.order_line_id}`, detail: `${n(r.mv)} return/damaged movements` });
+      else if (n(r.bad) !== 0) findings.push({ rule: 'return_movement_matches_line', subject: `${r.return_id}/${r.order_line_id}`, detail: `movement does not match ${n(r.qty)} units` });
+    }
+    // Money going back: a return's legs carry exactly its refund, and no tender gives back more than it took.
+    const legSums = await rows<{ id: string; refund_fen: unknown; legs: unknown }>(m, `
+      SELECT r.id, r.refund_fen, (SELECT COALESCE(SUM(l.amount_fen), 0) FROM refund_leg l WHERE l.return_id = r.id) AS legs
+        FROM order_return r WHERE r.refund_fen <> (SELECT COALESCE(SUM(l.amount_fen), 0) FROM refund_leg l WHERE l.return_id = r.id)`);
+    for (const r of legSums) findings.push({ rule: 'return_legs_carry_refund', subject: r.id, detail: `refund ${n(r.refund_fen)}, legs ${n(r.legs)}` });
+    const tenders = await rows<{ id: string; amount_fen: unknown; legs: unknown }>(m, `
+      SELECT p.id, p.amount_fen, SUM(l.amount_fen) AS legs FROM payment p JOIN refund_leg l ON l.payment_id = p.id
+       GROUP BY p.id, p.amount_fen HAVING SUM(l.amount_fen) > p.amount_fen`);
+    for (const p of tenders) findings.push({ rule: 'tender_not_over_refunded', subject: p.id, detail: `took ${n(p.amount_fen)}, legs give back ${n(p.legs)}` });
     return findings;
   });
 }

@@ -180,6 +180,24 @@ export class InventoryService {
     await this.writeMovements(m, [{ sku, kind: 'adjustment', onHandDelta: delta, reservedDelta: 0, orderId: null, orderLineId: null, ref, actor, at: now }]);
   }
 
+  /**
+   * Takes returned units back: restocked ones raise on hand as a `return` movement, the others are
+   * recorded as `damaged` (on hand unchanged). One movement per returned order line, ref = the return.
+   */
+  async takeBack(m: EntityManager, items: { sku: string; qty: number; orderId: string; orderLineId: string; restock: boolean }[], ref: string, actor: string): Promise<void> {
+    const now = this.clock.now().getTime();
+    const sorted = [...items].sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0));
+    await this.writeMovements(m, sorted.map((i) => ({
+      sku: i.sku, kind: i.restock ? 'return' as const : 'damaged' as const, onHandDelta: i.restock ? i.qty : 0, reservedDelta: 0,
+      orderId: i.orderId, orderLineId: i.orderLineId, ref, actor, at: now,
+    })));
+    for (const i of sorted) {
+      if (!i.restock) continue;
+      const n = await exec(m, 'UPDATE sku SET on_hand = on_hand + ?, updated_at = ? WHERE sku = ?', [i.qty, now, i.sku]);
+      if (n !== 1) throw new Error(`ledger breach: returned SKU ${i.sku} does not exist`);
+    }
+  }
+
   async writeMovements(m: EntityManager, movements: MovementRow[]): Promise<void> {
     if (movements.length === 0) return;
     await m.insert(StockMovement, movements);

@@ -5,7 +5,9 @@ import { bigintAsNumber } from '../db/columns';
  * The append-only stock ledger. Every change of a SKU's onHand or reserved is one row here,
  * written in the same transaction: onHand = Σ onHandDelta, reserved = Σ reservedDelta.
  */
-export type MovementKind = 'receipt' | 'reservation' | 'release' | 'sale' | 'adjustment';
+export type MovementKind = 'receipt' | 'reservation' | 'release' | 'sale' | 'adjustment' | 'return' | 'damaged';
+// `return`: sold units brought back to the shelf (on hand rises). `damaged`: sold units brought back
+// unfit to sell; recorded (ref = the return) but on hand does not rise.
 
 @Entity('stock_movement')
 export class StockMovement {

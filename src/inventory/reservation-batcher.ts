@@ -53,18 +53,22 @@ export async function lockStock(m: EntityManager, skus: Iterable<string>, forUpd
 
 /**
  * Decides each request in arrival order against the locked rows, consuming availability in memory.
- * Returns one verdict per request and the total to reserve per SKU for the accepted ones.
+ * `admit` may still refuse a request whose stock fits (it then consumes nothing). Returns one verdict
+ * per request and the total to reserve per SKU for the accepted ones.
  */
-export function allocate(stock: Map<string, StockRow>, requests: HoldRequest[]): { verdicts: HoldVerdict[]; totals: Map<string, number> } {
+export function allocate(stock: Map<string, StockRow>, requests: HoldRequest[], admit?: (i: number) => DomainError | null): { verdicts: HoldVerdict[]; totals: Map<string, number> } {
   const available = new Map([...stock.values()].map((s) => [s.sku, s.onHand - s.reserved]));
   const totals = new Map<string, number>();
-  const verdicts = requests.map((req): HoldVerdict => {
+  const verdicts = requests.map((req, i): HoldVerdict => {
     const unknown = req.lines.filter((l) => stock.get(l.sku)?.kind !== req.skuKind).map((l) => l.sku);
     if (unknown.length) return { ok: false, error: unprocessable('unknown_sku', `unknown SKU: ${unknown.join(', ')}`, { skus: unknown }) };
     const short: Shortfall[] = req.lines
       .filter((l) => available.get(l.sku)! < l.qty)
       .map((l) => ({ sku: l.sku, requested: l.qty, available: Math.max(0, available.get(l.sku)!) }));
     if (short.length) return { ok: false, error: new InsufficientStockError(short.sort(bySku)) };
+    // The order's other scarce things (a coupon use) are decided after its stock, before any is consumed.
+    const refused = admit?.(i);
+    if (refused) return { ok: false, error: refused };
     for (const l of req.lines) {
       available.set(l.sku, available.get(l.sku)! - l.qty);
       totals.set(l.sku, (totals.get(l.sku) ?? 0) + l.qty);

@@ -27,6 +27,18 @@ export class OrderLine {
   @Column({ name: 'unit_price_fen', type: 'bigint', transformer: bigintAsNumber })
   unitPriceFen: number;
 
+  /** The catalogue price when a supervisor overrode it (unitPriceFen is then the override). */
+  @Column({ name: 'list_price_fen', type: 'bigint', nullable: true, transformer: bigintAsNumber })
+  listPriceFen: number | null;
+
+  /** This line's share of the order discount, whole fen. netFen = qty × unitPriceFen − discountFen. */
+  @Column({ name: 'discount_fen', type: 'bigint', default: 0, transformer: bigintAsNumber })
+  discountFen: number;
+
+  /** Units returned so far; only grows, by a conditional UPDATE that keeps it ≤ qty. */
+  @Column({ name: 'returned_qty', type: 'bigint', default: 0, transformer: bigintAsNumber })
+  returnedQty: number;
+
   @Column({ type: 'varchar', length: 12 })
   reservation: ReservationState;
 

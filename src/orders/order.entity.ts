@@ -32,6 +32,29 @@ export class Order {
   @Column({ name: 'overpaid_fen', type: 'bigint', default: 0, transformer: bigintAsNumber })
   overpaidFen: number;
 
+  /** Σ line amounts at their prices, before any discount. */
+  @Column({ name: 'subtotal_fen', type: 'bigint', default: 0, transformer: bigintAsNumber })
+  subtotalFen: number;
+
+  /** The coupon's discount; Σ line discounts equals it exactly. totalFen = subtotalFen − discountFen. */
+  @Column({ name: 'discount_fen', type: 'bigint', default: 0, transformer: bigintAsNumber })
+  discountFen: number;
+
+  /** Fen dropped by cash rounding (抹零) when a cash-only payment was rounded down to the jiao. */
+  @Column({ name: 'rounding_fen', type: 'bigint', default: 0, transformer: bigintAsNumber })
+  roundingFen: number;
+
+  /** Σ refunds of the order's returns and its cancellation (what was owed back; legs carry it). */
+  @Column({ name: 'refunded_fen', type: 'bigint', default: 0, transformer: bigintAsNumber })
+  refundedFen: number;
+
+  @Column({ name: 'coupon_code', type: 'varchar', length: 64, nullable: true })
+  couponCode: string | null;
+
+  /** reserved → used (paid) or released (cancelled, expired): the order's hold on one coupon use. */
+  @Column({ name: 'coupon_use', type: 'varchar', length: 12, nullable: true })
+  couponUse: 'reserved' | 'used' | 'released' | null;
+
   @Column({ name: 'expires_at', type: 'bigint', transformer: bigintAsNumber })
   expiresAt: number;
 

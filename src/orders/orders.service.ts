@@ -11,12 +11,16 @@ import { LIVE_PAYMENT_STATUSES } from '../payments/payment-state';
 import { Order, OrderKind } from './order.entity';
 import { OrderLine } from './order-line.entity';
 import { moveOrder } from './order-state';
+import { CouponDiscount, CouponsService } from '../coupons/coupons.service';
+import { roundDownToJiao } from '../coupons/split';
 import { Batcher } from '../db/batch';
 import { BatchObserver, BatchSettings, PendingOrder, batchSettingsFromEnv, orderBatcher } from './order-batcher';
 
 export interface NewOrder {
   lane: string;
-  lines: { sku: string; qty: number }[];
+  /** unitPriceFen is a supervisor's price override (the route admits it only from a backoffice/admin key). */
+  lines: { sku: string; qty: number; unitPriceFen?: number }[];
+  coupon?: string;
   kind?: OrderKind;
   eventId?: string | null;
   holdSeconds?: number;
@@ -28,19 +32,42 @@ export interface OrderView {
   kind: OrderKind;
   eventId: string | null;
   status: Order['status'];
+  coupon: string | null;
+  subtotalFen: number;
+  discountFen: number;
   totalFen: number;
+  roundingFen: number;
   paidFen: number;
   overpaidFen: number;
+  refundedFen: number;
   expiresAt: string;
   createdAt: string;
-  lines: { lineNo: number; sku: string; qty: number; unitPriceFen: number; amountFen: number; reservation: OrderLine['reservation'] }[];
+  lines: {
+    lineNo: number; sku: string; qty: number; unitPriceFen: number; listPriceFen?: number; amountFen: number; discountFen: number; netFen: number;
+    returnedQty: number; reservation: OrderLine['reservation'];
+  }[];
   payments?: unknown[];
+  returns?: unknown[];
+}
+
+export type CashRounding = 'off' | 'jiao';
+
+/**
+ * What returns give the orders capability: refund legs for a cancelled order's approved tenders
+ * (written in the cancel's transaction, driven after it commits) and the returns shown on an order.
+ */
+export interface OrderRefunder {
+  refundCancelledIn(m: EntityManager, order: Order, actor: string, now: number): Promise<string | null>;
+  drive(returnId: string): Promise<void>;
+  returnsOf(m: EntityManager, orderId: string): Promise<unknown[]>;
 }
 
 /** Statuses for which an order's hold outlives its expiry: the payment outcome is not confirmed yet. */
 const LIVE_SQL = LIVE_PAYMENT_STATUSES.map((s) => `'${s}'`).join(', ');
 
 export class OrdersService {
+  readonly coupons: CouponsService;
+  private refunder: OrderRefunder | null = null;
   private readonly batcher: Batcher<PendingOrder, OrderView> | null;
   private batchObserver: BatchObserver | undefined;
 
@@ -49,8 +76,10 @@ export class OrdersService {
     private readonly inventory: InventoryService,
     private readonly clock: Clock,
     private readonly defaultHoldSeconds: number,
+    readonly cashRounding: CashRounding = 'off',
     batch: BatchSettings = batchSettingsFromEnv(db.kind),
   ) {
+    this.coupons = new CouponsService(db, clock);
     this.batcher = batch.enabled ? orderBatcher({
       db, settings: batch, defaultHoldSeconds, toView,
       now: () => this.clock.now().getTime(),
@@ -67,6 +96,10 @@ export class OrdersService {
   /** Resolves when no order batch is queued or in flight. */
   async idle(): Promise<void> {
     await this.batcher?.idle();
+  }
+
+  useRefunder(r: OrderRefunder): void {
+    this.refunder = r;
   }
 
   /** Rings up an order: prices the lines and reserves all of them, or nothing (409 insufficient_stock). */
@@ -99,19 +132,41 @@ export class OrdersService {
     }
 
     const orderId = newId();
-    const lines: OrderLine[] = input.lines.map((l, i) => Object.assign(new OrderLine(), {
-      id: newId(), orderId, lineNo: i + 1, sku: l.sku, qty: l.qty, unitPriceFen: price.get(l.sku)!, reservation: 'active' as const, endedAt: null,
-    }));
-    const totalFen = lines.reduce((s, l) => s + l.qty * l.unitPriceFen, 0);
-    if (!Number.isSafeInteger(totalFen)) throw unprocessable('total_too_large', 'the order total does not fit in fen');
+    const lines: OrderLine[] = input.lines.map((l, i) => {
+      const list = price.get(l.sku)!;
+      const overridden = l.unitPriceFen !== undefined && l.unitPriceFen !== list;
+      return Object.assign(new OrderLine(), {
+        id: newId(), orderId, lineNo: i + 1, sku: l.sku, qty: l.qty, unitPriceFen: overridden ? l.unitPriceFen! : list,
+        listPriceFen: overridden ? list : null, discountFen: 0, returnedQty: 0, reservation: 'active' as const, endedAt: null,
+      });
+    });
+    const subtotalFen = lines.reduce((s, l) => s + l.qty * l.unitPriceFen, 0);
+    if (!Number.isSafeInteger(subtotalFen)) throw unprocessable('total_too_large', 'the order total does not fit in fen');
+    let discount: CouponDiscount | null = null;
+    if (input.coupon) {
+      discount = await this.coupons.applyToOrder(m, input.coupon, lines.map((l) => ({ lineNo: l.lineNo, sku: l.sku, amountFen: l.qty * l.unitPriceFen })), now);
+      for (const l of lines) l.discountFen = discount.byLine.get(l.lineNo) ?? 0;
+    }
+    const discountFen = discount?.discountFen ?? 0;
+    const totalFen = subtotalFen - discountFen;
 
     const order: Order = Object.assign(new Order(), {
-      id: orderId, lane: input.lane, kind, eventId: input.eventId ?? null, status: 'reserved' as const, totalFen, paidFen: 0, overpaidFen: 0,
+      id: orderId, lane: input.lane, kind, eventId: input.eventId ?? null, status: 'reserved' as const, subtotalFen, discountFen, totalFen,
+      roundingFen: 0, refundedFen: 0, couponCode: discount?.code ?? null, couponUse: discount ? 'reserved' as const : null, paidFen: 0, overpaidFen: 0,
       expiresAt: now + (input.holdSeconds ?? this.defaultHoldSeconds) * 1000, createdBy: actor, createdAt: now, updatedAt: now, version: 0,
     });
-    await m.insert(Order, order);
-    await m.insert(OrderLine, lines);
-    await audit(m, { actor, entity: 'order', entityId: orderId, action: 'create', after: { status: 'reserved', totalFen, lines: input.lines }, at: now });
+    // Plain copies: TypeORM reloads defaulted columns into inserted entities, and on a multi-row insert
+    // it can pair the reloaded rows with the wrong objects (a line's discount would land on another line).
+    await m.insert(Order, { ...order });
+    await m.insert(OrderLine, lines.map((l) => ({ ...l })));
+    await audit(m, { actor, entity: 'order', entityId: orderId, action: 'create', after: { status: 'reserved', subtotalFen, discountFen, totalFen, coupon: order.couponCode, lines: input.lines }, at: now });
+    const overrides = lines.filter((l) => l.listPriceFen !== null);
+    if (overrides.length) {
+      await audit(m, ...overrides.map((l) => ({
+        actor, entity: 'order_line', entityId: l.id, action: 'price_override', at: now,
+        before: { orderId, lineNo: l.lineNo, sku: l.sku, unitPriceFen: l.listPriceFen }, after: { orderId, lineNo: l.lineNo, sku: l.sku, unitPriceFen: l.unitPriceFen },
+      })));
+    }
     // Last, so the stock rows are locked for as short a time as possible (see reserve()).
     await this.inventory.reserve(m, orderId, lines.map((l) => ({ lineId: l.id, sku: l.sku, qty: l.qty })), actor, skuKind);
     return toView(order, lines);
@@ -121,17 +176,19 @@ export class OrdersService {
     return this.db.read(async (m) => {
       const order = await m.findOne(Order, { where: { id } });
       if (!order) throw notFound('order', id);
-      const [lines, payments] = await Promise.all([
-        m.find(OrderLine, { where: { orderId: id }, order: { lineNo: 'ASC' } }),
-        m.find(Payment, { where: { orderId: id }, order: { createdAt: 'ASC' } }),
-      ]);
-      return { ...toView(order, lines), payments: payments.map(paymentSummary) };
+      const lines = await m.find(OrderLine, { where: { orderId: id }, order: { lineNo: 'ASC' } });
+      const payments = await m.find(Payment, { where: { orderId: id }, order: { createdAt: 'ASC' } });
+      const returns = this.refunder ? await this.refunder.returnsOf(m, id) : [];
+      return { ...toView(order, lines), payments: payments.map(paymentSummary), returns };
     });
   }
 
-  /** Cancels an order and releases its stock; refused while any payment's outcome is not confirmed. */
-  async cancel(id: string, actor: string): Promise<OrderView> {
-    return this.db.tx(async (m) => {
+  /**
+   * Cancels an order and releases its stock; refused while any payment's outcome is not confirmed.
+   * Approved tenders (part paid, customer gone) each get a refund leg, driven once this commits.
+   */
+  async cancel(id: string, actor: string): Promise<OrderView & { returns: unknown[] }> {
+    const { view, returnId } = await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       const order = await this.lockOrder(m, id);
       if (order.status !== 'reserved') throw conflict('order_not_cancellable', `order ${id} is ${order.status}`, { status: order.status });
@@ -141,16 +198,22 @@ export class OrdersService {
         throw conflict('payment_in_progress', 'a card payment of this order has no confirmed outcome yet; its stock stays held',
           { payments: live.map((p) => ({ id: p.id, status: p.status })) });
       }
+      let returnId: string | null = null;
       if (payments.some((p) => p.status === 'approved')) {
-        throw conflict('order_has_payments', 'this order has approved tenders; pay the rest or refund them before cancelling',
-          { paidFen: order.paidFen });
+        if (!this.refunder) throw conflict('order_has_payments', 'this order has approved tenders and no refunds are configured', { paidFen: order.paidFen });
+        returnId = await this.refunder.refundCancelledIn(m, order, actor, now);
       }
       await this.inventory.release(m, id, actor);
       await moveOrder(m, id, 'reserved', 'cancelled', now);
-      await audit(m, { actor, entity: 'order', entityId: id, action: 'cancel', before: { status: 'reserved' }, after: { status: 'cancelled' }, at: now });
+      if (order.couponCode) await this.coupons.giveBack(m, id, order.couponCode, now);
+      await audit(m, { actor, entity: 'order', entityId: id, action: 'cancel', before: { status: 'reserved' }, after: { status: 'cancelled', refundReturnId: returnId }, at: now });
       const lines = await m.find(OrderLine, { where: { orderId: id }, order: { lineNo: 'ASC' } });
-      return toView({ ...order, status: 'cancelled', updatedAt: now }, lines);
+      const fresh = await m.findOneOrFail(Order, { where: { id } });
+      return { view: toView(fresh, lines), returnId };
     });
+    if (returnId) await this.refunder!.drive(returnId);
+    const returns = this.refunder ? await this.db.read((m) => this.refunder!.returnsOf(m, id)) : [];
+    return { ...view, returns };
   }
 
   /**
@@ -172,6 +235,7 @@ export class OrdersService {
         if (blocking.length) return false;
         await this.inventory.release(m, id, 'system:sweeper');
         await moveOrder(m, id, 'reserved', 'expired', now);
+        if (order.couponCode) await this.coupons.giveBack(m, id, order.couponCode, now);
         await audit(m, { actor: 'system:sweeper', entity: 'order', entityId: id, action: 'expire', before: { status: 'reserved' }, after: { status: 'expired' }, at: now });
         return true;
       });
@@ -200,11 +264,28 @@ export class OrdersService {
 
 export function toView(order: Order, lines: OrderLine[]): OrderView {
   return {
-    id: order.id, lane: order.lane, kind: order.kind, eventId: order.eventId, status: order.status,
-    totalFen: order.totalFen, paidFen: order.paidFen, overpaidFen: order.overpaidFen,
+    id: order.id, lane: order.lane, kind: order.kind, eventId: order.eventId, status: order.status, coupon: order.couponCode,
+    subtotalFen: order.subtotalFen, discountFen: order.discountFen, totalFen: order.totalFen, roundingFen: order.roundingFen,
+    paidFen: order.paidFen, overpaidFen: order.overpaidFen, refundedFen: order.refundedFen,
     expiresAt: new Date(order.expiresAt).toISOString(), createdAt: new Date(order.createdAt).toISOString(),
-    lines: lines.map((l) => ({ lineNo: l.lineNo, sku: l.sku, qty: l.qty, unitPriceFen: l.unitPriceFen, amountFen: l.qty * l.unitPriceFen, reservation: l.reservation })),
+    lines: lines.map((l) => {
+      const amountFen = l.qty * l.unitPriceFen;
+      return {
+        lineNo: l.lineNo, sku: l.sku, qty: l.qty, unitPriceFen: l.unitPriceFen, ...(l.listPriceFen !== null ? { listPriceFen: l.listPriceFen } : {}),
+        amountFen, discountFen: l.discountFen, netFen: amountFen - l.discountFen, returnedQty: l.returnedQty, reservation: l.reservation,
+      };
+    }),
   };
+}
+
+/**
+ * Cash rounding (抹零): what a cash-only payment of the whole order is rounded to, or null when it
+ * does not apply (rounding off, another tender already approved, or nothing to drop).
+ */
+export function cashRoundedDue(mode: CashRounding, order: Pick<Order, 'totalFen' | 'paidFen' | 'roundingFen'>): number | null {
+  if (mode !== 'jiao' || order.paidFen !== 0 || order.roundingFen !== 0) return null;
+  const due = roundDownToJiao(order.totalFen);
+  return due < order.totalFen ? due : null;
 }
 
 export function paymentSummary(p: Payment) {

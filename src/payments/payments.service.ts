@@ -6,7 +6,7 @@ import { Clock, chinaTimestamp } from '../shared/clock';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
 import { newId, newPaymentReference } from '../shared/ids';
 import { InventoryService } from '../inventory/inventory.service';
-import { OrdersService } from '../orders/orders.service';
+import { OrdersService, cashRoundedDue } from '../orders/orders.service';
 import { Order } from '../orders/order.entity';
 import { moveOrder } from '../orders/order-state';
 import { Payment, PaymentMethod, PaymentStatus, RefundState } from './payment.entity';
@@ -102,6 +102,7 @@ export class PaymentsService {
     this.changes.setMaxListeners(0);
     this.cash = batch.enabled ? cashBatcher({
       db, settings: batch, paidHooks: this.paidHooks,
+      cashRounding: () => this.orders.cashRounding,
       now: () => this.clock.now().getTime(),
       toView: (p) => this.toView(p),
       applyOne: (t) => this.tenderOne(t.orderId, t.input, t.actor),
@@ -150,7 +151,13 @@ export class PaymentsService {
         throw conflict('payment_in_progress', 'a card payment of this order has an unknown outcome; take another tender only with acceptUnknownCard: true',
           { payments: live.map((p) => ({ id: p.id, status: p.status })) });
       }
-      const outstanding = order.totalFen - order.paidFen;
+      // Cash rounding (抹零): a cash-only payment of the rounded total drops the odd fen, recorded on the order.
+      const rounded = input.method === 'cash' && live.length === 0 ? cashRoundedDue(this.orders.cashRounding, order) : null;
+      if (rounded !== null && input.amountFen === rounded) {
+        await exec(m, 'UPDATE orders SET rounding_fen = ? WHERE id = ? AND rounding_fen = 0 AND paid_fen = 0', [order.totalFen - rounded, orderId]);
+        order.roundingFen = order.totalFen - rounded;
+      }
+      const outstanding = order.totalFen - order.roundingFen - order.paidFen;
       if (input.amountFen > outstanding) {
         throw unprocessable('amount_exceeds_balance', `the order has ${outstanding} fen left to pay`, { outstandingFen: outstanding, amountFen: input.amountFen });
       }
@@ -260,10 +267,11 @@ export class PaymentsService {
   private async applyApproval(m: EntityManager, order: Order, p: Payment, actor: string, now: number): Promise<void> {
     if (order.status === 'reserved') {
       const paid = order.paidFen + p.amountFen;
-      const excess = Math.max(0, paid - order.totalFen);
+      const due = order.totalFen - order.roundingFen;
+      const excess = Math.max(0, paid - due);
       await exec(m, 'UPDATE orders SET paid_fen = ?, overpaid_fen = overpaid_fen + ?, updated_at = ? WHERE id = ?', [paid, excess, now, order.id]);
       if (excess > 0) await this.queueRefund(m, p, excess, now);
-      if (paid >= order.totalFen) {
+      if (paid >= due) {
         await moveOrder(m, order.id, 'reserved', 'paid', now);
         for (const hook of this.paidHooks) await hook(m, order, now);
         await audit(m, { actor, entity: 'order', entityId: order.id, action: 'paid', before: { status: 'reserved' }, after: { status: 'paid', paidFen: paid }, at: now });

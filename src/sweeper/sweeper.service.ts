@@ -20,6 +20,8 @@ export interface SweepReport {
   suspense: number;
   expired: number;
   refunds: number;
+  /** What each added step reported (e.g. refund legs settled). */
+  steps?: Record<string, number>;
 }
 
 export interface SweeperOptions {
@@ -46,6 +48,7 @@ type Verdict =
  */
 export class Sweeper {
   private running: Promise<SweepReport> | null = null;
+  private readonly steps: { name: string; step: () => Promise<number> }[] = [];
 
   constructor(
     private readonly db: Db,
@@ -66,6 +69,11 @@ export class Sweeper {
     return this.running;
   }
 
+  /** A capability's own sweep work (refund legs), run at the end of each sweep; its count lands in report.steps. */
+  addStep(name: string, step: () => Promise<number>): void {
+    this.steps.push({ name, step });
+  }
+
   /** Resolves when no sweep is running (for shutdown). */
   async idle(): Promise<void> {
     await this.running?.catch(() => undefined);
@@ -83,6 +91,14 @@ export class Sweeper {
     report.expired = await this.orders.expireDue();
     report.refunds = await this.processRefunds();
     for (const [k, v] of Object.entries(report)) this.metrics.counter('pos_sweeper_outcomes_total', 'Sweeper outcomes by kind').inc({ outcome: k }, v);
+    if (this.steps.length) report.steps = {};
+    for (const s of this.steps) {
+      try {
+        report.steps![s.name] = await s.step();
+      } catch (err) {
+        this.log.error('sweep step failed', { step: s.name, err: String(err) });
+      }
+    }
     return report;
   }
 

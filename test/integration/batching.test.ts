@@ -100,4 +100,22 @@ describe.each(testDbKinds())('order batching on $name', ({ name }) => {
     expect((await cashier('GET', `/v1/orders/${o.id}`)).body).toMatchObject({ status: 'paid', paidFen: 300, overpaidFen: 0 });
     expect(await stock(sku)).toEqual({ sku, onHand: 9, reserved: 0, available: 9 });
   });
+
+  it('coupon uses ride in the batch: a short order takes no use, the uses run out in arrival order', async () => {
+    const a = await stocked(3, 1000);
+    const code = `BATCH-${name}-${++seq}`;
+    expect((await office('PUT', `/v1/coupons/${code}`, { kind: 'amount_off', amountFen: 300, maxUses: 2 })).status).toBe(200);
+    const submit = (qty: number, coupon?: string) => t.app.orders.create({ lane: 'lane-1', lines: [{ sku: a, qty }], coupon }, 'test').then(
+      (v) => ({ ok: true as const, v }), (e: DomainError) => ({ ok: false as const, code: e.code }));
+    const rs = await Promise.all([submit(1, code), submit(5, code), submit(1, code), submit(1, code), submit(1)]);
+    expect(batches).toEqual([expect.objectContaining({ size: 5, fallback: false })]);
+    expect(rs.map((r) => (r.ok ? `${r.v.totalFen}/${r.v.discountFen}` : r.code))).toEqual(['700/300', 'insufficient_stock', '700/300', 'coupon_exhausted', '1000/0']);
+    expect((await office('GET', `/v1/coupons/${code}`)).body).toMatchObject({ used: 0, reserved: 2, remaining: 0 });
+    expect(await stock(a)).toMatchObject({ reserved: 3, available: 0 });
+    const first = await cashier('GET', `/v1/orders/${(rs[0] as { v: { id: string } }).v.id}`);
+    expect(first.body).toMatchObject({ coupon: code, subtotalFen: 1000, discountFen: 300, totalFen: 700, lines: [{ discountFen: 300, netFen: 700 }] });
+    // Paid in a cash batch: the coupon's reserved use becomes a used one (the paid hook ran).
+    expect((await cashier('POST', `/v1/orders/${(rs[0] as { v: { id: string } }).v.id}/payments`, { method: 'cash', amountFen: 700, lane: 'lane-1' })).status).toBe(201);
+    expect((await office('GET', `/v1/coupons/${code}`)).body).toMatchObject({ used: 1, reserved: 1 });
+  });
 });

@@ -1,0 +1,33 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { actorOf, allow } from '../http/auth';
+import { fen, parse, positiveFen, skuCode } from '../http/validate';
+import { CouponsService } from './coupons.service';
+
+export const couponCode = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$/, 'a coupon code is 1–64 letters, digits, _ -');
+const couponBody = z.object({
+  kind: z.enum(['amount_off', 'percent_off']),
+  amountFen: positiveFen.optional(),
+  percent: z.number().gt(0, 'must be above 0').max(100, 'must be at most 100')
+    .refine((p) => Number.isInteger(Math.round(p * 100)) && Math.abs(p * 100 - Math.round(p * 100)) < 1e-9, 'at most two decimals').optional(),
+  minSubtotalFen: fen.optional(),
+  skus: z.array(skuCode).max(500).optional(),
+  validFrom: z.string().datetime({ offset: true }).optional(),
+  validTo: z.string().datetime({ offset: true }).optional(),
+  maxUses: z.number().int().min(0).max(1_000_000_000).optional(),
+}).strict();
+
+export function couponsRoutes(coupons: CouponsService): Router {
+  const r = Router();
+
+  r.put('/coupons/:code', allow('backoffice'), async (req, res) => {
+    const code = parse(couponCode, req.params.code);
+    res.json(await coupons.upsert(code, parse(couponBody, req.body), actorOf(req)));
+  });
+
+  r.get('/coupons/:code', allow('cashier', 'backoffice'), async (req, res) => {
+    res.json(await coupons.get(parse(couponCode, req.params.code)));
+  });
+
+  return r;
+}

@@ -1,0 +1,411 @@
+/**
+ * Coupons, discounts, returns and refund legs through the HTTP API on both databases. Card legs here
+ * go through the real driver and the terminal simulator joined in-process; test/terminal/returns.e2e.test.ts
+ * runs them over a pty with the simulator as its own process. Every scenario ends with pos check.
+ */
+import { createSimulatedTerminal, SimulatedTerminal } from '../../src/terminal/in-process';
+import { MemorySimBank } from '../../src/acquirer/bank-memory';
+import { testDbKinds } from '../support/dbs';
+import { Api, startTestApp, TestApp } from '../support/app';
+import { simulatedAcquirer } from '../support/acquirer';
+import { Clock } from '../../src/shared/clock';
+
+/** Real time plus an offset, so holds can expire without waiting. */
+class ShiftedClock implements Clock {
+  offsetMs = 0;
+  now(): Date { return new Date(Date.now() + this.offsetMs); }
+}
+
+const T_RESP = 700;
+
+describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name }) => {
+  let t: TestApp;
+  let lane: SimulatedTerminal;
+  let cashier: Api;
+  let office: Api;
+  const bank = new MemorySimBank();
+  const clock = new ShiftedClock();
+  let acq: Awaited<ReturnType<typeof simulatedAcquirer>>;
+
+  beforeAll(async () => {
+    lane = await createSimulatedTerminal('lane-1', { bank, tRespMs: T_RESP, tAckMs: 150 });
+    acq = await simulatedAcquirer(clock);
+    t = await startTestApp(name, {
+      terminals: new Map([['lane-1', lane.terminal]]), acquirer: acq.acquirer, clock,
+      config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600, cashRounding: 'jiao' },
+      poolSize: 20,
+    });
+    cashier = await t.as('cashier');
+    office = await t.as('backoffice');
+  });
+  afterAll(async () => { await t?.stop(); await lane?.close(); await acq?.sim.close(); });
+  afterEach(async () => { expect(await t.check()).toEqual([]); });
+
+  let seq = 0;
+  async function sku(priceFen: number, stock = 50): Promise<string> {
+    const code = `RET-${name}-${++seq}`;
+    expect((await office('PUT', `/v1/skus/${code}`, { name: code, priceFen })).status).toBe(200);
+    expect((await office('POST', '/v1/stock/receipts', { lines: [{ sku: code, qty: stock }] })).status).toBe(201);
+    return code;
+  }
+  async function coupon(body: object): Promise<string> {
+    const code = `C${name}${++seq}`;
+    const r = await office('PUT', `/v1/coupons/${code}`, body);
+    expect(r.status).toBe(200);
+    return code;
+  }
+  async function order(lines: { sku: string; qty: number; unitPriceFen?: number }[], couponCode?: string, as: Api = cashier) {
+    const r = await as('POST', '/v1/orders', { lane: 'lane-1', lines, ...(couponCode ? { coupon: couponCode } : {}) });
+    expect(r.status).toBe(201);
+    return r.body;
+  }
+  async function payCash(orderId: string, amountFen: number) {
+    const r = await cashier('POST', `/v1/orders/${orderId}/payments`, { method: 'cash', amountFen, lane: 'lane-1' });
+    expect(r.status).toBe(201);
+    return r.body;
+  }
+  async function payCard(orderId: string, amountFen: number) {
+    lane.simulator.expect({ action: 'approve' });
+    const r = await cashier('POST', `/v1/orders/${orderId}/payments`, { method: 'card', amountFen, lane: 'lane-1' });
+    expect(r.status).toBe(202);
+    const p = (await cashier('GET', `/v1/payments/${r.body.id}?wait=10`)).body;
+    expect(p.status).toBe('approved');
+    return p;
+  }
+  const ret = (orderId: string, body: object) => cashier('POST', `/v1/orders/${orderId}/returns`, body);
+  const getOrder = async (id: string) => (await cashier('GET', `/v1/orders/${id}`)).body;
+  const stock = async (code: string) => (await cashier('GET', `/v1/stock/${code}`)).body;
+
+  describe('coupons', () => {
+    it('PUT/GET a coupon answers used and remaining', async () => {
+      const code = await coupon({ kind: 'amount_off', amountFen: 500, maxUses: 3 });
+      const r = await cashier('GET', `/v1/coupons/${code}`);
+      expect(r.body).toMatchObject({ code, kind: 'amount_off', amountFen: 500, maxUses: 3, used: 0, remaining: 3 });
+    });
+
+    it('a cashier cannot define coupons', async () => {
+      expect((await cashier('PUT', '/v1/coupons/NOPE', { kind: 'amount_off', amountFen: 1 })).status).toBe(403);
+    });
+
+    it('line discounts are whole fen, split by largest remainder with ties to the lower line, and sum to the order discount', async () => {
+      const a = await sku(100), b = await sku(100), c = await sku(100);
+      const code = await coupon({ kind: 'amount_off', amountFen: 100 });
+      const o = await order([{ sku: a, qty: 1 }, { sku: b, qty: 1 }, { sku: c, qty: 1 }], code);
+      expect(o).toMatchObject({ subtotalFen: 300, discountFen: 100, totalFen: 200, coupon: code });
+      expect(o.lines.map((l: any) => [l.discountFen, l.netFen])).toEqual([[34, 66], [33, 67], [33, 67]]);
+    });
+
+    it('only eligible SKUs share the discount; a percent coupon is rounded once at order level, half up', async () => {
+      const a = await sku(2750), b = await sku(999);
+      const code = await coupon({ kind: 'percent_off', percent: 15, skus: [a] });
+      const o = await order([{ sku: a, qty: 3 }, { sku: b, qty: 1 }], code);
+      expect(o.discountFen).toBe(1238); // 15 % of 82.50 = 12.375 → 12.38
+      expect(o.lines[1]).toMatchObject({ discountFen: 0, netFen: 999 });
+      expect(o.totalFen).toBe(8250 - 1238 + 999);
+    });
+
+    it.each([
+      ['unknown_coupon', 422, async () => 'NO-SUCH-COUPON'],
+      ['coupon_not_applicable', 422, async () => coupon({ kind: 'amount_off', amountFen: 100, minSubtotalFen: 1_000_000 })],
+      ['coupon_not_applicable', 422, async () => coupon({ kind: 'amount_off', amountFen: 100, validTo: '2000-01-01T00:00:00Z' })],
+      ['coupon_not_applicable', 422, async () => coupon({ kind: 'amount_off', amountFen: 100, skus: ['SOMETHING-ELSE'] })],
+      ['coupon_exhausted', 409, async () => coupon({ kind: 'amount_off', amountFen: 100, maxUses: 0 })],
+    ])('refused with %s (%d), nothing reserved', async (errCode, status, make) => {
+      const a = await sku(500);
+      const code = await make();
+      const r = await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1 }], coupon: code });
+      expect(r.status).toBe(status);
+      expect(r.body.error.code).toBe(errCode);
+      if (errCode === 'coupon_not_applicable') expect(['minimum', 'window', 'no_eligible_line']).toContain(r.body.error.details.why);
+      expect(await stock(a)).toMatchObject({ reserved: 0 });
+    });
+
+    it('500 concurrent orders for a coupon with 20 uses: exactly 20 get it', async () => {
+      const a = await sku(1000, 1000);
+      const code = await coupon({ kind: 'amount_off', amountFen: 100, maxUses: 20 });
+      const results = await Promise.all(Array.from({ length: 500 }, () =>
+        cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1 }], coupon: code })));
+      expect(results.filter((r) => r.status === 201)).toHaveLength(20);
+      expect(results.filter((r) => r.status === 409 && r.body.error.code === 'coupon_exhausted')).toHaveLength(480);
+      expect((await cashier('GET', `/v1/coupons/${code}`)).body).toMatchObject({ reserved: 20, used: 0, remaining: 0 });
+      expect(await stock(a)).toMatchObject({ reserved: 20 });
+    });
+
+    it('a use held by an order that expires unpaid goes back to the coupon', async () => {
+      const a = await sku(1000);
+      const code = await coupon({ kind: 'amount_off', amountFen: 100, maxUses: 1 });
+      const o = await order([{ sku: a, qty: 1 }], code);
+      expect((await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1 }], coupon: code })).status).toBe(409);
+      clock.offsetMs = 2 * 3600_000;
+      try {
+        expect((await t.api('POST', '/v1/sweeps')).status).toBe(200);
+      } finally {
+        clock.offsetMs = 0;
+      }
+      expect((await getOrder(o.id)).status).toBe('expired');
+      expect((await cashier('GET', `/v1/coupons/${code}`)).body).toMatchObject({ reserved: 0, used: 0, remaining: 1 });
+    });
+
+    it('a use is consumed when the order is paid and given back when another is cancelled', async () => {
+      const a = await sku(1000);
+      const code = await coupon({ kind: 'amount_off', amountFen: 100, maxUses: 2 });
+      const o1 = await order([{ sku: a, qty: 1 }], code);
+      const o2 = await order([{ sku: a, qty: 1 }], code);
+      await payCash(o1.id, o1.totalFen);
+      expect((await cashier('POST', `/v1/orders/${o2.id}/cancel`)).status).toBe(200);
+      expect((await cashier('GET', `/v1/coupons/${code}`)).body).toMatchObject({ used: 1, reserved: 0, remaining: 1 });
+    });
+  });
+
+  describe('price override', () => {
+    it('a cashier may not override a price', async () => {
+      const a = await sku(1000);
+      const r = await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1, unitPriceFen: 1 }] });
+      expect(r.status).toBe(403);
+      expect(r.body.error.code).toBe('price_override_forbidden');
+    });
+
+    it('a supervisor overrides it, audited with before and after', async () => {
+      const a = await sku(1000);
+      const o = await order([{ sku: a, qty: 2, unitPriceFen: 800 }], undefined, office);
+      expect(o.lines[0]).toMatchObject({ unitPriceFen: 800, listPriceFen: 1000, amountFen: 1600 });
+      const audits = await t.fdb.db.ds.query("SELECT `before`, `after` FROM audit_log WHERE action = 'price_override' AND entity = 'order_line'");
+      expect(audits.map((x: any) => [JSON.parse(x.before).unitPriceFen, JSON.parse(x.after).unitPriceFen])).toContainEqual([1000, 800]);
+    });
+  });
+
+  describe('returns', () => {
+    it('a partial return refunds the units\' share of the net, restocks them, and shows on the order', async () => {
+      const a = await sku(1000);
+      const o = await order([{ sku: a, qty: 3 }]);
+      await payCash(o.id, o.totalFen);
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }], reason: 'wrong size' });
+      expect(r.status).toBe(201);
+      expect(r.body).toMatchObject({ orderId: o.id, status: 'refunded', refundFen: 1000, lines: [{ lineNo: 1, qty: 1, refundFen: 1000 }] });
+      expect(r.body.legs).toEqual([expect.objectContaining({ method: 'cash', via: 'cash', amountFen: 1000, status: 'approved' })]);
+      expect(await stock(a)).toMatchObject({ onHand: 48, reserved: 0 });
+      const v = await getOrder(o.id);
+      expect(v).toMatchObject({ refundedFen: 1000, lines: [expect.objectContaining({ returnedQty: 1 })] });
+      expect(v.returns).toHaveLength(1);
+      expect((await cashier('GET', `/v1/returns/${r.body.id}`)).body).toMatchObject({ id: r.body.id, refundFen: 1000 });
+    });
+
+    it('restock:false records the units as damaged: on hand does not rise', async () => {
+      const a = await sku(1000);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCash(o.id, o.totalFen);
+      expect((await ret(o.id, { lines: [{ lineNo: 1, qty: 2 }], restock: false })).status).toBe(201);
+      expect(await stock(a)).toMatchObject({ onHand: 48 });
+      const mv = await t.fdb.db.ds.query('SELECT kind, on_hand_delta FROM stock_movement WHERE sku = ? AND kind = ?', [a, 'damaged']);
+      expect(mv).toHaveLength(1);
+      expect(Number(mv[0].on_hand_delta)).toBe(0);
+    });
+
+    it('more than sold minus returned is 409 return_exceeds_sold and changes nothing', async () => {
+      const a = await sku(1000);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCash(o.id, o.totalFen);
+      expect((await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] })).status).toBe(201);
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 2 }] });
+      expect(r.status).toBe(409);
+      expect(r.body.error).toMatchObject({ code: 'return_exceeds_sold', details: { soldQty: 2, returnedQty: 1, requestedQty: 2 } });
+      expect((await getOrder(o.id)).refundedFen).toBe(1000);
+    });
+
+    it('a return of an unpaid order is refused', async () => {
+      const a = await sku(1000);
+      const o = await order([{ sku: a, qty: 1 }]);
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      expect(r.status).toBe(409);
+      expect(r.body.error.code).toBe('order_not_returnable');
+    });
+
+    it('concurrent returns of the same units: one wins', async () => {
+      const a = await sku(1000);
+      const o = await order([{ sku: a, qty: 1 }]);
+      await payCash(o.id, o.totalFen);
+      const rs = await Promise.all(Array.from({ length: 8 }, () => ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] })));
+      expect(rs.filter((r) => r.status === 201)).toHaveLength(1);
+      expect(rs.filter((r) => r.status === 409 && r.body.error.code === 'return_exceeds_sold')).toHaveLength(7);
+      expect((await getOrder(o.id)).refundedFen).toBe(1000);
+    });
+
+    it('bad input is a 400 and changes nothing', async () => {
+      const a = await sku(1000);
+      const o = await order([{ sku: a, qty: 1 }]);
+      await payCash(o.id, o.totalFen);
+      expect((await ret(o.id, { lines: [{ lineNo: 1, qty: 0 }] })).status).toBe(400);
+      expect((await ret(o.id, { lines: [{ lineNo: 9, qty: 1 }] })).status).toBe(422);
+      expect((await getOrder(o.id)).refundedFen).toBe(0);
+    });
+  });
+
+  describe('peer bugs, in our terms', () => {
+    it('Odoo PR #286433: a partial return gives back only its line\'s share of the order discount, not all of it', async () => {
+      const a = await sku(10000), b = await sku(5000);
+      const code = await coupon({ kind: 'amount_off', amountFen: 3000 });
+      const o = await order([{ sku: a, qty: 1 }, { sku: b, qty: 1 }], code);
+      await payCash(o.id, o.totalFen);
+      expect((await ret(o.id, { lines: [{ lineNo: 2, qty: 1 }] })).body.refundFen).toBe(4000);
+      expect((await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] })).body.refundFen).toBe(8000);
+      expect((await getOrder(o.id)).refundedFen).toBe(12000);
+    });
+
+    it('Odoo PR #281958: an 80 − 15 order refunds 65, not 95', async () => {
+      const a = await sku(8000);
+      const code = await coupon({ kind: 'amount_off', amountFen: 1500 });
+      const o = await order([{ sku: a, qty: 1 }], code);
+      await payCash(o.id, o.totalFen);
+      expect((await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] })).body.refundFen).toBe(6500);
+    });
+
+    it('PrestaShop PR #42502: returning one of two items takes only its half of the discount', async () => {
+      const a = await sku(5000);
+      const code = await coupon({ kind: 'amount_off', amountFen: 2000 });
+      const o = await order([{ sku: a, qty: 2 }], code);
+      await payCash(o.id, o.totalFen);
+      expect((await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] })).body.refundFen).toBe(4000);
+      expect((await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] })).body.refundFen).toBe(4000);
+    });
+
+    it('ERPNext #41343: 82.50 − 15 % is rounded once; returning it in parts gives back exactly what was paid', async () => {
+      const a = await sku(2750);
+      const code = await coupon({ kind: 'percent_off', percent: 15 });
+      const o = await order([{ sku: a, qty: 3 }], code);
+      expect(o.totalFen).toBe(7012);
+      await payCash(o.id, o.totalFen);
+      const r1 = (await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] })).body.refundFen;
+      const r2 = (await ret(o.id, { lines: [{ lineNo: 1, qty: 2 }] })).body.refundFen;
+      expect([r1, r2]).toEqual([2338, 4674]);
+      expect(r1 + r2).toBe(7012);
+    });
+
+    it('Odoo PR #155619: card + cash paid 138, a full return refunds 138 to the two tenders, newest first', async () => {
+      const a = await sku(13800);
+      const o = await order([{ sku: a, qty: 1 }]);
+      await payCard(o.id, 10000);
+      await payCash(o.id, 3800);
+      lane.simulator.expect({ action: 'approve' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      expect(r.body).toMatchObject({ refundFen: 13800, status: 'refunded' });
+      expect(r.body.legs.map((l: any) => [l.method, l.amountFen, l.status])).toEqual([['cash', 3800, 'approved'], ['card', 10000, 'approved']]);
+      // Part of the card's amount in the open batch is an R0 refund, the whole would be a V0 void.
+    });
+
+    it('Odoo #96721: a cash sale rounded down to 7.00 (抹零) refunds 7.00, not 7.03', async () => {
+      const a = await sku(703);
+      const o = await order([{ sku: a, qty: 1 }]);
+      await payCash(o.id, 700);
+      const v = await getOrder(o.id);
+      expect(v).toMatchObject({ status: 'paid', roundingFen: 3, paidFen: 700 });
+      expect((await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] })).body.refundFen).toBe(700);
+    });
+  });
+
+  describe('card legs and cancel', () => {
+    it('the whole card amount in the open batch is voided (V0); the terminal journal marks the sale voided', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 1 }]);
+      const p = await payCard(o.id, o.totalFen);
+      lane.simulator.expect({ action: 'approve' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      expect(r.body.legs).toEqual([expect.objectContaining({ method: 'card', via: 'V0', status: 'approved', amountFen: 2500 })]);
+      expect(r.body.legs[0].rf).not.toBe(p.rf);
+      expect(lane.simulator.journal.get(p.rf)!.status).toBe('V');
+    });
+
+    it('a part of the card amount is refunded (R0) under its own RF', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 2 }]);
+      const p = await payCard(o.id, o.totalFen);
+      lane.simulator.expect({ action: 'approve' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      expect(r.body.legs).toEqual([expect.objectContaining({ via: 'R0', status: 'approved', amountFen: 2500 })]);
+      expect(lane.simulator.journal.get(r.body.legs[0].rf)).toMatchObject({ mt: 'R0', status: 'A', amountFen: 2500 });
+      expect(lane.simulator.journal.get(p.rf)!.status).toBe('A');
+    });
+
+    it('a declined leg is failed and listed; paying it in cash is audited', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCard(o.id, o.totalFen);
+      lane.simulator.expect({ action: 'decline', rc: '51' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      expect(r.body).toMatchObject({ status: 'needs_attention', legs: [expect.objectContaining({ status: 'failed', rc: '51' })] });
+      const leg = r.body.legs[0];
+      expect((await office('GET', '/v1/refund-legs')).body.map((l: any) => l.id)).toContain(leg.id);
+      expect((await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, {})).status).toBe(400);
+      const paid = await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'paid 25.00 from drawer 1' });
+      expect(paid.status).toBe(200);
+      expect(paid.body).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'paid_in_cash', resolution: expect.objectContaining({ note: 'paid 25.00 from drawer 1' }) })] });
+      expect((await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'again' })).status).toBe(409);
+    });
+
+    it('cancelling a part-paid order releases its stock and refunds each approved tender', async () => {
+      const a = await sku(3000);
+      const code = await coupon({ kind: 'amount_off', amountFen: 100, maxUses: 5 });
+      const o = await order([{ sku: a, qty: 2 }], code);
+      await payCash(o.id, 1000);
+      await payCard(o.id, 2000);
+      lane.simulator.expect({ action: 'approve' });
+      const c = await cashier('POST', `/v1/orders/${o.id}/cancel`);
+      expect(c.status).toBe(200);
+      expect(c.body).toMatchObject({ status: 'cancelled', refundedFen: 3000 });
+      expect(c.body.returns[0]).toMatchObject({ kind: 'cancel', refundFen: 3000, status: 'refunded' });
+      expect(c.body.returns[0].legs.map((l: any) => [l.method, l.via, l.amountFen])).toEqual([['card', 'V0', 2000], ['cash', 'cash', 1000]]);
+      expect(await stock(a)).toMatchObject({ onHand: 50, reserved: 0 });
+      expect((await cashier('GET', `/v1/coupons/${code}`)).body).toMatchObject({ reserved: 0, used: 0 });
+    });
+
+    it('a card leg for a busy terminal is stored queued with its RF; the sweep sends it once the terminal is free', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 1 }]);
+      const p = await payCard(o.id, o.totalFen);
+      const other = await order([{ sku: a, qty: 1 }]);
+      lane.simulator.expect({ action: 'approve', delayMs: 600 });
+      lane.simulator.expect({ action: 'approve' });
+      const busy = await cashier('POST', `/v1/orders/${other.id}/payments`, { method: 'card', amountFen: other.totalFen, lane: 'lane-1' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      expect(r.body).toMatchObject({ status: 'refunding', legs: [expect.objectContaining({ via: 'V0', status: 'queued' })] });
+      const rf = r.body.legs[0].rf;
+      expect(rf).toMatch(/^R/);
+      await cashier('GET', `/v1/payments/${busy.body.id}?wait=10`);
+      expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 0 });
+      const v = (await cashier('GET', `/v1/returns/${r.body.id}`)).body;
+      expect(v).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'approved', rf })] });
+      expect(lane.simulator.journal.get(rf)).toMatchObject({ mt: 'V0', status: 'A' });
+      expect(p.rf).not.toBe(rf);
+    });
+
+    it('cancel is still refused while a card attempt is live', async () => {
+      const a = await sku(3000);
+      const o = await order([{ sku: a, qty: 1 }]);
+      lane.simulator.expect({ action: 'silence', bank: 'none' });
+      const r = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: 3000, lane: 'lane-1' });
+      const c = await cashier('POST', `/v1/orders/${o.id}/cancel`);
+      expect(c.status).toBe(409);
+      expect(c.body.error.code).toBe('payment_in_progress');
+      await cashier('GET', `/v1/payments/${r.body.id}?wait=5`);
+    });
+  });
+
+  describe('when the terminal is gone', () => {
+    it('an unknown leg is settled through the acquirer by its own RF', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCard(o.id, o.totalFen);
+      lane.simulator.expect({ action: 'silence', bank: 'none' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      const leg = r.body.legs[0];
+      expect(leg).toMatchObject({ via: 'R0', status: 'unknown' });
+      const row = (await t.fdb.db.ds.query('SELECT txn_time FROM refund_leg WHERE id = ?', [leg.id]))[0];
+      // The bank did refund it; the terminal that could say so is unplugged.
+      await acq.bank.record({ orderId: leg.rf, amountFen: 2500, status: 'approved', txnTime: row.txn_time, respCode: '00' });
+      await lane.terminal.close();
+      await new Promise((res) => setTimeout(res, 1100));
+      expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 1 });
+      expect((await cashier('GET', `/v1/returns/${r.body.id}`)).body).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'approved', rf: leg.rf })] });
+    });
+  });
+
+});
