@@ -1,4 +1,4 @@
-import { EntityManager } from 'typeorm';
+import { EntityManager, In } from 'typeorm';
 import { Db, exec, placeholders, rows } from '../db/db';
 import { Acquirer } from '../acquirer/acquirer';
 import { Terminal } from '../terminal/terminal';
@@ -135,9 +135,13 @@ export class Sweeper {
         ids.push(...due.map((d) => d.id));
       }
       if (ids.length === 0) return [];
-      await exec(m, `UPDATE payment SET claimed_by = ?, claim_until = ? WHERE id IN (${placeholders(ids.length)})`,
-        [this.opts.instanceId, now + this.opts.claimMs, ...ids]);
-      return m.findByIds(Payment, ids) as Promise<Payment[]>;
+      // The claim is itself conditional and read back: on Galera the read above takes no lock, so another
+      // node may have claimed (or settled) some of these since; only the rows this UPDATE changed are ours.
+      const until = now + this.opts.claimMs;
+      await exec(m, `UPDATE payment SET claimed_by = ?, claim_until = ? WHERE id IN (${placeholders(ids.length)})
+         AND status IN ('unknown', 'suspense') AND next_check_at <= ? AND (claim_until IS NULL OR claim_until < ?)`,
+        [this.opts.instanceId, until, ...ids, now, now]);
+      return m.find(Payment, { where: { id: In(ids), claimedBy: this.opts.instanceId, claimUntil: until } });
     });
   }
 
