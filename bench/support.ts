@@ -64,7 +64,9 @@ export interface BenchServer {
 
 export async function startServer(opts: { databaseUrl: string; env?: Record<string, string>; workers?: number }): Promise<BenchServer> {
   const adminKey = `pos_bench_${randomBytes(16).toString('hex')}`;
-  const child: ChildProcess = spawn(process.execPath, [cli, 'serve', ...(opts.workers && opts.workers > 1 ? ['--workers', String(opts.workers)] : [])], {
+  // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, cli, 'serve', ...(opts.workers && opts.workers > 1 ? ['--workers', String(opts.workers)] : [])], {
     cwd: root,
     env: {
       ...process.env, DATABASE_URL: opts.databaseUrl, POS_ADMIN_KEY: adminKey, PORT: '0', HOST: '127.0.0.1',
