@@ -105,6 +105,14 @@ async function finish(server: BenchServer, url: string): Promise<void> {
   if (!check.clean) failed = true;
 }
 
+/** Two seconds not counted: the pool's connections opened, the JIT warm, before the first figure. */
+async function warmUp(url: string, key: string, pick: () => string = () => 'HOT'): Promise<void> {
+  await cannon({
+    url, connections, duration: 2, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    requests: [{ method: 'POST', path: '/v1/orders', setupRequest: (req: any) => ({ ...req, body: orderBody(pick()) }) }],
+  } as autocannon.Options);
+}
+
 /** 1: one process, one hot SKU, with the bare handler as the yardstick. */
 async function hot(): Promise<void> {
   const db = await benchDb('reserve');
@@ -112,6 +120,7 @@ async function hot(): Promise<void> {
   try {
     const key = await stockUp(server, ['HOT']);
     console.log(`\nbench:reserve — MariaDB ${db.url.replace(/\/\/[^@]*@/, '//')}, one process (pid ${server.pid}), one hot SKU, ${connections} connections, ${seconds} s each`);
+    await warmUp(server.url, key);
     const o = line('orders (reserve)', await ordersRun(server.url, key, () => 'HOT'));
     const c = line('checkouts (order + cash)', await checkoutsRun(server.url, key, () => 'HOT'), 2);
     const b = line('bare express handler', await bare());
@@ -134,6 +143,7 @@ async function workers(): Promise<void> {
     try {
       const key = await stockUp(server, ['HOT']);
       console.log(`\nMariaDB, serve --workers ${n}, one hot SKU`);
+      await warmUp(server.url, key);
       line(`checkouts, ${n} processes`, await checkoutsRun(server.url, key, () => 'HOT'), 2);
       console.log(await batches(server, n));
       await finish(server, db.url);
@@ -153,6 +163,7 @@ async function spread(): Promise<void> {
     const key = await stockUp(server, skus);
     const pick = () => skus[Math.floor(Math.random() * skus.length)];
     console.log('\nMariaDB, one process, 1 000-SKU spread');
+    await warmUp(server.url, key, pick);
     line('orders, 1 000 SKUs', await ordersRun(server.url, key, pick));
     line('checkouts, 1 000 SKUs', await checkoutsRun(server.url, key, pick), 2);
     console.log(await batches(server, 1));
@@ -171,6 +182,7 @@ async function sqlite(): Promise<void> {
   try {
     const key = await stockUp(server, ['HOT']);
     console.log(`\nSQLite ${url}, one process, one hot SKU`);
+    await warmUp(server.url, key);
     line('orders (reserve), SQLite', await ordersRun(server.url, key, () => 'HOT'));
     line('checkouts, SQLite', await checkoutsRun(server.url, key, () => 'HOT'), 2);
     console.log(await batches(server, 1));
