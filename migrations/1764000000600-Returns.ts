@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner, Table, TableColumn } from 'typeorm';
+import { MigrationInterface, QueryRunner, Table } from 'typeorm';
 import { big, str, text, uuid } from './columns';
 
 /**
@@ -17,12 +17,13 @@ export class Returns1764000000600 implements MigrationInterface {
         big('used', false, 0), big('reserved', false, 0), str('created_by', 64), big('created_at'), big('updated_at'),
       ],
     }));
-    await qr.addColumns('orders', [
-      big('subtotal_fen', false, 0), big('discount_fen', false, 0), big('rounding_fen', false, 0), big('refunded_fen', false, 0),
-      str('coupon_code', 64, true), str('coupon_use', 12, true),
-    ].map((c) => new TableColumn(c)));
+    // Plain SQL: both databases add a column in place (TypeORM would rebuild the SQLite tables, order_line is the big one).
+    for (const c of ['subtotal_fen', 'discount_fen', 'rounding_fen', 'refunded_fen']) await qr.query(`ALTER TABLE orders ADD COLUMN ${c} BIGINT NOT NULL DEFAULT 0`);
+    await qr.query('ALTER TABLE orders ADD COLUMN coupon_code VARCHAR(64) NULL');
+    await qr.query('ALTER TABLE orders ADD COLUMN coupon_use VARCHAR(12) NULL');
     await qr.query('UPDATE orders SET subtotal_fen = total_fen');
-    await qr.addColumns('order_line', [big('discount_fen', false, 0), big('returned_qty', false, 0), big('list_price_fen', true)].map((c) => new TableColumn(c)));
+    for (const c of ['discount_fen', 'returned_qty']) await qr.query(`ALTER TABLE order_line ADD COLUMN ${c} BIGINT NOT NULL DEFAULT 0`);
+    await qr.query('ALTER TABLE order_line ADD COLUMN list_price_fen BIGINT NULL');
     await qr.createTable(new Table({
       name: 'order_return',
       columns: [
@@ -58,7 +59,7 @@ export class Returns1764000000600 implements MigrationInterface {
 
   async down(qr: QueryRunner): Promise<void> {
     for (const t of ['refund_leg', 'return_line', 'order_return', 'coupon']) await qr.dropTable(t, true);
-    for (const c of ['discount_fen', 'returned_qty', 'list_price_fen']) await qr.dropColumn('order_line', c);
-    for (const c of ['subtotal_fen', 'discount_fen', 'rounding_fen', 'refunded_fen', 'coupon_code', 'coupon_use']) await qr.dropColumn('orders', c);
+    for (const c of ['discount_fen', 'returned_qty', 'list_price_fen']) await qr.query(`ALTER TABLE order_line DROP COLUMN ${c}`);
+    for (const c of ['subtotal_fen', 'discount_fen', 'rounding_fen', 'refunded_fen', 'coupon_code', 'coupon_use']) await qr.query(`ALTER TABLE orders DROP COLUMN ${c}`);
   }
 }

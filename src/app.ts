@@ -1,4 +1,5 @@
 import express, { Express } from 'express';
+import './capabilities'; // hands every capability's entities to the data source before any is made
 import { Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import cron, { ScheduledTask } from 'node-cron';
@@ -17,14 +18,18 @@ import { ordersRoutes } from './orders/orders.routes';
 import { PaymentsService } from './payments/payments.service';
 import { paymentsRoutes } from './payments/payments.routes';
 import { TerminalCardDriver } from './payments/card-flow';
+import { LaneLeases } from './payments/lane-lease';
 import { Sweeper } from './sweeper/sweeper.service';
 import { sweeperRoutes } from './sweeper/sweeper.routes';
 import { authenticate } from './http/auth';
-import { errorHandler, notFoundRoute } from './http/errors';
+import { errorHandler, notFoundRoute, requestId } from './http/errors';
+import { jsonBody } from './http/body';
 import { idempotency } from './http/idempotency';
 import { Metrics } from './http/metrics';
 import { rows } from './db/db';
 import { extensionRoutes, Extension } from './extensions';
+import { Printer } from './printer/printer';
+import { Lane, LaneOptions, laneCapability } from './lane';
 
 export interface AppDeps {
   config: Config;
@@ -35,6 +40,11 @@ export interface AppDeps {
   log?: Logger;
   /** Off in tests that sweep by hand. */
   schedule?: boolean;
+  /** Lane lease timing (default: 30 s lease renewed every 10 s). */
+  laneLease?: { leaseMs: number; renewMs: number };
+  /** Receipt printers by lane (POS_PRINTERS). */
+  printers?: Map<string, Printer>;
+  lane?: Partial<LaneOptions>;
 }
 
 export interface App {
@@ -47,9 +57,11 @@ export interface App {
   payments: PaymentsService;
   sweeper: Sweeper;
   cards: TerminalCardDriver;
+  leases: LaneLeases;
   terminals: Map<string, Terminal>;
   metrics: Metrics;
   extensions: Extension[];
+  lane: Lane;
   listen(port: number, host: string): Promise<{ server: Server; url: string }>;
   close(): Promise<void>;
 }
@@ -66,9 +78,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const inventory = new InventoryService(db, clock);
   const orders = new OrdersService(db, inventory, clock, config.orderHoldSeconds, config.cashRounding ?? 'off');
   const payments = new PaymentsService(db, inventory, orders, clock);
+  // One instance drives a lane at a time: the lease holder. Another configured for the same lane waits for it.
+  const leases = new LaneLeases(db, clock, log, [...terminals.keys()], { instanceId: config.instanceId, leaseMs: 30_000, renewMs: 10_000, ...deps.laneLease });
+  const cards = new TerminalCardDriver(terminals, payments, log, leases);
   orders.observeBatches(metrics.batchObserver());
   payments.observeBatches(metrics.batchObserver());
-  const cards = new TerminalCardDriver(terminals, payments, log);
   payments.useCardDriver(cards);
   const sweeper = new Sweeper(db, payments, orders, terminals, cards, deps.acquirer ?? null, clock, log, metrics, {
     instanceId: config.instanceId,
@@ -77,36 +91,50 @@ export async function createApp(deps: AppDeps): Promise<App> {
     claimMs: 5 * 60_000,
     batchSize: 200,
     concurrency: 16,
-  });
-  const ctx = { db, clock, log, inventory, orders, payments, metrics, terminals, acquirer: deps.acquirer ?? null, sweeper };
+  }, leases);
+  // A lane may take orders if it has a terminal or is a cash lane (POS_LANES): a typo is refused at the
+  // order, not discovered at the card tender.
+  const knownLane = (lane: string) => terminals.has(lane) || config.cashLanes.includes(lane);
+  const ctx = { db, clock, log, inventory, orders, payments, metrics, knownLane, terminals, acquirer: deps.acquirer ?? null, sweeper, cards, schedule: deps.schedule !== false };
   const extensions = await extensionRoutes(ctx);
+  const lane = laneCapability(ctx, deps.printers ?? new Map(), { instanceId: config.instanceId, ...deps.lane });
 
   if (config.adminKey) await auth.bootstrapAdmin(config.adminKey);
-  const recovered = await payments.recoverInterrupted([...terminals.keys()]);
-  if (recovered) log.warn('card attempts left pending by a previous run are now unknown', { count: recovered });
+  // Only once a lane's lease is won is what it left `pending` ours to call unknown (never another live instance's in-flight payments).
+  leases.onWon(async (lanes) => {
+    const recovered = await payments.recoverInterrupted(lanes, (id) => cards.isInFlight(id));
+    if (recovered) log.warn('card attempts left pending by a previous run are now unknown', { count: recovered, lanes });
+  });
+  await leases.tick();
+  const waiting = [...terminals.keys()].filter((l) => !leases.holds(l));
+  if (waiting.length) log.warn('another instance drives these lanes; waiting for their leases', { lanes: waiting });
+  leases.start();
 
   metrics.collect(async () => {
-    const counts = await db.read((m) => rows<{ status: string; n: unknown }>(m, "SELECT status, COUNT(*) AS n FROM payment WHERE status IN ('pending', 'unknown', 'suspense') GROUP BY status"));
-    const g = metrics.gauge('pos_payments_held', 'Card attempts whose outcome is not confirmed, by status');
-    for (const s of ['pending', 'unknown', 'suspense']) g.set({ status: s }, Number(counts.find((c) => c.status === s)?.n ?? 0));
+    const counts = await db.read((m) => rows<{ status: string; n: unknown }>(m, "SELECT status, COUNT(*) AS n FROM payment WHERE status IN ('pending', 'unknown', 'suspense', 'disputed') GROUP BY status"));
+    const g = metrics.gauge('pos_payments_held', 'Card attempts whose outcome is not confirmed (disputed: waiting for a person), by status');
+    for (const s of ['pending', 'unknown', 'suspense', 'disputed']) g.set({ status: s }, Number(counts.find((c) => c.status === s)?.n ?? 0));
   });
 
   const http = express();
   http.disable('x-powered-by');
   http.set('etag', false);
   http.use(metrics.requestTimer());
-  http.use(express.json({ limit: '256kb' }));
+  http.use(requestId);
+  http.use(jsonBody());
   http.get('/healthz', (_req, res) => { res.json({ ok: true }); });
   http.get('/metrics', async (_req, res) => { res.type(metrics.contentType).send(await metrics.render()); });
   const v1 = express.Router();
   v1.use(authenticate(auth));
-  v1.use(idempotency(db));
+  v1.use(idempotency(db, { leaseMs: config.idempotencyLeaseMs }));
   v1.use(authRoutes(auth));
   v1.use(inventoryRoutes(inventory));
-  v1.use(ordersRoutes(orders));
+  v1.use(lane.beforeOrders);
+  v1.use(ordersRoutes(orders, knownLane));
   v1.use(paymentsRoutes(payments));
   v1.use(sweeperRoutes(sweeper));
   for (const e of extensions) v1.use(e.router);
+  for (const r of lane.routers) v1.use(r);
   http.use('/v1', v1);
   http.use(notFoundRoute);
   http.use(errorHandler(log));
@@ -125,7 +153,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   let server: Server | null = null;
   return {
-    http, db, clock, auth, inventory, orders, payments, sweeper, cards, terminals, metrics, extensions,
+    http, db, clock, auth, inventory, orders, payments, sweeper, cards, leases, terminals, metrics, extensions, lane,
     listen: (port, host) => new Promise((resolve) => {
       server = http.listen(port, host, () => {
         const a = server!.address() as AddressInfo;
@@ -134,10 +162,13 @@ export async function createApp(deps: AppDeps): Promise<App> {
     }),
     close: async () => {
       await task?.stop();
+      await lane.close(); // first: it ends the open event streams, which would keep the server from closing
+      for (const e of extensions) await e.close?.();
       if (server) await new Promise((r) => server!.close(() => r(undefined)));
       await sweeper.idle();
       await orders.idle();
       await payments.idle();
+      await leases.stop();
       for (const t of terminals.values()) await t.close().catch(() => undefined);
     },
   };

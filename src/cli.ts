@@ -1,9 +1,10 @@
 import 'reflect-metadata';
+import './capabilities';
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { configFromEnv } from './config';
+import { ConfigError, configFromEnv } from './config';
 import { Db } from './db/db';
 import { createApp } from './app';
 import { checkInvariants } from './inventory/check';
@@ -11,13 +12,15 @@ import { jsonLogger } from './shared/logger';
 import { buildAdapters } from './adapters';
 import { AuthService } from './auth/auth.service';
 import { systemClock } from './shared/clock';
+import { laneOptionsFromEnv } from './lane';
 
 const USAGE = `usage: pos <command>
   serve [--embedded] [--workers N]   the service, configured by the environment; N processes share the port and the database
   migrate                            apply migrations to DATABASE_URL and exit
   check                              recompute every stock invariant; exit 1 on any breach
   sim-terminal --port PATH [--script FILE] [--control HOST:PORT] [--acquirer URL]
-  sim-acquirer --listen HOST:PORT [--cert-dir DIR] [--print-config]`;
+  sim-acquirer --listen HOST:PORT [--cert-dir DIR] [--print-config]
+  sim-printer --port PATH --out DIR [--control HOST:PORT] [--baud N]`;
 
 export async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
@@ -36,6 +39,8 @@ export async function main(argv: string[]): Promise<void> {
       return (await import('./terminal/simulator.cli')).runSimTerminal(rest);
     case 'sim-acquirer':
       return (await import('./acquirer/simulator.cli')).runSimAcquirer(rest);
+    case 'sim-printer':
+      return (await import('./printer/simulator.cli')).runSimPrinter(rest);
     default:
       process.stderr.write(`${USAGE}\n`);
       process.exitCode = cmd ? 2 : 0;
@@ -69,14 +74,18 @@ async function check(): Promise<void> {
   process.exitCode = 1;
 }
 
-/** The embedded default keeps one admin key in ./data so a restart prints the same one. */
-function embeddedAdminKey(dbUrl: string): string {
+/**
+ * The embedded default keeps one admin key in ./data so a restart finds the same one. Returns where
+ * it lives and whether this start made it: only a key we generated is ever printed (one from the
+ * environment or from an earlier start is the operator's secret and stays off the console and logs).
+ */
+function embeddedAdminKey(dbUrl: string): { key: string; file: string; generated: boolean } {
   const file = `${dirname(dbUrl.replace(/^sqlite:/, '') || './data/pos.db')}/admin.key`;
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  if (existsSync(file)) return { key: readFileSync(file, 'utf8').trim(), file, generated: false };
   const key = `pos_${randomBytes(32).toString('base64url')}`;
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
-  return key;
+  return { key, file, generated: true };
 }
 
 function workersArg(args: string[]): number {
@@ -114,7 +123,7 @@ async function serveCluster(n: number): Promise<void> {
         announced = true;
         process.stdout.write(`POS service listening on ${msg.listening} (${n} workers)\n`);
         process.stdout.write(`database: ${redact(config.databaseUrl)}; lanes: none; workers: ${n}\n`);
-        if (config.adminKey) process.stdout.write(`admin key: ${config.adminKey}\n`);
+        if (config.adminKey) process.stdout.write('admin key: from POS_ADMIN_KEY\n');
       }
     });
   };
@@ -140,11 +149,15 @@ async function serveCluster(n: number): Promise<void> {
 async function serve(embedded: boolean, opts: { worker?: boolean } = {}): Promise<void> {
   const config = configFromEnv();
   const log = jsonLogger();
-  if (embedded && !config.adminKey && config.databaseUrl.startsWith('sqlite:')) config.adminKey = embeddedAdminKey(config.databaseUrl);
+  let generated: { key: string; file: string; generated: boolean } | null = null;
+  if (embedded && !config.adminKey && config.databaseUrl.startsWith('sqlite:')) {
+    generated = embeddedAdminKey(config.databaseUrl);
+    config.adminKey = generated.key;
+  }
   // A worker's primary has migrated already; migrating from N workers at once would race on the schema.
   const db = await Db.fromUrl(config.databaseUrl).open({ migrate: !opts.worker });
   const adapters = await buildAdapters(config, log);
-  const app = await createApp({ config, db, terminals: adapters.terminals, acquirer: adapters.acquirer, log });
+  const app = await createApp({ config, db, terminals: adapters.terminals, acquirer: adapters.acquirer, log, printers: adapters.printers, lane: laneOptionsFromEnv() });
   const { url } = await app.listen(config.port, config.host);
   if (opts.worker) {
     process.send?.({ listening: url });
@@ -155,7 +168,10 @@ async function serve(embedded: boolean, opts: { worker?: boolean } = {}): Promis
   }
   process.stdout.write(`POS service listening on ${url}\n`);
   process.stdout.write(`database: ${redact(config.databaseUrl)}; lanes: ${[...adapters.terminals.keys()].join(', ') || 'none'}; acquirer: ${adapters.acquirerDescription}\n`);
-  if (config.adminKey) process.stdout.write(`admin key: ${config.adminKey}\n`);
+  process.stdout.write(`printers: ${adapters.printerDescriptions.join('; ') || 'none'}\n`);
+  if (generated?.generated) process.stdout.write(`admin key: ${generated.key} (generated; kept in ${generated.file})\n`);
+  else if (generated) process.stdout.write(`admin key: in ${generated.file}\n`);
+  else if (config.adminKey) process.stdout.write('admin key: from POS_ADMIN_KEY\n');
   const stop = async () => {
     await app.close();
     await adapters.close();
@@ -170,7 +186,7 @@ const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@'
 
 if (require.main === module) {
   main(process.argv.slice(2)).catch((err) => {
-    process.stderr.write(`${err?.stack ?? err}\n`);
+    process.stderr.write(err instanceof ConfigError ? `pos: ${err.message}\n` : `${err?.stack ?? err}\n`);
     process.exit(2);
   });
 }

@@ -5,6 +5,8 @@ export interface Config {
   port: number;
   adminKey: string | null;
   terminals: string;
+  /** Lanes without a terminal (cash only) that orders may be rung up on: POS_LANES, comma-separated, default lane-1. */
+  cashLanes: string[];
   acquirerUrl: string | null;
   sweepCron: string;
   terminalTRespMs: number;
@@ -12,6 +14,8 @@ export interface Config {
   suspenseAfterSeconds: number;
   reversalGraceSeconds: number;
   instanceId: string;
+  /** How long an Idempotency-Key claimed by a request that never answered stays "in progress" (IDEMPOTENCY_LEASE_MS; the crash harness shortens it). */
+  idempotencyLeaseMs?: number;
   /** CASH_ROUNDING: `jiao` rounds a cash-only payment down to the jiao (抹零); off by default. */
   cashRounding?: 'off' | 'jiao';
 }
@@ -37,6 +41,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     port: int(env, 'PORT', 3000, 0, 65535),
     adminKey: env.POS_ADMIN_KEY || null,
     terminals: env.POS_TERMINALS ?? 'lane-1:sim',
+    cashLanes: (env.POS_LANES ?? 'lane-1').split(',').map((l) => l.trim()).filter(Boolean),
     acquirerUrl: env.ACQUIRER_URL || null,
     sweepCron: env.SWEEP_CRON || '* * * * *',
     terminalTRespMs: int(env, 'TERMINAL_T_RESP_MS', 60_000, 50, 600_000),
@@ -45,5 +50,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     reversalGraceSeconds: int(env, 'REVERSAL_GRACE_SECONDS', 63, 0, 86400),
     cashRounding: cashRounding(env.CASH_ROUNDING),
     instanceId: env.POS_INSTANCE_ID || `${require('node:os').hostname()}:${process.pid}`,
+    idempotencyLeaseMs: int(env, 'IDEMPOTENCY_LEASE_MS', 30_000, 1000, 3_600_000),
   };
 }
+
+/** A setting the service cannot start with: `pos` prints its message alone (no stack) and exits 2. */
+export class ConfigError extends Error {}

@@ -23,7 +23,7 @@ const PROCESSING = new Set(['03', '04', '05']);
 export class HttpAcquirer implements Acquirer {
   private readonly log: Logger;
 
-  constructor(private readonly opts: HttpAcquirerOptions) {
+  constructor(readonly opts: HttpAcquirerOptions) {
     this.log = opts.log ?? silentLogger;
   }
 

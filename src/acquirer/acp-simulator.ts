@@ -12,6 +12,7 @@ import { SimBankPort } from './sim-bank';
 import { MemorySimBank } from './bank-memory';
 import { AcpFields, formDecode, formEncode, serialToDecimal, signFields, verifyFieldsSignature } from './acp-signing';
 import { generateTestChain, TestChain } from './test-chain';
+import { handleFileRoutes } from './acp-file-simulator';
 
 export const ACQUIRER_FAULTS = ['34', '03', '04', '05', '37', '500', 'timeout', 'badsig', 'foreign'] as const;
 export type AcquirerFault = (typeof ACQUIRER_FAULTS)[number];
@@ -104,6 +105,8 @@ export class AcquirerSimulator {
       if (req.method === 'DELETE' && url.pathname === '/sim/faults') { this.clearFaults(); return json(200, { ok: true }); }
       if (req.method === 'GET' && url.pathname === '/sim/config') return json(200, { rootPem: this.chain.rootPem, middlePem: this.chain.middlePem });
       if (req.method === 'GET' && url.pathname === '/healthz') return json(200, { ok: true });
+      // The settlement file (fileTransRequest.do) and its faults live in acp-file-simulator.ts.
+      if (await handleFileRoutes(this, req, res, url, body, formDecode, (f) => !this.merchantKey || verifyFieldsSignature(f, this.merchantKey.publicKey), () => this.opts.now?.() ?? new Date())) return;
       return json(404, { error: 'not found' });
     } catch (err) {
       return json(400, { error: String(err) });
@@ -130,7 +133,10 @@ export class AcquirerSimulator {
     const txn = await this.bank.get(orderId);
     if (kind === 'reverse') {
       const result = await this.bank.reverse(orderId);
-      const ok = result !== 'already_final';
+      // A reversal of a transaction the bank never saw is not a success: "reversed" would let a store
+      // release goods for money a real acquirer may still hold. 34, like a query of it.
+      if (result === 'not_found') return this.answer(res, { ...echo, respCode: '34', respMsg: '查无此交易' }, fault);
+      const ok = result === 'reversed';
       return this.answer(res, { ...echo, respCode: ok ? '00' : '12', respMsg: ok ? '成功[0000000]' : '原交易状态不允许冲正' }, fault);
     }
     if (!txn) return this.answer(res, { ...echo, respCode: '34', respMsg: '查无此交易' }, fault);

@@ -4,6 +4,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { BankTxn, SimBankPort } from './sim-bank';
+import { mmdd, settleDayOfTxnTime } from '../reconciliation/settle-day';
 
 export class MemorySimBank implements SimBankPort {
   private readonly txns = new Map<string, BankTxn>();
@@ -15,7 +16,8 @@ export class MemorySimBank implements SimBankPort {
       ...txn,
       queryId: txn.queryId ?? `${txn.txnTime}${randomInt(0, 10_000_000).toString().padStart(7, '0')}`,
       traceNo: txn.traceNo ?? this.trace.toString().padStart(6, '0'),
-      settleDate: txn.settleDate ?? txn.txnTime.slice(4, 8),
+      // The 23:00 China-time cut-off: a trade at 23:30 settles the next day, as at a real acquirer.
+      settleDate: txn.settleDate ?? mmdd(settleDayOfTxnTime(txn.txnTime)),
     });
   }
 
@@ -36,6 +38,11 @@ export class MemorySimBank implements SimBankPort {
   async void(orderId: string): Promise<void> {
     const t = this.txns.get(orderId);
     if (t && t.status === 'approved') t.status = 'voided';
+  }
+
+  /** Every transaction the bank saw (the acquirer simulator's settlement file is made from them). */
+  async list(): Promise<BankTxn[]> {
+    return [...this.txns.values()].map((t) => ({ ...t }));
   }
 
   get size(): number {

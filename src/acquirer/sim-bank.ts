@@ -28,4 +28,6 @@ export interface SimBankPort {
   /** A reversal reached the bank (from the terminal or from the acquirer gateway). */
   reverse(orderId: string): Promise<'reversed' | 'not_found' | 'already_final'>;
   get(orderId: string): Promise<BankTxn | undefined>;
+  /** Every transaction seen, for the simulated settlement file (when the bank can list them). */
+  list?(): Promise<BankTxn[]>;
 }

@@ -11,14 +11,38 @@ export interface Principal {
   lane: string | null;
 }
 
-const hashKey = (raw: string) => createHash('sha256').update(raw).digest('hex');
+export const hashKey = (raw: string) => createHash('sha256').update(raw).digest('hex');
 const CACHE_MS = 30_000;
+export const AUTH_CACHE_SIZE = 10_000;
 
-/** API keys. A lookup is one SHA-256 and, at most every 30 s per key, one indexed read. */
+/**
+ * API keys. A lookup is one SHA-256 and, at most every 30 s per key, one indexed read. The cache is
+ * an LRU of at most `cacheSize` entries keyed by the key's hash (a raw key is never kept in memory
+ * past the request), so a flood of made-up keys evicts old entries instead of growing the heap.
+ */
 export class AuthService {
   private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
 
-  constructor(private readonly db: Db, private readonly clock: Clock) {}
+  constructor(private readonly db: Db, private readonly clock: Clock, private readonly cacheSize = AUTH_CACHE_SIZE) {}
+
+  /** The cached answer for this key, if fresh (no database read): lets the edge rate-limit only real misses. */
+  cached(raw: string): { principal: Principal | null } | undefined {
+    const h = hashKey(raw);
+    const hit = this.cache.get(h);
+    if (!hit || hit.until <= Date.now()) return undefined;
+    this.cache.delete(h);
+    this.cache.set(h, hit); // most recently used last
+    return hit;
+  }
+
+  get cacheEntries(): number {
+    return this.cache.size;
+  }
+
+  /** For tests: is anything keyed by this exact string? (Only hashes should be.) */
+  cacheHas(k: string): boolean {
+    return this.cache.has(k);
+  }
 
   async create(input: { role: Role; lane?: string | null }, actor: string, raw = `pos_${randomBytes(32).toString('base64url')}`): Promise<{ id: string; role: Role; lane: string | null; key: string }> {
     const now = this.clock.now().getTime();
@@ -38,13 +62,14 @@ export class AuthService {
   }
 
   async authenticate(raw: string): Promise<Principal | null> {
-    const now = Date.now();
-    const hit = this.cache.get(raw);
-    if (hit && hit.until > now) return hit.principal;
-    const row = await this.db.read((m) => m.findOne(ApiKey, { where: { keyHash: hashKey(raw) } }));
+    const hit = this.cached(raw);
+    if (hit) return hit.principal;
+    const h = hashKey(raw);
+    const row = await this.db.read((m) => m.findOne(ApiKey, { where: { keyHash: h } }));
     const principal = row && row.revokedAt == null ? { id: row.id, role: row.role, lane: row.lane } : null;
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(raw, { principal, until: now + CACHE_MS });
+    this.cache.delete(h);
+    while (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(h, { principal, until: Date.now() + CACHE_MS });
     return principal;
   }
 }

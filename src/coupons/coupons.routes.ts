@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow } from '../http/auth';
-import { fen, parse, positiveFen, skuCode } from '../http/validate';
+import { fen, noQuery, parse, pathParam, positiveFen, skuCode } from '../http/validate';
 import { CouponsService } from './coupons.service';
 
 export const couponCode = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$/, 'a coupon code is 1–64 letters, digits, _ -');
@@ -21,12 +21,14 @@ export function couponsRoutes(coupons: CouponsService): Router {
   const r = Router();
 
   r.put('/coupons/:code', allow('backoffice'), async (req, res) => {
-    const code = parse(couponCode, req.params.code);
+    noQuery(req);
+    const code = pathParam('code', couponCode, req.params.code);
     res.json(await coupons.upsert(code, parse(couponBody, req.body), actorOf(req)));
   });
 
   r.get('/coupons/:code', allow('cashier', 'backoffice'), async (req, res) => {
-    res.json(await coupons.get(parse(couponCode, req.params.code)));
+    noQuery(req);
+    res.json(await coupons.get(pathParam('code', couponCode, req.params.code)));
   });
 
   return r;

@@ -55,6 +55,16 @@ describe('unitsRefund', () => {
       }));
   });
 
+  it('a run of units refunds exactly the sum of its single units (no unit counted twice or skipped)', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1_000_000 }), fc.integer({ min: 1, max: 60 }), fc.nat(), fc.nat(), (net, qty, a, b) => {
+      const from = a % qty;
+      const count = b % (qty - from + 1);
+      let single = 0;
+      for (let u = from; u < from + count; u++) single += unitsRefund(net, qty, u, 1);
+      expect(unitsRefund(net, qty, from, count)).toBe(single);
+    }));
+  });
+
   it('refuses units beyond the line', () => {
     expect(() => unitsRefund(100, 2, 1, 2)).toThrow();
   });

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
-import { entities } from './entities';
+import { registeredEntities } from './registry';
 import { migrations } from '../../migrations';
 
 export type DbKind = 'sqlite' | 'mysql';
@@ -13,7 +13,11 @@ export function dbKindOf(url: string): DbKind {
   throw new Error(`DATABASE_URL must be sqlite:PATH or mysql://user:pass@host:port/db, got "${url}"`);
 }
 
-export function dataSourceOptions(url: string, opts: { poolSize?: number } = {}): DataSourceOptions {
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+export interface DataSourceOpts { poolSize?: number; entities?: Function[] }
+
+export function dataSourceOptions(url: string, opts: DataSourceOpts = {}): DataSourceOptions {
+  const entities = opts.entities ?? registeredEntities();
   if (dbKindOf(url) === 'sqlite') {
     const path = url.slice('sqlite:'.length) || './data/pos.db';
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -52,6 +56,6 @@ export function dataSourceOptions(url: string, opts: { poolSize?: number } = {})
   };
 }
 
-export function makeDataSource(url: string, opts: { poolSize?: number } = {}): DataSource {
+export function makeDataSource(url: string, opts: DataSourceOpts = {}): DataSource {
   return new DataSource(dataSourceOptions(url, opts));
 }

@@ -1,5 +1,5 @@
 import { DataSource, EntityManager } from 'typeorm';
-import { DbKind, dbKindOf, makeDataSource } from './data-source';
+import { DataSourceOpts, DbKind, dbKindOf, makeDataSource } from './data-source';
 
 /** A FIFO lock: SQLite has one connection, so transactions must not interleave on it. */
 class Mutex {
@@ -35,7 +35,8 @@ export class Db {
     this.kind = ds.options.type === 'better-sqlite3' ? 'sqlite' : 'mysql';
   }
 
-  static fromUrl(url: string, opts: { poolSize?: number } = {}): Db {
+  /** Maps the entities the capabilities registered (src/capabilities.ts) unless `opts.entities` says otherwise. */
+  static fromUrl(url: string, opts: DataSourceOpts = {}): Db {
     dbKindOf(url);
     return new Db(makeDataSource(url, opts));
   }

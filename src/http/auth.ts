@@ -9,27 +9,67 @@ declare module 'express-serve-static-core' {
   }
 }
 
-export function authenticate(auth: AuthService): RequestHandler {
-  return async (req, _res, next) => {
+/**
+ * A token bucket per client address for requests whose key is not already known: guessing keys costs
+ * a database read each, so an address gets `burst` misses and then `perSecond`; keys already in the
+ * cache (valid or not) are answered without a read and are never limited.
+ */
+export class MissLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  constructor(private readonly burst = 50, private readonly perSecond = 10, private readonly maxClients = 10_000, private readonly now = Date.now) {}
+
+  take(client: string): boolean {
+    const t = this.now();
+    let b = this.buckets.get(client);
+    if (!b) {
+      while (this.buckets.size >= this.maxClients) this.buckets.delete(this.buckets.keys().next().value!);
+      b = { tokens: this.burst, at: t };
+    }
+    this.buckets.delete(client);
+    b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.perSecond);
+    b.at = t;
+    this.buckets.set(client, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+}
+
+export function authenticate(auth: AuthService, limiter = new MissLimiter()): RequestHandler {
+  return async (req, res, next) => {
     const h = req.get('authorization') ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(h);
-    if (!m) throw new DomainError(401, 'unauthorized', 'send Authorization: Bearer <API key>');
-    const principal = await auth.authenticate(m[1]);
+    const m = /^Bearer\s+(\S{1,512})$/i.exec(h);
+    const client = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const refuse = (message: string) => {
+      if (!limiter.take(client)) {
+        res.set('Retry-After', '1');
+        throw new DomainError(429, 'too_many_auth_failures', 'too many requests without a valid API key from this address; slow down');
+      }
+      throw new DomainError(401, 'unauthorized', message);
+    };
+    if (!m) return refuse('send Authorization: Bearer <API key>');
+    const hit = auth.cached(m[1]);
+    if (!hit && !limiter.take(client)) {
+      res.set('Retry-After', '1');
+      throw new DomainError(429, 'too_many_auth_failures', 'too many requests without a valid API key from this address; slow down');
+    }
+    const principal = hit ? hit.principal : await auth.authenticate(m[1]);
     if (!principal) throw new DomainError(401, 'unauthorized', 'the API key is not valid');
     req.principal = principal;
     next();
   };
 }
 
-/** admin may do everything; otherwise the key's role must be one of `roles`. */
-export function allow(...roles: Role[]): RequestHandler {
-  return (req, _res, next) => {
+/** admin may do everything; otherwise the key's role must be one of `roles` (kept on the handler so tools such as the fuzz can read them). */
+export function allow(...roles: Role[]): RequestHandler & { roles: Role[] } {
+  const check: RequestHandler = (req, _res, next) => {
     const p = req.principal!;
     if (p.role !== 'admin' && !roles.includes(p.role)) {
       throw new DomainError(403, 'forbidden', `this needs a ${roles.join(' or ')} key; yours is ${p.role}`);
     }
     next();
   };
+  return Object.assign(check, { roles });
 }
 
 export const actorOf = (req: Request): string => `key:${req.principal!.id}`;
@@ -39,3 +79,12 @@ export function checkLane(req: Request, lane: string): void {
   const bound = req.principal?.lane;
   if (bound && bound !== lane) throw new DomainError(403, 'lane_mismatch', `this key is for lane ${bound}, not ${lane}`);
 }
+
+/** A cashier key bound to a lane may only act on that lane's orders (cancel, tender, extend). */
+export function checkOrderLane(req: Request, orderLane: string): void {
+  const bound = req.principal?.lane;
+  if (bound && bound !== orderLane) throw new DomainError(403, 'wrong_lane', `this key is for lane ${bound}; the order is on lane ${orderLane}`);
+}
+
+/** Lanes an order may be rung up on: those with a terminal and the cash-only lanes of POS_LANES. */
+export type LaneDirectory = (lane: string) => boolean;

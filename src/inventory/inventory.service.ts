@@ -1,11 +1,13 @@
 import { EntityManager } from 'typeorm';
 import { Db, exec, placeholders, rows } from '../db/db';
+import { isDuplicateKey } from '../db/errors';
 import { audit } from '../audit/audit.service';
 import { DomainError, notFound, unprocessable } from '../shared/errors';
 import { Clock } from '../shared/clock';
 import { Sku, SkuKind } from './sku.entity';
 import { MovementKind, StockMovement } from './movement.entity';
 import { OrderLine } from '../orders/order-line.entity';
+import { assignBarcode } from './barcodes';
 
 export interface StockLevel {
   sku: string;
@@ -35,11 +37,41 @@ type MovementRow = Omit<StockMovement, 'id'>;
 export class InventoryService {
   constructor(private readonly db: Db, private readonly clock: Clock) {}
 
-  async upsertSku(input: { sku: string; name: string; priceFen: number; kind?: SkuKind }, actor: string): Promise<Sku> {
-    return this.db.tx(async (m) => this.upsertSkuIn(m, input, actor));
+  async upsertSku(input: { sku: string; name: string; priceFen: number; kind?: SkuKind; barcode?: string | null }, actor: string): Promise<Sku> {
+    try {
+      return await this.db.tx(async (m) => this.upsertSkuIn(m, input, actor));
+    } catch (err) {
+      // Two SKUs given one barcode at the same moment: the unique index let one through.
+      if (isDuplicateKey(err) && input.barcode && /barcode/i.test(String((err as Error).message))) {
+        throw new DomainError(409, 'barcode_taken', `barcode ${input.barcode} was given to another SKU at the same moment`, { barcode: input.barcode });
+      }
+      // Two first PUTs of one code raced: both saw no row, one insert won (MySQL reports the loser as a duplicate key).
+      if (isDuplicateKey(err)) throw new DomainError(409, 'sku_created_concurrently', `SKU ${input.sku} was created by another request at the same moment; retry to update it`, { sku: input.sku });
+      throw err;
+    }
   }
 
-  async upsertSkuIn(m: EntityManager, input: { sku: string; name: string; priceFen: number; kind?: SkuKind }, actor: string): Promise<Sku> {
+  /** SKUs in code order whose code or name starts with `q` (case as stored), a page at a time; `next` is the last code. */
+  async listSkus(opts: { q?: string; kind?: SkuKind; cursor?: string; limit: number }): Promise<{ skus: (StockLevel & { name: string; priceFen: number; kind: SkuKind })[]; next: string | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (opts.q) {
+      // '!' escapes LIKE's wildcards the same way on both databases (a backslash is itself an escape in MySQL literals).
+      const like = `${opts.q.replace(/[!%_]/g, (c) => `!${c}`)}%`;
+      where.push("(sku LIKE ? ESCAPE '!' OR name LIKE ? ESCAPE '!')");
+      params.push(like, like);
+    }
+    if (opts.kind) { where.push('kind = ?'); params.push(opts.kind); }
+    if (opts.cursor) { where.push('sku > ?'); params.push(opts.cursor); }
+    const found = await this.db.read((m) => rows<{ sku: string; name: string; price_fen: unknown; kind: SkuKind; on_hand: unknown; reserved: unknown }>(m,
+      `SELECT sku, name, price_fen, kind, on_hand, reserved FROM sku${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY sku LIMIT ${Number(opts.limit) + 1}`, params));
+    const page = found.slice(0, opts.limit).map((r) => ({
+      sku: r.sku, name: r.name, priceFen: Number(r.price_fen), kind: r.kind, onHand: Number(r.on_hand), reserved: Number(r.reserved), available: Number(r.on_hand) - Number(r.reserved),
+    }));
+    return { skus: page, next: found.length > opts.limit && page.length ? page[page.length - 1].sku : null };
+  }
+
+  async upsertSkuIn(m: EntityManager, input: { sku: string; name: string; priceFen: number; kind?: SkuKind; barcode?: string | null }, actor: string): Promise<Sku> {
     const now = this.clock.now().getTime();
     const before = await m.findOne(Sku, { where: { sku: input.sku } });
     const kind = input.kind ?? 'goods';
@@ -51,11 +83,13 @@ export class InventoryService {
     } else {
       await m.insert(Sku, { sku: input.sku, name: input.name, priceFen: input.priceFen, kind, onHand: 0, reserved: 0, createdAt: now, updatedAt: now });
     }
+    // Left out of the body, the barcode stays as it was; null removes it.
+    if (input.barcode !== undefined) await assignBarcode(m, input.sku, input.barcode);
     const after = await m.findOneOrFail(Sku, { where: { sku: input.sku } });
     await audit(m, {
       actor, entity: 'sku', entityId: input.sku, action: before ? 'update' : 'create', at: now,
-      before: before ? { name: before.name, priceFen: before.priceFen } : undefined,
-      after: { name: after.name, priceFen: after.priceFen },
+      before: before ? { name: before.name, priceFen: before.priceFen, barcode: before.barcode } : undefined,
+      after: { name: after.name, priceFen: after.priceFen, barcode: after.barcode },
     });
     return after;
   }

@@ -25,6 +25,10 @@ export class Sku {
   @Column({ type: 'bigint', default: 0, transformer: bigintAsNumber })
   reserved: number;
 
+  /** EAN-13 on the pack, check digit verified when it is set (src/inventory/barcodes.ts). */
+  @Column({ type: 'varchar', length: 14, nullable: true })
+  barcode: string | null;
+
   @Column({ name: 'created_at', type: 'bigint', transformer: bigintAsNumber })
   createdAt: number;
 

@@ -8,6 +8,7 @@ import { InventoryService, InsufficientStockError } from '../inventory/inventory
 import { SkuKind } from '../inventory/sku.entity';
 import { Payment } from '../payments/payment.entity';
 import { LIVE_PAYMENT_STATUSES } from '../payments/payment-state';
+import { owedFenOf } from '../payments/evidence';
 import { Order, OrderKind } from './order.entity';
 import { OrderLine } from './order-line.entity';
 import { moveOrder } from './order-state';
@@ -60,6 +61,18 @@ export interface OrderRefunder {
   refundCancelledIn(m: EntityManager, order: Order, actor: string, now: number): Promise<string | null>;
   drive(returnId: string): Promise<void>;
   returnsOf(m: EntityManager, orderId: string): Promise<unknown[]>;
+}
+
+/** The largest amount a terminal's 12-digit AM field carries. */
+export const MAX_ORDER_FEN = 999_999_999_999;
+
+export interface OrderListQuery {
+  lane?: string;
+  status?: Order['status'];
+  from?: number;
+  to?: number;
+  cursor?: string;
+  limit: number;
 }
 
 /** Statuses for which an order's hold outlives its expiry: the payment outcome is not confirmed yet. */
@@ -141,7 +154,8 @@ export class OrdersService {
       });
     });
     const subtotalFen = lines.reduce((s, l) => s + l.qty * l.unitPriceFen, 0);
-    if (!Number.isSafeInteger(subtotalFen)) throw unprocessable('total_too_large', 'the order total does not fit in fen');
+    // The terminal's AM field has 12 digits: a total it cannot carry is refused before anything is stored.
+    if (!Number.isSafeInteger(subtotalFen) || subtotalFen > MAX_ORDER_FEN) throw unprocessable('total_too_large', `the order total is more than ${MAX_ORDER_FEN} fen, which a terminal cannot charge`, { totalFen: subtotalFen });
     let discount: CouponDiscount | null = null;
     if (input.coupon) {
       discount = await this.coupons.applyToOrder(m, input.coupon, lines.map((l) => ({ lineNo: l.lineNo, sku: l.sku, amountFen: l.qty * l.unitPriceFen })), now);
@@ -172,15 +186,49 @@ export class OrdersService {
     return toView(order, lines);
   }
 
-  async get(id: string): Promise<OrderView & { payments: unknown[] }> {
+  async get(id: string): Promise<OrderView & { owedFen: number; payments: unknown[] }> {
     return this.db.read(async (m) => {
       const order = await m.findOne(Order, { where: { id } });
       if (!order) throw notFound('order', id);
       const lines = await m.find(OrderLine, { where: { orderId: id }, order: { lineNo: 'ASC' } });
       const payments = await m.find(Payment, { where: { orderId: id }, order: { createdAt: 'ASC' } });
       const returns = this.refunder ? await this.refunder.returnsOf(m, id) : [];
-      return { ...toView(order, lines), payments: payments.map(paymentSummary), returns };
+      // owedFen: card money to give back (refunds not yet done, disputed attempts the bank charged after all).
+      return { ...toView(order, lines), owedFen: owedFenOf(payments), payments: payments.map(paymentSummary), returns };
     });
+  }
+
+  /** The lane an order was rung up on, or null when there is no such order (the route answers 404 itself). */
+  async laneOf(id: string): Promise<string | null> {
+    const r = await this.db.read((m) => rows<{ lane: string }>(m, 'SELECT lane FROM orders WHERE id = ?', [id]));
+    return r[0]?.lane ?? null;
+  }
+
+  /**
+   * Orders newest first, filtered by lane, status and creation time (from inclusive, to exclusive),
+   * a page at a time: `next` is an opaque cursor (created_at and id of the last row) for the page after.
+   */
+  async list(q: OrderListQuery): Promise<{ orders: Omit<OrderView, 'lines' | 'payments'>[]; next: string | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.lane !== undefined) { where.push('lane = ?'); params.push(q.lane); }
+    if (q.status !== undefined) { where.push('status = ?'); params.push(q.status); }
+    if (q.from !== undefined) { where.push('created_at >= ?'); params.push(q.from); }
+    if (q.to !== undefined) { where.push('created_at < ?'); params.push(q.to); }
+    if (q.cursor !== undefined) {
+      const c = /^(\d{1,15})\.([0-9a-f-]{36})$/.exec(Buffer.from(q.cursor, 'base64url').toString('utf8'));
+      if (!c) throw new DomainError(400, 'invalid_cursor', 'query.cursor: not a cursor this list gave out');
+      where.push('(created_at < ? OR (created_at = ? AND id < ?))');
+      params.push(Number(c[1]), Number(c[1]), c[2]);
+    }
+    const found = await this.db.read((m) => m.query(
+      `SELECT * FROM orders${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ${Number(q.limit) + 1}`, params)) as Record<string, unknown>[];
+    const page = found.slice(0, q.limit).map((r) => m2order(r));
+    const last = page[page.length - 1];
+    return {
+      orders: page.map((o) => { const { lines: _l, ...v } = toView(o, []); return v; }),
+      next: found.length > q.limit && last ? Buffer.from(`${last.createdAt}.${last.id}`).toString('base64url') : null,
+    };
   }
 
   /**
@@ -197,6 +245,12 @@ export class OrdersService {
       if (live.length) {
         throw conflict('payment_in_progress', 'a card payment of this order has no confirmed outcome yet; its stock stays held',
           { payments: live.map((p) => ({ id: p.id, status: p.status })) });
+      }
+      const disputed = payments.filter((p) => p.status === 'disputed');
+      if (disputed.length) {
+        // Evidence says money may have been taken against a final status: a person settles it before anything is refunded.
+        throw conflict('payment_disputed', 'a payment of this order is disputed; resolve it before cancelling',
+          { payments: disputed.map((p) => ({ id: p.id, status: p.status })) });
       }
       let returnId: string | null = null;
       if (payments.some((p) => p.status === 'approved')) {
@@ -260,6 +314,15 @@ export class OrdersService {
   async linesOf(m: EntityManager, ids: string[]): Promise<OrderLine[]> {
     return ids.length ? m.find(OrderLine, { where: { orderId: In(ids) } }) : [];
   }
+}
+
+function m2order(r: Record<string, unknown>): Order {
+  return Object.assign(new Order(), {
+    id: r.id, lane: r.lane, kind: r.kind, eventId: r.event_id ?? null, status: r.status, totalFen: Number(r.total_fen), paidFen: Number(r.paid_fen),
+    overpaidFen: Number(r.overpaid_fen), expiresAt: Number(r.expires_at), createdBy: r.created_by, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at), version: Number(r.version),
+    subtotalFen: Number(r.subtotal_fen), discountFen: Number(r.discount_fen), roundingFen: Number(r.rounding_fen), refundedFen: Number(r.refunded_fen),
+    couponCode: r.coupon_code ?? null, couponUse: r.coupon_use ?? null,
+  });
 }
 
 export function toView(order: Order, lines: OrderLine[]): OrderView {

@@ -2,6 +2,7 @@ import { Terminal, SaleOutcome, ApprovedSale } from '../terminal/terminal';
 import { Logger } from '../shared/logger';
 import { Payment } from './payment.entity';
 import { ApprovalFacts, CardDriver, PaymentsService } from './payments.service';
+import { LaneLeases } from './lane-lease';
 
 export function factsFromSale(s: ApprovedSale): ApprovalFacts {
   return {
@@ -22,17 +23,35 @@ export class TerminalCardDriver implements CardDriver {
     private readonly terminals: Map<string, Terminal>,
     private readonly payments: PaymentsService,
     private readonly log: Logger,
+    /** Without leases (a single instance by construction, e.g. tools) every configured lane is driven here. */
+    readonly leases: LaneLeases | null = null,
   ) {}
 
   hasLane(lane: string): boolean {
     return this.terminals.has(lane);
   }
 
+  async drivesLane(lane: string): Promise<boolean> {
+    if (!this.terminals.has(lane)) return false;
+    return this.leases ? this.leases.ensure(lane) : true;
+  }
+
+  /** Drives the lane now (holds its lease): only then may its terminal be used, by a payment, the sweeper or a refund. */
+  holdsLane(lane: string): boolean {
+    return this.terminals.has(lane) && (this.leases ? this.leases.holds(lane) : true);
+  }
+
   isLaneIdle(lane: string): boolean {
     return this.terminals.get(lane)?.isIdle() ?? false;
   }
 
+  /** The lanes this instance drives now. */
   lanes(): string[] {
+    return [...this.terminals.keys()].filter((l) => this.holdsLane(l));
+  }
+
+  /** Every lane configured here, driven or waiting for its lease. */
+  configuredLanes(): string[] {
     return [...this.terminals.keys()];
   }
 
@@ -62,12 +81,23 @@ export class TerminalCardDriver implements CardDriver {
       await recorded;
     } catch (err) {
       // The driver should classify everything itself; if it throws, nobody knows what reached the bank.
-      outcome = { kind: 'unknown', reason: `terminal driver failed: ${String(err)}`, acked: true };
+      this.log.error('terminal driver failed; the outcome is unknown', { paymentId: p.id, lane: p.lane, err: String(err) });
+      outcome = { kind: 'unknown', reason: 'terminal_driver_failed', acked: true };
     }
     this.log.info('card outcome', { paymentId: p.id, lane: p.lane, rf: p.rf, outcome: outcome.kind, rc: 'rc' in outcome ? outcome.rc : undefined });
     switch (outcome.kind) {
-      case 'approved':
-        return this.payments.settleApproved(p.id, factsFromSale(outcome.sale), 'system:terminal');
+      case 'approved': {
+        const facts = factsFromSale(outcome.sale);
+        try {
+          return await this.payments.settleApproved(p.id, facts, 'system:terminal');
+        } catch (err) {
+          // Settled meanwhile as a failure (a person, or the sweeper after this lane's lease ran out): the terminal's approval is evidence against it.
+          const r = await this.payments.dispute(p.id, { source: 'terminal', detail: { ...facts, rf: p.rf } }, 'system:terminal');
+          if (r === 'not_applicable') throw err;
+          this.log.warn('the terminal approved a payment already settled as a failure; disputed', { paymentId: p.id, result: r });
+          return;
+        }
+      }
       case 'declined':
         return this.payments.settleFailed(p.id, 'declined', { rc: outcome.rc, rm: outcome.rm, reason: 'declined' }, 'system:terminal');
       case 'not_executed':

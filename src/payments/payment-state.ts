@@ -5,15 +5,18 @@ import { PaymentStatus } from './payment.entity';
 
 /**
  * The only ways a payment attempt's status may change. `unknown` and `suspense` can only end in a
- * confirmed outcome; nothing goes back to `pending`.
+ * confirmed outcome; nothing goes back to `pending`. A final status meets verified evidence against
+ * it (charged after all, or a person's contrary word) by becoming `disputed`, which only a person
+ * ends (`resolve`): the money was taken, so it ends `approved` (goods sold, or a refund owed).
  */
 export const PAYMENT_TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
   pending: ['approved', 'declined', 'unknown'],
   unknown: ['approved', 'declined', 'reversed', 'suspense'],
   suspense: ['approved', 'declined', 'reversed'],
-  approved: [],
-  declined: [],
-  reversed: [],
+  approved: ['disputed'],
+  declined: ['disputed'],
+  reversed: ['disputed'],
+  disputed: ['approved'],
 };
 
 /** Attempts whose outcome is not known: their order's stock stays held. */

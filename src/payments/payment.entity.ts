@@ -5,10 +5,16 @@ import { bigintAsNumber, boolAsNumber } from '../db/columns';
  * One tender attempt. For a card it keeps what the terminal and the acquirer told us, and what
  * matching the acquirer's T+1 reconciliation file will need (RF, trace, RRN, terminal, batch, settle date).
  */
-export type PaymentStatus = 'pending' | 'approved' | 'declined' | 'unknown' | 'reversed' | 'suspense';
+export type PaymentStatus = 'pending' | 'approved' | 'declined' | 'unknown' | 'reversed' | 'suspense' | 'disputed';
+export const PAYMENT_STATUSES: readonly PaymentStatus[] = ['pending', 'approved', 'declined', 'unknown', 'reversed', 'suspense', 'disputed'];
 export type PaymentMethod = 'card' | 'cash';
 /** unknown: the terminal gave no final answer to the void/refund; manual: nothing to refund against at the terminal (a person does it). */
 export type RefundState = 'queued' | 'in_progress' | 'done' | 'failed' | 'unknown' | 'manual';
+export const REFUND_STATES: readonly RefundState[] = ['queued', 'in_progress', 'done', 'failed', 'unknown', 'manual'];
+/** Refund states in which money is still owed back to the customer. */
+export const OWED_REFUND_STATES: readonly RefundState[] = ['queued', 'in_progress', 'failed', 'unknown', 'manual'];
+/** What a pending terminal reversal (RC 98 / Q0 `P`) became: still pending, or no longer in the way. */
+export type TerminalReversal = 'pending' | 'flushed';
 
 @Entity('payment')
 export class Payment {
@@ -99,7 +105,11 @@ export class Payment {
   @Column({ name: 'unknown_since', type: 'bigint', nullable: true, transformer: bigintAsNumber })
   unknownSince: number | null;
 
-  /** null, 'sent', 'refused': a reversal is sent at most once per attempt and awaited. */
+  /**
+   * The ACP reversal (99): null, 'sent' (recorded before it goes out; its outcome is unknown until
+   * answered, and the same reversal may be sent again), 'unknown' (answered 03/04/05 or not at all),
+   * 'refused' (answered with a refusal: the original is final, ask for its status).
+   */
   @Column({ name: 'reversal_state', type: 'varchar', length: 16, nullable: true })
   reversalState: string | null;
 
@@ -115,6 +125,21 @@ export class Payment {
   /** How much of this card payment is to be given back (the overpaid part). */
   @Column({ name: 'refund_fen', type: 'bigint', nullable: true, transformer: bigintAsNumber })
   refundFen: number | null;
+
+  /** The terminal holds a reversal of this sale (RC 98, or Q0 `P`): an acquirer "approved" is not final while 'pending'. */
+  @Column({ name: 'terminal_reversal', type: 'varchar', length: 16, nullable: true })
+  terminalReversal: TerminalReversal | null;
+
+  /** JSON `{ from, items: [{ source, detail, actor, at }] }`: verified answers that contradict a final status. */
+  @Column({ type: 'text', nullable: true })
+  evidence: string | null;
+
+  /** The overpaid-card refund's own reference (V0/R0 RF), stored before its first byte; a crash is queried by it, never re-sent under another. */
+  @Column({ name: 'refund_rf', type: 'varchar', length: 32, nullable: true })
+  refundRf: string | null;
+
+  @Column({ name: 'refund_txn_time', type: 'varchar', length: 14, nullable: true })
+  refundTxnTime: string | null;
 
   @Column({ name: 'resolved_by', type: 'varchar', length: 64, nullable: true })
   resolvedBy: string | null;

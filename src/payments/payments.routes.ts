@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { actorOf, allow, checkLane } from '../http/auth';
 import { laneName, parse, positiveFen } from '../http/validate';
 import { PaymentsService } from './payments.service';
+import { PAYMENT_STATUSES, PaymentStatus, REFUND_STATES, RefundState } from './payment.entity';
+import { DomainError } from '../shared/errors';
 
 const uuid = z.string().uuid('not an id');
 const tenderBody = z.object({
@@ -10,13 +12,31 @@ const tenderBody = z.object({
   amountFen: positiveFen,
   lane: laneName,
   acceptUnknownCard: z.boolean().optional(),
-});
-const resolveBody = z.object({ outcome: z.enum(['approved', 'declined']), note: z.string().trim().min(1, 'say why').max(2000) });
-const statusQuery = z.object({
-  status: z.enum(['pending', 'approved', 'declined', 'unknown', 'reversed', 'suspense']).optional(),
-  refund: z.enum(['queued', 'in_progress', 'done', 'failed', 'unknown', 'manual']).optional(),
+}).strict();
+const resolveBody = z.object({ outcome: z.enum(['approved', 'declined', 'refund']), note: z.string().trim().min(1, 'say why').max(2000) }).strict();
+const isoTime = z.iso.datetime({ offset: true, message: 'an ISO 8601 time, e.g. 2026-11-25T10:00:00+08:00' }).transform((v) => Date.parse(v));
+const listQuery = z.object({
+  status: z.enum(PAYMENT_STATUSES as [PaymentStatus, ...PaymentStatus[]]).optional(),
+  refund: z.enum(REFUND_STATES as [RefundState, ...RefundState[]]).optional(),
+  rf: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'an RF is 1–32 letters, digits, _ -').optional(),
+  lane: laneName.optional(),
+  from: isoTime.optional(),
+  to: isoTime.optional(),
+  limit: z.coerce.number().int('must be a whole number').min(1).max(500).optional(),
+  cursor: z.string().max(200).optional(),
 });
 const waitQuery = z.object({ wait: z.coerce.number().min(0).max(60).optional() });
+
+/** Unknown or repeated query parameters are a 400 naming the parameter, never silently ignored. */
+function strictQuery(query: unknown, schema: z.ZodObject): Record<string, unknown> {
+  const q = (query ?? {}) as Record<string, unknown>;
+  const known = Object.keys(schema.shape);
+  for (const [k, v] of Object.entries(q)) {
+    if (!known.includes(k)) throw new DomainError(400, 'invalid_request', `${k}: unknown query parameter (known: ${known.join(', ')})`, { issues: [{ path: k, message: 'unknown query parameter' }] });
+    if (typeof v !== 'string') throw new DomainError(400, 'invalid_request', `${k}: give it once, as a plain value`, { issues: [{ path: k, message: 'give it once' }] });
+  }
+  return q;
+}
 
 export function paymentsRoutes(payments: PaymentsService): Router {
   const r = Router();
@@ -30,13 +50,19 @@ export function paymentsRoutes(payments: PaymentsService): Router {
   });
 
   r.get('/payments/:id', allow('cashier', 'backoffice'), async (req, res) => {
-    const { wait } = parse(waitQuery, req.query);
+    const { wait } = parse(waitQuery, strictQuery(req.query, waitQuery));
     res.json(await payments.get(parse(uuid, req.params.id), wait ?? 0));
   });
 
   r.get('/payments', allow('backoffice'), async (req, res) => {
-    const { status, refund } = parse(statusQuery, req.query);
-    res.json(await payments.list(status, 500, refund));
+    const q = parse(listQuery, strictQuery(req.query, listQuery));
+    // With `limit` or `cursor`: a page, {items, nextCursor}. Without either: the contract's original plain list
+    // (first 500), kept for callers written against it; X-Next-Cursor says when there is more.
+    const paged = q.limit !== undefined || q.cursor !== undefined;
+    const page = await payments.page(paged ? q : { ...q, limit: 500 });
+    if (paged) return void res.json(page);
+    if (page.nextCursor) res.setHeader('X-Next-Cursor', page.nextCursor);
+    res.json(page.items);
   });
 
   r.post('/payments/:id/resolve', allow('backoffice'), async (req, res) => {

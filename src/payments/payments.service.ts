@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { EntityManager, FindOptionsWhere, In } from 'typeorm';
-import { Db, exec } from '../db/db';
+import { EntityManager, In } from 'typeorm';
+import { Db, exec, rows } from '../db/db';
 import { audit } from '../audit/audit.service';
 import { Clock, chinaTimestamp } from '../shared/clock';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
@@ -9,8 +9,13 @@ import { InventoryService } from '../inventory/inventory.service';
 import { OrdersService, cashRoundedDue } from '../orders/orders.service';
 import { Order } from '../orders/order.entity';
 import { moveOrder } from '../orders/order-state';
-import { Payment, PaymentMethod, PaymentStatus, RefundState } from './payment.entity';
+import { Payment, PaymentMethod, PaymentStatus, RefundState, TerminalReversal } from './payment.entity';
 import { LIVE_PAYMENT_STATUSES, movePayment } from './payment-state';
+import { decodeCursor, encodeCursor } from './cursor';
+import { Evidence, EvidenceItem, parseEvidence } from './evidence';
+
+export { owedFenOf } from './evidence';
+export type { Evidence, EvidenceItem } from './evidence';
 import { Batcher } from '../db/batch';
 import { BatchObserver, BatchSettings, batchSettingsFromEnv } from '../orders/order-batcher';
 import { CashTender, cashBatcher } from './cash-batcher';
@@ -61,15 +66,35 @@ export interface PaymentView {
   nextCheckAt: string | null;
   checks: number;
   resolution: { by: string | null; note: string | null } | null;
+  /** The terminal holds a reversal of this sale (RC 98 / Q0 `P`): no acquirer answer settles it approved meanwhile. */
+  terminalReversal: TerminalReversal | null;
+  /** Verified answers that contradict a final status (see `disputed`). */
+  evidence: Evidence | null;
   createdAt: string;
   updatedAt: string;
 }
+
+export interface PaymentFilter {
+  status?: PaymentStatus;
+  refund?: RefundState;
+  rf?: string;
+  lane?: string;
+  /** Created at or after / before (epoch ms). */
+  from?: number;
+  to?: number;
+  limit?: number;
+  cursor?: string;
+}
+
+export type ResolveOutcome = 'approved' | 'declined' | 'refund';
 
 export type OrderPaidHook = (m: EntityManager, order: Order, now: number) => Promise<void>;
 
 /** Starts the terminal side of a card attempt once it is committed as `pending`. */
 export interface CardDriver {
   hasLane(lane: string): boolean;
+  /** This instance holds the lane's lease (one instance drives a terminal at a time). */
+  drivesLane(lane: string): Promise<boolean>;
   isLaneIdle(lane: string): boolean;
   start(payment: Payment): void;
 }
@@ -138,6 +163,9 @@ export class PaymentsService {
   private async tenderOne(orderId: string, input: TenderInput, actor: string): Promise<PaymentView> {
     if (input.method === 'card') {
       if (!this.cardDriver?.hasLane(input.lane)) throw unprocessable('unknown_lane', `no card terminal is configured on lane ${input.lane}`, { lane: input.lane });
+      if (!(await this.cardDriver.drivesLane(input.lane))) {
+        throw conflict('lane_not_driven', `another service instance drives the terminal on lane ${input.lane}; take the card there or wait for its lease to end`, { lane: input.lane });
+      }
       if (!this.cardDriver.isLaneIdle(input.lane)) throw conflict('terminal_busy', `the terminal on lane ${input.lane} is busy with another request; try again`, { lane: input.lane });
     }
     const payment = await this.db.tx(async (m) => {
@@ -196,12 +224,14 @@ export class PaymentsService {
   }
 
   /** A confirmed approval (terminal, acquirer or a person). Sells the stock when tenders cover the order. */
-  async settleApproved(paymentId: string, facts: ApprovalFacts, actor: string, note?: string): Promise<void> {
+  async settleApproved(paymentId: string, facts: ApprovalFacts, actor: string, note?: string, opts: { checked?: boolean } = {}): Promise<void> {
     await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       const p = await this.paymentIn(m, paymentId);
       const order = await this.orders.lockOrder(m, p.orderId);
-      const set: Record<string, string | number | null> = { finished_at: now, next_check_at: null, claimed_by: null, claim_until: null };
+      // An approval leaves no stale reason from the time it was unknown.
+      const set: Record<string, string | number | null> = { finished_at: now, next_check_at: null, claimed_by: null, claim_until: null, reason: null };
+      if (opts.checked) set.checks = p.checks + 1;
       for (const k of CARD_TERMINAL_FACTS) if (facts[k] != null) set[COLUMN[k]] = facts[k]!;
       if (note !== undefined) Object.assign(set, { resolution_note: note, resolved_by: actor });
       await movePayment(m, paymentId, p.status, 'approved', now, set);
@@ -212,11 +242,13 @@ export class PaymentsService {
   }
 
   /** A confirmed failure: declined, not executed, or reversed. The order keeps its reservation for another try. */
-  async settleFailed(paymentId: string, to: 'declined' | 'reversed', info: { rc?: string | null; rm?: string | null; reason: string }, actor: string, note?: string): Promise<void> {
+  async settleFailed(paymentId: string, to: 'declined' | 'reversed', info: { rc?: string | null; rm?: string | null; reason: string }, actor: string, note?: string, opts: { checked?: boolean; terminalReversal?: TerminalReversal } = {}): Promise<void> {
     await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       const p = await this.paymentIn(m, paymentId);
       const set: Record<string, string | number | null> = { finished_at: now, next_check_at: null, claimed_by: null, claim_until: null, reason: info.reason.slice(0, 255) };
+      if (opts.checked) set.checks = p.checks + 1;
+      if (opts.terminalReversal) set.terminal_reversal = opts.terminalReversal;
       if (info.rc != null) set.rc = info.rc;
       if (info.rm != null) set.rm = info.rm.slice(0, 128);
       if (note !== undefined) Object.assign(set, { resolution_note: note, resolved_by: actor });
@@ -235,6 +267,8 @@ export class PaymentsService {
       if (info.rc != null) set.rc = info.rc;
       if (info.rm != null) set.rm = info.rm.slice(0, 128);
       if (info.acked !== undefined) set.acked = info.acked ? 1 : 0;
+      // RC 98: the terminal will reverse this sale before its next online transaction; until that is settled an acquirer "approved" is not final.
+      if (info.rc === '98') set.terminal_reversal = 'pending';
       await movePayment(m, paymentId, p.status, 'unknown', now, set);
       await audit(m, { actor, entity: 'payment', entityId: paymentId, action: 'unknown', before: { status: p.status }, after: { status: 'unknown', ...info }, at: now });
     });
@@ -242,25 +276,119 @@ export class PaymentsService {
   }
 
   /** After a restart nobody is listening to the terminal any more: a `pending` attempt's outcome is unknown, never declined. */
-  async recoverInterrupted(lanes: string[]): Promise<number> {
+  /**
+   * Called only with lanes whose lease this instance has just won: nobody is listening to those
+   * terminals any more, so a `pending` attempt's outcome is unknown, never declined.
+   */
+  async recoverInterrupted(lanes: string[], except: (paymentId: string) => boolean = () => false): Promise<number> {
     if (lanes.length === 0) return 0;
     const stuck = await this.db.read((m) => m.find(Payment, { where: { status: 'pending', method: 'card', lane: In(lanes) } }));
+    let n = 0;
     for (const p of stuck) {
-      await this.markUnknown(p.id, { reason: 'the service restarted while the terminal was working on this payment' }, 'system:recovery');
+      if (except(p.id)) continue;
+      await this.markUnknown(p.id, { reason: 'interrupted_by_restart' }, 'system:recovery').then(() => n++, () => undefined);
     }
-    return stuck.length;
+    return n;
   }
 
-  /** A person settles an unknown or suspense attempt (for example from the reconciliation file). */
-  async resolve(paymentId: string, outcome: 'approved' | 'declined', note: string, actor: string): Promise<PaymentView> {
+  /**
+   * A person settles an attempt. `unknown`/`suspense`: approved or declined. `disputed`: approved
+   * (the goods are sold if the order can still be paid, otherwise the money is owed back) or refund
+   * (the money is owed back). On a status that is already final the first answer stands: the
+   * person's word is recorded as evidence and, when it disagrees, the payment becomes `disputed`.
+   */
+  async resolve(paymentId: string, outcome: ResolveOutcome, note: string, actor: string): Promise<PaymentView> {
     const p = await this.db.read((m) => m.findOne(Payment, { where: { id: paymentId } }));
     if (!p) throw notFound('payment', paymentId);
-    if (p.status !== 'unknown' && p.status !== 'suspense') {
-      throw conflict('payment_not_resolvable', `only an unknown or suspense payment can be resolved by hand; this one is ${p.status}`, { status: p.status });
+    if (p.status === 'pending') throw conflict('payment_not_resolvable', 'the terminal is still working on this payment', { status: p.status });
+    if (p.status === 'unknown' || p.status === 'suspense') {
+      if (outcome === 'refund') throw unprocessable('refund_needs_dispute', 'a payment with an unknown outcome is resolved approved or declined; refund is for a disputed payment', { status: p.status });
+      try {
+        if (outcome === 'approved') await this.settleApproved(paymentId, {}, actor, note);
+        else await this.settleFailed(paymentId, 'declined', { reason: 'resolved_by_hand' }, actor, note);
+        return this.view(paymentId);
+      } catch (err) {
+        // The sweeper confirmed it first: fall through to the race rules below.
+        if (!(err instanceof DomainError) || !['payment_changed', 'payment_transition_refused'].includes(err.code)) throw err;
+      }
     }
-    if (outcome === 'approved') await this.settleApproved(paymentId, {}, actor, note);
-    else await this.settleFailed(paymentId, 'declined', { reason: 'resolved by hand' }, actor, note);
-    return this.view(paymentId);
+    if ((await this.view(paymentId)).status === 'disputed') {
+      if (outcome === 'declined') throw unprocessable('disputed_needs_decision', 'a disputed payment was charged: resolve it approved (sell the goods) or refund (give the money back)', {});
+      await this.settleDisputed(paymentId, outcome, note, actor);
+      return this.view(paymentId);
+    }
+    // Already final by another hand: first wins; this answer is recorded, and a disagreement is disputed.
+    const says = outcome === 'declined' ? 'not_charged' : 'charged';
+    const r = await this.contest(paymentId, says, { source: 'resolve', detail: { outcome, note } }, actor);
+    const now = await this.view(paymentId);
+    throw conflict('payment_already_final', r === 'not_applicable'
+      ? `this payment is already ${now.status}; your answer is recorded`
+      : `this payment was already ${now.evidence?.from ?? 'final'} and your answer disagrees: it is now disputed for a person to decide`,
+    { status: now.status, recorded: true, disputed: r !== 'not_applicable' });
+  }
+
+  /**
+   * Verified evidence that a payment was charged (terminal query `A`, acquirer approved, a refused
+   * reversal, the T+1 file). A `declined`/`reversed` payment becomes `disputed`: the order shows the
+   * money as owed and a person decides. Approved or still live: not applicable (a live one is simply
+   * settled approved by its caller).
+   */
+  dispute(paymentId: string, evidence: { source: 'terminal' | 'acquirer' | 'reversal' | 'recon' | 'resolve'; detail: Record<string, unknown> }, actor: string): Promise<'disputed' | 'already_disputed' | 'not_applicable'> {
+    return this.contest(paymentId, 'charged', evidence, actor);
+  }
+
+  /** Evidence in either direction against a final status; agreeing evidence changes nothing. */
+  async contest(paymentId: string, says: EvidenceItem['says'], evidence: { source: EvidenceItem['source']; detail: Record<string, unknown> }, actor: string): Promise<'disputed' | 'already_disputed' | 'not_applicable'> {
+    const result = await this.db.tx(async (m) => {
+      const now = this.clock.now().getTime();
+      // Row lock first: evidence is appended to a JSON column, and two answers arriving together must both be kept.
+      await rows(m, `SELECT id FROM payment WHERE id = ?${this.db.forUpdate}`, [paymentId]);
+      const p = await this.paymentIn(m, paymentId);
+      const item: EvidenceItem = { source: evidence.source, detail: evidence.detail, says, actor, at: new Date(now).toISOString() };
+      const against = says === 'charged' ? (p.status === 'declined' || p.status === 'reversed') : p.status === 'approved';
+      if (p.status === 'disputed') {
+        const ev = parseEvidence(p.evidence) ?? { from: p.status, items: [] };
+        ev.items.push(item);
+        const n = await exec(m, "UPDATE payment SET evidence = ?, updated_at = ? WHERE id = ? AND status = 'disputed'", [JSON.stringify(ev), now, paymentId]);
+        if (n !== 1) throw conflict('payment_changed', `payment ${paymentId} changed meanwhile`, { paymentId });
+        await audit(m, { actor, entity: 'payment', entityId: paymentId, action: 'evidence', after: item, at: now });
+        return 'already_disputed' as const;
+      }
+      if (!against) {
+        // Agrees with the status (or the attempt is still live): recorded, nothing changes.
+        await audit(m, { actor, entity: 'payment', entityId: paymentId, action: 'evidence', before: { status: p.status }, after: item, at: now });
+        return 'not_applicable' as const;
+      }
+      const ev: Evidence = { from: p.status, items: [item] };
+      await movePayment(m, paymentId, p.status, 'disputed', now, { evidence: JSON.stringify(ev), next_check_at: null, claimed_by: null, claim_until: null, reason: says === 'charged' ? 'charged_after_final_failure' : 'not_charged_after_approval' });
+      await audit(m, { actor, entity: 'payment', entityId: paymentId, action: 'disputed', before: { status: p.status }, after: { status: 'disputed', evidence: item }, at: now });
+      return 'disputed' as const;
+    });
+    this.notify(paymentId);
+    return result;
+  }
+
+  /** A person's decision on a disputed payment. The money was taken either way, so it ends `approved`. */
+  private async settleDisputed(paymentId: string, outcome: 'approved' | 'refund', note: string, actor: string): Promise<void> {
+    await this.db.tx(async (m) => {
+      const now = this.clock.now().getTime();
+      await rows(m, `SELECT id FROM payment WHERE id = ?${this.db.forUpdate}`, [paymentId]);
+      const p = await this.paymentIn(m, paymentId);
+      const ev = parseEvidence(p.evidence) ?? { from: 'declined' as PaymentStatus, items: [] };
+      ev.items.push({ source: 'resolve', detail: { outcome, note }, says: 'charged', actor, at: new Date(now).toISOString() });
+      const order = await this.orders.lockOrder(m, p.orderId);
+      await movePayment(m, paymentId, 'disputed', 'approved', now, { evidence: JSON.stringify(ev), resolution_note: note, resolved_by: actor, reason: null, finished_at: now });
+      await audit(m, { actor, entity: 'payment', entityId: paymentId, action: 'resolve', before: { status: 'disputed', from: ev.from }, after: { status: 'approved', outcome, note }, at: now });
+      if (outcome === 'approved' && ev.from !== 'approved') {
+        await this.applyApproval(m, order, p, actor, now);
+      } else if (outcome === 'refund') {
+        // Owed back in full; when it was counted towards the order before (disputed from approved) the order keeps its sale.
+        await exec(m, 'UPDATE orders SET overpaid_fen = overpaid_fen + ?, updated_at = ? WHERE id = ?', [p.amountFen, now, order.id]);
+        await this.queueRefund(m, p, p.amountFen, now);
+        await audit(m, { actor, entity: 'order', entityId: order.id, action: 'overpaid', after: { paymentId: p.id, amountFen: p.amountFen, orderStatus: order.status, why: 'disputed_refund' }, at: now });
+      }
+    });
+    this.notify(paymentId);
   }
 
   /** Applies an approved tender to its order: paid once covered (stock sold once), or overpaid with a refund queued. */
@@ -303,11 +431,29 @@ export class PaymentsService {
 
   /** What is held (status) or what still owes a customer money back (refund state), oldest first. */
   async list(status?: PaymentStatus, limit = 500, refund?: RefundState): Promise<PaymentView[]> {
-    const where: FindOptionsWhere<Payment> = {};
-    if (status) where.status = status;
-    if (refund) where.refundState = refund;
-    const found = await this.db.read((m) => m.find(Payment, { where, order: { createdAt: 'ASC' }, take: limit }));
-    return found.map((p) => this.toView(p));
+    return (await this.page({ status, refund, limit })).items;
+  }
+
+  /** Payments matching every filter, oldest first, a page at a time; `nextCursor` is null on the last page. */
+  async page(f: PaymentFilter): Promise<{ items: PaymentView[]; nextCursor: string | null }> {
+    const limit = Math.min(Math.max(f.limit ?? 100, 1), 500);
+    const qb = this.db.ds.createQueryBuilder(Payment, 'p');
+    if (f.status) qb.andWhere('p.status = :status', { status: f.status });
+    if (f.refund) qb.andWhere('p.refund_state = :refund', { refund: f.refund });
+    if (f.rf) qb.andWhere('(p.rf = :rf OR p.refund_rf = :rf)', { rf: f.rf });
+    if (f.lane) qb.andWhere('p.lane = :lane', { lane: f.lane });
+    if (f.from !== undefined) qb.andWhere('p.created_at >= :from', { from: f.from });
+    if (f.to !== undefined) qb.andWhere('p.created_at < :to', { to: f.to });
+    if (f.cursor) {
+      const c = decodeCursor(f.cursor);
+      qb.andWhere('(p.created_at > :cAt OR (p.created_at = :cAt AND p.id > :cId))', { cAt: c.at, cId: c.id });
+    }
+    qb.orderBy('p.created_at', 'ASC').addOrderBy('p.id', 'ASC').take(limit + 1);
+    const found = await this.db.read(() => qb.getMany());
+    const more = found.length > limit;
+    const items = found.slice(0, limit);
+    const last = items[items.length - 1];
+    return { items: items.map((p) => this.toView(p)), nextCursor: more && last ? encodeCursor(last.createdAt, last.id) : null };
   }
 
   async view(id: string): Promise<PaymentView> {
@@ -320,6 +466,12 @@ export class PaymentsService {
     const p = await m.findOne(Payment, { where: { id } });
     if (!p) throw notFound('payment', id);
     return p;
+  }
+
+  /** Calls `fn` after every committed change of the payment (status, prompts); returns the unsubscribe. */
+  subscribe(id: string, fn: () => void): () => void {
+    this.changes.on(id, fn);
+    return () => { this.changes.off(id, fn); };
   }
 
   private notify(id: string): void {
@@ -348,6 +500,7 @@ export class PaymentsService {
       heldSeconds: p.status === 'unknown' || p.status === 'suspense' ? Math.round((now - (p.unknownSince ?? p.createdAt)) / 1000) : null,
       nextCheckAt: iso(p.nextCheckAt), checks: p.checks,
       resolution: p.resolvedBy ? { by: p.resolvedBy, note: p.resolutionNote } : null,
+      terminalReversal: p.terminalReversal, evidence: parseEvidence(p.evidence),
       createdAt: new Date(p.createdAt).toISOString(), updatedAt: new Date(p.updatedAt).toISOString(),
     };
   }

@@ -14,6 +14,12 @@ type Verdict =
   | { to: 'failed'; reason: string; rc?: string | null }
   | { to: 'unknown'; reason: string };
 
+/** Which lanes this instance may use now (the lane lease): only the holder puts bytes on a terminal. */
+export interface LaneAccess {
+  drivesLane(lane: string): Promise<boolean>;
+  holdsLane(lane: string): boolean;
+}
+
 /** A pending leg nobody drives any more (the service restarted mid-refund) is unknown after this long. */
 const ORPHAN_AFTER_MS = 10_000;
 
@@ -31,12 +37,15 @@ export class RefundLegDriver {
     private readonly acquirer: Acquirer | null,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /** Without it (a single instance by construction) every configured lane is driven here. */
+    private readonly lanes: LaneAccess | null = null,
   ) {}
 
   /** Sends a queued leg; it stays queued (for the sweep) while its terminal is away or busy. */
   async drive(leg: RefundLeg): Promise<void> {
     const t = leg.lane ? this.terminals.get(leg.lane) : undefined;
     if (!t || !t.isConnected() || !t.isIdle() || this.inFlight.has(leg.id)) return;
+    if (this.lanes && !(await this.lanes.drivesLane(leg.lane!))) return; // another instance drives this lane; its sweep sends it
     const original = await this.db.read((m) => m.findOne(Payment, { where: { id: leg.paymentId } }));
     if (!original) throw new Error(`refund leg ${leg.id} points at a missing payment ${leg.paymentId}`);
     const claimed = await this.db.tx((m) => exec(m, "UPDATE refund_leg SET status = 'pending', updated_at = ? WHERE id = ? AND status = 'queued'", [this.clock.now().getTime(), leg.id]));
@@ -77,11 +86,7 @@ export class RefundLegDriver {
           Object.assign(set, { rc: outcome.rc ?? null, reason: outcome.reason.slice(0, 255), next_check_at: now + 1000, checks: 0, acked: outcome.acked ? 1 : 0 });
           break;
       }
-      if (to === 'queued') {
-        await exec(m, "UPDATE refund_leg SET status = 'queued', reason = ?, updated_at = ? WHERE id = ? AND status = 'pending'", [set.reason, now, leg.id]);
-      } else {
-        await moveLeg(m, leg.id, 'pending', to, now, set);
-      }
+      await moveLeg(m, leg.id, 'pending', to, now, set);
       await audit(m, { actor: 'system:terminal', entity: 'refund_leg', entityId: leg.id, action: leg.via!, before: { status: 'pending' }, after: { status: to, outcome: outcome.kind, rf: leg.rf }, at: now });
     });
   }
@@ -99,7 +104,8 @@ export class RefundLegDriver {
     }
     const pending = await this.db.read((m) => m.createQueryBuilder(RefundLeg, 'l').where("l.status = 'pending' AND l.updated_at < :before", { before: now - ORPHAN_AFTER_MS }).take(50).getMany());
     for (const leg of pending) {
-      if (this.inFlight.has(leg.id)) continue;
+      // Only the lane's driver knows nobody is working on it; elsewhere it may be in flight on another instance.
+      if (this.inFlight.has(leg.id) || !leg.lane || (this.lanes && !this.lanes.holdsLane(leg.lane))) continue;
       await this.db.tx((m) => moveLeg(m, leg.id, 'pending', 'unknown', now, { reason: 'no outcome was recorded for this refund (service restarted?)', next_check_at: now, checks: 0 }))
         .catch(() => undefined);
     }
@@ -123,8 +129,13 @@ export class RefundLegDriver {
 
   private async ask(leg: RefundLeg): Promise<Verdict> {
     const t = leg.lane ? this.terminals.get(leg.lane) : undefined;
-    if (t && t.isConnected() && t.isIdle()) {
-      const q = await t.query(leg.rf!);
+    if (t && t.isConnected() && t.isIdle() && (!this.lanes || this.lanes.holdsLane(leg.lane!))) {
+      let q = await t.query(leg.rf!);
+      if (q.kind === 'status' && q.status === 'P') {
+        // The terminal holds a reversal of this refund it has not sent: sign-in flushes it, then the journal says R.
+        await t.signIn();
+        q = await t.query(leg.rf!);
+      }
       if (q.kind === 'status') {
         switch (q.status) {
           case 'A': return { to: 'approved', traceNo: q.traceNo ?? null, rrn: q.rrn ?? null, source: 'terminal' };

@@ -201,6 +201,28 @@ export class ReturnsService implements OrderRefunder {
     return this.get(returnId);
   }
 
+  /**
+   * A person settles an unknown leg (from the acquirer's reconciliation file or the terminal's
+   * printout): the way out when neither the terminal nor the acquirer can tell. Audited with the note.
+   */
+  async resolveLeg(returnId: string, legId: string, outcome: 'approved' | 'failed', note: string, actor: string): Promise<ReturnView> {
+    await this.db.tx(async (m) => {
+      const now = this.clock.now().getTime();
+      const leg = await m.findOne(RefundLeg, { where: { id: legId, returnId } });
+      if (!leg) throw notFound('refund_leg', legId);
+      if (leg.status !== 'unknown') throw conflict('leg_not_unknown', `only an unknown leg is resolved by hand; this one is ${leg.status}`, { status: leg.status });
+      await moveLeg(m, legId, 'unknown', outcome, now, { resolved_by: actor, note, finished_at: now, next_check_at: null, claim_until: null });
+      await audit(m, { actor, entity: 'refund_leg', entityId: legId, action: 'resolve', before: { status: 'unknown' }, after: { status: outcome, amountFen: leg.amountFen, rf: leg.rf, note }, at: now });
+    });
+    return this.get(returnId);
+  }
+
+  /** The lane of the return's order, or null when there is no such return. */
+  async laneOf(returnId: string): Promise<string | null> {
+    const r = await this.db.read((m) => rows<{ lane: string }>(m, 'SELECT o.lane FROM order_return r JOIN orders o ON o.id = r.order_id WHERE r.id = ?', [returnId]));
+    return r[0]?.lane ?? null;
+  }
+
   async get(id: string): Promise<ReturnView> {
     const v = await this.db.read(async (m) => {
       const r = await m.findOne(OrderReturn, { where: { id } });

@@ -1,11 +1,25 @@
 /**
  * Stock counts (盘点). A count notes each SKU's on-hand when it opens; a counted figure is
- * compared with the on-hand *at the moment it was counted*, so sales, receipts and releases while
+ * compared with the books *at the moment it was counted*, so sales, receipts and releases while
  * the shelves are being counted are never variance. A SKU whose on-hand changed after it was
- * counted is flagged (recount or accept). Stock reserved by orders whose card payment is unknown or
- * in suspense is shown beside the variance and is not written off: it stays on hand and reserved
- * until the sweeper or a person settles the payment, so a sale that proves approved is never
- * deducted twice. Approval posts one adjustment per SKU, all in one transaction.
+ * counted is flagged (recount or accept). Approval posts one adjustment per SKU, all in one
+ * transaction.
+ *
+ * The rule approval posts (defect 7, "a count that writes off twice"): when a SKU is counted we keep,
+ * in the same instant, its on-hand (B) and what was on the books but off the shelf (H: every active
+ * reservation — a cart at a till, goods with a customer whose card payment is pending, unknown or in
+ * suspense; one row per order line in stock_count_hold). The shelf should then have shown B − H, so
+ *
+ *     adjustment = counted − (B − H) − G
+ *
+ * where G is the part of H whose reservation has since been *released* although its order had a card
+ * payment that went unknown (the customer was let go with the goods and the card then failed: they
+ * are gone and only a write-off takes them off the books). Everything else that happened since the
+ * count moved the books and the shelf alike and is already posted once by its own movement: a held
+ * line that was sold took its units off on-hand; a held cart that was cancelled put its goods back on
+ * the shelf and on-hand never dropped; sales and receipts of shelf stock moved both. The adjustment is
+ * posted against on-hand *now*, so nothing is taken twice. A held line still active at approval stays
+ * held (its payment or cashier settles it later); it is not written off.
  */
 import { randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
@@ -27,8 +41,13 @@ export interface CountLineView {
   /** What the system expected when this SKU was counted. */
   expectedAtCount: number | null;
   variance: number | null;
+  /** What was on the books but off the shelf when this SKU was counted (active reservations). */
   heldByOpenPayments: number;
-  /** The part of a shortfall that approval would write off (held stock is not). */
+  /** Held units released since the count although their customer had left (a card that went unknown, then failed). */
+  goneSinceCount: number;
+  /** What approval posts: counted − (expectedAtCount − held) − gone. */
+  adjustment: number | null;
+  /** The shortfall approval would write off (held stock is not). */
   writeOff: number | null;
   movedSinceCount: boolean;
   varianceValueFen: number | null;
@@ -48,7 +67,7 @@ export interface CountTotals {
   surplusFen: number;
 }
 
-interface LineRow { sku: string; expected_at_open: unknown; counted: unknown; on_hand_at_count: unknown; posted_delta: unknown; on_hand: unknown; price_fen: unknown; held: unknown }
+interface LineRow { sku: string; expected_at_open: unknown; counted: unknown; on_hand_at_count: unknown; held_at_count: unknown; posted_delta: unknown; on_hand: unknown; price_fen: unknown; gone: unknown; held_sold: unknown }
 
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 const PAGE = 5000;
@@ -57,13 +76,16 @@ function lineView(r: LineRow): CountLineView & { priceFen: number } {
   const onHand = Number(r.on_hand);
   const counted = num(r.counted);
   const atCount = num(r.on_hand_at_count);
-  const held = Number(r.held ?? 0);
+  const held = Number(r.held_at_count ?? 0);
+  const gone = Number(r.gone ?? 0);
   const variance = counted === null || atCount === null ? null : counted - atCount;
-  const writeOff = variance === null ? null : variance < 0 ? Math.max(0, -variance - held) : 0;
+  const adjustment = variance === null ? null : variance + held - gone;
+  const writeOff = adjustment === null ? null : Math.max(0, -adjustment);
   const price = Number(r.price_fen);
   return {
     sku: r.sku, expectedAtOpen: Number(r.expected_at_open), expected: onHand, counted, expectedAtCount: atCount, variance,
-    heldByOpenPayments: held, writeOff, movedSinceCount: counted !== null && atCount !== onHand,
+    // Moved = on hand changed by anything but the sale of goods that were already off the shelf when counted.
+    heldByOpenPayments: held, goneSinceCount: gone, adjustment, writeOff, movedSinceCount: counted !== null && atCount !== onHand + Number(r.held_sold ?? 0),
     varianceValueFen: variance === null ? null : variance * price, postedDelta: num(r.posted_delta), priceFen: price,
   };
 }
@@ -147,14 +169,25 @@ export class StockCountService {
         await exec(m, `INSERT INTO stock_count_entry (count_id, upload_id, line_no, sku, counted, counted_by, at) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
           chunk.flatMap((e) => [id, uploadId, e.line, e.sku, e.counted, actor, now]));
       }
-      // The line takes the counted figure and the on-hand the system had at that moment.
+      // The line takes the counted figure, the on-hand and what was held at that moment, read as one
+      // snapshot: on MySQL the SKU rows are locked first so no sale or reservation lands between the reads.
       if (this.db.kind === 'mysql') {
+        const skus = entries.map((e) => e.sku).sort();
+        for (let i = 0; i < skus.length; i += 1000) {
+          const chunk = skus.slice(i, i + 1000);
+          await rows(m, `SELECT sku FROM sku WHERE sku IN (${placeholders(chunk.length)}) ORDER BY sku FOR UPDATE`, chunk);
+        }
         await exec(m, `UPDATE stock_count_line l JOIN stock_count_entry e ON e.count_id = l.count_id AND e.sku = l.sku JOIN sku s ON s.sku = l.sku
-          SET l.counted = e.counted, l.on_hand_at_count = s.on_hand, l.counted_at = ?, l.counted_by = ? WHERE e.upload_id = ?`, [now, actor, uploadId]);
+          SET l.counted = e.counted, l.on_hand_at_count = s.on_hand, l.held_at_count = s.reserved, l.counted_at = ?, l.counted_by = ? WHERE e.upload_id = ?`, [now, actor, uploadId]);
       } else {
-        await exec(m, `UPDATE stock_count_line SET counted = e.counted, on_hand_at_count = s.on_hand, counted_at = ?, counted_by = ?
+        await exec(m, `UPDATE stock_count_line SET counted = e.counted, on_hand_at_count = s.on_hand, held_at_count = s.reserved, counted_at = ?, counted_by = ?
           FROM stock_count_entry e JOIN sku s ON s.sku = e.sku WHERE e.upload_id = ? AND e.count_id = stock_count_line.count_id AND e.sku = stock_count_line.sku`, [now, actor, uploadId]);
       }
+      // Which order lines held those units (a recount replaces the earlier snapshot of its SKUs).
+      await exec(m, 'DELETE FROM stock_count_hold WHERE count_id = ? AND sku IN (SELECT sku FROM stock_count_entry WHERE upload_id = ?)', [id, uploadId]);
+      await exec(m, `INSERT INTO stock_count_hold (count_id, order_line_id, sku, order_id, qty)
+        SELECT ?, ol.id, ol.sku, ol.order_id, ol.qty FROM stock_count_entry e JOIN order_line ol ON ol.sku = e.sku AND ol.reservation = 'active'
+         WHERE e.upload_id = ?`, [id, uploadId]);
       await audit(m, { actor, entity: 'stock_count', entityId: id, action: 'record', after: { uploadId, lines: entries.length }, at: now });
       return { id, accepted: entries.length };
     });
@@ -162,10 +195,12 @@ export class StockCountService {
 
   private async page(m: EntityManager, id: string, afterSku: string | null, limit: number, onlyCounted = false): Promise<LineRow[]> {
     return rows<LineRow>(m, `
-      SELECT l.sku, l.expected_at_open, l.counted, l.on_hand_at_count, l.posted_delta, s.on_hand, s.price_fen,
-             (SELECT COALESCE(SUM(ol.qty), 0) FROM order_line ol
-               WHERE ol.sku = l.sku AND ol.reservation = 'active'
-                 AND EXISTS (SELECT 1 FROM payment p WHERE p.order_id = ol.order_id AND p.status IN ('unknown', 'suspense'))) AS held
+      SELECT l.sku, l.expected_at_open, l.counted, l.on_hand_at_count, l.held_at_count, l.posted_delta, s.on_hand, s.price_fen,
+             (SELECT COALESCE(SUM(h.qty), 0) FROM stock_count_hold h JOIN order_line ol ON ol.id = h.order_line_id
+               WHERE h.count_id = l.count_id AND h.sku = l.sku AND ol.reservation = 'released'
+                 AND EXISTS (SELECT 1 FROM payment p WHERE p.order_id = h.order_id AND p.unknown_since IS NOT NULL)) AS gone,
+             (SELECT COALESCE(SUM(h.qty), 0) FROM stock_count_hold h JOIN order_line ol ON ol.id = h.order_line_id
+               WHERE h.count_id = l.count_id AND h.sku = l.sku AND ol.reservation = 'sold') AS held_sold
         FROM stock_count_line l JOIN sku s ON s.sku = l.sku
        WHERE l.count_id = ?${afterSku !== null ? ' AND l.sku > ?' : ''}${onlyCounted ? ' AND l.counted IS NOT NULL' : ''}
        ORDER BY l.sku LIMIT ${Number(limit)}`, afterSku !== null ? [id, afterSku] : [id]);
@@ -208,7 +243,7 @@ export class StockCountService {
           const l = lineView(r);
           addToTotals(totals, l);
           if (l.movedSinceCount) moved.push(l.sku);
-          const delta = l.variance! > 0 ? l.variance! : -(l.writeOff ?? 0);
+          const delta = l.adjustment!;
           if (delta !== 0) deltas.push({ sku: l.sku, delta });
         }
         if (page.length < PAGE) break;
@@ -247,14 +282,10 @@ function addToTotals(t: CountTotals, l: CountLineView & { priceFen: number }): v
   if (l.counted === null) return;
   t.counted++;
   if (l.movedSinceCount) t.movedSinceCount++;
-  const v = l.variance!;
-  if (v !== 0) t.withVariance++;
-  if (v > 0) { t.surplusUnits += v; t.surplusFen += v * l.priceFen; }
-  if (v < 0) {
-    const held = -v - l.writeOff!;
-    t.shrinkageUnits += l.writeOff!;
-    t.shrinkageFen += l.writeOff! * l.priceFen;
-    t.heldUnits += held;
-    t.heldFen += held * l.priceFen;
-  }
+  const a = l.adjustment!;
+  if (a !== 0) t.withVariance++;
+  if (a > 0) { t.surplusUnits += a; t.surplusFen += a * l.priceFen; }
+  if (a < 0) { t.shrinkageUnits += -a; t.shrinkageFen += -a * l.priceFen; }
+  t.heldUnits += l.heldByOpenPayments;
+  t.heldFen += l.heldByOpenPayments * l.priceFen;
 }

@@ -101,14 +101,17 @@ export class EcrLink extends EventEmitter {
     this.emit('message', msg);
   }
 
-  /** Sends one message reliably; sends are serialised, one frame awaiting its ACK at a time. */
-  send(msg: EcrMessage): Promise<SendResult> {
-    const run = this.sending.then(() => this.sendNow(msg));
+  /**
+   * Sends one message reliably; sends are serialised, one frame awaiting its ACK at a time.
+   * `onWrite` is called as the first byte goes out (the caller's "the peer may have it" point).
+   */
+  send(msg: EcrMessage, onWrite?: () => void): Promise<SendResult> {
+    const run = this.sending.then(() => this.sendNow(msg, onWrite));
     this.sending = run.catch(() => undefined);
     return run;
   }
 
-  private async sendNow(msg: EcrMessage): Promise<SendResult> {
+  private async sendNow(msg: EcrMessage, onWrite?: () => void): Promise<SendResult> {
     const frame = encodeFrame(msg);
     let naks = 0;
     for (let sends = 1; sends <= this.maxSends; sends++) {
@@ -127,6 +130,7 @@ export class EcrLink extends EventEmitter {
         const timer = setTimeout(() => { this.waitingAck = null; resolve('silence'); }, this.tAckMs);
         this.waitingAck = (r) => { clearTimeout(timer); this.waitingAck = null; resolve(r); };
       });
+      onWrite?.();
       this.io.write(out);
       const r = await answer;
       if (r === 'ack') return { acked: true, sends, naks };

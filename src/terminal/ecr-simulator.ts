@@ -95,7 +95,7 @@ export class TerminalSimulator extends EventEmitter {
     this.link.on('message', (m: EcrMessage) => {
       // One request at a time, as a real terminal does: a request during another is answered BZ.
       if (this.busy) {
-        void this.link.send({ MT: `${m.MT[0]}1`, SQ: m.SQ ?? '000000', RC: 'BZ', RM: '终端忙' });
+        void this.link.send({ MT: `${m.MT[0]}1`, SQ: m.SQ ?? '000000', RC: 'BZ', RM: '终端忙', ...(m.RF !== undefined ? { RF: m.RF } : {}) });
         return;
       }
       this.busy = true;
@@ -185,16 +185,22 @@ export class TerminalSimulator extends EventEmitter {
     const resp = `${mt[0]}1`;
     const rf = m.RF ?? '';
     const amountFen = Number(m.AM ?? '0');
-    if (!rf || !/^\d{12}$/.test(m.AM ?? '')) return this.reply({ MT: resp, SQ: sq, RC: 'FE', RM: '报文格式错' });
-    if (!this.signedIn) return this.reply({ MT: resp, SQ: sq, RC: 'NS', RM: '请先签到' });
+    // Every final response echoes the request's RF (and AM) so the ECR can tell it is the answer to this request.
+    const echo: EcrMessage = { ...(m.RF !== undefined ? { RF: m.RF } : {}), ...(m.AM !== undefined ? { AM: m.AM } : {}) };
+    if (!rf || !/^\d{12}$/.test(m.AM ?? '')) return this.reply({ MT: resp, SQ: sq, RC: 'FE', RM: '报文格式错', ...echo });
+    if (!this.signedIn) return this.reply({ MT: resp, SQ: sq, RC: 'NS', RM: '请先签到', ...echo });
     const rule = this.ruleFor(amountFen);
     // Faults that act on the request frame itself were armed before it arrived (armFaults); the rest act now.
     if (rule.noise) this.link.faults.noiseBeforeFrames += 1 + (rule.prompts?.length ?? 0);
     if (rule.corruptLrc) this.link.faults.corruptLrc += 1;
     if (rule.action === 'BZ' || rule.action === 'NS' || rule.action === 'FE') {
-      return this.reply({ MT: resp, SQ: sq, RC: rule.action, RM: rule.action === 'BZ' ? '终端忙' : rule.action === 'NS' ? '请先签到' : '报文格式错' });
+      return this.reply({ MT: resp, SQ: sq, RC: rule.action, RM: rule.action === 'BZ' ? '终端忙' : rule.action === 'NS' ? '请先签到' : '报文格式错', ...echo });
     }
     await this.flushReversals();
+    // A void names its sale by trace number; one this terminal has no record of cannot be voided, and
+    // saying "approved" would tell the till a refund happened that never did. 25: original not found.
+    const original = mt === 'V0' ? [...this.journal.values()].find((j) => j.traceNo === m.TN && j.mt === 'S0' && j.status === 'A') : undefined;
+    if (mt === 'V0' && !original) return this.reply({ MT: resp, SQ: sq, RC: '25', RM: '原交易不存在', ...echo });
     for (const text of rule.prompts ?? []) await this.reply({ MT: 'P1', SQ: sq, RM: text });
     if (rule.delayMs) await new Promise((r) => setTimeout(r, rule.delayMs));
 
@@ -209,9 +215,9 @@ export class TerminalSimulator extends EventEmitter {
       if (this.opts.bank && mt === 'S0') {
         await this.opts.bank.record({ orderId: rf, amountFen, status, txnTime: stamp, respCode, traceNo: entry.traceNo });
       }
-      if (this.opts.bank && mt === 'V0' && status === 'approved') {
-        const original = [...this.journal.values()].find((j) => j.traceNo === m.TN && j.mt === 'S0');
-        if (original) { original.status = 'V'; await this.opts.bank.reverse(original.rf); }
+      if (mt === 'V0' && status === 'approved' && original) {
+        original.status = 'V';
+        if (this.opts.bank) await this.opts.bank.reverse(original.rf);
       }
     };
 
@@ -228,22 +234,22 @@ export class TerminalSimulator extends EventEmitter {
         const rc = rule.rc ?? '51';
         this.journal.set(rf, { ...entry, status: 'D', rc });
         await record('declined', rc);
-        return this.reply({ MT: resp, SQ: sq, RC: rc, RM: '交易失败' });
+        return this.reply({ MT: resp, SQ: sq, RC: rc, RM: '交易失败', ...echo });
       }
       case 'C1':
         this.journal.set(rf, { ...entry, status: 'D', rc: 'C1' });
-        return this.reply({ MT: resp, SQ: sq, RC: 'C1', RM: '交易取消' });
+        return this.reply({ MT: resp, SQ: sq, RC: 'C1', RM: '交易取消', ...echo });
       case '98':
         // The bank may have charged the card; the terminal will reverse it before its next online transaction.
         this.journal.set(rf, { ...entry, status: 'P', rc: '98' });
         await record('approved', '00');
         this.pendingReversals.push(rf);
-        return this.reply({ MT: resp, SQ: sq, RC: '98', RM: '交易超时' });
+        return this.reply({ MT: resp, SQ: sq, RC: '98', RM: '交易超时', ...echo });
       case 'unlisted': {
         const rc = rule.rc ?? 'X9';
         this.journal.set(rf, { ...entry, rc });
         await record('approved', '00');
-        return this.reply({ MT: resp, SQ: sq, RC: rc, RM: '未知' });
+        return this.reply({ MT: resp, SQ: sq, RC: rc, RM: '未知', ...echo });
       }
       case 'silence':
       case 'close': {

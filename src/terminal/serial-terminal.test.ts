@@ -30,8 +30,9 @@ async function harness(reply: Reply, opts: { tRespMs?: number } = {}) {
           const msg = decodeFrame(ev.frame);
           frames.push(msg);
           for (const r of reply(msg, nth++)) {
-            if (Buffer.isBuffer(r)) setImmediate(() => port.emitData(r));
-            else setTimeout(() => port.emitData(r.bytes), r.after);
+            // A reply due after the test closed the port is dropped (a slow machine may get there).
+            if (Buffer.isBuffer(r)) setImmediate(() => { if (port.isOpen) port.emitData(r); });
+            else setTimeout(() => { if (port.isOpen) port.emitData(r.bytes); }, r.after);
           }
         }
       };
@@ -45,11 +46,15 @@ async function harness(reply: Reply, opts: { tRespMs?: number } = {}) {
 
 const ack = Buffer.from([ACK]);
 const nak = Buffer.from([NAK]);
-const s1 = (sq: string, rc: string, extra: EcrMessage = {}) => encodeFrame({ MT: 'S1', SQ: sq, RC: rc, ...extra });
+/** The final response to request `m`: same SQ and RF, as the spec has the terminal echo them. */
+const s1 = (m: EcrMessage, rc: string, extra: EcrMessage = {}) => encodeFrame({ MT: 'S1', SQ: m.SQ, RC: rc, RF: m.RF, ...extra });
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Closes the ECR's port under it, as a pulled cable or a USB reset does. */
+const pullCable = (t: SerialTerminal) => new Promise<void>((r) => { const port = (t as unknown as { port: { close(cb: () => void): void } | null }).port; if (port) port.close(() => r()); else r(); });
 
 describe('SerialTerminal on a mock serial port', () => {
   it('approves on S1 00 and ACKs the answer', async () => {
-    const h = await harness((m) => (m.MT === 'S0' ? [ack, s1(m.SQ, '00', { AM: m.AM, RF: m.RF, CN: '622848******1234', TN: '000001', RR: '261125000001' })] : []));
+    const h = await harness((m) => (m.MT === 'S0' ? [ack, s1(m, '00', { AM: m.AM, RF: m.RF, CN: '622848******1234', TN: '000001', RR: '261125000001' })] : []));
     const out = await h.terminal.sale({ rf: 'R1', amountFen: 1234 });
     expect(out).toMatchObject({ kind: 'approved', sale: { amountFen: 1234, cardMasked: '622848******1234', traceNo: '000001' } });
     await new Promise((r) => setTimeout(r, 20));
@@ -58,7 +63,7 @@ describe('SerialTerminal on a mock serial port', () => {
   });
 
   it('resends a NAKed frame and handles the request once', async () => {
-    const h = await harness((m, nth) => (m.MT !== 'S0' ? [] : nth === 0 ? [nak] : [ack, s1(m.SQ, '00')]));
+    const h = await harness((m, nth) => (m.MT !== 'S0' ? [] : nth === 0 ? [nak] : [ack, s1(m, '00')]));
     expect((await h.terminal.sale({ rf: 'R2', amountFen: 1 })).kind).toBe('approved');
     expect(h.frames.filter((f) => f.MT === 'S0')).toHaveLength(2);
     expect(h.frames[0]).toEqual(h.frames[1]);
@@ -89,17 +94,18 @@ describe('SerialTerminal on a mock serial port', () => {
     const prompts: string[] = [];
     const h = await harness((m) => (m.MT !== 'S0' ? [] : [
       ack,
-      { after: 100, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请插卡' }) },
-      { after: 200, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请输入密码' }) },
-      { after: 300, bytes: s1(m.SQ, '00') },
-    ]), { tRespMs: 150 });
+      // Each gap is well inside T_RESP (slack for a loaded machine); the answer comes long after one T_RESP.
+      { after: 600, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请插卡' }) },
+      { after: 1200, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请输入密码' }) },
+      { after: 1800, bytes: s1(m, '00') },
+    ]), { tRespMs: 1000 });
     expect((await h.terminal.sale({ rf: 'R6', amountFen: 1 }, { onPrompt: (t) => { prompts.push(t); } })).kind).toBe('approved');
     expect(prompts).toEqual(['请插卡', '请输入密码']);
     await h.terminal.close();
   });
 
   it('a repeated answer frame (our ACK was lost) is ACKed again but handled once', async () => {
-    const h = await harness((m) => (m.MT === 'S0' ? [ack, s1(m.SQ, '51'), s1(m.SQ, '51')] : []));
+    const h = await harness((m) => (m.MT === 'S0' ? [ack, s1(m, '51'), s1(m, '51')] : []));
     expect(await h.terminal.sale({ rf: 'R7', amountFen: 1 })).toMatchObject({ kind: 'declined', rc: '51' });
     await new Promise((r) => setTimeout(r, 20));
     expect(h.port().recording.filter((b) => b === ACK).length).toBe(2);
@@ -116,7 +122,7 @@ describe('SerialTerminal on a mock serial port', () => {
   });
 
   it('a second request while one is in flight is refused and never reaches the wire', async () => {
-    const h = await harness((m) => (m.MT === 'S0' ? [ack, { after: 100, bytes: s1(m.SQ, '00') }] : []));
+    const h = await harness((m) => (m.MT === 'S0' ? [ack, { after: 100, bytes: s1(m, '00') }] : []));
     const first = h.terminal.sale({ rf: 'R8', amountFen: 1 });
     await new Promise((r) => setTimeout(r, 10));
     expect(h.terminal.isIdle()).toBe(false);
@@ -129,7 +135,7 @@ describe('SerialTerminal on a mock serial port', () => {
   it('a sale waits for a status query in flight instead of failing; a query is refused during a sale', async () => {
     const h = await harness((m) => (m.MT === 'Q0'
       ? [ack, { after: 80, bytes: encodeFrame({ MT: 'Q1', SQ: m.SQ, RC: '00', RF: m.RF, ST: 'N' }) }]
-      : [ack, { after: 80, bytes: s1(m.SQ, '00') }]));
+      : [ack, { after: 80, bytes: s1(m, '00') }]));
     const query = h.terminal.query('OLD');
     await new Promise((r) => setTimeout(r, 10));
     const sale = h.terminal.sale({ rf: 'NEW', amountFen: 1 });
@@ -144,7 +150,7 @@ describe('SerialTerminal on a mock serial port', () => {
   it('RC 98 and unlisted codes are unknown; BZ/FE are not executed; NS signs in and retries once', async () => {
     const rcs = ['98', 'Q7', 'BZ', 'FE'];
     for (const rc of rcs) {
-      const h = await harness((m) => (m.MT === 'S0' ? [ack, s1(m.SQ, rc)] : []));
+      const h = await harness((m) => (m.MT === 'S0' ? [ack, s1(m, rc)] : []));
       const out = await h.terminal.sale({ rf: `RC${rc}`, amountFen: 1 });
       expect([rc, out.kind]).toEqual([rc, rc === 'BZ' || rc === 'FE' ? 'not_executed' : 'unknown']);
       await h.terminal.close();
@@ -152,10 +158,91 @@ describe('SerialTerminal on a mock serial port', () => {
     let signedIn = false;
     const h = await harness((m) => {
       if (m.MT === 'L0') { signedIn = true; return [ack, encodeFrame({ MT: 'L1', SQ: m.SQ, RC: '00' })]; }
-      return [ack, s1(m.SQ, signedIn ? '00' : 'NS')];
+      return [ack, s1(m, signedIn ? '00' : 'NS')];
     });
     expect((await h.terminal.sale({ rf: 'RNS', amountFen: 1 })).kind).toBe('approved');
     expect(h.frames.map((f) => f.MT)).toEqual(['S0', 'L0', 'S0']);
+    await h.terminal.close();
+  });
+  // Defect 1 (issue 10): once a byte of the request is on the line, a lost line means "we do not know".
+  it('line lost before the ACK becomes declined: a port close after the request went out, before its ACK, is unknown with acked:false', async () => {
+    const h = await harness(() => []);
+    const sale = h.terminal.sale({ rf: 'LOST1', amountFen: 100 });
+    await wait(20);
+    expect(h.frames.map((f) => f.MT)).toEqual(['S0']);
+    await pullCable(h.terminal);
+    expect(await sale).toMatchObject({ kind: 'unknown', acked: false });
+    await h.terminal.close();
+  });
+
+  it('line lost before the ACK becomes declined: a NAK then the line going away is still unknown (a later send might have been taken)', async () => {
+    const h = await harness((m, nth) => (nth === 0 ? [nak] : []));
+    const sale = h.terminal.sale({ rf: 'LOST2', amountFen: 100 });
+    while (h.frames.length < 2) await wait(2);
+    await pullCable(h.terminal);
+    expect(await sale).toMatchObject({ kind: 'unknown', acked: false });
+    await h.terminal.close();
+  });
+
+  it('line lost before the ACK becomes declined: a port close after the ACK is unknown with acked:true', async () => {
+    const h = await harness((m) => (m.MT === 'S0' ? [ack] : []), { tRespMs: 5000 });
+    const sale = h.terminal.sale({ rf: 'LOST3', amountFen: 100 });
+    await wait(30);
+    await pullCable(h.terminal);
+    expect(await sale).toMatchObject({ kind: 'unknown', acked: true });
+    await h.terminal.close();
+  });
+
+  it('line lost before the ACK becomes declined: shutting the driver down during an exchange is unknown, never declined', async () => {
+    const before = await harness(() => []);
+    const unacked = before.terminal.sale({ rf: 'LOST4', amountFen: 100 });
+    await wait(20);
+    await before.terminal.close();
+    expect(await unacked).toMatchObject({ kind: 'unknown', acked: false });
+
+    const after = await harness((m) => (m.MT === 'S0' ? [ack] : []), { tRespMs: 5000 });
+    const acked = after.terminal.sale({ rf: 'LOST5', amountFen: 100 });
+    await wait(30);
+    await after.terminal.close();
+    expect(await acked).toMatchObject({ kind: 'unknown', acked: true });
+  });
+
+  it('line lost before the ACK becomes declined: no byte written (port not open at send time) is not executed', async () => {
+    const h = await harness(() => []);
+    await pullCable(h.terminal);
+    expect(await h.terminal.sale({ rf: 'LOST6', amountFen: 100 })).toMatchObject({ kind: 'not_executed' });
+    expect(h.frames).toHaveLength(0);
+    await h.terminal.close();
+  });
+
+  // Defect 6 (issue 10): a final response is the answer only when SQ and RF (and AM when it carries one) match.
+  it('answers matched too loosely: an S1 with our SQ but another RF is ignored and the real answer is taken', async () => {
+    const h = await harness((m) => (m.MT === 'S0' ? [ack, s1(m, '51', { RF: 'SOMEONE-ELSE' }), { after: 40, bytes: s1(m, '00', { AM: m.AM }) }] : []));
+    expect(await h.terminal.sale({ rf: 'MATCH1', amountFen: 100 })).toMatchObject({ kind: 'approved', sale: { rf: 'MATCH1' } });
+    await h.terminal.close();
+  });
+
+  it('answers matched too loosely: an approval for another amount is ignored (unknown when nothing else comes)', async () => {
+    const h = await harness((m) => (m.MT === 'S0' ? [ack, s1(m, '00', { AM: '000000009999' })] : []), { tRespMs: 150 });
+    expect(await h.terminal.sale({ rf: 'MATCH2', amountFen: 100 })).toMatchObject({ kind: 'unknown', acked: true });
+    await h.terminal.close();
+  });
+
+  it('answers matched too loosely: an S1 carrying no RF is not taken as a decline', async () => {
+    const h = await harness((m) => (m.MT === 'S0' ? [ack, encodeFrame({ MT: 'S1', SQ: m.SQ, RC: '51' })] : []), { tRespMs: 150 });
+    expect(await h.terminal.sale({ rf: 'MATCH3', amountFen: 100 })).toMatchObject({ kind: 'unknown', acked: true });
+    await h.terminal.close();
+  });
+
+  it('answers matched too loosely: an S1 with another SQ is ignored', async () => {
+    const h = await harness((m) => (m.MT === 'S0' ? [ack, encodeFrame({ MT: 'S1', SQ: '000777', RC: '51', RF: m.RF })] : []), { tRespMs: 150 });
+    expect(await h.terminal.sale({ rf: 'MATCH4', amountFen: 100 })).toMatchObject({ kind: 'unknown', acked: true });
+    await h.terminal.close();
+  });
+
+  it('answers matched too loosely: a Q1 about another RF is ignored', async () => {
+    const h = await harness((m) => [ack, encodeFrame({ MT: 'Q1', SQ: m.SQ, RC: '00', RF: 'OTHER', ST: 'N' }), { after: 40, bytes: encodeFrame({ MT: 'Q1', SQ: m.SQ, RC: '00', RF: m.RF, ST: 'A', AM: '000000000100' }) }]);
+    expect(await h.terminal.query('MATCH5')).toMatchObject({ kind: 'status', status: 'A' });
     await h.terminal.close();
   });
 });

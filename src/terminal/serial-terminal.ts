@@ -36,12 +36,17 @@ type Exchange =
   | { kind: 'response'; msg: EcrMessage }
   | { kind: 'not_sent'; naks: number; sends: number }
   | { kind: 'no_response' }
-  | { kind: 'line_down'; acked: boolean };
+  /** The line went away (port closed, cable pulled, driver shut down) before the final response. */
+  | { kind: 'line_down'; acked: boolean; written: boolean };
 
 interface Current {
   sq: string;
   expect: string;
+  /** The request: its RF and AM must come back in the answer (spec §3), or the answer is someone else's. */
+  request: EcrMessage;
   acked: boolean;
+  /** A byte of the request went on the line: from then on the terminal may have acted on it. */
+  written: boolean;
   hooks: SaleHooks;
   timeoutMs: number;
   timer: NodeJS.Timeout | null;
@@ -101,11 +106,17 @@ export class SerialTerminal implements Terminal {
     this.connected = false;
     this.link?.lineDown();
     this.port = null;
-    if (this.current) this.current.done({ kind: 'line_down', acked: this.current.acked });
+    this.lineLost();
     if (!this.closing) {
       this.log.warn('terminal line went away; reconnecting', { lane: this.lane });
       this.scheduleReconnect();
     }
+  }
+
+  /** Ends the request in flight, if any, with what is known of it: whether it was written and ACKed. */
+  private lineLost(): void {
+    const c = this.current;
+    if (c) c.done({ kind: 'line_down', acked: c.acked, written: c.written });
   }
 
   private scheduleReconnect(): void {
@@ -135,7 +146,18 @@ export class SerialTerminal implements Terminal {
       this.armTimer(c);
       return;
     }
-    if (m.MT === c.expect) c.done({ kind: 'response', msg: m });
+    if (m.MT !== c.expect) {
+      this.log.warn('terminal message of an unexpected type; ignored', { lane: this.lane, mt: m.MT, sq: m.SQ, expected: c.expect });
+      return;
+    }
+    // A stale or misrouted final response (an earlier request's, after an SQ wrap or a restart of our counter)
+    // must not settle this one: RF always, and AM whenever the response carries one, must be ours.
+    const mismatch = answerMismatch(c.request, m);
+    if (mismatch) {
+      this.log.warn('terminal answer does not match the request in flight; ignored', { lane: this.lane, mt: m.MT, sq: m.SQ, mismatch });
+      return;
+    }
+    c.done({ kind: 'response', msg: m });
   }
 
   private armTimer(c: Current): void {
@@ -166,15 +188,15 @@ export class SerialTerminal implements Terminal {
       let settle!: (e: Exchange) => void;
       const result = new Promise<Exchange>((r) => { settle = r; });
       const c: Current = {
-        sq, expect, acked: false, hooks, timeoutMs, timer: null,
+        sq, expect, request: msg, acked: false, written: false, hooks, timeoutMs, timer: null,
         done: (e) => { if (c.timer) clearTimeout(c.timer); if (this.current === c) this.current = null; settle(e); },
       };
       this.current = c;
-      const sent = await link.send(msg);
+      const sent = await link.send(msg, () => { c.written = true; });
       if (!sent.acked) {
-        // A final response can beat a lost ACK; then the terminal did take the request.
+        // A final response can beat a lost ACK (then the terminal did take the request); a lost line settled it already.
         if (this.current !== c) return await result;
-        c.done(sent.sends === 0 ? { kind: 'line_down', acked: false } : { kind: 'not_sent', naks: sent.naks, sends: sent.sends });
+        c.done(sent.sends === 0 ? { kind: 'line_down', acked: false, written: c.written } : { kind: 'not_sent', naks: sent.naks, sends: sent.sends });
         return await result;
       }
       if (this.current === c) {
@@ -205,9 +227,11 @@ export class SerialTerminal implements Terminal {
           ? { kind: 'not_executed', reason: `request NAKed on all ${ex.sends} sends` }
           : { kind: 'unknown', reason: 'terminal did not acknowledge the request', acked: false };
       case 'line_down':
-        return ex.acked
-          ? { kind: 'unknown', reason: 'line broke after the terminal accepted the request', acked: true }
-          : { kind: 'not_executed', reason: 'terminal not connected' };
+        // Once a byte is out, the terminal may have read the whole frame and gone to the bank: only
+        // "nothing written" is a confirmed non-execution. Q0 `N` later settles an un-ACKed one as failed.
+        if (ex.acked) return { kind: 'unknown', reason: 'line broke after the terminal accepted the request', acked: true };
+        if (ex.written) return { kind: 'unknown', reason: 'line broke after the request was sent, before its ACK', acked: false };
+        return { kind: 'not_executed', reason: 'terminal not connected' };
       case 'no_response':
         return { kind: 'unknown', reason: `no final response within ${this.opts.tRespMs} ms`, acked: true };
       case 'response':
@@ -258,10 +282,18 @@ export class SerialTerminal implements Terminal {
     this.closing = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     const port = this.port;
-    this.current?.done({ kind: 'line_down', acked: this.current.acked });
+    this.lineLost();
+    this.link?.lineDown();
     if (port?.isOpen) await new Promise<void>((r) => port.close(() => r()));
     this.connected = false;
   }
+}
+
+/** Why a final response is not the answer to `req`, or null when it is (same RF; same AM when it carries one). */
+export function answerMismatch(req: EcrMessage, res: EcrMessage): string | null {
+  if (req.RF !== undefined && res.RF !== req.RF) return `RF ${res.RF ?? '(none)'} is not ${req.RF}`;
+  if (req.AM !== undefined && res.AM !== undefined && res.AM !== req.AM) return `AM ${res.AM} is not ${req.AM}`;
+  return null;
 }
 
 function approvedSale(m: EcrMessage, req: EcrMessage): ApprovedSale {

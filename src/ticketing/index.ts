@@ -8,5 +8,5 @@ export const ticketingEntities: Function[] = [];
 export function ticketingExtension(ctx: CoreContext): Extension {
   const ticketing = new TicketingService(ctx.db, ctx.inventory, ctx.orders, ctx.clock);
   ctx.payments.onOrderPaid((m, order, now) => ticketing.issueTickets(m, order, now));
-  return { name: 'ticketing', router: ticketingRoutes(ticketing) };
+  return { name: 'ticketing', router: ticketingRoutes(ticketing, ctx.knownLane) };
 }

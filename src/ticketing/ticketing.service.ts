@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { Db, exec, placeholders, rows } from '../db/db';
+import { isDuplicateKey } from '../db/errors';
 import { Clock } from '../shared/clock';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
 import { InsufficientStockError, InventoryService } from '../inventory/inventory.service';
@@ -35,8 +36,12 @@ export class TicketingService {
     const now = this.clock.now().getTime();
     return this.db.tx(async (m) => {
       const existing = await rows(m, 'SELECT id FROM event WHERE id = ?', [input.id]);
-      if (existing.length) throw conflict('event_exists', `event ${input.id} already exists`, { id: input.id });
-      await exec(m, 'INSERT INTO event (id, name, created_at) VALUES (?, ?, ?)', [input.id, input.name, now]);
+      const eventExists = () => conflict('event_exists', `event ${input.id} already exists`, { id: input.id });
+      if (existing.length) throw eventExists();
+      // Two creates of one id race past the read above: the primary key decides, and the loser is a 409.
+      await exec(m, 'INSERT INTO event (id, name, created_at) VALUES (?, ?, ?)', [input.id, input.name, now]).catch((err) => {
+        throw isDuplicateKey(err) ? eventExists() : err;
+      });
       // Each seat is a SKU with one unit on hand, received like any stock.
       await this.inventory.createStockedIn(m, input.seats.map((s) => ({
         sku: seatSku(input.id, s.id), name: `${input.name} · seat ${s.id}`.slice(0, 200), priceFen: s.priceFen, kind: 'seat' as const, qty: 1,
@@ -130,14 +135,21 @@ export class TicketingService {
     return free.slice(0, count).map((s) => s.seat_id);
   }
 
-  /** A live hold gets `ttlSeconds` more from now. */
-  async extend(orderId: string, ttlSeconds: number, actor: string): Promise<{ id: string; expiresAt: string }> {
+  /**
+   * A live hold runs until `ttlSeconds` from now. Never shorter than it already runs: a cashier who
+   * asked for less would otherwise release the seats under a customer who was promised them.
+   */
+  async extend(orderId: string, ttlSeconds: number, actor: string, checkLane: (lane: string) => void = () => undefined): Promise<{ id: string; expiresAt: string }> {
     const now = this.clock.now().getTime();
     return this.db.tx(async (m) => {
       const order = await m.findOne(Order, { where: { id: orderId } });
       if (!order || order.kind !== 'seats') throw notFound('hold', orderId);
+      checkLane(order.lane);
       if (order.status !== 'reserved') throw conflict('hold_not_live', `hold ${orderId} is ${order.status}`, { status: order.status });
       const until = now + ttlSeconds * 1000;
+      if (until < order.expiresAt) {
+        throw conflict('hold_would_shorten', `hold ${orderId} already runs until ${new Date(order.expiresAt).toISOString()}; extending never shortens it`, { expiresAt: new Date(order.expiresAt).toISOString() });
+      }
       await this.orders.extendHold(m, orderId, until);
       await audit(m, { actor, entity: 'order', entityId: orderId, action: 'extend', before: { expiresAt: order.expiresAt }, after: { expiresAt: until }, at: now });
       return { id: orderId, expiresAt: new Date(until).toISOString() };

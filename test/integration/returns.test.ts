@@ -6,6 +6,7 @@
 import { createSimulatedTerminal, SimulatedTerminal } from '../../src/terminal/in-process';
 import { MemorySimBank } from '../../src/acquirer/bank-memory';
 import { testDbKinds } from '../support/dbs';
+import fc from 'fast-check';
 import { Api, startTestApp, TestApp } from '../support/app';
 import { simulatedAcquirer } from '../support/acquirer';
 import { Clock } from '../../src/shared/clock';
@@ -230,6 +231,18 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect((await getOrder(o.id)).refundedFen).toBe(1000);
     });
 
+    it('a return sent twice with the same Idempotency-Key is made once', async () => {
+      const a = await sku(1000);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCash(o.id, o.totalFen);
+      const key = { 'idempotency-key': `ret-${o.id}` };
+      const first = await cashier('POST', `/v1/orders/${o.id}/returns`, { lines: [{ lineNo: 1, qty: 1 }] }, key);
+      const again = await cashier('POST', `/v1/orders/${o.id}/returns`, { lines: [{ lineNo: 1, qty: 1 }] }, key);
+      expect(first.status).toBe(201);
+      expect(again.body.id).toBe(first.body.id);
+      expect((await getOrder(o.id))).toMatchObject({ refundedFen: 1000, lines: [expect.objectContaining({ returnedQty: 1 })] });
+    });
+
     it('bad input is a 400 and changes nothing', async () => {
       const a = await sku(1000);
       const o = await order([{ sku: a, qty: 1 }]);
@@ -302,6 +315,43 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
     });
   });
 
+  describe('property, through the API', () => {
+    it('any basket, any coupon, any partial returns: refunds never exceed what was paid and equal it when all comes back', async () => {
+      await fc.assert(fc.asyncProperty(
+        fc.array(fc.record({ priceFen: fc.integer({ min: 1, max: 50_000 }), qty: fc.integer({ min: 1, max: 6 }) }), { minLength: 1, maxLength: 4 }),
+        fc.oneof(fc.record({ kind: fc.constant('amount_off'), amountFen: fc.integer({ min: 1, max: 200_000 }) }), fc.record({ kind: fc.constant('percent_off'), percent: fc.integer({ min: 1, max: 10_000 }).map((x) => x / 100) })),
+        fc.array(fc.record({ line: fc.nat(), qty: fc.integer({ min: 1, max: 6 }) }), { maxLength: 6 }),
+        fc.boolean(),
+        async (items, c, returns, roundCash) => {
+          const codes = await Promise.all(items.map((it) => sku(it.priceFen, 10)));
+          const code = await coupon(c);
+          const o = await order(codes.map((s, i) => ({ sku: s, qty: items[i].qty })), code);
+          expect(o.lines.reduce((s: number, l: any) => s + l.discountFen, 0)).toBe(o.discountFen);
+          const pay = roundCash ? o.totalFen - (o.totalFen % 10) : o.totalFen;
+          if (pay > 0) await payCash(o.id, pay);
+          if ((await getOrder(o.id)).status !== 'paid') return; // a zero total has nothing to pay
+          const left = o.lines.map((l: any) => l.qty);
+          let refunded = 0;
+          for (const r of returns) {
+            const i = r.line % left.length;
+            const q = Math.min(r.qty, left[i]);
+            if (q === 0) continue;
+            const res = await ret(o.id, { lines: [{ lineNo: i + 1, qty: q }] });
+            expect(res.status).toBe(201);
+            left[i] -= q;
+            refunded += res.body.refundFen;
+            expect(refunded).toBeLessThanOrEqual(pay);
+          }
+          const rest = left.map((q: number, i: number) => ({ lineNo: i + 1, qty: q })).filter((l: any) => l.qty > 0);
+          if (rest.length) refunded += (await ret(o.id, { lines: rest })).body.refundFen;
+          expect(refunded).toBe(pay);
+          const v = await getOrder(o.id);
+          expect(v.refundedFen).toBe(pay);
+          expect(v.returns.flatMap((x: any) => x.legs).reduce((s: number, l: any) => s + l.amountFen, 0)).toBe(pay);
+        }), { numRuns: 12 });
+    });
+  });
+
   describe('card legs and cancel', () => {
     it('the whole card amount in the open batch is voided (V0); the terminal journal marks the sale voided', async () => {
       const a = await sku(2500);
@@ -335,6 +385,8 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       const leg = r.body.legs[0];
       expect((await office('GET', '/v1/refund-legs')).body.map((l: any) => l.id)).toContain(leg.id);
       expect((await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, {})).status).toBe(400);
+      const otherLane = await t.as('cashier', 'lane-2');
+      expect((await otherLane('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'not my drawer' })).status).toBe(403);
       const paid = await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'paid 25.00 from drawer 1' });
       expect(paid.status).toBe(200);
       expect(paid.body).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'paid_in_cash', resolution: expect.objectContaining({ note: 'paid 25.00 from drawer 1' }) })] });
@@ -375,6 +427,60 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect(v).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'approved', rf })] });
       expect(lane.simulator.journal.get(rf)).toMatchObject({ mt: 'V0', status: 'A' });
       expect(p.rf).not.toBe(rf);
+    });
+
+    it('98 on a refund: the leg is unknown; the sweep signs in to flush the reversal, Q0 says R, the leg failed for cash', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCard(o.id, o.totalFen);
+      lane.simulator.expect({ action: '98' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      expect(r.body.legs).toEqual([expect.objectContaining({ via: 'R0', status: 'unknown', rc: '98' })]);
+      await new Promise((res) => setTimeout(res, 1100));
+      expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 1 });
+      const v = (await cashier('GET', `/v1/returns/${r.body.id}`)).body;
+      expect(v).toMatchObject({ status: 'needs_attention', legs: [expect.objectContaining({ status: 'failed', rf: r.body.legs[0].rf })] });
+      expect(lane.simulator.journal.get(r.body.legs[0].rf)!.status).toBe('R');
+    });
+
+    it('an unknown leg nobody can tell about is resolved by a supervisor, audited; a failed outcome is then paid in cash', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCard(o.id, o.totalFen);
+      lane.simulator.expect({ action: 'silence', bank: 'none' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      const leg = r.body.legs[0];
+      expect(leg.status).toBe('unknown');
+      const path = `/v1/returns/${r.body.id}/legs/${leg.id}/resolve`;
+      expect((await cashier('POST', path, { outcome: 'failed', note: 'x' })).status).toBe(403);
+      const done = await office('POST', path, { outcome: 'failed', note: 'not on the acquirer file of the 26th' });
+      expect(done.body).toMatchObject({ status: 'needs_attention', legs: [expect.objectContaining({ status: 'failed', resolution: expect.objectContaining({ note: 'not on the acquirer file of the 26th' }) })] });
+      expect((await office('POST', path, { outcome: 'approved', note: 'again' })).status).toBe(409);
+      expect((await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'paid from drawer' })).body.status).toBe('refunded');
+    });
+
+    it('a leg left pending by a restart becomes unknown and is settled by Q0 on its RF, not sent again', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCard(o.id, o.totalFen);
+      lane.simulator.expect({ action: 'approve' });
+      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      const leg = r.body.legs[0];
+      expect(leg.status).toBe('approved');
+      // As if the service died after the terminal approved and before the outcome was written.
+      await t.fdb.db.ds.query("UPDATE refund_leg SET status = 'pending', finished_at = NULL, updated_at = updated_at - 60000 WHERE id = ?", [leg.id]);
+      const requests = lane.simulator.listenerCount('request');
+      let sent = 0;
+      const count = (m: { MT: string }) => { if (m.MT === 'R0' || m.MT === 'V0') sent++; };
+      lane.simulator.on('request', count);
+      try {
+        expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 1 });
+      } finally {
+        lane.simulator.off('request', count);
+      }
+      expect(lane.simulator.listenerCount('request')).toBe(requests);
+      expect(sent).toBe(0);
+      expect((await cashier('GET', `/v1/returns/${r.body.id}`)).body.legs).toEqual([expect.objectContaining({ status: 'approved', rf: leg.rf })]);
     });
 
     it('cancel is still refused while a card attempt is live', async () => {

@@ -138,7 +138,7 @@ describe.each(testDbKinds())('stock counts on $name', ({ name }) => {
       const id = (await office('POST', '/v1/stock-counts', { skus: list })).body.id;
       for (const bad of [[{ sku: list[0], counted: -1 }], [{ sku: list[0], counted: 1.5 }], [{ sku: list[0] }], [], 'x']) {
         const r = await office('PUT', `/v1/stock-counts/${id}/lines`, bad);
-        expect([400, 422]).toContain(r.status);
+        expect([400, 415, 422]).toContain(r.status); // 'x' is sent without a Content-Type: 415
       }
       expect((await office('GET', `/v1/stock-counts/${id}`)).body.totals.counted).toBe(0);
     });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createApp, App } from '../../src/app';
+import { createApp, App, AppDeps } from '../../src/app';
 import { configFromEnv, Config } from '../../src/config';
 import { Terminal } from '../../src/terminal/terminal';
 import { Acquirer } from '../../src/acquirer/acquirer';
@@ -49,11 +49,13 @@ export async function startTestApp(kind: TestDbKind['name'], opts: {
   clock?: Clock;
   config?: Partial<Config>;
   poolSize?: number;
+  /** Further adapters and options (printers, lane options). */
+  deps?: Partial<AppDeps>;
 } = {}): Promise<TestApp> {
   const fdb = await freshDb(kind, { poolSize: opts.poolSize });
   const adminKey = `pos_${randomBytes(24).toString('base64url')}`;
   const config: Config = { ...configFromEnv({}), databaseUrl: fdb.url, adminKey, port: 0, ...opts.config };
-  const app = await createApp({ config, db: fdb.db, terminals: opts.terminals, acquirer: opts.acquirer, clock: opts.clock, log: silentLogger, schedule: false });
+  const app = await createApp({ config, db: fdb.db, terminals: opts.terminals, acquirer: opts.acquirer, clock: opts.clock, log: silentLogger, schedule: false, ...opts.deps });
   const { url } = await app.listen(0, '127.0.0.1');
   const api = client(url, adminKey);
   return {

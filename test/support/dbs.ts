@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Db } from '../../src/db/db';
+import '../../src/capabilities'; // the entities every suite's database maps
 
 /**
  * The databases every integration suite runs on. MySQL/MariaDB comes from TEST_DATABASE_URL

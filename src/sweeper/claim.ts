@@ -1,0 +1,69 @@
+import { In } from 'typeorm';
+import { Db, exec, placeholders, rows } from '../db/db';
+import { Payment } from '../payments/payment.entity';
+import { PaymentsService } from '../payments/payments.service';
+import { TerminalCardDriver } from '../payments/card-flow';
+import { Logger } from '../shared/logger';
+import { drivenLanes } from '../payments/lane-lease';
+
+/**
+ * Claims due unknown/suspense attempts for this instance. One status per query, so MySQL/MariaDB
+ * walks the (status, next_check_at) index in order and stops at the limit: only the rows it returns
+ * are locked, and SKIP LOCKED lets other instances take the next ones at the same moment. The claim
+ * (claimed_by, claim_until) keeps them this instance's until it records a verdict or the claim ends.
+ */
+export async function claimDue(db: Db, now: number, opts: { instanceId: string; batchSize: number; claimMs: number }): Promise<Payment[]> {
+  return db.tx(async (m) => {
+    const ids: string[] = [];
+    for (const status of ['unknown', 'suspense']) {
+      const room = opts.batchSize - ids.length;
+      if (room <= 0) break;
+      const due = await rows<{ id: string }>(m,
+        `SELECT id FROM payment${db.kind === 'mysql' ? ' FORCE INDEX (ix_payment_status_due)' : ''} WHERE status = ? AND next_check_at <= ?
+           AND (claim_until IS NULL OR claim_until < ?) ORDER BY next_check_at LIMIT ${Number(room)}${db.forUpdateSkipLocked}`,
+        [status, now, now]);
+      ids.push(...due.map((d) => d.id));
+    }
+    if (ids.length === 0) return [];
+    // The claim is itself conditional and read back: on Galera the read above takes no lock, so another
+    // node may have claimed (or settled) some of these since; only the rows this UPDATE changed are ours.
+    const until = now + opts.claimMs;
+    await exec(m, `UPDATE payment SET claimed_by = ?, claim_until = ? WHERE id IN (${placeholders(ids.length)})
+       AND status IN ('unknown', 'suspense') AND next_check_at <= ? AND (claim_until IS NULL OR claim_until < ?)`,
+      [opts.instanceId, until, ...ids, now, now]);
+    return m.find(Payment, { where: { id: In(ids), claimedBy: opts.instanceId, claimUntil: until } });
+  });
+}
+
+/** How long a `pending` attempt on a driven lane may go without a recorded outcome before the driver is presumed to have lost it. */
+const ORPHAN_AFTER_MS = 10_000;
+
+/**
+ * `pending` attempts nobody drives any more are unknown, never declined: on a lane this instance
+ * drives, one it is not working on (its recording failed); on a lane whose lease no live instance
+ * holds (its owner died), found by any instance. Attempts on a lane another live instance drives are
+ * left alone: they are that instance's.
+ */
+export async function markOrphanedPending(db: Db, payments: PaymentsService, cards: TerminalCardDriver | null, now: number, log: Logger): Promise<number> {
+  const mine = cards?.lanes() ?? [];
+  const found: { id: string; why: string }[] = [];
+  if (mine.length) {
+    const stale = await db.read((m) => rows<{ id: string }>(m,
+      `SELECT id FROM payment WHERE status = 'pending' AND method = 'card' AND updated_at < ? AND lane IN (${placeholders(mine.length)})`, [now - ORPHAN_AFTER_MS, ...mine]));
+    for (const { id } of stale) if (!cards!.isInFlight(id)) found.push({ id, why: 'no_outcome_recorded' });
+  }
+  // Two reads rather than a join: lane names are compared in JavaScript, whatever collation each table got.
+  const driven = await drivenLanes(db, now);
+  const pending = await db.read((m) => rows<{ id: string; lane: string | null }>(m,
+    "SELECT id, lane FROM payment WHERE status = 'pending' AND method = 'card'"));
+  for (const { id, lane } of pending) {
+    if ((lane && driven.has(lane)) || cards?.isInFlight(id) || found.some((f) => f.id === id)) continue;
+    found.push({ id, why: 'lane_not_driven' });
+    log.warn('a card attempt was left pending on a lane no live instance drives; its outcome is unknown', { paymentId: id, lane });
+  }
+  let n = 0;
+  for (const { id, why } of found) {
+    await payments.markUnknown(id, { reason: why }, 'system:sweeper').then(() => n++, () => undefined);
+  }
+  return n;
+}

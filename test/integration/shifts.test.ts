@@ -1,0 +1,139 @@
+/**
+ * Shifts (交班) with POS_SHIFTS=on, on both databases: open with a float, X report live, close with
+ * the counted cash (Z report kept and printed on the lane's printer), over/short, and a lane with
+ * no open shift refusing new orders and tenders.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSimulatedTerminal, SimulatedTerminal } from '../../src/terminal/in-process';
+import { createSimulatedPrinter, SimulatedPrinter } from '../../src/printer/lanes';
+import { MemorySimBank } from '../../src/acquirer/bank-memory';
+import { testDbKinds } from '../support/dbs';
+import { Api, startTestApp, TestApp } from '../support/app';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.each(testDbKinds())('shifts on $name', ({ name }) => {
+  let t: TestApp;
+  let term: SimulatedTerminal;
+  let printer: SimulatedPrinter;
+  let dir: string;
+  let cashier: Api;
+  let cashier2: Api;
+  let office: Api;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pos-shifts-'));
+    term = await createSimulatedTerminal('lane-1', { bank: new MemorySimBank(), tRespMs: 700, tAckMs: 150 });
+    printer = await createSimulatedPrinter('lane-1', dir, { tStatusMs: 300 });
+    t = await startTestApp(name, {
+      terminals: new Map([['lane-1', term.terminal]]),
+      config: { terminalTRespMs: 700, reversalGraceSeconds: 3600, cashLanes: ['lane-2'] },
+      deps: { printers: new Map([['lane-1', printer.printer]]), lane: { printPollMs: 100, printRetryMs: 200, shiftsRequired: true } },
+    });
+    cashier = await t.as('cashier', 'lane-1');
+    cashier2 = await t.as('cashier', 'lane-2');
+    office = await t.as('backoffice');
+    await office('PUT', '/v1/skus/SH-1', { name: '面包', priceFen: 1250 });
+    await office('POST', '/v1/stock/receipts', { lines: [{ sku: 'SH-1', qty: 100 }] });
+  });
+  afterAll(async () => {
+    await t?.stop();
+    await printer?.close();
+    await term?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  afterEach(async () => { expect(await t.check()).toEqual([]); });
+
+  const newOrder = (api: Api, lane: string, qty = 1) => api('POST', '/v1/orders', { lane, lines: [{ sku: 'SH-1', qty }] });
+  const stock = async () => (await office('GET', '/v1/stock/SH-1')).body;
+
+  it('a lane with no open shift takes no order, and nothing is reserved', async () => {
+    const before = await stock();
+    const r = await newOrder(cashier, 'lane-1');
+    expect(r.status).toBe(409);
+    expect(r.body.error.code).toBe('no_open_shift');
+    expect(await stock()).toEqual(before);
+    expect((await cashier('GET', '/v1/me')).body.shiftsRequired).toBe(true);
+  });
+
+  it('bad input is a 400 and opens nothing', async () => {
+    expect((await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: -1 })).status).toBe(400);
+    expect((await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 10.5 })).status).toBe(400);
+    expect((await cashier('POST', '/v1/shifts', { lane: 'lane-2', floatFen: 100 })).body.error.code).toBe('lane_mismatch');
+    expect((await t.api('POST', '/v1/shifts', { lane: 'lane-x', floatFen: 100 })).body.error.code).toBe('unknown_lane');
+    expect((await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 100, note: 'x' })).body.error.message).toMatch(/unknown field "note"/);
+    expect((await cashier('GET', '/v1/shifts?lane=lane-1&status=open')).body.total).toBe(0);
+  });
+
+  it('open, sell by cash and card, X report, close with the counted cash: Z with over/short, printed and kept', async () => {
+    const opened = await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 10000 });
+    expect(opened.status).toBe(201);
+    expect(opened.body).toMatchObject({ lane: 'lane-1', status: 'open', floatFen: 10000, countedCashFen: null });
+    const id = opened.body.id;
+    expect((await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 5000 })).body.error.code).toBe('shift_already_open');
+
+    const o1 = (await newOrder(cashier, 'lane-1', 2)).body;
+    expect((await cashier('POST', `/v1/orders/${o1.id}/payments`, { method: 'cash', amountFen: 2500, lane: 'lane-1' })).status).toBe(201);
+    const o2 = (await newOrder(cashier, 'lane-1', 1)).body;
+    const card = await cashier('POST', `/v1/orders/${o2.id}/payments`, { method: 'card', amountFen: 1250, lane: 'lane-1' });
+    expect((await cashier('GET', `/v1/payments/${card.body.id}?wait=10`)).body.status).toBe('approved');
+
+    const x = (await cashier('GET', `/v1/shifts/${id}/report`)).body;
+    expect(x).toMatchObject({
+      kind: 'X', status: 'open', floatFen: 10000,
+      sales: { cash: { count: 1, fen: 2500 }, card: { count: 1, fen: 1250 }, totalFen: 3750 },
+      expectedCashFen: 12500, countedCashFen: null, overShortFen: null,
+    });
+
+    const receipts = printer.simulator.receipts.length;
+    const closed = await cashier('POST', `/v1/shifts/${id}/close`, { countedCashFen: 12400 });
+    expect(closed.status).toBe(200);
+    expect(closed.body).toMatchObject({ kind: 'Z', status: 'closed', expectedCashFen: 12500, countedCashFen: 12400, overShortFen: -100, sales: x.sales });
+    expect((await office('GET', `/v1/shifts/${id}/report`)).body).toEqual(closed.body);
+
+    for (let i = 0; i < 100 && !printer.simulator.receipts.slice(receipts).some((r) => r.text.includes('Z REPORT')); i++) await sleep(50);
+    const z = printer.simulator.receipts.slice(receipts).find((r) => r.text.includes('Z REPORT'));
+    expect(z?.text).toMatch(/应有现金 +125\.00/);
+    expect(z?.text).toMatch(/实点现金 +124\.00/);
+    expect(z?.text).toMatch(/长短款 +-1\.00/);
+
+    expect((await cashier('POST', `/v1/shifts/${id}/close`, { countedCashFen: 12500 })).body.error.code).toBe('shift_not_open');
+    expect((await newOrder(cashier, 'lane-1')).body.error.code).toBe('no_open_shift');
+  });
+
+  it('a tender is refused once the shift is closed; the order keeps its stock until it is cancelled', async () => {
+    const s = (await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 0 })).body;
+    const o = (await newOrder(cashier, 'lane-1')).body;
+    await cashier('POST', `/v1/shifts/${s.id}/close`, { countedCashFen: 0 });
+    const r = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 1250, lane: 'lane-1' });
+    expect(r.status).toBe(409);
+    expect(r.body.error.code).toBe('no_open_shift');
+    expect((await cashier('GET', `/v1/orders/${o.id}`)).body).toMatchObject({ status: 'reserved', paidFen: 0 });
+    expect((await cashier('POST', `/v1/orders/${o.id}/cancel`)).status).toBe(200);
+  });
+
+  it('another lane is not affected by lane-1 shifts, and a key of lane-1 cannot close it', async () => {
+    const s = (await cashier2('POST', '/v1/shifts', { lane: 'lane-2', floatFen: 500 })).body;
+    expect((await cashier('POST', `/v1/shifts/${s.id}/close`, { countedCashFen: 500 })).body.error.code).toBe('lane_mismatch');
+    expect((await cashier('GET', `/v1/shifts/${s.id}/report`)).body.error.code).toBe('lane_mismatch');
+    expect((await cashier2('POST', `/v1/shifts/${s.id}/close`, { countedCashFen: 600 })).body).toMatchObject({ overShortFen: 100, expectedCashFen: 500 });
+  });
+
+  it('lists shifts by lane and time, newest first, paged', async () => {
+    const all = (await office('GET', '/v1/shifts?lane=lane-1')).body;
+    expect(all.total).toBe(2);
+    expect(all.items.map((s: { status: string }) => s.status)).toEqual(['closed', 'closed']);
+    expect(Date.parse(all.items[0].openedAt)).toBeGreaterThanOrEqual(Date.parse(all.items[1].openedAt));
+    const page = (await office('GET', '/v1/shifts?lane=lane-1&limit=1&offset=1')).body;
+    expect(page).toMatchObject({ total: 2, limit: 1, offset: 1 });
+    expect(page.items[0].id).toBe(all.items[1].id);
+    const future = encodeURIComponent(new Date(Date.now() + 3600_000).toISOString());
+    expect((await office('GET', `/v1/shifts?from=${future}`)).body.total).toBe(0);
+    expect((await office('GET', '/v1/shifts?from=yesterday')).status).toBe(400);
+    // A lane-bound key sees its own lane only.
+    expect((await cashier('GET', '/v1/shifts')).body.items.every((s: { lane: string }) => s.lane === 'lane-1')).toBe(true);
+    expect((await office('GET', '/v1/shifts/00000000-0000-4000-8000-000000000000/report')).status).toBe(404);
+  });
+});
