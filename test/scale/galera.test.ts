@@ -105,30 +105,37 @@ async function certStats(db: Db): Promise<{ certFailures: number; bfAborts: numb
 
     const before = await Promise.all(dbs.map(certStats));
     const resolvedBy = [0, 0, 0];
-    for (let round = 0; round < 8 && (await a.payments.list('unknown')).length > 0; round++) {
+    const workedBy = [0, 0, 0];
+    // The bank approved a third and declined a third; a third it never saw: those are reversed at the
+    // acquirer, which refuses a reversal of what it never saw, so they stay unknown for a person (suspense).
+    for (let round = 0; round < 8 && (await a.payments.list('unknown')).length > N / 3; round++) {
       clock.advance(61_000);
       const reports = await Promise.all(apps.map((app) => app.sweeper.sweep()));
-      reports.forEach((r, i) => { resolvedBy[i] += r.approved + r.failed; });
+      reports.forEach((r, i) => { resolvedBy[i] += r.approved + r.failed; workedBy[i] += r.queried; });
     }
+    clock.advance(61_000);
+    await Promise.all(apps.map((app) => app.sweeper.sweep())); // one more round: nothing may be worked twice
     const after = await Promise.all(dbs.map(certStats));
     const final = await a.db.read((m) => rows<{ rf: string; status: string }>(m, "SELECT rf, status FROM payment WHERE method = 'card'"));
     expect(final).toHaveLength(N);
     for (const p of final) {
       const did = truth.get(p.rf);
-      expect([p.rf, p.status]).toEqual([p.rf, did === 'approved' ? 'approved' : did === 'declined' ? 'declined' : 'reversed']);
+      expect([p.rf, p.status]).toEqual([p.rf, did === 'approved' ? 'approved' : did === 'declined' ? 'declined' : 'unknown']);
     }
+    // Exactly one settling audit row per settled attempt, one sale movement per approval.
     const settles = await a.db.read((m) => rows<{ entity_id: string; n: unknown }>(m,
       "SELECT entity_id, COUNT(*) AS n FROM audit_log WHERE entity = 'payment' AND action IN ('approve', 'declined', 'reversed') GROUP BY entity_id"));
-    expect(settles).toHaveLength(N);
+    expect(settles).toHaveLength((2 * N) / 3);
     expect(settles.every((s) => Number(s.n) === 1)).toBe(true);
     const sales = await a.db.read((m) => rows<{ n: unknown }>(m, "SELECT COUNT(*) AS n FROM stock_movement WHERE kind = 'sale' AND sku = 'CARD'"));
     expect(Number(sales[0].n)).toBe(N / 3);
+    // One reversal request per never-seen attempt, none twice (two nodes working one attempt would send two).
     const reversed = acq.sim.reversedOrderIds.filter((id) => truth.has(id));
     expect(new Set(reversed).size).toBe(reversed.length);
-    expect(reversed.length).toBe(N / 3);
-    expect(resolvedBy.reduce((x, y) => x + y, 0)).toBe(N);
-    expect(resolvedBy.filter((k) => k > 0).length).toBeGreaterThanOrEqual(2);
+    expect(new Set(reversed)).toEqual(new Set([...truth].filter(([, did]) => did === 'none').map(([rf]) => rf)));
+    expect(resolvedBy.reduce((x, y) => x + y, 0)).toBe((2 * N) / 3);
+    expect(workedBy.filter((k) => k > 0).length).toBeGreaterThanOrEqual(2); // the work was shared
     expect(await checkInvariants(dbs[0])).toEqual([]);
-    console.log(`galera: ${N} unknown attempts settled by node 1/2/3: ${resolvedBy.join('/')}; certification failures ${after.map((x, i) => x.certFailures - before[i].certFailures).join('/')}`);
+    console.log(`galera: ${N} unknown attempts worked by node 1/2/3: ${workedBy.join('/')}; ${(2 * N) / 3} settled: ${resolvedBy.join('/')}, ${reversed.length} reversal requests for ${N / 3} never-seen; certification failures ${after.map((x, i) => x.certFailures - before[i].certFailures).join('/')}`);
   }, 120_000);
 });
