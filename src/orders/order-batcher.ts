@@ -64,6 +64,8 @@ export function orderBatcher(deps: {
   db: Db;
   now(): number;
   defaultHoldSeconds: number;
+  /** The largest total a terminal can carry (orders.service's MAX_ORDER_FEN). */
+  maxOrderFen: number;
   settings: BatchSettings;
   applyOne(p: PendingOrder): Promise<OrderView>;
   toView(order: Order, lines: OrderLine[]): OrderView;
@@ -124,7 +126,9 @@ export function orderBatcher(deps: {
         });
       });
       const subtotalFen = lines.reduce((s, l) => s + l.qty * l.unitPriceFen, 0);
-      if (!Number.isSafeInteger(subtotalFen)) return unprocessable('total_too_large', 'the order total does not fit in fen');
+      if (!Number.isSafeInteger(subtotalFen) || subtotalFen > deps.maxOrderFen) {
+        return unprocessable('total_too_large', `the order total is more than ${deps.maxOrderFen} fen, which a terminal cannot charge`, { totalFen: subtotalFen });
+      }
       let discount: CouponDiscount | null = null;
       const code = p.input.coupon;
       if (code) {

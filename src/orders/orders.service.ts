@@ -94,7 +94,7 @@ export class OrdersService {
   ) {
     this.coupons = new CouponsService(db, clock);
     this.batcher = batch.enabled ? orderBatcher({
-      db, settings: batch, defaultHoldSeconds, toView,
+      db, settings: batch, defaultHoldSeconds, toView, maxOrderFen: MAX_ORDER_FEN,
       now: () => this.clock.now().getTime(),
       applyOne: (p) => this.db.tx((m) => this.createIn(m, p.input, p.actor)),
       observe: (info) => this.batchObserver?.(info),
