@@ -23,7 +23,8 @@ const MER_ID = '777290058110048';
 const DAY = addDays(settleDayAt(new Date()), -1);
 const rf = (i: number) => `B${String(i).padStart(9, '0')}`;
 const amount = (i: number) => 100 + (i % 9000);
-const txnTime = (i: number) => `${DAY.replace(/-/g, '')}${String(Math.floor((i % 36000) / 3600) + 9).padStart(2, '0')}${String(Math.floor((i % 3600) / 60)).padStart(2, '0')}${String(i % 60).padStart(2, '0')}`;
+const txnTime = (i: number) =>
+  `${DAY.replace(/-/g, '')}${String(Math.floor((i % 36000) / 3600) + 9).padStart(2, '0')}${String(Math.floor((i % 3600) / 60)).padStart(2, '0')}${String(i % 60).padStart(2, '0')}`;
 const MISSING = new Set(Array.from({ length: 100 }, (_, k) => 7 + k * Math.floor(N / 100)));
 
 async function sqliteDb(url: string) {
@@ -35,16 +36,55 @@ async function sqliteDb(url: string) {
 async function seed(url: string): Promise<void> {
   const db = await Db.fromUrl(url, { poolSize: 2 }).open();
   const now = Date.now();
-  const cols = ['id', 'order_id', 'method', 'amount_fen', 'status', 'lane', 'rf', 'txn_time', 'acked', 'trace_no', 'terminal_id', 'settle_date', 'query_id', 'checks', 'created_by', 'created_at', 'updated_at', 'finished_at'];
+  const cols = [
+    'id',
+    'order_id',
+    'method',
+    'amount_fen',
+    'status',
+    'lane',
+    'rf',
+    'txn_time',
+    'acked',
+    'trace_no',
+    'terminal_id',
+    'settle_date',
+    'query_id',
+    'checks',
+    'created_by',
+    'created_at',
+    'updated_at',
+    'finished_at',
+  ];
   const row = `(${cols.map(() => '?').join(', ')})`;
   for (let i = 0; i < N; i += 10_000) {
     await db.tx(async (m) => {
       for (let j = i; j < Math.min(N, i + 10_000); j += 1000) {
         const ids = Array.from({ length: Math.min(1000, N - j) }, (_, k) => j + k);
-        await exec(m, `INSERT INTO payment (${cols.join(', ')}) VALUES ${ids.map(() => row).join(', ')}`, ids.flatMap((n) => [
-          randomUUID(), randomUUID(), 'card', amount(n), 'approved', 'lane-1', rf(n), txnTime(n), 1, String(n % 1_000_000).padStart(6, '0'), '00000001',
-          mmdd(DAY), `Q${String(n).padStart(20, '0')}`, 0, 'bench', now, now, now,
-        ]));
+        await exec(
+          m,
+          `INSERT INTO payment (${cols.join(', ')}) VALUES ${ids.map(() => row).join(', ')}`,
+          ids.flatMap((n) => [
+            randomUUID(),
+            randomUUID(),
+            'card',
+            amount(n),
+            'approved',
+            'lane-1',
+            rf(n),
+            txnTime(n),
+            1,
+            String(n % 1_000_000).padStart(6, '0'),
+            '00000001',
+            mmdd(DAY),
+            `Q${String(n).padStart(20, '0')}`,
+            0,
+            'bench',
+            now,
+            now,
+            now,
+          ]),
+        );
       }
     });
   }
@@ -55,9 +95,26 @@ async function* lines(): AsyncGenerator<Buffer> {
   for (let i = 0; i < N; i++) {
     if (MISSING.has(i)) continue;
     const mismatch = i % 1000 === 3;
-    yield formatZmLine({ amountFen: amount(i) + (mismatch ? 1 : 0), rf: rf(i), traceNo: String(i % 1_000_000).padStart(6, '0'), txnTime: txnTime(i).slice(4), queryId: `Q${String(i).padStart(20, '0')}`, feeFen: Math.round(amount(i) * 0.006), merId: MER_ID, terminalId: '00000001' });
+    yield formatZmLine({
+      amountFen: amount(i) + (mismatch ? 1 : 0),
+      rf: rf(i),
+      traceNo: String(i % 1_000_000).padStart(6, '0'),
+      txnTime: txnTime(i).slice(4),
+      queryId: `Q${String(i).padStart(20, '0')}`,
+      feeFen: Math.round(amount(i) * 0.006),
+      merId: MER_ID,
+      terminalId: '00000001',
+    });
   }
-  for (let k = 0; k < 100; k++) yield formatZmLine({ amountFen: 500, rf: `FOREIGN${k}`, traceNo: '999999', txnTime: '0101000000', queryId: `F${String(k).padStart(20, '0')}`, merId: MER_ID });
+  for (let k = 0; k < 100; k++)
+    yield formatZmLine({
+      amountFen: 500,
+      rf: `FOREIGN${k}`,
+      traceNo: '999999',
+      txnTime: '0101000000',
+      queryId: `F${String(k).padStart(20, '0')}`,
+      merId: MER_ID,
+    });
 }
 
 async function main(): Promise<void> {
@@ -71,21 +128,35 @@ async function main(): Promise<void> {
     t0 = Date.now();
     const zipPath = join(dir, `${MER_ID}_${DAY.replace(/-/g, '')}.zip`);
     await pipeline(writeReconZip({ merId: MER_ID, settleDay: DAY, lines: lines() }), createWriteStream(zipPath));
-    console.log(`generated the ZIP (${fmt(N - MISSING.size + 100)} ZM lines, ${fmt(statSync(zipPath).size / 1e6, 1)} MB compressed) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(
+      `generated the ZIP (${fmt(N - MISSING.size + 100)} ZM lines, ${fmt(statSync(zipPath).size / 1e6, 1)} MB compressed) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
 
     const server = await startServer({ databaseUrl: db.url, env: { ACQUIRER_URL: 'none', POS_LOG: 'info' } });
     try {
       const rssAtStart = server.peakRssMb();
       t0 = Date.now();
       const res = await fetch(`${server.url}/v1/reconciliations?settleDate=${DAY}`, {
-        method: 'POST', body: createReadStream(zipPath) as any, duplex: 'half',
+        method: 'POST',
+        body: createReadStream(zipPath) as any,
+        duplex: 'half',
         headers: { 'content-type': 'application/zip', authorization: `Bearer ${server.adminKey}` },
       } as RequestInit);
-      const run = await res.json() as { status: string; counts: Record<string, number>; totals: unknown; problem: unknown; file: unknown };
+      const run = (await res.json()) as {
+        status: string;
+        counts: Record<string, number>;
+        totals: unknown;
+        problem: unknown;
+        file: unknown;
+      };
       const seconds = (Date.now() - t0) / 1000;
       const peak = server.peakRssMb();
-      console.log(`bench:recon — ${fmt(N)} payments, ${db.url.split(':')[0]}, server pid ${server.pid} (its own process)`);
-      console.log(`  run ${run.status} in ${seconds.toFixed(1)} s (target < 120 s); server peak RSS ${peak} MB (${rssAtStart} MB after start; target < 300 MB)`);
+      console.log(
+        `bench:recon — ${fmt(N)} payments, ${db.url.split(':')[0]}, server pid ${server.pid} (its own process)`,
+      );
+      console.log(
+        `  run ${run.status} in ${seconds.toFixed(1)} s (target < 120 s); server peak RSS ${peak} MB (${rssAtStart} MB after start; target < 300 MB)`,
+      );
       console.log(`  counts ${JSON.stringify(run.counts)}; totals ${JSON.stringify(run.totals)}`);
       if (run.status !== 'done') console.log(`  problem: ${JSON.stringify(run.problem)}`);
     } finally {
@@ -99,4 +170,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => { console.error(err); process.exit(1); });
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -2,7 +2,8 @@
  * `npm run bench:sweep`: 10 000 card attempts with unknown outcome on MariaDB, resolved by one
  * sweeper against the acquirer simulator running as its own process (`pos sim-acquirer`) over
  * HTTP. A third of them the bank approved, a third it declined, a third it never saw (answered
- * 34, then reversed). Prints attempts resolved per second and the sweeping process's peak memory,
+ * 34; their one reversal is refused with 34 too, so they stay unknown, stock held, for the T+1 file).
+ * Prints attempts resolved per second and the sweeping process's peak memory,
  * then runs `pos check`. BENCH_ATTEMPTS overrides the count.
  */
 import { spawn } from 'node:child_process';
@@ -100,7 +101,9 @@ async function main(): Promise<void> {
     await app.close();
     const check = await posCheck(bdb.url);
     console.log(`pos check: ${check.clean ? 'clean' : `BREACHES\n${check.output}`}`);
-    if (!check.clean || resolved !== N) process.exitCode = 1;
+    // The third the bank never saw cannot be settled by the acquirer (issue 10: no simulator "reverses" what it never saw).
+    const neverSeen = Math.floor(N / 3);
+    if (!check.clean || resolved !== N - neverSeen) process.exitCode = 1;
   } finally {
     await db.close().catch(() => undefined);
     sim.stop();

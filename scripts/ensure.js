@@ -2,7 +2,9 @@
 /*
  * Run before `npm start`, `npm test` and the benchmarks so that a fresh clone needs nothing else:
  * installs node_modules when they are missing or older than package-lock.json, and (unless
- * --no-build) compiles dist/ when any source is newer than the last build.
+ * --no-build) compiles dist/ when any source is newer than the last build, and builds the browser
+ * pages (web/ → dist/web with Vite) when any of web/ is newer than the last page build.
+ * --web builds only the pages (the browser tests ask for that).
  */
 const { spawnSync } = require('node:child_process');
 const { existsSync, statSync, readdirSync } = require('node:fs');
@@ -36,7 +38,21 @@ if (!existsSync(marker) || mtime(join(root, 'package-lock.json')) > mtime(marker
   run(npm, ['ci', '--no-audit', '--no-fund']);
 }
 
-if (!process.argv.includes('--no-build')) {
+/** The lane and back-office pages: Vite builds web/ into dist/web (served at /lane and /backoffice). */
+function buildWeb() {
+  const stamp = join(root, 'dist', 'web', '.build-stamp');
+  const sources = Math.max(newestUnder(join(root, 'web')), mtime(join(root, 'package-lock.json')));
+  if (sources > mtime(stamp)) {
+    process.stderr.write('building the pages (vite)…\n');
+    run(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts']);
+    require('node:fs').writeFileSync(stamp, new Date().toISOString());
+  }
+}
+
+if (process.argv.includes('--web')) {
+  buildWeb();
+} else if (!process.argv.includes('--no-build')) {
+  buildWeb();
   const stamp = join(root, 'dist', '.build-stamp');
   const sources = Math.max(
     ...['src', 'migrations', 'bench'].map((d) => newestUnder(join(root, d))),

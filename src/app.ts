@@ -21,6 +21,7 @@ import { TerminalCardDriver } from './payments/card-flow';
 import { LaneLeases } from './payments/lane-lease';
 import { Sweeper } from './sweeper/sweeper.service';
 import { sweeperRoutes } from './sweeper/sweeper.routes';
+import { webPages } from './http/static';
 import { authenticate } from './http/auth';
 import { errorHandler, notFoundRoute, requestId } from './http/errors';
 import { jsonBody } from './http/body';
@@ -136,6 +137,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   for (const e of extensions) v1.use(e.router);
   for (const r of lane.routers) v1.use(r);
   http.use('/v1', v1);
+  http.use(webPages());
   http.use(notFoundRoute);
   http.use(errorHandler(log));
 

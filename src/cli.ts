@@ -172,6 +172,8 @@ async function serve(embedded: boolean, opts: { worker?: boolean } = {}): Promis
   if (generated?.generated) process.stdout.write(`admin key: ${generated.key} (generated; kept in ${generated.file})\n`);
   else if (generated) process.stdout.write(`admin key: in ${generated.file}\n`);
   else if (config.adminKey) process.stdout.write('admin key: from POS_ADMIN_KEY\n');
+  const firstLane = [...adapters.terminals.keys()][0] ?? 'lane-1';
+  process.stdout.write(`lane (cashier screen): ${url}/lane?lane=${firstLane}\nback office: ${url}/backoffice\n`);
   const stop = async () => {
     await app.close();
     await adapters.close();

@@ -10,6 +10,8 @@ import { ticketingExtension } from './ticketing';
 import { stockCountExtension } from './stock-count';
 import { reconciliationExtension } from './reconciliation';
 import { returnsExtension } from './returns';
+import { tillExtension } from './till';
+import { reportsExtension } from './reports';
 import type { Terminal } from './terminal/terminal';
 import type { Acquirer } from './acquirer/acquirer';
 import type { Sweeper } from './sweeper/sweeper.service';
@@ -48,5 +50,5 @@ export interface Extension {
 
 /** Capabilities mounted under /v1 beside the core routes. */
 export async function extensionRoutes(ctx: CoreContext): Promise<Extension[]> {
-  return [ticketingExtension(ctx), stockCountExtension(ctx), reconciliationExtension(ctx), returnsExtension(ctx)].filter((e): e is Extension => e !== null);
+  return [ticketingExtension(ctx), stockCountExtension(ctx), reconciliationExtension(ctx), returnsExtension(ctx), tillExtension(ctx), reportsExtension(ctx)].filter((e): e is Extension => e !== null);
 }

@@ -50,9 +50,30 @@ export function zmLinesFor(txns: BankTxn[], merId: string): Buffer[] {
     if (t.status !== 'approved' && t.status !== 'voided') continue;
     const fee = feeOf(t.amountFen);
     const common = { traceNo: t.traceNo, txnTime: t.txnTime.slice(4), rf: t.orderId, merId };
-    out.push(formatZmLine({ ...common, amountFen: t.amountFen, queryId: t.queryId, feeFen: fee, txnType: '01', txnSubType: '01' }));
+    out.push(
+      formatZmLine({
+        ...common,
+        amountFen: t.amountFen,
+        queryId: t.queryId,
+        feeFen: fee,
+        txnType: '01',
+        txnSubType: '01',
+      }),
+    );
     if (t.status === 'voided') {
-      out.push(formatZmLine({ ...common, amountFen: t.amountFen, queryId: `${t.queryId.slice(0, 20)}V`, origQueryId: t.queryId, feeFen: -fee, settleFen: -(t.amountFen - fee), netFen: -(t.amountFen - fee), txnType: '31', txnSubType: '00' }));
+      out.push(
+        formatZmLine({
+          ...common,
+          amountFen: t.amountFen,
+          queryId: `${t.queryId.slice(0, 20)}V`,
+          origQueryId: t.queryId,
+          feeFen: -fee,
+          settleFen: -(t.amountFen - fee),
+          netFen: -(t.amountFen - fee),
+          txnType: '31',
+          txnSubType: '00',
+        }),
+      );
     }
   }
   return out;
@@ -60,14 +81,33 @@ export function zmLinesFor(txns: BankTxn[], merId: string): Buffer[] {
 
 /** Handles the file routes; false when the request is not one of them. */
 export async function handleFileRoutes(
-  sim: AcquirerSimulator, req: IncomingMessage, res: ServerResponse, url: URL, body: string,
-  decode: (b: string) => AcpFields, merchantSignatureOk: (f: AcpFields) => boolean, now: () => Date,
+  sim: AcquirerSimulator,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  body: string,
+  decode: (b: string) => AcpFields,
+  merchantSignatureOk: (f: AcpFields) => boolean,
+  now: () => Date,
 ): Promise<boolean> {
-  const json = (status: number, b: unknown) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(b)); };
+  const json = (status: number, b: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(b));
+  };
   if (url.pathname === '/sim/file-faults') {
-    if (req.method === 'DELETE') { clearFileFaults(sim); json(200, { ok: true }); return true; }
+    if (req.method === 'DELETE') {
+      clearFileFaults(sim);
+      json(200, { ok: true });
+      return true;
+    }
     const f = JSON.parse(body || '{}') as { settleDate?: string; fault?: FileFault; count?: number };
-    if (req.method !== 'POST' || !f.settleDate || !/^\d{4}$/.test(f.settleDate) || !f.fault || !FILE_FAULTS.includes(f.fault)) {
+    if (
+      req.method !== 'POST' ||
+      !f.settleDate ||
+      !/^\d{4}$/.test(f.settleDate) ||
+      !f.fault ||
+      !FILE_FAULTS.includes(f.fault)
+    ) {
       json(400, { error: `POST {settleDate: "MMDD", fault: one of ${FILE_FAULTS.join(', ')}, count?}` });
       return true;
     }
@@ -80,34 +120,76 @@ export async function handleFileRoutes(
   const md = q.settleDate ?? '';
   stateOf(sim).requests.push(md);
   const echo: AcpFields = {
-    version: '5.1.0', encoding: 'UTF-8', signMethod: '01', txnType: q.txnType ?? '', txnSubType: q.txnSubType ?? '', bizType: q.bizType ?? '',
-    accessType: q.accessType ?? '', merId: q.merId ?? '', settleDate: md, txnTime: q.txnTime ?? '', fileType: q.fileType ?? '',
+    version: '5.1.0',
+    encoding: 'UTF-8',
+    signMethod: '01',
+    txnType: q.txnType ?? '',
+    txnSubType: q.txnSubType ?? '',
+    bizType: q.bizType ?? '',
+    accessType: q.accessType ?? '',
+    merId: q.merId ?? '',
+    settleDate: md,
+    txnTime: q.txnTime ?? '',
+    fileType: q.fileType ?? '',
   };
-  if (!merchantSignatureOk(q)) { answer(sim, res, { ...echo, respCode: '11', respMsg: '验证签名失败' }, false); return true; }
-  if (!/^\d{4}$/.test(md) || q.txnType !== '76') { answer(sim, res, { ...echo, respCode: '10', respMsg: '报文格式错误' }, false); return true; }
+  if (!merchantSignatureOk(q)) {
+    answer(sim, res, { ...echo, respCode: '11', respMsg: '验证签名失败' }, false);
+    return true;
+  }
+  if (!/^\d{4}$/.test(md) || q.txnType !== '76') {
+    answer(sim, res, { ...echo, respCode: '10', respMsg: '报文格式错误' }, false);
+    return true;
+  }
   const f = stateOf(sim).faults.get(md);
   const fault = f ? f.fault : null;
   if (f && --f.remaining <= 0) stateOf(sim).faults.delete(md);
-  if (fault === '98') { answer(sim, res, { ...echo, respCode: '98', respMsg: '文件不存在' }, false); return true; }
+  if (fault === '98') {
+    answer(sim, res, { ...echo, respCode: '98', respMsg: '文件不存在' }, false);
+    return true;
+  }
 
   const today = settleDayAt(now());
   const day = dayFromMmdd(md, today);
   // A settle day's file exists only once the day is over (after its 23:00 cut-off, China time).
-  if (day >= today) { answer(sim, res, { ...echo, respCode: '98', respMsg: '文件不存在' }, false); return true; }
+  if (day >= today) {
+    answer(sim, res, { ...echo, respCode: '98', respMsg: '文件不存在' }, false);
+    return true;
+  }
   const txns = (await sim.bank.list?.()) ?? [];
-  const lines = zmLinesFor(txns.filter((t) => t.settleDate === md), q.merId ?? '');
-  let zip = await streamToBuffer(writeReconZip({
-    merId: q.merId ?? '', settleDay: day, lines,
-    totals: fault === 'totals' ? (d) => ({ ...d, count: d.count + 1, amountFen: d.amountFen + 10_000 }) : undefined,
-  }));
+  const lines = zmLinesFor(
+    txns.filter((t) => t.settleDate === md),
+    q.merId ?? '',
+  );
+  let zip = await streamToBuffer(
+    writeReconZip({
+      merId: q.merId ?? '',
+      settleDay: day,
+      lines,
+      totals: fault === 'totals' ? (d) => ({ ...d, count: d.count + 1, amountFen: d.amountFen + 10_000 }) : undefined,
+    }),
+  );
   if (fault === 'truncated') zip = zip.subarray(0, Math.floor(zip.length / 2));
-  answer(sim, res, { ...echo, respCode: '00', respMsg: '成功[0000000]', fileName: `${q.merId}_${day.replace(/-/g, '')}.zip`, fileContent: deflateSync(zip).toString('base64') }, fault === 'badsig');
+  answer(
+    sim,
+    res,
+    {
+      ...echo,
+      respCode: '00',
+      respMsg: '成功[0000000]',
+      fileName: `${q.merId}_${day.replace(/-/g, '')}.zip`,
+      fileContent: deflateSync(zip).toString('base64'),
+    },
+    fault === 'badsig',
+  );
   return true;
 }
 
 function answer(sim: AcquirerSimulator, res: ServerResponse, fields: AcpFields, tamper: boolean): void {
   const certId = serialToDecimal(new X509Certificate(sim.chain.signCertPem).serialNumber);
-  const signed = signFields({ ...fields, signPubKeyCert: sim.chain.signCertPem }, { privateKey: sim.chain.signKey, certId });
+  const signed = signFields(
+    { ...fields, signPubKeyCert: sim.chain.signCertPem },
+    { privateKey: sim.chain.signKey, certId },
+  );
   if (tamper) signed.respMsg = `${signed.respMsg ?? ''} (tampered)`;
   res.writeHead(200, { 'content-type': 'application/x-www-form-urlencoded; charset=UTF-8' });
   res.end(formEncode(signed));

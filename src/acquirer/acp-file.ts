@@ -23,7 +23,10 @@ export interface ReconFileSource {
 const MAX_ANSWER_BYTES = 512 * 1024 * 1024;
 
 export class AcpFileClient implements ReconFileSource {
-  constructor(private readonly opts: HttpAcquirerOptions, private readonly clock: Clock = systemClock) {}
+  constructor(
+    private readonly opts: HttpAcquirerOptions,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   get merId(): string {
     return this.opts.merId;
@@ -31,22 +34,36 @@ export class AcpFileClient implements ReconFileSource {
 
   async download(settleDateMmdd: string): Promise<FileDownload> {
     const req: AcpFields = {
-      version: '5.1.0', encoding: 'UTF-8', signMethod: '01', txnType: '76', txnSubType: '01', bizType: '000000', accessType: '0',
-      fileType: '00', merId: this.opts.merId, settleDate: settleDateMmdd, txnTime: chinaTimestamp(this.clock.now()),
+      version: '5.1.0',
+      encoding: 'UTF-8',
+      signMethod: '01',
+      txnType: '76',
+      txnSubType: '01',
+      bizType: '000000',
+      accessType: '0',
+      fileType: '00',
+      merId: this.opts.merId,
+      settleDate: settleDateMmdd,
+      txnTime: chinaTimestamp(this.clock.now()),
     };
     let text: string;
     try {
       const res = await fetch(`${this.opts.baseUrl.replace(/\/$/, '')}/gateway/api/fileTransRequest.do`, {
-        method: 'POST', body: formEncode(signFields(req, this.opts.key)),
+        method: 'POST',
+        body: formEncode(signFields(req, this.opts.key)),
         headers: { 'content-type': 'application/x-www-form-urlencoded; charset=UTF-8' },
         // A file is bigger than a query answer: four times the query time-out, at least a minute.
         signal: AbortSignal.timeout(Math.max(60_000, (this.opts.timeoutMs ?? 30_000) * 4)),
       });
-      if (Number(res.headers.get('content-length') ?? 0) > MAX_ANSWER_BYTES) return { kind: 'no_answer', reason: 'answer too large' };
+      if (Number(res.headers.get('content-length') ?? 0) > MAX_ANSWER_BYTES)
+        return { kind: 'no_answer', reason: 'answer too large' };
       text = await res.text();
       if (res.status !== 200) return { kind: 'no_answer', reason: `HTTP ${res.status}` };
     } catch (err) {
-      return { kind: 'no_answer', reason: `transport: ${(err as Error).name === 'TimeoutError' ? 'timed out' : String(err)}` };
+      return {
+        kind: 'no_answer',
+        reason: `transport: ${(err as Error).name === 'TimeoutError' ? 'timed out' : String(err)}`,
+      };
     }
     let a: AcpFields;
     try {
@@ -57,17 +74,25 @@ export class AcpFileClient implements ReconFileSource {
     if (!a.respCode) return { kind: 'no_answer', reason: 'no respCode' };
     const v = this.opts.verifier.verify(a);
     if (!v.ok) {
-      this.opts.log?.warn('acquirer file answer ignored: it does not verify', { settleDate: settleDateMmdd, reason: v.reason });
+      this.opts.log?.warn('acquirer file answer ignored: it does not verify', {
+        settleDate: settleDateMmdd,
+        reason: v.reason,
+      });
       return { kind: 'no_answer', reason: `unverifiable response: ${v.reason}` };
     }
     if (a.respCode === '98') return { kind: 'not_yet', respCode: a.respCode, respMsg: a.respMsg };
-    if (a.respCode !== '00') return { kind: 'no_answer', reason: `file request failed (${a.respCode} ${a.respMsg ?? ''})`.trim() };
+    if (a.respCode !== '00')
+      return { kind: 'no_answer', reason: `file request failed (${a.respCode} ${a.respMsg ?? ''})`.trim() };
     if (!a.fileContent) return { kind: 'no_answer', reason: 'respCode 00 without fileContent' };
     try {
       return { kind: 'file', zip: inflateSync(Buffer.from(a.fileContent, 'base64')), fileName: a.fileName };
     } catch (err) {
       // The answer verified, so the acquirer really sent this: a broken file, to be refused, not retried forever.
-      return { kind: 'file', zip: Buffer.from(a.fileContent, 'base64').subarray(0, 0), fileName: `${a.fileName ?? 'file'} (does not inflate: ${(err as Error).message})` };
+      return {
+        kind: 'file',
+        zip: Buffer.from(a.fileContent, 'base64').subarray(0, 0),
+        fileName: `${a.fileName ?? 'file'} (does not inflate: ${(err as Error).message})`,
+      };
     }
   }
 }

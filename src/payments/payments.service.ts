@@ -286,7 +286,8 @@ export class PaymentsService {
     let n = 0;
     for (const p of stuck) {
       if (except(p.id)) continue;
-      await this.markUnknown(p.id, { reason: 'interrupted_by_restart' }, 'system:recovery').then(() => n++, () => undefined);
+      // Whether the terminal ACKed died with the process: take it as accepted, so a journal's `N` is never read as a failure.
+      await this.markUnknown(p.id, { reason: 'interrupted_by_restart', acked: true }, 'system:recovery').then(() => n++, () => undefined);
     }
     return n;
   }

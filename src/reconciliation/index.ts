@@ -19,29 +19,43 @@ export function reconciliationExtension(ctx: CoreContext, env: NodeJS.ProcessEnv
     if (!cron.validate(daily)) throw new Error(`RECON_CRON is not a cron expression: "${daily}"`);
     if (!cron.validate(retry)) throw new Error(`RECON_RETRY_CRON is not a cron expression: "${retry}"`);
     if (files) {
-      tasks.push(cron.schedule(daily, async () => {
-        const day = recon.previousSettleDay();
-        try {
-          const run = await recon.requestDownload(day, RECON_ACTOR, 'cron');
-          ctx.log.info('reconciliation', { settleDate: day, status: run.status, counts: run.counts });
-        } catch (err) {
-          ctx.log.error('reconciliation failed', { settleDate: day, err: String(err) });
-        }
-      }, { timezone: 'Asia/Shanghai', noOverlap: true, name: 'reconciliation' }));
+      tasks.push(
+        cron.schedule(
+          daily,
+          async () => {
+            const day = recon.previousSettleDay();
+            try {
+              const run = await recon.requestDownload(day, RECON_ACTOR, 'cron');
+              ctx.log.info('reconciliation', { settleDate: day, status: run.status, counts: run.counts });
+            } catch (err) {
+              ctx.log.error('reconciliation failed', { settleDate: day, err: String(err) });
+            }
+          },
+          { timezone: 'Asia/Shanghai', noOverlap: true, name: 'reconciliation' },
+        ),
+      );
     }
-    tasks.push(cron.schedule(retry, async () => {
-      try {
-        const r = await recon.retryDue();
-        if (r.attempted || r.released || r.actions) ctx.log.info('reconciliation retry', { ...r });
-      } catch (err) {
-        ctx.log.error('reconciliation retry failed', { err: String(err) });
-      }
-    }, { noOverlap: true, name: 'reconciliation-retry' }));
+    tasks.push(
+      cron.schedule(
+        retry,
+        async () => {
+          try {
+            const r = await recon.retryDue();
+            if (r.attempted || r.released || r.actions) ctx.log.info('reconciliation retry', { ...r });
+          } catch (err) {
+            ctx.log.error('reconciliation retry failed', { err: String(err) });
+          }
+        },
+        { noOverlap: true, name: 'reconciliation-retry' },
+      ),
+    );
   }
   return {
     name: 'reconciliation',
     router: reconciliationRoutes(recon),
     service: recon,
-    close: async () => { for (const t of tasks) await t.stop(); },
+    close: async () => {
+      for (const t of tasks) await t.stop();
+    },
   };
 }

@@ -29,7 +29,9 @@ const RD_NAME = /^RD\w*_(\w+)$/;
 const baseName = (p: string) => p.split('/').pop() ?? p;
 
 function openZip(path: string): Promise<ZipFile> {
-  return new Promise((resolve, reject) => yauzl.open(path, { lazyEntries: true, autoClose: true }, (err, zf) => (err ? reject(err) : resolve(zf))));
+  return new Promise((resolve, reject) =>
+    yauzl.open(path, { lazyEntries: true, autoClose: true }, (err, zf) => (err ? reject(err) : resolve(zf))),
+  );
 }
 
 function openEntry(zf: ZipFile, e: Entry): Promise<NodeJS.ReadableStream> {
@@ -40,11 +42,26 @@ function openEntry(zf: ZipFile, e: Entry): Promise<NodeJS.ReadableStream> {
 async function* entries(zf: ZipFile): AsyncGenerator<Entry> {
   for (;;) {
     const next = await new Promise<Entry | null>((resolve, reject) => {
-      const onEntry = (e: Entry) => { cleanup(); resolve(e); };
-      const onEnd = () => { cleanup(); resolve(null); };
-      const onError = (err: Error) => { cleanup(); reject(err); };
-      const cleanup = () => { zf.off('entry', onEntry); zf.off('end', onEnd); zf.off('error', onError); };
-      zf.on('entry', onEntry); zf.on('end', onEnd); zf.on('error', onError);
+      const onEntry = (e: Entry) => {
+        cleanup();
+        resolve(e);
+      };
+      const onEnd = () => {
+        cleanup();
+        resolve(null);
+      };
+      const onError = (err: Error) => {
+        cleanup();
+        reject(err);
+      };
+      const cleanup = () => {
+        zf.off('entry', onEntry);
+        zf.off('end', onEnd);
+        zf.off('error', onError);
+      };
+      zf.on('entry', onEntry);
+      zf.on('end', onEnd);
+      zf.on('error', onError);
       zf.readEntry();
     });
     if (!next) return;
@@ -65,8 +82,19 @@ export function addToTotals(t: Totals, l: ZmLine): void {
  * reading waits for the database), the RD totals are returned with the detail totals. Bad lines
  * are counted as problems and not passed on.
  */
-export async function readReconZip(path: string, onBatch: (batch: ZmRecord[]) => Promise<void>, batchSize = 500): Promise<ZipReadResult> {
-  const out: ZipReadResult = { zmName: null, merId: null, lines: 0, detail: { count: 0, amountFen: 0, feeFen: 0, netFen: 0 }, rd: null, problems: [] };
+export async function readReconZip(
+  path: string,
+  onBatch: (batch: ZmRecord[]) => Promise<void>,
+  batchSize = 500,
+): Promise<ZipReadResult> {
+  const out: ZipReadResult = {
+    zmName: null,
+    merId: null,
+    lines: 0,
+    detail: { count: 0, amountFen: 0, feeFen: 0, netFen: 0 },
+    rd: null,
+    problems: [],
+  };
   let badLines = 0;
   // A failure of the caller (the database) is not a fault of the file: it must not be reported as one.
   let callerError: unknown = null;
@@ -99,7 +127,11 @@ export async function readReconZip(path: string, onBatch: (batch: ZmRecord[]) =>
             if (!(err instanceof ZmLineError)) throw err;
             if (++badLines <= 5) out.problems.push(`line ${out.lines}: ${err.message}`);
           }
-          if (batch.length >= batchSize) { const b = batch; batch = []; await deliver(b); }
+          if (batch.length >= batchSize) {
+            const b = batch;
+            batch = [];
+            await deliver(b);
+          }
         };
         for await (const chunk of await openEntry(zf, e)) {
           let data = rest.length ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
@@ -130,14 +162,18 @@ export async function readReconZip(path: string, onBatch: (batch: ZmRecord[]) =>
   }
   if (badLines > 5) out.problems.push(`… ${badLines} bad lines in all`);
   if (!out.zmName) out.problems.push('the ZIP holds no ZM detail file (INN…ZM_merId)');
-  if (!out.rd && !out.problems.some((p) => p.startsWith('RD'))) out.problems.push('the ZIP holds no RD report with control totals');
+  if (!out.rd && !out.problems.some((p) => p.startsWith('RD')))
+    out.problems.push('the ZIP holds no RD report with control totals');
   return out;
 }
 
 export function sha256OfFile(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
-    createReadStream(path).on('data', (c) => h.update(c)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
+    createReadStream(path)
+      .on('data', (c) => h.update(c))
+      .on('end', () => resolve(h.digest('hex')))
+      .on('error', reject);
   });
 }
 
@@ -170,8 +206,10 @@ export function writeReconZip(input: ZipWriteInput): NodeJS.ReadableStream {
       if (!zm.write(Buffer.concat([b, Buffer.from('\r\n')]))) await new Promise((r) => zm.once('drain', r));
     }
     zm.end();
-    const totals = typeof input.totals === 'function' ? input.totals(detail) : input.totals ?? detail;
-    zip.addBuffer(formatRd(totals, input.merId, input.settleDay), names.rd, { mtime: new Date(`${input.settleDay}T12:00:00Z`) });
+    const totals = typeof input.totals === 'function' ? input.totals(detail) : (input.totals ?? detail);
+    zip.addBuffer(formatRd(totals, input.merId, input.settleDay), names.rd, {
+      mtime: new Date(`${input.settleDay}T12:00:00Z`),
+    });
     zip.end();
   })().catch((err) => zip.outputStream.emit('error', err));
   return zip.outputStream;

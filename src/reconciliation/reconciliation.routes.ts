@@ -9,19 +9,44 @@ import { isSettleDay } from './settle-day';
 const settleDate = z.string().refine(isSettleDay, 'a settle date is YYYY-MM-DD');
 const runBody = z.object({ settleDate }).strict();
 const uploadQuery = z.object({ settleDate }).strict();
-const listQuery = z.object({ settleDate: settleDate.optional(), limit: z.coerce.number().int().min(1).max(1000).optional() }).strict();
+const listQuery = z
+  .object({ settleDate: settleDate.optional(), limit: z.coerce.number().int().min(1).max(1000).optional() })
+  .strict();
 const runId = z.string().uuid('not a reconciliation id');
 const itemId = z.coerce.number().int().positive('not an item id');
-const itemsQuery = z.object({
-  class: z.enum(RECON_CLASSES as [string, ...string[]]).optional(),
-  after: z.coerce.number().int().min(0).optional(),
-  limit: z.coerce.number().int().min(1).max(5000).optional(),
-  format: z.enum(['json', 'csv']).optional(),
-}).strict();
-const resolveBody = z.object({ action: z.enum(['accept_acquirer', 'accept_ours', 'chase']), note: z.string().trim().min(1, 'say why').max(2000) }).strict();
+const itemsQuery = z
+  .object({
+    class: z.enum(RECON_CLASSES as [string, ...string[]]).optional(),
+    after: z.coerce.number().int().min(0).optional(),
+    limit: z.coerce.number().int().min(1).max(5000).optional(),
+    format: z.enum(['json', 'csv']).optional(),
+  })
+  .strict();
+const resolveBody = z
+  .object({
+    action: z.enum(['accept_acquirer', 'accept_ours', 'chase']),
+    note: z.string().trim().min(1, 'say why').max(2000),
+  })
+  .strict();
 
 const isZip = (req: Request) => /^application\/(zip|x-zip-compressed)\b/i.test(req.headers['content-type'] ?? '');
-const CSV_COLUMNS = ['id', 'class', 'rf', 'paymentId', 'ourStatus', 'ourAmountFen', 'acquirerAmountFen', 'txnType', 'queryId', 'traceNo', 'terminalId', 'settleDate', 'action', 'resolution', 'note'] as const;
+const CSV_COLUMNS = [
+  'id',
+  'class',
+  'rf',
+  'paymentId',
+  'ourStatus',
+  'ourAmountFen',
+  'acquirerAmountFen',
+  'txnType',
+  'queryId',
+  'traceNo',
+  'terminalId',
+  'settleDate',
+  'action',
+  'resolution',
+  'note',
+] as const;
 const csvCell = (v: unknown) => {
   const s = v == null ? '' : String(v);
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
@@ -61,11 +86,18 @@ export function reconciliationRoutes(recon: ReconciliationService): Router {
       return;
     }
     let page = await recon.items(id, { class: cls, after: q.after, limit: 5000 });
-    res.status(200).type('text/csv; charset=utf-8').setHeader('content-disposition', `attachment; filename="reconciliation-${id}.csv"`);
+    res
+      .status(200)
+      .type('text/csv; charset=utf-8')
+      .setHeader('content-disposition', `attachment; filename="reconciliation-${id}.csv"`);
     res.write(`${CSV_COLUMNS.join(',')}\n`);
     for (;;) {
       for (const it of page.items) {
-        const row = { ...it, action: it.action ? `${it.action.kind}:${it.action.state}` : '', resolution: it.resolution ? `${it.resolution.action}: ${it.resolution.note ?? ''}` : '' };
+        const row = {
+          ...it,
+          action: it.action ? `${it.action.kind}:${it.action.state}` : '',
+          resolution: it.resolution ? `${it.resolution.action}: ${it.resolution.note ?? ''}` : '',
+        };
         if (!res.write(`${CSV_COLUMNS.map((c) => csvCell(row[c])).join(',')}\n`)) await once(res, 'drain');
       }
       if (page.next === null) break;

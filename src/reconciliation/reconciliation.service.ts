@@ -25,7 +25,13 @@ import { addDays, compact, mmdd, settleDayAt, txnTimeRange } from './settle-day'
 import { isReversingType } from './zm-format';
 
 export type ReconClass = 'matched' | 'amount_mismatch' | 'acquirer_only' | 'ours_only' | 'pending_cutoff';
-export const RECON_CLASSES: readonly ReconClass[] = ['matched', 'amount_mismatch', 'acquirer_only', 'ours_only', 'pending_cutoff'];
+export const RECON_CLASSES: readonly ReconClass[] = [
+  'matched',
+  'amount_mismatch',
+  'acquirer_only',
+  'ours_only',
+  'pending_cutoff',
+];
 export type RunStatus = 'waiting' | 'running' | 'done' | 'refused';
 export type RunSource = 'download' | 'upload' | 'cron';
 export type ResolveAction = 'accept_acquirer' | 'accept_ours' | 'chase';
@@ -73,34 +79,107 @@ export interface ItemView {
 }
 
 interface RunRow {
-  id: string; settle_date: string; mer_id: string | null; status: RunStatus; source: RunSource; latest: unknown; file_name: string | null;
-  file_sha256: string | null; file_lines: unknown; total_count: unknown; total_amount_fen: unknown; total_fee_fen: unknown; total_net_fen: unknown;
-  n_matched: unknown; n_amount_mismatch: unknown; n_acquirer_only: unknown; n_ours_only: unknown; n_pending_cutoff: unknown;
-  problem: string | null; attempts: unknown; next_try_at: unknown; claim_until: unknown; created_by: string; created_at: unknown; finished_at: unknown;
+  id: string;
+  settle_date: string;
+  mer_id: string | null;
+  status: RunStatus;
+  source: RunSource;
+  latest: unknown;
+  file_name: string | null;
+  file_sha256: string | null;
+  file_lines: unknown;
+  total_count: unknown;
+  total_amount_fen: unknown;
+  total_fee_fen: unknown;
+  total_net_fen: unknown;
+  n_matched: unknown;
+  n_amount_mismatch: unknown;
+  n_acquirer_only: unknown;
+  n_ours_only: unknown;
+  n_pending_cutoff: unknown;
+  problem: string | null;
+  attempts: unknown;
+  next_try_at: unknown;
+  claim_until: unknown;
+  created_by: string;
+  created_at: unknown;
+  finished_at: unknown;
 }
 
 interface ItemRow {
-  id: unknown; run_id: string; settle_date: string; class: ReconClass; item_key: string; line_no: unknown; rf: string | null; payment_id: string | null;
-  our_status: string | null; our_amount_fen: unknown; acquirer_amount_fen: unknown; txn_type: string | null; query_id: string | null;
-  orig_query_id: string | null; trace_no: string | null; terminal_id: string | null; txn_time: string | null; action: AutoAction | null;
-  action_state: string | null; note: string | null;
-  r_action?: ResolveAction | null; r_note?: string | null; r_by?: string | null; r_at?: unknown;
+  id: unknown;
+  run_id: string;
+  settle_date: string;
+  class: ReconClass;
+  item_key: string;
+  line_no: unknown;
+  rf: string | null;
+  payment_id: string | null;
+  our_status: string | null;
+  our_amount_fen: unknown;
+  acquirer_amount_fen: unknown;
+  txn_type: string | null;
+  query_id: string | null;
+  orig_query_id: string | null;
+  trace_no: string | null;
+  terminal_id: string | null;
+  txn_time: string | null;
+  action: AutoAction | null;
+  action_state: string | null;
+  note: string | null;
+  r_action?: ResolveAction | null;
+  r_note?: string | null;
+  r_by?: string | null;
+  r_at?: unknown;
 }
 
 type NewItem = Omit<ItemRow, 'id' | 'r_action' | 'r_note' | 'r_by' | 'r_at'>;
 
 interface PaymentRow {
-  id: string; status: string; amount_fen: unknown; rf: string | null; terminal_id: string | null; trace_no: string | null; query_id: string | null;
-  refund_state: string | null; refund_fen: unknown; txn_time: string | null;
+  id: string;
+  status: string;
+  amount_fen: unknown;
+  rf: string | null;
+  terminal_id: string | null;
+  trace_no: string | null;
+  query_id: string | null;
+  refund_state: string | null;
+  refund_fen: unknown;
+  txn_time: string | null;
 }
 
-interface LegRow { id: string; payment_id: string; amount_fen: unknown; status: string; rf: string | null }
+interface LegRow {
+  id: string;
+  payment_id: string;
+  amount_fen: unknown;
+  status: string;
+  rf: string | null;
+}
 
 const num = (v: unknown): number => Number(v);
 const numOrNull = (v: unknown): number | null => (v == null ? null : Number(v));
 const iso = (v: unknown): string | null => (v == null ? null : new Date(Number(v)).toISOString());
-const ITEM_COLS = ['run_id', 'settle_date', 'class', 'item_key', 'line_no', 'rf', 'payment_id', 'our_status', 'our_amount_fen', 'acquirer_amount_fen', 'txn_type',
-  'query_id', 'orig_query_id', 'trace_no', 'terminal_id', 'txn_time', 'action', 'action_state', 'note'] as const;
+const ITEM_COLS = [
+  'run_id',
+  'settle_date',
+  'class',
+  'item_key',
+  'line_no',
+  'rf',
+  'payment_id',
+  'our_status',
+  'our_amount_fen',
+  'acquirer_amount_fen',
+  'txn_type',
+  'query_id',
+  'orig_query_id',
+  'trace_no',
+  'terminal_id',
+  'txn_time',
+  'action',
+  'action_state',
+  'note',
+] as const;
 const PAYMENT_COLS = 'id, status, amount_fen, rf, terminal_id, trace_no, query_id, refund_state, refund_fen, txn_time';
 /** The actor of everything the file does by itself. */
 export const RECON_ACTOR = 'system:recon';
@@ -142,8 +221,18 @@ export class ReconciliationService {
 
   /** Downloads the day's file and runs it; the acquirer's 98 (or no verified answer) leaves the run `waiting`. */
   async requestDownload(day: string, actor: string, source: 'download' | 'cron' = 'download'): Promise<RunView> {
-    if (!this.files) throw unprocessable('no_acquirer', 'no acquirer is configured to download the file from; upload it as application/zip');
-    const waiting = await this.db.read((m) => rows<{ id: string }>(m, "SELECT id FROM recon_run WHERE settle_date = ? AND status = 'waiting' ORDER BY created_at DESC", [day]));
+    if (!this.files)
+      throw unprocessable(
+        'no_acquirer',
+        'no acquirer is configured to download the file from; upload it as application/zip',
+      );
+    const waiting = await this.db.read((m) =>
+      rows<{ id: string }>(
+        m,
+        "SELECT id FROM recon_run WHERE settle_date = ? AND status = 'waiting' ORDER BY created_at DESC",
+        [day],
+      ),
+    );
     const id = waiting[0]?.id ?? (await this.newRun(day, source, 'waiting', actor));
     return this.attempt(id);
   }
@@ -155,14 +244,18 @@ export class ReconciliationService {
       const path = join(dir, 'file.zip');
       let size = 0;
       const limit = this.maxUploadBytes;
-      await pipeline(body, new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          size += chunk.length;
-          if (size > limit) cb(new DomainError(413, 'payload_too_large', `the file is larger than ${limit} bytes`));
-          else cb(null, chunk);
-        },
-      }), createWriteStream(path));
-      if (size === 0) throw new DomainError(400, 'invalid_request', 'send the acquirer\'s ZIP as the request body');
+      await pipeline(
+        body,
+        new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            size += chunk.length;
+            if (size > limit) cb(new DomainError(413, 'payload_too_large', `the file is larger than ${limit} bytes`));
+            else cb(null, chunk);
+          },
+        }),
+        createWriteStream(path),
+      );
+      if (size === 0) throw new DomainError(400, 'invalid_request', "send the acquirer's ZIP as the request body");
       const id = await this.newRun(day, 'upload', 'running', actor);
       await this.process(id, day, path);
       return this.run(id);
@@ -175,12 +268,42 @@ export class ReconciliationService {
     const now = this.clock.now().getTime();
     const id = newId();
     await this.db.tx(async (m) => {
-      const busy = await rows<{ id: string }>(m, "SELECT id FROM recon_run WHERE settle_date = ? AND status = 'running' AND claim_until > ?", [day, now]);
-      if (busy.length) throw conflict('reconciliation_running', `settle day ${day} is being reconciled right now; try again when that run ends`, { runId: busy[0].id });
-      await exec(m, `INSERT INTO recon_run (id, settle_date, mer_id, status, source, latest, created_by, created_at, updated_at, attempts, next_try_at, claim_until)
+      const busy = await rows<{ id: string }>(
+        m,
+        "SELECT id FROM recon_run WHERE settle_date = ? AND status = 'running' AND claim_until > ?",
+        [day, now],
+      );
+      if (busy.length)
+        throw conflict(
+          'reconciliation_running',
+          `settle day ${day} is being reconciled right now; try again when that run ends`,
+          { runId: busy[0].id },
+        );
+      await exec(
+        m,
+        `INSERT INTO recon_run (id, settle_date, mer_id, status, source, latest, created_by, created_at, updated_at, attempts, next_try_at, claim_until)
         VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, 0, ?, ?)`,
-        [id, day, this.files?.merId ?? null, status, source, actor, now, now, status === 'waiting' ? now : null, status === 'running' ? now + CLAIM_MS : null]);
-      await audit(m, { actor, entity: 'reconciliation', entityId: id, action: 'request', after: { settleDate: day, source }, at: now });
+        [
+          id,
+          day,
+          this.files?.merId ?? null,
+          status,
+          source,
+          actor,
+          now,
+          now,
+          status === 'waiting' ? now : null,
+          status === 'running' ? now + CLAIM_MS : null,
+        ],
+      );
+      await audit(m, {
+        actor,
+        entity: 'reconciliation',
+        entityId: id,
+        action: 'request',
+        after: { settleDate: day, source },
+        at: now,
+      });
     });
     return id;
   }
@@ -188,8 +311,13 @@ export class ReconciliationService {
   /** One download attempt for a waiting run (claimed first, so two instances never both run it). */
   async attempt(id: string): Promise<RunView> {
     const now = this.clock.now().getTime();
-    const claimed = await this.db.tx((m) => exec(m,
-      "UPDATE recon_run SET status = 'running', attempts = attempts + 1, claim_until = ?, updated_at = ? WHERE id = ? AND status = 'waiting'", [now + CLAIM_MS, now, id]));
+    const claimed = await this.db.tx((m) =>
+      exec(
+        m,
+        "UPDATE recon_run SET status = 'running', attempts = attempts + 1, claim_until = ?, updated_at = ? WHERE id = ? AND status = 'waiting'",
+        [now + CLAIM_MS, now, id],
+      ),
+    );
     if (claimed !== 1) return this.run(id);
     const r = await this.runRow(id);
     const dl = await this.files!.download(mmdd(r.settle_date));
@@ -197,9 +325,17 @@ export class ReconciliationService {
       const attempts = num(r.attempts); // already counts this one
       // Files appear in the morning: ask again in 5, 10, 20, 40, then every 60 minutes.
       const next = this.clock.now().getTime() + Math.min(60, 5 * 2 ** (attempts - 1)) * 60_000;
-      const problem = dl.kind === 'not_yet' ? { reason: 'the acquirer has no file for this day yet', respCode: dl.respCode } : { reason: dl.reason };
-      await this.db.tx((m) => exec(m, "UPDATE recon_run SET status = 'waiting', next_try_at = ?, claim_until = NULL, problem = ?, updated_at = ? WHERE id = ? AND status = 'running'",
-        [next, JSON.stringify(problem), this.clock.now().getTime(), id]));
+      const problem =
+        dl.kind === 'not_yet'
+          ? { reason: 'the acquirer has no file for this day yet', respCode: dl.respCode }
+          : { reason: dl.reason };
+      await this.db.tx((m) =>
+        exec(
+          m,
+          "UPDATE recon_run SET status = 'waiting', next_try_at = ?, claim_until = NULL, problem = ?, updated_at = ? WHERE id = ? AND status = 'running'",
+          [next, JSON.stringify(problem), this.clock.now().getTime(), id],
+        ),
+      );
       this.log.info('reconciliation file not there yet', { runId: id, settleDate: r.settle_date, ...problem });
       return this.run(id);
     }
@@ -217,25 +353,49 @@ export class ReconciliationService {
   /** The retry job: waiting runs that are due, runs whose owner died, actions left due by a crash. */
   async retryDue(): Promise<{ attempted: number; released: number; actions: number }> {
     const now = this.clock.now().getTime();
-    const stale = await this.db.read((m) => rows<{ id: string; source: RunSource }>(m, "SELECT id, source FROM recon_run WHERE status = 'running' AND claim_until < ?", [now]));
+    const stale = await this.db.read((m) =>
+      rows<{ id: string; source: RunSource }>(
+        m,
+        "SELECT id, source FROM recon_run WHERE status = 'running' AND claim_until < ?",
+        [now],
+      ),
+    );
     for (const s of stale) {
       await this.db.tx(async (m) => {
         await exec(m, 'DELETE FROM recon_item WHERE run_id = ?', [s.id]);
         // An upload's file is gone with the process that held it: only a person can send it again.
         if (s.source === 'upload') {
-          await exec(m, "UPDATE recon_run SET status = 'refused', problem = ?, claim_until = NULL, updated_at = ? WHERE id = ? AND status = 'running'",
-            [JSON.stringify({ reason: 'interrupted while running; upload the file again' }), now, s.id]);
+          await exec(
+            m,
+            "UPDATE recon_run SET status = 'refused', problem = ?, claim_until = NULL, updated_at = ? WHERE id = ? AND status = 'running'",
+            [JSON.stringify({ reason: 'interrupted while running; upload the file again' }), now, s.id],
+          );
         } else {
-          await exec(m, "UPDATE recon_run SET status = 'waiting', next_try_at = ?, claim_until = NULL, updated_at = ? WHERE id = ? AND status = 'running'", [now, now, s.id]);
+          await exec(
+            m,
+            "UPDATE recon_run SET status = 'waiting', next_try_at = ?, claim_until = NULL, updated_at = ? WHERE id = ? AND status = 'running'",
+            [now, now, s.id],
+          );
         }
       });
     }
     let attempted = 0;
     if (this.files) {
-      const due = await this.db.read((m) => rows<{ id: string }>(m, "SELECT id FROM recon_run WHERE status = 'waiting' AND next_try_at <= ? ORDER BY next_try_at", [now]));
-      for (const d of due) { await this.attempt(d.id); attempted++; }
+      const due = await this.db.read((m) =>
+        rows<{ id: string }>(
+          m,
+          "SELECT id FROM recon_run WHERE status = 'waiting' AND next_try_at <= ? ORDER BY next_try_at",
+          [now],
+        ),
+      );
+      for (const d of due) {
+        await this.attempt(d.id);
+        attempted++;
+      }
     }
-    const latest = await this.db.read((m) => rows<{ id: string }>(m, "SELECT DISTINCT run_id AS id FROM recon_item WHERE action_state = 'due'"));
+    const latest = await this.db.read((m) =>
+      rows<{ id: string }>(m, "SELECT DISTINCT run_id AS id FROM recon_item WHERE action_state = 'due'"),
+    );
     let actions = 0;
     for (const r of latest) actions += await this.applyActions([r.id]);
     return { attempted, released: stale.length, actions };
@@ -246,36 +406,65 @@ export class ReconciliationService {
   private async process(id: string, day: string, path: string, fileName?: string): Promise<void> {
     const started = Date.now();
     const phases: Record<string, number> = {};
-    const lap = (name: string) => { phases[name] = Date.now() - started - Object.values(phases).reduce((a, b) => a + b, 0); };
+    const lap = (name: string) => {
+      phases[name] = Date.now() - started - Object.values(phases).reduce((a, b) => a + b, 0);
+    };
     const sha = await sha256OfFile(path);
     // One batch in the database while the next is read and parsed.
     let inflight: Promise<void> = Promise.resolve();
-    const res = await readReconZip(path, async (batch) => {
-      await inflight;
-      inflight = this.matchBatch(id, day, batch);
-      inflight.catch(() => undefined);
-    }, this.batchSize);
+    const res = await readReconZip(
+      path,
+      async (batch) => {
+        await inflight;
+        inflight = this.matchBatch(id, day, batch);
+        inflight.catch(() => undefined);
+      },
+      this.batchSize,
+    );
     await inflight;
     lap('readAndMatchMs');
     const problems: Record<string, unknown> = {};
     if (res.problems.length) problems.problems = res.problems;
     if (res.rd && (res.rd.count !== res.detail.count || res.rd.amountFen !== res.detail.amountFen)) {
       problems.reason = 'the detail lines do not add up to the RD report';
-      problems.difference = { count: res.detail.count - res.rd.count, amountFen: res.detail.amountFen - res.rd.amountFen };
+      problems.difference = {
+        count: res.detail.count - res.rd.count,
+        amountFen: res.detail.amountFen - res.rd.amountFen,
+      };
       problems.detail = res.detail;
       problems.report = res.rd;
     }
-    if (this.files && res.merId && res.merId !== this.files.merId) problems.merId = `the file is for merchant ${res.merId}, we are ${this.files.merId}`;
+    if (this.files && res.merId && res.merId !== this.files.merId)
+      problems.merId = `the file is for merchant ${res.merId}, we are ${this.files.merId}`;
     const now = () => this.clock.now().getTime();
-    const fileCols = [fileName ?? res.zmName, sha, res.lines, res.detail.count, res.detail.amountFen, res.detail.feeFen, res.detail.netFen];
+    const fileCols = [
+      fileName ?? res.zmName,
+      sha,
+      res.lines,
+      res.detail.count,
+      res.detail.amountFen,
+      res.detail.feeFen,
+      res.detail.netFen,
+    ];
     if (Object.keys(problems).length) {
-      if (!problems.reason) problems.reason = problems.problems ? 'the file cannot be read whole' : 'the file is for another merchant';
+      if (!problems.reason)
+        problems.reason = problems.problems ? 'the file cannot be read whole' : 'the file is for another merchant';
       await this.db.tx(async (m) => {
         await exec(m, 'DELETE FROM recon_item WHERE run_id = ?', [id]);
-        await exec(m, `UPDATE recon_run SET status = 'refused', problem = ?, file_name = ?, file_sha256 = ?, file_lines = ?, total_count = ?, total_amount_fen = ?,
+        await exec(
+          m,
+          `UPDATE recon_run SET status = 'refused', problem = ?, file_name = ?, file_sha256 = ?, file_lines = ?, total_count = ?, total_amount_fen = ?,
           total_fee_fen = ?, total_net_fen = ?, mer_id = COALESCE(?, mer_id), claim_until = NULL, finished_at = ?, updated_at = ? WHERE id = ?`,
-          [JSON.stringify(problems), ...fileCols, res.merId, now(), now(), id]);
-        await audit(m, { actor: RECON_ACTOR, entity: 'reconciliation', entityId: id, action: 'refuse', after: problems, at: now() });
+          [JSON.stringify(problems), ...fileCols, res.merId, now(), now(), id],
+        );
+        await audit(m, {
+          actor: RECON_ACTOR,
+          entity: 'reconciliation',
+          entityId: id,
+          action: 'refuse',
+          after: problems,
+          at: now(),
+        });
       });
       this.log.warn('reconciliation file refused', { runId: id, settleDate: day, ...problems });
       return;
@@ -290,12 +479,22 @@ export class ReconciliationService {
     }
     await this.db.tx(async (m) => {
       await exec(m, 'UPDATE recon_run SET latest = 0 WHERE settle_date = ? AND id <> ?', [day, id]);
-      await exec(m, `UPDATE recon_run SET status = 'done', latest = 1, problem = NULL, file_name = ?, file_sha256 = ?, file_lines = ?, total_count = ?, total_amount_fen = ?,
+      await exec(
+        m,
+        `UPDATE recon_run SET status = 'done', latest = 1, problem = NULL, file_name = ?, file_sha256 = ?, file_lines = ?, total_count = ?, total_amount_fen = ?,
         total_fee_fen = ?, total_net_fen = ?, mer_id = COALESCE(?, mer_id), claim_until = NULL, finished_at = ?, updated_at = ? WHERE id = ?`,
-        [...fileCols, res.merId, now(), now(), id]);
+        [...fileCols, res.merId, now(), now(), id],
+      );
       await this.recount(m, id);
       for (const c of carried) await this.recount(m, c);
-      await audit(m, { actor: RECON_ACTOR, entity: 'reconciliation', entityId: id, action: 'done', after: { settleDate: day, lines: res.lines, sha256: sha }, at: now() });
+      await audit(m, {
+        actor: RECON_ACTOR,
+        entity: 'reconciliation',
+        entityId: id,
+        action: 'done',
+        after: { settleDate: day, lines: res.lines, sha256: sha },
+        at: now(),
+      });
     });
     lap('carryAndFinishMs');
     await this.applyActions([id, ...carried]);
@@ -306,8 +505,13 @@ export class ReconciliationService {
   /** The latest done run of each day from D−2 to D+2, this run standing for D. */
   private async windowRuns(day: string, currentId: string): Promise<Map<string, string>> {
     const days = [-2, -1, 1, 2].map((n) => addDays(day, n));
-    const found = await this.db.read((m) => rows<{ id: string; settle_date: string }>(m,
-      `SELECT id, settle_date FROM recon_run WHERE latest = 1 AND status = 'done' AND settle_date IN (${placeholders(days.length)})`, days));
+    const found = await this.db.read((m) =>
+      rows<{ id: string; settle_date: string }>(
+        m,
+        `SELECT id, settle_date FROM recon_run WHERE latest = 1 AND status = 'done' AND settle_date IN (${placeholders(days.length)})`,
+        days,
+      ),
+    );
     const w = new Map(found.map((r) => [r.settle_date, r.id]));
     w.set(day, currentId);
     return w;
@@ -337,14 +541,32 @@ export class ReconciliationService {
     const refunds = batch.filter((b) => isReversingType(b.line.txnType));
     const found = await this.db.read(async (m) => {
       const rfs = [...new Set(sales.map((s) => s.line.rf).filter(Boolean))];
-      const byRf = rfs.length ? await rows<PaymentRow>(m, `SELECT ${PAYMENT_COLS} FROM payment WHERE method = 'card' AND rf IN (${placeholders(rfs.length)})`, rfs) : [];
+      const byRf = rfs.length
+        ? await rows<PaymentRow>(
+            m,
+            `SELECT ${PAYMENT_COLS} FROM payment WHERE method = 'card' AND rf IN (${placeholders(rfs.length)})`,
+            rfs,
+          )
+        : [];
       const rfMap = new Map(byRf.map((p) => [p.rf!, p]));
       // Second key: a line whose order id we do not know may still be ours by terminal + trace + amount.
       const rest = sales.filter((s) => !rfMap.has(s.line.rf) && s.line.terminalId && s.line.traceNo);
       const traces = [...new Set(rest.map((s) => s.line.traceNo))];
-      const byTrace = traces.length ? await rows<PaymentRow>(m, `SELECT ${PAYMENT_COLS} FROM payment WHERE method = 'card' AND trace_no IN (${placeholders(traces.length)})`, traces) : [];
+      const byTrace = traces.length
+        ? await rows<PaymentRow>(
+            m,
+            `SELECT ${PAYMENT_COLS} FROM payment WHERE method = 'card' AND trace_no IN (${placeholders(traces.length)})`,
+            traces,
+          )
+        : [];
       const qids = [...new Set(refunds.map((r) => r.line.origQueryId).filter(Boolean))];
-      const byQid = qids.length ? await rows<PaymentRow>(m, `SELECT ${PAYMENT_COLS} FROM payment WHERE method = 'card' AND query_id IN (${placeholders(qids.length)})`, qids) : [];
+      const byQid = qids.length
+        ? await rows<PaymentRow>(
+            m,
+            `SELECT ${PAYMENT_COLS} FROM payment WHERE method = 'card' AND query_id IN (${placeholders(qids.length)})`,
+            qids,
+          )
+        : [];
       // Refund legs (the returns capability's table, when it is there): by the refund's own RF, else through the sale.
       let legs: LegRow[] = [];
       if (refunds.length && (await this.hasRefundLegs(m))) {
@@ -352,56 +574,140 @@ export class ReconciliationService {
         const salesIds = byQid.map((p) => p.id);
         const keys = [...legRfs, ...salesIds];
         if (keys.length) {
-          legs = await rows<LegRow>(m, `SELECT id, payment_id, amount_fen, status, rf FROM refund_leg WHERE method = 'card'
+          legs = await rows<LegRow>(
+            m,
+            `SELECT id, payment_id, amount_fen, status, rf FROM refund_leg WHERE method = 'card'
             AND (rf IN (${placeholders(Math.max(legRfs.length, 1))}) OR payment_id IN (${placeholders(Math.max(salesIds.length, 1))}))`,
-          [...(legRfs.length ? legRfs : ['']), ...(salesIds.length ? salesIds : [''])]);
+            [...(legRfs.length ? legRfs : ['']), ...(salesIds.length ? salesIds : [''])],
+          );
         }
       }
       const ids = [...new Set([...byRf, ...byTrace].map((p) => p.id))];
-      const ledger = ids.length ? await rows<{ payment_id: string; action: string; from_status: string; state: string }>(m,
-        `SELECT payment_id, action, from_status, state FROM recon_action WHERE payment_id IN (${placeholders(ids.length)})`, ids) : [];
+      const ledger = ids.length
+        ? await rows<{ payment_id: string; action: string; from_status: string; state: string }>(
+            m,
+            `SELECT payment_id, action, from_status, state FROM recon_action WHERE payment_id IN (${placeholders(ids.length)})`,
+            ids,
+          )
+        : [];
       return { rfMap, byTrace, byQid, ledger, legs };
     });
     const items: NewItem[] = [];
     for (const { lineNo, line } of batch) {
       const base: NewItem = {
-        run_id: runId, settle_date: day, class: 'acquirer_only', item_key: '', line_no: lineNo, rf: line.rf || null, payment_id: null, our_status: null,
-        our_amount_fen: null, acquirer_amount_fen: line.amountFen, txn_type: line.txnType || null, query_id: line.queryId || null,
-        orig_query_id: line.origQueryId || null, trace_no: line.traceNo || null, terminal_id: line.terminalId || null, txn_time: line.txnTime || null,
-        action: null, action_state: null, note: null,
+        run_id: runId,
+        settle_date: day,
+        class: 'acquirer_only',
+        item_key: '',
+        line_no: lineNo,
+        rf: line.rf || null,
+        payment_id: null,
+        our_status: null,
+        our_amount_fen: null,
+        acquirer_amount_fen: line.amountFen,
+        txn_type: line.txnType || null,
+        query_id: line.queryId || null,
+        orig_query_id: line.origQueryId || null,
+        trace_no: line.traceNo || null,
+        terminal_id: line.terminalId || null,
+        txn_time: line.txnTime || null,
+        action: null,
+        action_state: null,
+        note: null,
       };
       const lineKey = `line:${line.txnType}:${line.queryId || line.rf || `${line.terminalId}/${line.traceNo}/${line.txnTime}`}`;
       if (isReversingType(line.txnType)) {
         const p = line.origQueryId ? found.byQid.find((q) => q.query_id === line.origQueryId) : undefined;
-        const leg = (line.rf ? found.legs.find((l) => l.rf === line.rf) : undefined)
-          ?? (p ? found.legs.find((l) => l.payment_id === p.id && l.status === 'approved' && num(l.amount_fen) === line.amountFen) : undefined);
+        const leg =
+          (line.rf ? found.legs.find((l) => l.rf === line.rf) : undefined) ??
+          (p
+            ? found.legs.find(
+                (l) => l.payment_id === p.id && l.status === 'approved' && num(l.amount_fen) === line.amountFen,
+              )
+            : undefined);
         if (leg) {
-          const item = { ...base, item_key: `refund:${leg.id}`, payment_id: leg.payment_id, our_status: `refund_${leg.status}`, our_amount_fen: num(leg.amount_fen) };
-          if (leg.status === 'approved' && num(leg.amount_fen) === line.amountFen) items.push({ ...item, class: 'matched' });
-          else if (leg.status === 'approved') items.push({ ...item, class: 'amount_mismatch', note: 'the refund the acquirer settled differs from our refund leg' });
+          const item = {
+            ...base,
+            item_key: `refund:${leg.id}`,
+            payment_id: leg.payment_id,
+            our_status: `refund_${leg.status}`,
+            our_amount_fen: num(leg.amount_fen),
+          };
+          if (leg.status === 'approved' && num(leg.amount_fen) === line.amountFen)
+            items.push({ ...item, class: 'matched' });
+          else if (leg.status === 'approved')
+            items.push({
+              ...item,
+              class: 'amount_mismatch',
+              note: 'the refund the acquirer settled differs from our refund leg',
+            });
           else items.push({ ...item, note: `the acquirer settled a refund our refund leg has as ${leg.status}` });
           continue;
         }
-        if (!p) { items.push({ ...base, item_key: lineKey, note: 'a refund or void of a sale we cannot find by its original query id' }); continue; }
+        if (!p) {
+          items.push({
+            ...base,
+            item_key: lineKey,
+            note: 'a refund or void of a sale we cannot find by its original query id',
+          });
+          continue;
+        }
         const owed = numOrNull(p.refund_fen);
-        const item = { ...base, item_key: `refund:${p.id}:${line.queryId}`, payment_id: p.id, rf: p.rf, our_status: p.refund_state ? `refund_${p.refund_state}` : p.status, our_amount_fen: owed };
+        const item = {
+          ...base,
+          item_key: `refund:${p.id}:${line.queryId}`,
+          payment_id: p.id,
+          rf: p.rf,
+          our_status: p.refund_state ? `refund_${p.refund_state}` : p.status,
+          our_amount_fen: owed,
+        };
         if (p.refund_state === 'done' && owed === line.amountFen) items.push({ ...item, class: 'matched' });
-        else if (p.refund_state === 'done') items.push({ ...item, class: 'amount_mismatch', note: 'the refund the acquirer settled differs from ours' });
+        else if (p.refund_state === 'done')
+          items.push({ ...item, class: 'amount_mismatch', note: 'the refund the acquirer settled differs from ours' });
         else items.push({ ...item, note: 'a refund or void we have not recorded as done' });
         continue;
       }
-      const p = found.rfMap.get(line.rf)
-        ?? found.byTrace.find((q) => q.terminal_id === line.terminalId && q.trace_no === line.traceNo && num(q.amount_fen) === line.amountFen);
-      if (!p) { items.push({ ...base, item_key: lineKey, note: 'an order id we never issued' }); continue; }
+      const p =
+        found.rfMap.get(line.rf) ??
+        found.byTrace.find(
+          (q) =>
+            q.terminal_id === line.terminalId && q.trace_no === line.traceNo && num(q.amount_fen) === line.amountFen,
+        );
+      if (!p) {
+        items.push({ ...base, item_key: lineKey, note: 'an order id we never issued' });
+        continue;
+      }
       // What the payment was before the file acted on it, so a re-run classifies the line as the first run did.
-      const approvedByFile = found.ledger.find((l) => l.payment_id === p.id && l.action === 'approve' && l.state === 'applied');
+      const approvedByFile = found.ledger.find(
+        (l) => l.payment_id === p.id && l.action === 'approve' && l.state === 'applied',
+      );
       const status = approvedByFile?.from_status ?? p.status;
       const ours = num(p.amount_fen);
-      const item: NewItem = { ...base, item_key: `pay:${p.id}`, payment_id: p.id, rf: p.rf, our_status: status, our_amount_fen: ours };
-      if (ours !== line.amountFen) items.push({ ...item, class: 'amount_mismatch', note: 'the acquirer settled a different amount' });
+      const item: NewItem = {
+        ...base,
+        item_key: `pay:${p.id}`,
+        payment_id: p.id,
+        rf: p.rf,
+        our_status: status,
+        our_amount_fen: ours,
+      };
+      if (ours !== line.amountFen)
+        items.push({ ...item, class: 'amount_mismatch', note: 'the acquirer settled a different amount' });
       else if (status === 'approved') items.push({ ...item, class: 'matched' });
-      else if (LIVE.has(status)) items.push({ ...item, action: 'approve', action_state: 'due', note: 'settled by the acquirer: approved by the file' });
-      else if (FAILED.has(status)) items.push({ ...item, action: 'dispute', action_state: 'due', note: 'settled by the acquirer although we recorded a failure' });
+      else if (LIVE.has(status))
+        items.push({
+          ...item,
+          action: 'approve',
+          action_state: 'due',
+          note: 'settled by the acquirer: approved by the file',
+        });
+      else if (FAILED.has(status))
+        items.push({
+          ...item,
+          action: 'dispute',
+          action_state: 'due',
+          note: 'settled by the acquirer although we recorded a failure',
+        });
       else items.push({ ...item, note: `the payment is ${status} here` });
     }
     await this.insertItems(items);
@@ -413,7 +719,11 @@ export class ReconciliationService {
     await this.db.tx(async (m) => {
       for (let i = 0; i < items.length; i += 1000) {
         const chunk = items.slice(i, i + 1000);
-        await exec(m, `INSERT INTO recon_item (${ITEM_COLS.join(', ')}) VALUES ${chunk.map(() => row).join(', ')}`, chunk.flatMap((it) => ITEM_COLS.map((c) => it[c])));
+        await exec(
+          m,
+          `INSERT INTO recon_item (${ITEM_COLS.join(', ')}) VALUES ${chunk.map(() => row).join(', ')}`,
+          chunk.flatMap((it) => ITEM_COLS.map((c) => it[c])),
+        );
       }
     });
   }
@@ -429,8 +739,10 @@ export class ReconciliationService {
     const final = this.complete(day, window);
     let after = '';
     for (;;) {
-      const page = await this.db.read((m) => rows<PaymentRow & { declined_from: string | null }>(m,
-        `SELECT p.id, p.status, p.amount_fen, p.rf, p.terminal_id, p.trace_no, p.query_id, p.txn_time, a.from_status AS declined_from
+      const page = await this.db.read((m) =>
+        rows<PaymentRow & { declined_from: string | null }>(
+          m,
+          `SELECT p.id, p.status, p.amount_fen, p.rf, p.terminal_id, p.trace_no, p.query_id, p.txn_time, a.from_status AS declined_from
          FROM payment p LEFT JOIN recon_action a ON a.payment_id = p.id AND a.action = 'decline' AND a.state = 'applied'
          WHERE p.method = 'card' AND p.id > ?
            AND ((p.settle_date IN (?, ?) AND p.txn_time >= ? AND p.txn_time < ?)
@@ -439,26 +751,50 @@ export class ReconciliationService {
            AND NOT EXISTS (SELECT 1 FROM recon_item i WHERE i.payment_id = p.id AND i.line_no IS NOT NULL AND COALESCE(i.txn_type, '') NOT IN ('04', '31')
                            AND i.run_id IN (${placeholders(runIds.length)}))
          ORDER BY p.id LIMIT 1000`,
-        [after, mmdd(day), compact(day), near.from, near.to, range.from, range.to, ...runIds]));
+          [after, mmdd(day), compact(day), near.from, near.to, range.from, range.to, ...runIds],
+        ),
+      );
       if (!page.length) return;
       after = page[page.length - 1].id;
-      await this.insertItems(page.map((p) => {
-        const status = p.declined_from ?? p.status;
-        const live = LIVE.has(status);
-        return {
-          run_id: runId, settle_date: day, class: final ? 'ours_only' : 'pending_cutoff', item_key: `pay:${p.id}`, line_no: null, rf: p.rf, payment_id: p.id,
-          our_status: status, our_amount_fen: num(p.amount_fen), acquirer_amount_fen: null, txn_type: null, query_id: p.query_id, orig_query_id: null,
-          trace_no: p.trace_no, terminal_id: p.terminal_id, txn_time: p.txn_time ? p.txn_time.slice(4) : null,
-          action: final && live ? 'decline' : null, action_state: final && live ? 'due' : null,
-          note: !final ? 'not in the file yet: looked for in the next two days\' files (日切)' : live ? 'in none of the files to T+2: declined by the file' : 'we approved it and the acquirer did not settle it (短款)',
-        } as NewItem;
-      }));
+      await this.insertItems(
+        page.map((p) => {
+          const status = p.declined_from ?? p.status;
+          const live = LIVE.has(status);
+          return {
+            run_id: runId,
+            settle_date: day,
+            class: final ? 'ours_only' : 'pending_cutoff',
+            item_key: `pay:${p.id}`,
+            line_no: null,
+            rf: p.rf,
+            payment_id: p.id,
+            our_status: status,
+            our_amount_fen: num(p.amount_fen),
+            acquirer_amount_fen: null,
+            txn_type: null,
+            query_id: p.query_id,
+            orig_query_id: null,
+            trace_no: p.trace_no,
+            terminal_id: p.terminal_id,
+            txn_time: p.txn_time ? p.txn_time.slice(4) : null,
+            action: final && live ? 'decline' : null,
+            action_state: final && live ? 'due' : null,
+            note: !final
+              ? "not in the file yet: looked for in the next two days' files (日切)"
+              : live
+                ? 'in none of the files to T+2: declined by the file'
+                : 'we approved it and the acquirer did not settle it (短款)',
+          } as NewItem;
+        }),
+      );
     }
   }
 
   /** An earlier day's pending items, now that this day's file is in: found later, or final after T+2. True when any changed. */
   private async carryPending(runId: string, x: string, day: string, window: Map<string, string>): Promise<boolean> {
-    const pending = await this.db.read((m) => rows<ItemRow>(m, "SELECT * FROM recon_item WHERE run_id = ? AND class = 'pending_cutoff' ORDER BY id", [runId]));
+    const pending = await this.db.read((m) =>
+      rows<ItemRow>(m, "SELECT * FROM recon_item WHERE run_id = ? AND class = 'pending_cutoff' ORDER BY id", [runId]),
+    );
     if (!pending.length) return false;
     const runIds = [...window.values()];
     const final = this.complete(x, window);
@@ -466,19 +802,39 @@ export class ReconciliationService {
     for (let i = 0; i < pending.length; i += 500) {
       const chunk = pending.slice(i, i + 500);
       const ids = chunk.map((c) => c.payment_id!).filter(Boolean);
-      const seen = ids.length ? await this.db.read((m) => rows<{ payment_id: string; settle_date: string }>(m,
-        `SELECT payment_id, settle_date FROM recon_item WHERE line_no IS NOT NULL AND COALESCE(txn_type, '') NOT IN ('04', '31') AND payment_id IN (${placeholders(ids.length)})
-         AND run_id IN (${placeholders(runIds.length)})`, [...ids, ...runIds])) : [];
+      const seen = ids.length
+        ? await this.db.read((m) =>
+            rows<{ payment_id: string; settle_date: string }>(
+              m,
+              `SELECT payment_id, settle_date FROM recon_item WHERE line_no IS NOT NULL AND COALESCE(txn_type, '') NOT IN ('04', '31') AND payment_id IN (${placeholders(ids.length)})
+         AND run_id IN (${placeholders(runIds.length)})`,
+              [...ids, ...runIds],
+            ),
+          )
+        : [];
       await this.db.tx(async (m) => {
         for (const it of chunk) {
           const s = seen.find((r) => r.payment_id === it.payment_id);
           if (s) {
-            await exec(m, "UPDATE recon_item SET class = 'matched', note = ? WHERE id = ?", [`found in the file of ${s.settle_date} (after the cut-off)`, it.id]);
+            await exec(m, "UPDATE recon_item SET class = 'matched', note = ? WHERE id = ?", [
+              `found in the file of ${s.settle_date} (after the cut-off)`,
+              it.id,
+            ]);
             changed = true;
           } else if (final) {
             const live = LIVE.has(it.our_status ?? '');
-            await exec(m, "UPDATE recon_item SET class = 'ours_only', action = ?, action_state = ?, note = ? WHERE id = ?",
-              [live ? 'decline' : null, live ? 'due' : null, live ? `in none of the files to ${day}: declined by the file` : `we approved it and no file to ${day} settled it (短款)`, it.id]);
+            await exec(
+              m,
+              "UPDATE recon_item SET class = 'ours_only', action = ?, action_state = ?, note = ? WHERE id = ?",
+              [
+                live ? 'decline' : null,
+                live ? 'due' : null,
+                live
+                  ? `in none of the files to ${day}: declined by the file`
+                  : `we approved it and no file to ${day} settled it (短款)`,
+                it.id,
+              ],
+            );
             changed = true;
           }
         }
@@ -488,10 +844,17 @@ export class ReconciliationService {
   }
 
   private async recount(m: EntityManager, runId: string): Promise<void> {
-    const c = await rows<{ class: ReconClass; n: unknown }>(m, 'SELECT class, COUNT(*) AS n FROM recon_item WHERE run_id = ? GROUP BY class', [runId]);
+    const c = await rows<{ class: ReconClass; n: unknown }>(
+      m,
+      'SELECT class, COUNT(*) AS n FROM recon_item WHERE run_id = ? GROUP BY class',
+      [runId],
+    );
     const n = (k: ReconClass) => num(c.find((r) => r.class === k)?.n ?? 0);
-    await exec(m, 'UPDATE recon_run SET n_matched = ?, n_amount_mismatch = ?, n_acquirer_only = ?, n_ours_only = ?, n_pending_cutoff = ? WHERE id = ?',
-      [n('matched'), n('amount_mismatch'), n('acquirer_only'), n('ours_only'), n('pending_cutoff'), runId]);
+    await exec(
+      m,
+      'UPDATE recon_run SET n_matched = ?, n_amount_mismatch = ?, n_acquirer_only = ?, n_ours_only = ?, n_pending_cutoff = ? WHERE id = ?',
+      [n('matched'), n('amount_mismatch'), n('acquirer_only'), n('ours_only'), n('pending_cutoff'), runId],
+    );
   }
 
   // ---------------------------------------------------------------- automatic actions
@@ -500,8 +863,13 @@ export class ReconciliationService {
   private async applyActions(runIds: string[]): Promise<number> {
     let applied = 0;
     for (;;) {
-      const due = await this.db.read((m) => rows<ItemRow>(m,
-        `SELECT * FROM recon_item WHERE action_state = 'due' AND run_id IN (${placeholders(runIds.length)}) ORDER BY id LIMIT 200`, runIds));
+      const due = await this.db.read((m) =>
+        rows<ItemRow>(
+          m,
+          `SELECT * FROM recon_item WHERE action_state = 'due' AND run_id IN (${placeholders(runIds.length)}) ORDER BY id LIMIT 200`,
+          runIds,
+        ),
+      );
       if (!due.length) return applied;
       for (const it of due) if (await this.applyOne(it)) applied++;
     }
@@ -512,14 +880,21 @@ export class ReconciliationService {
     const pid = it.payment_id!;
     const now = this.clock.now().getTime();
     const claim = await this.db.tx(async (m) => {
-      const [led] = await rows<{ state: string }>(m, `SELECT state FROM recon_action WHERE payment_id = ? AND action = ?${this.db.forUpdate}`, [pid, action]);
+      const [led] = await rows<{ state: string }>(
+        m,
+        `SELECT state FROM recon_action WHERE payment_id = ? AND action = ?${this.db.forUpdate}`,
+        [pid, action],
+      );
       if (led && led.state !== 'claimed') {
         await exec(m, "UPDATE recon_item SET action_state = 'already' WHERE id = ?", [it.id]);
         return false;
       }
       if (!led) {
-        await exec(m, "INSERT INTO recon_action (payment_id, action, from_status, run_id, item_id, state, at) VALUES (?, ?, ?, ?, ?, 'claimed', ?)",
-          [pid, action, it.our_status ?? '', it.run_id, num(it.id), now]);
+        await exec(
+          m,
+          "INSERT INTO recon_action (payment_id, action, from_status, run_id, item_id, state, at) VALUES (?, ?, ?, ?, ?, 'claimed', ?)",
+          [pid, action, it.our_status ?? '', it.run_id, num(it.id), now],
+        );
       }
       return true;
     });
@@ -534,26 +909,54 @@ export class ReconciliationService {
     }
     const state = outcome.startsWith('skipped') ? 'skipped' : 'applied';
     await this.db.tx(async (m) => {
-      await exec(m, 'UPDATE recon_action SET state = ?, outcome = ?, at = ? WHERE payment_id = ? AND action = ?', [state, outcome, this.clock.now().getTime(), pid, action]);
+      await exec(m, 'UPDATE recon_action SET state = ?, outcome = ?, at = ? WHERE payment_id = ? AND action = ?', [
+        state,
+        outcome,
+        this.clock.now().getTime(),
+        pid,
+        action,
+      ]);
       await exec(m, 'UPDATE recon_item SET action_state = ? WHERE id = ?', [state, it.id]);
     });
     return state === 'applied';
   }
 
   private async act(action: AutoAction, it: ItemRow): Promise<string> {
-    const p = await this.db.read((m) => rows<{ status: string }>(m, 'SELECT status FROM payment WHERE id = ?', [it.payment_id]));
+    const p = await this.db.read((m) =>
+      rows<{ status: string }>(m, 'SELECT status FROM payment WHERE id = ?', [it.payment_id]),
+    );
     const status = p[0]?.status;
     if (action === 'approve') {
       if (!LIVE.has(status)) return `skipped: the payment is ${status}`;
-      await this.payments.settleApproved(it.payment_id!, { queryId: it.query_id, traceNo: it.trace_no, settleDate: mmdd(it.settle_date) }, RECON_ACTOR);
+      await this.payments.settleApproved(
+        it.payment_id!,
+        { queryId: it.query_id, traceNo: it.trace_no, settleDate: mmdd(it.settle_date) },
+        RECON_ACTOR,
+      );
       return 'approved';
     }
     if (action === 'decline') {
       if (!LIVE.has(status)) return `skipped: the payment is ${status}`;
-      await this.payments.settleFailed(it.payment_id!, 'declined', { reason: `absent from the acquirer's settlement files from ${it.settle_date} to ${addDays(it.settle_date, 2)}` }, RECON_ACTOR);
+      await this.payments.settleFailed(
+        it.payment_id!,
+        'declined',
+        {
+          reason: `absent from the acquirer's settlement files from ${it.settle_date} to ${addDays(it.settle_date, 2)}`,
+        },
+        RECON_ACTOR,
+      );
       return 'declined';
     }
-    const evidence = { source: 'recon' as const, detail: { runId: it.run_id, settleDate: it.settle_date, queryId: it.query_id, amountFen: num(it.acquirer_amount_fen), lineNo: num(it.line_no) } };
+    const evidence = {
+      source: 'recon' as const,
+      detail: {
+        runId: it.run_id,
+        settleDate: it.settle_date,
+        queryId: it.query_id,
+        amountFen: num(it.acquirer_amount_fen),
+        lineNo: num(it.line_no),
+      },
+    };
     // The faults issue's dispute: the payment becomes `disputed` with the money owed recorded; a person decides.
     return `dispute: ${await this.payments.dispute(it.payment_id!, evidence, RECON_ACTOR)}`;
   }
@@ -564,14 +967,40 @@ export class ReconciliationService {
     await this.db.tx(async (m) => {
       const [it] = await rows<ItemRow>(m, `SELECT * FROM recon_item WHERE id = ?${this.db.forUpdate}`, [itemId]);
       if (!it) throw notFound('reconciliation_item', String(itemId));
-      if (it.class === 'matched') throw conflict('nothing_to_resolve', 'a matched item needs no resolution', { itemId });
-      const [prev] = await rows<{ action: ResolveAction; resolved_by: string }>(m, `SELECT action, resolved_by FROM recon_resolution WHERE item_key = ?${this.db.forUpdate}`, [it.item_key]);
-      if (prev && prev.action !== 'chase') throw conflict('already_resolved', `this difference was resolved (${prev.action}) by ${prev.resolved_by}`, { itemId, action: prev.action });
+      if (it.class === 'matched')
+        throw conflict('nothing_to_resolve', 'a matched item needs no resolution', { itemId });
+      const [prev] = await rows<{ action: ResolveAction; resolved_by: string }>(
+        m,
+        `SELECT action, resolved_by FROM recon_resolution WHERE item_key = ?${this.db.forUpdate}`,
+        [it.item_key],
+      );
+      if (prev && prev.action !== 'chase')
+        throw conflict('already_resolved', `this difference was resolved (${prev.action}) by ${prev.resolved_by}`, {
+          itemId,
+          action: prev.action,
+        });
       const now = this.clock.now().getTime();
-      if (prev) await exec(m, 'UPDATE recon_resolution SET action = ?, note = ?, item_id = ?, resolved_by = ?, resolved_at = ? WHERE item_key = ?', [action, note, itemId, actor, now, it.item_key]);
-      else await exec(m, 'INSERT INTO recon_resolution (item_key, action, note, item_id, resolved_by, resolved_at) VALUES (?, ?, ?, ?, ?, ?)', [it.item_key, action, note, itemId, actor, now]);
-      await audit(m, { actor, entity: 'reconciliation_item', entityId: String(itemId), action: 'resolve', before: prev ? { action: prev.action } : { class: it.class },
-        after: { action, note, class: it.class, paymentId: it.payment_id, rf: it.rf }, at: now });
+      if (prev)
+        await exec(
+          m,
+          'UPDATE recon_resolution SET action = ?, note = ?, item_id = ?, resolved_by = ?, resolved_at = ? WHERE item_key = ?',
+          [action, note, itemId, actor, now, it.item_key],
+        );
+      else
+        await exec(
+          m,
+          'INSERT INTO recon_resolution (item_key, action, note, item_id, resolved_by, resolved_at) VALUES (?, ?, ?, ?, ?, ?)',
+          [it.item_key, action, note, itemId, actor, now],
+        );
+      await audit(m, {
+        actor,
+        entity: 'reconciliation_item',
+        entityId: String(itemId),
+        action: 'resolve',
+        before: prev ? { action: prev.action } : { class: it.class },
+        after: { action, note, class: it.class, paymentId: it.payment_id, rf: it.rf },
+        at: now,
+      });
     });
     return this.item(itemId);
   }
@@ -589,48 +1018,102 @@ export class ReconciliationService {
   }
 
   async list(settleDate?: string, limit = 100): Promise<RunView[]> {
-    const found = await this.db.read((m) => settleDate
-      ? rows<RunRow>(m, 'SELECT * FROM recon_run WHERE settle_date = ? ORDER BY created_at DESC, id LIMIT ?', [settleDate, limit])
-      : rows<RunRow>(m, 'SELECT * FROM recon_run ORDER BY settle_date DESC, created_at DESC, id LIMIT ?', [limit]));
+    const found = await this.db.read((m) =>
+      settleDate
+        ? rows<RunRow>(m, 'SELECT * FROM recon_run WHERE settle_date = ? ORDER BY created_at DESC, id LIMIT ?', [
+            settleDate,
+            limit,
+          ])
+        : rows<RunRow>(m, 'SELECT * FROM recon_run ORDER BY settle_date DESC, created_at DESC, id LIMIT ?', [limit]),
+    );
     return found.map((r) => this.toRunView(r));
   }
 
-  async items(runId: string, q: { class?: ReconClass; after?: number; limit: number }): Promise<{ items: ItemView[]; next: number | null }> {
+  async items(
+    runId: string,
+    q: { class?: ReconClass; after?: number; limit: number },
+  ): Promise<{ items: ItemView[]; next: number | null }> {
     await this.runRow(runId);
-    const found = await this.db.read((m) => rows<ItemRow>(m,
-      `SELECT i.*, r.action AS r_action, r.note AS r_note, r.resolved_by AS r_by, r.resolved_at AS r_at
+    const found = await this.db.read((m) =>
+      rows<ItemRow>(
+        m,
+        `SELECT i.*, r.action AS r_action, r.note AS r_note, r.resolved_by AS r_by, r.resolved_at AS r_at
        FROM recon_item i LEFT JOIN recon_resolution r ON r.item_key = i.item_key
        WHERE i.run_id = ? AND i.id > ?${q.class ? ' AND i.class = ?' : ''} ORDER BY i.id LIMIT ?`,
-      [runId, q.after ?? 0, ...(q.class ? [q.class] : []), q.limit + 1]));
+        [runId, q.after ?? 0, ...(q.class ? [q.class] : []), q.limit + 1],
+      ),
+    );
     const more = found.length > q.limit;
     const page = found.slice(0, q.limit).map((r) => this.toItemView(r));
     return { items: page, next: more ? page[page.length - 1].id : null };
   }
 
   async item(id: number): Promise<ItemView> {
-    const [r] = await this.db.read((m) => rows<ItemRow>(m,
-      `SELECT i.*, r.action AS r_action, r.note AS r_note, r.resolved_by AS r_by, r.resolved_at AS r_at
-       FROM recon_item i LEFT JOIN recon_resolution r ON r.item_key = i.item_key WHERE i.id = ?`, [id]));
+    const [r] = await this.db.read((m) =>
+      rows<ItemRow>(
+        m,
+        `SELECT i.*, r.action AS r_action, r.note AS r_note, r.resolved_by AS r_by, r.resolved_at AS r_at
+       FROM recon_item i LEFT JOIN recon_resolution r ON r.item_key = i.item_key WHERE i.id = ?`,
+        [id],
+      ),
+    );
     if (!r) throw notFound('reconciliation_item', String(id));
     return this.toItemView(r);
   }
 
   private toRunView(r: RunRow): RunView {
     return {
-      id: r.id, settleDate: r.settle_date, merId: r.mer_id, status: r.status, source: r.source, latest: num(r.latest) === 1,
+      id: r.id,
+      settleDate: r.settle_date,
+      merId: r.mer_id,
+      status: r.status,
+      source: r.source,
+      latest: num(r.latest) === 1,
       file: { name: r.file_name, sha256: r.file_sha256, lines: numOrNull(r.file_lines) },
-      totals: r.total_count == null ? null : { count: num(r.total_count), amountFen: num(r.total_amount_fen), feeFen: num(r.total_fee_fen), netFen: num(r.total_net_fen) },
-      counts: { matched: num(r.n_matched), amountMismatch: num(r.n_amount_mismatch), acquirerOnly: num(r.n_acquirer_only), oursOnly: num(r.n_ours_only), pendingCutoff: num(r.n_pending_cutoff) },
-      problem: r.problem ? JSON.parse(r.problem) : null, attempts: num(r.attempts), nextTryAt: r.status === 'waiting' ? iso(r.next_try_at) : null,
-      createdBy: r.created_by, createdAt: iso(r.created_at)!, finishedAt: iso(r.finished_at),
+      totals:
+        r.total_count == null
+          ? null
+          : {
+              count: num(r.total_count),
+              amountFen: num(r.total_amount_fen),
+              feeFen: num(r.total_fee_fen),
+              netFen: num(r.total_net_fen),
+            },
+      counts: {
+        matched: num(r.n_matched),
+        amountMismatch: num(r.n_amount_mismatch),
+        acquirerOnly: num(r.n_acquirer_only),
+        oursOnly: num(r.n_ours_only),
+        pendingCutoff: num(r.n_pending_cutoff),
+      },
+      problem: r.problem ? JSON.parse(r.problem) : null,
+      attempts: num(r.attempts),
+      nextTryAt: r.status === 'waiting' ? iso(r.next_try_at) : null,
+      createdBy: r.created_by,
+      createdAt: iso(r.created_at)!,
+      finishedAt: iso(r.finished_at),
     };
   }
 
   private toItemView(r: ItemRow): ItemView {
     return {
-      id: num(r.id), runId: r.run_id, class: r.class, rf: r.rf, paymentId: r.payment_id, ourStatus: r.our_status, ourAmountFen: numOrNull(r.our_amount_fen),
-      acquirerAmountFen: numOrNull(r.acquirer_amount_fen), txnType: r.txn_type, queryId: r.query_id, origQueryId: r.orig_query_id, traceNo: r.trace_no,
-      terminalId: r.terminal_id, txnTime: r.txn_time, settleDate: r.settle_date, lineNo: numOrNull(r.line_no), note: r.note,
+      id: num(r.id),
+      runId: r.run_id,
+      class: r.class,
+      rf: r.rf,
+      paymentId: r.payment_id,
+      ourStatus: r.our_status,
+      ourAmountFen: numOrNull(r.our_amount_fen),
+      acquirerAmountFen: numOrNull(r.acquirer_amount_fen),
+      txnType: r.txn_type,
+      queryId: r.query_id,
+      origQueryId: r.orig_query_id,
+      traceNo: r.trace_no,
+      terminalId: r.terminal_id,
+      txnTime: r.txn_time,
+      settleDate: r.settle_date,
+      lineNo: numOrNull(r.line_no),
+      note: r.note,
       action: r.action ? { kind: r.action, state: r.action_state ?? '' } : null,
       resolution: r.r_action ? { action: r.r_action, note: r.r_note ?? null, by: r.r_by!, at: iso(r.r_at)! } : null,
     };

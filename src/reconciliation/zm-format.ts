@@ -6,7 +6,10 @@
  */
 import iconv from 'iconv-lite';
 
-export const ZM_WIDTHS = [3, 11, 11, 6, 10, 19, 12, 4, 2, 21, 2, 32, 2, 6, 10, 13, 13, 4, 15, 2, 2, 6, 2, 4, 32, 1, 21, 15, 1, 15, 32, 13, 13, 8, 32, 13, 13, 12, 2, 1, 32, 98];
+export const ZM_WIDTHS = [
+  3, 11, 11, 6, 10, 19, 12, 4, 2, 21, 2, 32, 2, 6, 10, 13, 13, 4, 15, 2, 2, 6, 2, 4, 32, 1, 21, 15, 1, 15, 32, 13, 13,
+  8, 32, 13, 13, 12, 2, 1, 32, 98,
+];
 export const ZM_LINE_BYTES = ZM_WIDTHS.reduce((a, b) => a + b, 0) + ZM_WIDTHS.length - 1; // 607
 /** Byte offset of field n (1-based). */
 const OFFSETS = ZM_WIDTHS.map((_, i) => ZM_WIDTHS.slice(0, i).reduce((a, b) => a + b, 0) + i);
@@ -14,21 +17,21 @@ const OFFSETS = ZM_WIDTHS.map((_, i) => ZM_WIDTHS.slice(0, i).reduce((a, b) => a
 export const ZM_MIN_BYTES = OFFSETS[39] + ZM_WIDTHS[39];
 
 export interface ZmLine {
-  txnCode: string;       // 1
-  traceNo: string;       // 4
-  txnTime: string;       // 5: MMDDhhmmss
-  cardMasked: string;    // 6
-  amountFen: number;     // 7
-  queryId: string;       // 10
-  rf: string;            // 12: merchant order id
-  feeFen: number;        // 16, signed: D (merchant pays) positive
-  settleFen: number;     // 17, signed: C (credited to the merchant) positive
-  txnType: string;       // 20: 01 sale, 31 void, 04 refund
-  txnSubType: string;    // 21
-  origQueryId: string;   // 27
-  merId: string;         // 28
-  netFen: number;        // 33, signed: C positive
-  terminalId: string;    // 34
+  txnCode: string; // 1
+  traceNo: string; // 4
+  txnTime: string; // 5: MMDDhhmmss
+  cardMasked: string; // 6
+  amountFen: number; // 7
+  queryId: string; // 10
+  rf: string; // 12: merchant order id
+  feeFen: number; // 16, signed: D (merchant pays) positive
+  settleFen: number; // 17, signed: C (credited to the merchant) positive
+  txnType: string; // 20: 01 sale, 31 void, 04 refund
+  txnSubType: string; // 21
+  origQueryId: string; // 27
+  merId: string; // 28
+  netFen: number; // 33, signed: C positive
+  terminalId: string; // 34
 }
 
 export class ZmLineError extends Error {}
@@ -56,7 +59,8 @@ function signed(s: string, n: number, what: string, positive: 'C' | 'D'): number
 }
 
 export function parseZmLine(buf: Buffer): ZmLine {
-  if (buf.length < ZM_MIN_BYTES) throw new ZmLineError(`a line of ${buf.length} bytes is shorter than fields 1–40 (${ZM_MIN_BYTES})`);
+  if (buf.length < ZM_MIN_BYTES)
+    throw new ZmLineError(`a line of ${buf.length} bytes is shorter than fields 1–40 (${ZM_MIN_BYTES})`);
   return {
     txnCode: field(buf, 1),
     traceNo: field(buf, 4),
@@ -82,11 +86,29 @@ export const isReversingType = (txnType: string): boolean => txnType === '04' ||
 /** A ZM line for the simulator and the benchmark: the fields we know, the rest blank, 607 bytes. */
 export function formatZmLine(l: Partial<ZmLine> & { amountFen: number }): Buffer {
   const values: Record<number, string> = {
-    1: l.txnCode ?? (l.txnType && isReversingType(l.txnType) ? 'S31' : 'S56'), 2: '88022900', 3: '00049993', 4: l.traceNo ?? '',
-    5: l.txnTime ?? '', 6: l.cardMasked ?? '622609******0048', 7: String(l.amountFen).padStart(12, '0'), 8: '4899', 9: '07',
-    10: l.queryId ?? '', 11: '01', 12: l.rf ?? '', 13: '01',
-    16: sign(l.feeFen ?? 0, 'D'), 17: sign(l.settleFen ?? l.amountFen - (l.feeFen ?? 0), 'C'), 18: '0001', 20: l.txnType ?? '01', 21: l.txnSubType ?? '01',
-    22: '000201', 27: l.origQueryId ?? '', 28: l.merId ?? '', 33: sign(l.netFen ?? l.amountFen - (l.feeFen ?? 0), 'C'), 34: l.terminalId ?? '',
+    1: l.txnCode ?? (l.txnType && isReversingType(l.txnType) ? 'S31' : 'S56'),
+    2: '88022900',
+    3: '00049993',
+    4: l.traceNo ?? '',
+    5: l.txnTime ?? '',
+    6: l.cardMasked ?? '622609******0048',
+    7: String(l.amountFen).padStart(12, '0'),
+    8: '4899',
+    9: '07',
+    10: l.queryId ?? '',
+    11: '01',
+    12: l.rf ?? '',
+    13: '01',
+    16: sign(l.feeFen ?? 0, 'D'),
+    17: sign(l.settleFen ?? l.amountFen - (l.feeFen ?? 0), 'C'),
+    18: '0001',
+    20: l.txnType ?? '01',
+    21: l.txnSubType ?? '01',
+    22: '000201',
+    27: l.origQueryId ?? '',
+    28: l.merId ?? '',
+    33: sign(l.netFen ?? l.amountFen - (l.feeFen ?? 0), 'C'),
+    34: l.terminalId ?? '',
   };
   const out = Buffer.alloc(ZM_LINE_BYTES, 0x20);
   for (const [k, v] of Object.entries(values)) {

@@ -63,7 +63,8 @@ export async function markOrphanedPending(db: Db, payments: PaymentsService, car
   }
   let n = 0;
   for (const { id, why } of found) {
-    await payments.markUnknown(id, { reason: why }, 'system:sweeper').then(() => n++, () => undefined);
+    // Nobody knows whether its ACK came: taken as accepted, so the terminal's `N` cannot decline a charged card.
+    await payments.markUnknown(id, { reason: why, acked: true }, 'system:sweeper').then(() => n++, () => undefined);
   }
   return n;
 }

@@ -91,7 +91,7 @@ describe.each(testDbKinds())('crash harness on $name', ({ name }) => {
       const headers: Record<string, string> = { authorization: `Bearer ${opts.as ?? cashierKey}` };
       if (body !== undefined) headers['content-type'] = 'application/json';
       if (opts.key) headers['idempotency-key'] = opts.key;
-      let res: Res | null = null;
+      let res: Res | null;
       try {
         const r = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(20_000) });
         const text = await r.text();

@@ -13,11 +13,14 @@ interface Row { fault: string; tests: { file: string; name: string }[]; pending:
 function readMatrix(): Row[] {
   const text = readFileSync(join(root, 'docs', 'fault-matrix.md'), 'utf8');
   const rows: Row[] = [];
+  let inMatrix = false; // only tables headed | Fault | End state | Test | are the matrix
   for (const line of text.split('\n')) {
     const cells = line.split('|').map((c) => c.trim());
-    if (cells.length < 5 || cells[1] === 'Fault' || /^-+$/.test(cells[1])) continue;
+    if (cells.length < 5) { inMatrix = false; continue; }
+    if (cells[1] === 'Fault') { inMatrix = cells[2] === 'End state' && cells[3] === 'Test'; continue; }
+    if (!inMatrix || /^-+$/.test(cells[1])) continue;
     const last = cells[3];
-    const tests = [...last.matchAll(/`([^`]+\.test\.ts)` › ([^<]+?)(?=<br>|$)/g)].map((m) => ({ file: m[1], name: m[2].replace(/\s*\((?:asserts it;|the fix is).*\)$/, '').trim() }));
+    const tests = [...last.matchAll(/`([^`]+\.test\.ts)` › ([^<]+?)(?=<br>|$)/g)].map((m) => ({ file: m[1], name: m[2].replace(/\s*\((?:asserts it;|the fix is|fails until).*\)$/, '').trim() }));
     rows.push({ fault: cells[1], tests, pending: /^pending\b/.test(last) ? last : null });
   }
   return rows;

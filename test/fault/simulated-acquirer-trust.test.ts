@@ -80,9 +80,8 @@ describe('simulators answering for transactions they never saw', () => {
   it('real lanes trusting the simulated acquirer: the ECR simulator will not "approve" a void of a sale it never made (RC 25)', async () => {
     const framer = new Framer();
     const got: EcrMessage[] = [];
-    let s!: TerminalSimulator;
     const bank = new MemorySimBank();
-    s = new TerminalSimulator({
+    const s: TerminalSimulator = new TerminalSimulator({
       write: (b: Buffer) => {
         for (const ev of framer.push(b)) {
           if (ev.kind !== 'frame') continue;

@@ -47,17 +47,31 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     sim = new AcquirerSimulator({ bank, chain, merchantCertPem: merchant.certPem, now: () => clock.now() });
     await sim.start();
     const acquirer = new HttpAcquirer({
-      baseUrl: sim.url, merId: MER_ID, key: merchant, timeoutMs: 2000,
+      baseUrl: sim.url,
+      merId: MER_ID,
+      key: merchant,
+      timeoutMs: 2000,
       verifier: new ResponseVerifier({ rootPem: chain.rootPem, middlePem: chain.middlePem, testMode: true }, clock),
     });
     lane = new SilentTerminal('lane-1', bank, clock);
-    t = await startTestApp(name, { clock, acquirer, terminals: new Map([['lane-1', lane]]), config: { reversalGraceSeconds: 3600, suspenseAfterSeconds: 30 * 86400, orderHoldSeconds: 30 * 86400 } });
+    t = await startTestApp(name, {
+      clock,
+      acquirer,
+      terminals: new Map([['lane-1', lane]]),
+      config: { reversalGraceSeconds: 3600, suspenseAfterSeconds: 30 * 86400, orderHoldSeconds: 30 * 86400 },
+    });
     recon = t.app.extensions.find((e) => e.name === 'reconciliation')!.service as ReconciliationService;
     cashier = await t.as('cashier');
     office = await t.as('backoffice');
   });
-  afterAll(async () => { await t?.stop(); await sim?.close(); });
-  afterEach(async () => { clearFileFaults(sim); expect(await t.check()).toEqual([]); });
+  afterAll(async () => {
+    await t?.stop();
+    await sim?.close();
+  });
+  afterEach(async () => {
+    clearFileFaults(sim);
+    expect(await t.check()).toEqual([]);
+  });
 
   let seq = 0;
   async function attempt(did: 'approved' | 'declined' | 'none', at: Date, amountFen = 600) {
@@ -82,8 +96,10 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
   }
   const payment = async (id: string) => (await cashier('GET', `/v1/payments/${id}`)).body;
   const stock = async (sku: string) => (await cashier('GET', `/v1/stock/${sku}`)).body;
-  const items = async (runId: string, q = '') => (await office('GET', `/v1/reconciliations/${runId}/items${q}`)).body.items as any[];
-  const itemOf = async (runId: string, paymentId: string) => (await items(runId)).find((i) => i.paymentId === paymentId);
+  const items = async (runId: string, q = '') =>
+    (await office('GET', `/v1/reconciliations/${runId}/items${q}`)).body.items as any[];
+  const itemOf = async (runId: string, paymentId: string) =>
+    (await items(runId)).find((i) => i.paymentId === paymentId);
   let runs = 0;
   async function runDay(day: string, expected = 201) {
     // A second apart, so runs of a day sort by when they were asked for.
@@ -119,7 +135,13 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     const late = (await bank.get(lateNight.rf))!;
     await bank.record({ ...late, settleDate: mmdd(addDays(D, 1)) });
     // A line with an order id we never issued.
-    await bank.record({ orderId: 'FOREIGN-ORDER-1', amountFen: 1234, status: 'approved', txnTime: chinaTimestamp(morningOf(D)), respCode: '00' });
+    await bank.record({
+      orderId: 'FOREIGN-ORDER-1',
+      amountFen: 1234,
+      status: 'approved',
+      txnTime: chinaTimestamp(morningOf(D)),
+      respCode: '00',
+    });
   });
 
   let runD1: any;
@@ -131,12 +153,34 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     expect(runD1.totals).toMatchObject({ count: 5, amountFen: 600 + 650 + 600 + 600 + 1234 });
     expect(runD1.counts).toEqual({ matched: 1, amountMismatch: 1, acquirerOnly: 3, oursOnly: 0, pendingCutoff: 3 });
 
-    expect(await itemOf(runD1.id, matched.paymentId)).toMatchObject({ class: 'matched', ourAmountFen: 600, acquirerAmountFen: 600, txnType: '01' });
-    expect(await itemOf(runD1.id, mismatch.paymentId)).toMatchObject({ class: 'amount_mismatch', ourAmountFen: 600, acquirerAmountFen: 650 });
-    expect(await itemOf(runD1.id, settledUnknown.paymentId)).toMatchObject({ class: 'acquirer_only', ourStatus: 'unknown', action: { kind: 'approve', state: 'applied' } });
-    expect(await itemOf(runD1.id, wasDeclined.paymentId)).toMatchObject({ class: 'acquirer_only', ourStatus: 'declined', action: { kind: 'dispute', state: 'applied' } });
-    expect((await items(runD1.id)).find((i) => i.rf === 'FOREIGN-ORDER-1')).toMatchObject({ class: 'acquirer_only', paymentId: null, acquirerAmountFen: 1234 });
-    for (const p of [shortSide, absentUnknown, lateNight]) expect(await itemOf(runD1.id, p.paymentId)).toMatchObject({ class: 'pending_cutoff', acquirerAmountFen: null });
+    expect(await itemOf(runD1.id, matched.paymentId)).toMatchObject({
+      class: 'matched',
+      ourAmountFen: 600,
+      acquirerAmountFen: 600,
+      txnType: '01',
+    });
+    expect(await itemOf(runD1.id, mismatch.paymentId)).toMatchObject({
+      class: 'amount_mismatch',
+      ourAmountFen: 600,
+      acquirerAmountFen: 650,
+    });
+    expect(await itemOf(runD1.id, settledUnknown.paymentId)).toMatchObject({
+      class: 'acquirer_only',
+      ourStatus: 'unknown',
+      action: { kind: 'approve', state: 'applied' },
+    });
+    expect(await itemOf(runD1.id, wasDeclined.paymentId)).toMatchObject({
+      class: 'acquirer_only',
+      ourStatus: 'declined',
+      action: { kind: 'dispute', state: 'applied' },
+    });
+    expect((await items(runD1.id)).find((i) => i.rf === 'FOREIGN-ORDER-1')).toMatchObject({
+      class: 'acquirer_only',
+      paymentId: null,
+      acquirerAmountFen: 1234,
+    });
+    for (const p of [shortSide, absentUnknown, lateNight])
+      expect(await itemOf(runD1.id, p.paymentId)).toMatchObject({ class: 'pending_cutoff', acquirerAmountFen: null });
 
     // The unknown attempt the acquirer settled is approved by the file: its order is paid and its goods sold.
     expect((await payment(settledUnknown.paymentId)).status).toBe('approved');
@@ -153,17 +197,27 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     const list = (await office('GET', `/v1/reconciliations?settleDate=${D}`)).body.runs;
     expect(list.map((r: any) => r.id)).toEqual([third.id, again.id, runD1.id]);
     expect(list.map((r: any) => r.latest)).toEqual([true, false, false]);
-    expect(await itemOf(third.id, settledUnknown.paymentId)).toMatchObject({ class: 'acquirer_only', action: { kind: 'approve', state: 'already' } });
-    expect(await itemOf(third.id, wasDeclined.paymentId)).toMatchObject({ class: 'acquirer_only', action: { kind: 'dispute', state: 'already' } });
+    expect(await itemOf(third.id, settledUnknown.paymentId)).toMatchObject({
+      class: 'acquirer_only',
+      action: { kind: 'approve', state: 'already' },
+    });
+    expect(await itemOf(third.id, wasDeclined.paymentId)).toMatchObject({
+      class: 'acquirer_only',
+      action: { kind: 'dispute', state: 'already' },
+    });
     expect(await stock(settledUnknown.sku)).toMatchObject({ onHand: 3, reserved: 0 }); // sold once
     runD1 = third;
   });
 
-  it('finds the trade made before the cut-off in the next day\'s file', async () => {
+  it("finds the trade made before the cut-off in the next day's file", async () => {
     const next = await runDay(addDays(D, 1));
     expect(next.status).toBe('done');
     const line = await itemOf(next.id, lateNight.paymentId);
-    expect(line).toMatchObject({ class: 'acquirer_only', action: { kind: 'approve', state: 'applied' }, settleDate: addDays(D, 1) });
+    expect(line).toMatchObject({
+      class: 'acquirer_only',
+      action: { kind: 'approve', state: 'applied' },
+      settleDate: addDays(D, 1),
+    });
     expect((await payment(lateNight.paymentId)).status).toBe('approved');
     // Day D's item is no longer pending: it was found after the cut-off.
     const onD = await itemOf(runD1.id, lateNight.paymentId);
@@ -176,8 +230,16 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
   it('after T+2 a missing approved payment is ours_only and a missing unknown one is declined by the file', async () => {
     const t2 = await runDay(addDays(D, 2));
     expect(t2.status).toBe('done');
-    expect(await itemOf(runD1.id, shortSide.paymentId)).toMatchObject({ class: 'ours_only', ourStatus: 'approved', action: null });
-    expect(await itemOf(runD1.id, absentUnknown.paymentId)).toMatchObject({ class: 'ours_only', ourStatus: 'unknown', action: { kind: 'decline', state: 'applied' } });
+    expect(await itemOf(runD1.id, shortSide.paymentId)).toMatchObject({
+      class: 'ours_only',
+      ourStatus: 'approved',
+      action: null,
+    });
+    expect(await itemOf(runD1.id, absentUnknown.paymentId)).toMatchObject({
+      class: 'ours_only',
+      ourStatus: 'unknown',
+      action: { kind: 'decline', state: 'applied' },
+    });
     expect((await payment(absentUnknown.paymentId)).status).toBe('declined');
     expect((await payment(shortSide.paymentId)).status).toBe('approved'); // a person works the short side
     const d = (await office('GET', `/v1/reconciliations/${runD1.id}`)).body;
@@ -187,25 +249,47 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
   it('a re-run of a day whose next two files are in gives the same classes and declines nothing twice', async () => {
     const again = await runDay(D);
     expect(again.counts).toEqual({ matched: 1, amountMismatch: 1, acquirerOnly: 3, oursOnly: 2, pendingCutoff: 0 });
-    expect(await itemOf(again.id, absentUnknown.paymentId)).toMatchObject({ class: 'ours_only', ourStatus: 'unknown', action: { kind: 'decline', state: 'already' } });
+    expect(await itemOf(again.id, absentUnknown.paymentId)).toMatchObject({
+      class: 'ours_only',
+      ourStatus: 'unknown',
+      action: { kind: 'decline', state: 'already' },
+    });
     runD1 = again;
   });
 
   it('resolutions are audited and stay resolved across re-runs', async () => {
     const it1 = await itemOf(runD1.id, shortSide.paymentId);
-    const r = await office('POST', `/v1/reconciliations/items/${it1.id}/resolve`, { action: 'chase', note: 'asked the acquirer, ticket 42' });
+    const r = await office('POST', `/v1/reconciliations/items/${it1.id}/resolve`, {
+      action: 'chase',
+      note: 'asked the acquirer, ticket 42',
+    });
     expect(r.status).toBe(200);
     expect(r.body.resolution).toMatchObject({ action: 'chase', note: 'asked the acquirer, ticket 42' });
-    const r2 = await office('POST', `/v1/reconciliations/items/${it1.id}/resolve`, { action: 'accept_acquirer', note: 'refunded the customer' });
+    const r2 = await office('POST', `/v1/reconciliations/items/${it1.id}/resolve`, {
+      action: 'accept_acquirer',
+      note: 'refunded the customer',
+    });
     expect(r2.body.resolution.action).toBe('accept_acquirer');
-    const r3 = await office('POST', `/v1/reconciliations/items/${it1.id}/resolve`, { action: 'accept_ours', note: 'changed my mind' });
+    const r3 = await office('POST', `/v1/reconciliations/items/${it1.id}/resolve`, {
+      action: 'accept_ours',
+      note: 'changed my mind',
+    });
     expect(r3.status).toBe(409);
     expect(r3.body.error.code).toBe('already_resolved');
     const matchedItem = await itemOf(runD1.id, matched.paymentId);
-    expect((await office('POST', `/v1/reconciliations/items/${matchedItem.id}/resolve`, { action: 'chase', note: 'x' })).body.error.code).toBe('nothing_to_resolve');
+    expect(
+      (await office('POST', `/v1/reconciliations/items/${matchedItem.id}/resolve`, { action: 'chase', note: 'x' })).body
+        .error.code,
+    ).toBe('nothing_to_resolve');
     const again = await runDay(D);
-    expect((await itemOf(again.id, shortSide.paymentId)).resolution).toMatchObject({ action: 'accept_acquirer', note: 'refunded the customer' });
-    const audit = (await t.fdb.db.ds.query("SELECT action FROM audit_log WHERE entity = 'reconciliation_item' AND entity_id = ?", [String(it1.id)])) as { action: string }[];
+    expect((await itemOf(again.id, shortSide.paymentId)).resolution).toMatchObject({
+      action: 'accept_acquirer',
+      note: 'refunded the customer',
+    });
+    const audit = (await t.fdb.db.ds.query(
+      "SELECT action FROM audit_log WHERE entity = 'reconciliation_item' AND entity_id = ?",
+      [String(it1.id)],
+    )) as { action: string }[];
     expect(audit.length).toBe(2);
     runD1 = again;
   });
@@ -221,7 +305,9 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     const csv = await office('GET', `/v1/reconciliations/${runD1.id}/items?format=csv&class=amount_mismatch`);
     expect(csv.headers.get('content-type')).toMatch(/text\/csv/);
     const rows = (csv.body as string).trim().split('\n');
-    expect(rows[0]).toBe('id,class,rf,paymentId,ourStatus,ourAmountFen,acquirerAmountFen,txnType,queryId,traceNo,terminalId,settleDate,action,resolution,note');
+    expect(rows[0]).toBe(
+      'id,class,rf,paymentId,ourStatus,ourAmountFen,acquirerAmountFen,txnType,queryId,traceNo,terminalId,settleDate,action,resolution,note',
+    );
     expect(rows).toHaveLength(2);
     expect(rows[1]).toContain(`amount_mismatch,${mismatch.rf},${mismatch.paymentId},approved,600,650`);
   });
@@ -240,7 +326,7 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     expect(done).toMatchObject({ status: 'done', attempts: 2 });
   });
 
-  it('today\'s settle date may be asked for: the acquirer says it is not there yet', async () => {
+  it("today's settle date may be asked for: the acquirer says it is not there yet", async () => {
     const w = await runDay(TODAY, 202);
     expect(w.status).toBe('waiting');
     expect(fileRequests(sim).at(-1)).toBe(mmdd(TODAY));
@@ -275,30 +361,78 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     const day = addDays(D, 6);
     const a = await approved(morningOf(day), 880);
     // The terminal's id as it reported it; 1.00 of this payment was refunded to the card (an overpaid order).
-    await t.fdb.db.ds.query("UPDATE payment SET terminal_id = '12345678', refund_state = 'done', refund_fen = 100 WHERE id = ?", [a.paymentId]);
+    await t.fdb.db.ds.query(
+      "UPDATE payment SET terminal_id = '12345678', refund_state = 'done', refund_fen = 100 WHERE id = ?",
+      [a.paymentId],
+    );
     const p = await payment(a.paymentId);
-    const zip = await streamToBuffer(writeReconZip({
-      merId: MER_ID, settleDay: day,
-      lines: [
-        formatZmLine({ amountFen: 880, rf: '', terminalId: '12345678', traceNo: p.terminal.traceNo, queryId: 'Q'.padEnd(21, '1'), merId: MER_ID, txnTime: '1010101010' }),
-        formatZmLine({ amountFen: 100, rf: 'R1', txnType: '04', origQueryId: p.queryId, queryId: 'R'.padEnd(21, '1'), merId: MER_ID, txnTime: '1010111111' }),
-        formatZmLine({ amountFen: 50, rf: 'R2', txnType: '31', origQueryId: 'NO-SUCH-SALE', queryId: 'R'.padEnd(21, '2'), merId: MER_ID, txnTime: '1010121212' }),
-      ],
-    }));
+    const zip = await streamToBuffer(
+      writeReconZip({
+        merId: MER_ID,
+        settleDay: day,
+        lines: [
+          formatZmLine({
+            amountFen: 880,
+            rf: '',
+            terminalId: '12345678',
+            traceNo: p.terminal.traceNo,
+            queryId: 'Q'.padEnd(21, '1'),
+            merId: MER_ID,
+            txnTime: '1010101010',
+          }),
+          formatZmLine({
+            amountFen: 100,
+            rf: 'R1',
+            txnType: '04',
+            origQueryId: p.queryId,
+            queryId: 'R'.padEnd(21, '1'),
+            merId: MER_ID,
+            txnTime: '1010111111',
+          }),
+          formatZmLine({
+            amountFen: 50,
+            rf: 'R2',
+            txnType: '31',
+            origQueryId: 'NO-SUCH-SALE',
+            queryId: 'R'.padEnd(21, '2'),
+            merId: MER_ID,
+            txnTime: '1010121212',
+          }),
+        ],
+      }),
+    );
     clock.set(morningOf(TODAY));
     const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
-      method: 'POST', body: zip, headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
+      method: 'POST',
+      body: zip,
+      headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
     });
     const run = (await res.json()) as any;
     expect(res.status).toBe(201);
-    expect(run).toMatchObject({ status: 'done', source: 'upload', counts: { matched: 2, acquirerOnly: 1 }, totals: { count: 3, amountFen: 880 - 100 - 50 } });
+    expect(run).toMatchObject({
+      status: 'done',
+      source: 'upload',
+      counts: { matched: 2, acquirerOnly: 1 },
+      totals: { count: 3, amountFen: 880 - 100 - 50 },
+    });
     const all = await items(run.id);
-    expect(all.find((i) => i.txnType === '01')).toMatchObject({ class: 'matched', paymentId: a.paymentId, terminalId: '12345678' });
-    expect(all.find((i) => i.txnType === '04')).toMatchObject({ class: 'matched', paymentId: a.paymentId, ourAmountFen: 100, acquirerAmountFen: 100 });
+    expect(all.find((i) => i.txnType === '01')).toMatchObject({
+      class: 'matched',
+      paymentId: a.paymentId,
+      terminalId: '12345678',
+    });
+    expect(all.find((i) => i.txnType === '04')).toMatchObject({
+      class: 'matched',
+      paymentId: a.paymentId,
+      ourAmountFen: 100,
+      acquirerAmountFen: 100,
+    });
     expect(all.find((i) => i.txnType === '31')).toMatchObject({ class: 'acquirer_only', paymentId: null });
 
     const bad = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
-      method: 'POST', body: Buffer.from('not a zip'), headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
+      method: 'POST',
+      body: Buffer.from('not a zip'),
+      headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
     });
     expect(bad.status).toBe(201);
     expect(((await bad.json()) as any).status).toBe('refused');
@@ -308,7 +442,11 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     const upload = async (day: string, lines: Buffer[]) => {
       const zip = await streamToBuffer(writeReconZip({ merId: MER_ID, settleDay: day, lines }));
       clock.set(morningOf(TODAY));
-      const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, { method: 'POST', body: zip, headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` } });
+      const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
+        method: 'POST',
+        body: zip,
+        headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
+      });
       return (await res.json()) as any;
     };
     const nye = chinaAt('2025-12-31', '23:30:00');
@@ -320,55 +458,107 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     expect(dec31).toMatchObject({ status: 'done', counts: { pendingCutoff: 0 } });
     const jan1 = await upload('2026-01-01', zmLinesOf([b]));
     expect(jan1.status).toBe('done');
-    expect(await itemOf(jan1.id, settled.paymentId)).toMatchObject({ class: 'acquirer_only', action: { kind: 'approve', state: 'applied' } });
-    expect(await itemOf(jan1.id, absent.paymentId)).toMatchObject({ class: 'pending_cutoff', settleDate: '2026-01-01' });
+    expect(await itemOf(jan1.id, settled.paymentId)).toMatchObject({
+      class: 'acquirer_only',
+      action: { kind: 'approve', state: 'applied' },
+    });
+    expect(await itemOf(jan1.id, absent.paymentId)).toMatchObject({
+      class: 'pending_cutoff',
+      settleDate: '2026-01-01',
+    });
     // Approved by the file, it now carries the acquirer's 0101: a re-run still finds it in 1 January, not in another year.
     expect((await payment(settled.paymentId)).settleDate).toBe('0101');
     const again = await upload('2026-01-01', zmLinesOf([b]));
-    expect(await itemOf(again.id, settled.paymentId)).toMatchObject({ class: 'acquirer_only', action: { kind: 'approve', state: 'already' } });
+    expect(await itemOf(again.id, settled.paymentId)).toMatchObject({
+      class: 'acquirer_only',
+      action: { kind: 'approve', state: 'already' },
+    });
   });
 
-  it('matches refund lines to the returns capability\'s refund legs by their RF', async () => {
+  it("matches refund lines to the returns capability's refund legs by their RF", async () => {
     const day = addDays(D, -1);
     const a = await approved(morningOf(day), 990);
     const p = await payment(a.paymentId);
     // The returns capability's table as its migration makes it (created here when that capability is not in this build).
-    await t.fdb.db.ds.query(`CREATE TABLE IF NOT EXISTS refund_leg (id varchar(36) PRIMARY KEY, return_id varchar(36) NOT NULL, order_id varchar(36) NOT NULL,
+    await t.fdb.db.ds
+      .query(`CREATE TABLE IF NOT EXISTS refund_leg (id varchar(36) PRIMARY KEY, return_id varchar(36) NOT NULL, order_id varchar(36) NOT NULL,
       payment_id varchar(36) NOT NULL, seq int NOT NULL, method varchar(8) NOT NULL, amount_fen bigint NOT NULL, status varchar(16) NOT NULL, rf varchar(32),
       created_at bigint NOT NULL, updated_at bigint NOT NULL)`);
-    for (const [id, amount, status, rf] of [['00000000-0000-4000-8000-0000000000a1', 200, 'approved', `RL1${name}`], ['00000000-0000-4000-8000-0000000000a2', 150, 'unknown', `RL2${name}`]] as const) {
-      await t.fdb.db.ds.query('INSERT INTO refund_leg (id, return_id, order_id, payment_id, seq, method, amount_fen, status, rf, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, 1, 1)',
-        [id, id, a.orderId, a.paymentId, 'card', amount, status, rf]);
+    for (const [id, amount, status, rf] of [
+      ['00000000-0000-4000-8000-0000000000a1', 200, 'approved', `RL1${name}`],
+      ['00000000-0000-4000-8000-0000000000a2', 150, 'unknown', `RL2${name}`],
+    ] as const) {
+      await t.fdb.db.ds.query(
+        'INSERT INTO refund_leg (id, return_id, order_id, payment_id, seq, method, amount_fen, status, rf, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, 1, 1)',
+        [id, id, a.orderId, a.paymentId, 'card', amount, status, rf],
+      );
     }
-    const zip = await streamToBuffer(writeReconZip({
-      merId: MER_ID, settleDay: day,
-      lines: [
-        ...zmLinesOf([(await bank.get(a.rf))!]),
-        formatZmLine({ amountFen: 200, rf: `RL1${name}`, txnType: '04', origQueryId: p.queryId, queryId: 'L'.padEnd(21, '1'), merId: MER_ID }),
-        formatZmLine({ amountFen: 150, rf: `RL2${name}`, txnType: '04', origQueryId: p.queryId, queryId: 'L'.padEnd(21, '2'), merId: MER_ID }),
-      ],
-    }));
+    const zip = await streamToBuffer(
+      writeReconZip({
+        merId: MER_ID,
+        settleDay: day,
+        lines: [
+          ...zmLinesOf([(await bank.get(a.rf))!]),
+          formatZmLine({
+            amountFen: 200,
+            rf: `RL1${name}`,
+            txnType: '04',
+            origQueryId: p.queryId,
+            queryId: 'L'.padEnd(21, '1'),
+            merId: MER_ID,
+          }),
+          formatZmLine({
+            amountFen: 150,
+            rf: `RL2${name}`,
+            txnType: '04',
+            origQueryId: p.queryId,
+            queryId: 'L'.padEnd(21, '2'),
+            merId: MER_ID,
+          }),
+        ],
+      }),
+    );
     clock.set(morningOf(TODAY));
-    const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, { method: 'POST', body: zip, headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` } });
+    const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
+      method: 'POST',
+      body: zip,
+      headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
+    });
     const run = (await res.json()) as any;
     expect(run).toMatchObject({ status: 'done', counts: { matched: 2, acquirerOnly: 1 } });
     const all = await items(run.id);
-    expect(all.find((i) => i.rf === `RL1${name}`)).toMatchObject({ class: 'matched', paymentId: a.paymentId, ourStatus: 'refund_approved', ourAmountFen: 200 });
-    expect(all.find((i) => i.rf === `RL2${name}`)).toMatchObject({ class: 'acquirer_only', ourStatus: 'refund_unknown' });
+    expect(all.find((i) => i.rf === `RL1${name}`)).toMatchObject({
+      class: 'matched',
+      paymentId: a.paymentId,
+      ourStatus: 'refund_approved',
+      ourAmountFen: 200,
+    });
+    expect(all.find((i) => i.rf === `RL2${name}`)).toMatchObject({
+      class: 'acquirer_only',
+      ourStatus: 'refund_unknown',
+    });
   });
 
   it('a run whose owner died is taken back: a download is fetched again, an upload asks for the file again', async () => {
     const day = addDays(D, 7);
     clock.set(morningOf(TODAY));
     const past = clock.now().getTime() - 1000;
-    for (const [id, source] of [['00000000-0000-4000-8000-000000000001', 'cron'], ['00000000-0000-4000-8000-000000000002', 'upload']]) {
+    for (const [id, source] of [
+      ['00000000-0000-4000-8000-000000000001', 'cron'],
+      ['00000000-0000-4000-8000-000000000002', 'upload'],
+    ]) {
       await t.fdb.db.ds.query(
         "INSERT INTO recon_run (id, settle_date, status, source, latest, created_by, created_at, updated_at, attempts, claim_until) VALUES (?, ?, 'running', ?, 0, 'test', ?, ?, 1, ?)",
-        [id, day, source, past, past, past]);
+        [id, day, source, past, past, past],
+      );
     }
     const r = await recon.retryDue();
     expect(r).toMatchObject({ released: 2, attempted: 1 });
-    expect((await office('GET', '/v1/reconciliations/00000000-0000-4000-8000-000000000001')).body).toMatchObject({ status: 'done', attempts: 2, latest: true });
+    expect((await office('GET', '/v1/reconciliations/00000000-0000-4000-8000-000000000001')).body).toMatchObject({
+      status: 'done',
+      attempts: 2,
+      latest: true,
+    });
     const up = (await office('GET', '/v1/reconciliations/00000000-0000-4000-8000-000000000002')).body;
     expect(up.status).toBe('refused');
     expect(up.problem.reason).toMatch(/upload the file again/);
@@ -380,7 +570,11 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     expect((await cashier('POST', '/v1/reconciliations', { settleDate: D })).status).toBe(403);
     expect((await office('GET', '/v1/reconciliations/nope')).status).toBe(400);
     expect((await office('GET', `/v1/reconciliations/${runD1.id}/items?class=bogus`)).status).toBe(400);
-    expect((await office('POST', '/v1/reconciliations/items/999999/resolve', { action: 'chase', note: 'x' })).status).toBe(404);
-    expect((await office('POST', '/v1/reconciliations/items/1/resolve', { action: 'shrug', note: 'x' })).status).toBe(400);
+    expect(
+      (await office('POST', '/v1/reconciliations/items/999999/resolve', { action: 'chase', note: 'x' })).status,
+    ).toBe(404);
+    expect((await office('POST', '/v1/reconciliations/items/1/resolve', { action: 'shrug', note: 'x' })).status).toBe(
+      400,
+    );
   });
 });

@@ -61,9 +61,10 @@ const onMysql = testDbKinds().some((k) => k.name === 'mysql');
     for (let i = 0; i < 100 && (await a.payments.list('pending')).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await a.payments.list('unknown')).length).toBe(N);
 
-    // Past the reversal grace period: 'none' attempts get reversed, the others settle from the query.
+    // Past the reversal grace period the others settle from the query; 'none' attempts (the bank never saw them) get one
+    // reversal each, which the acquirer refuses (34: no such transaction), so they stay unknown, their stock held, for the T+1 file.
     const resolvedBy = [0, 0, 0];
-    for (let round = 0; round < 6 && (await a.payments.list('unknown')).length > 0; round++) {
+    for (let round = 0; round < 6 && (await a.payments.list('unknown')).length > N / 3; round++) {
       clock.advance(61_000);
       const reports = await Promise.all(apps.map((app) => app.sweeper.sweep()));
       reports.forEach((r, i) => { resolvedBy[i] += r.approved + r.failed; });
@@ -72,12 +73,12 @@ const onMysql = testDbKinds().some((k) => k.name === 'mysql');
     expect(final).toHaveLength(N);
     for (const p of final) {
       const did = truth.get(p.rf);
-      expect([p.rf, p.status]).toEqual([p.rf, did === 'approved' ? 'approved' : did === 'declined' ? 'declined' : 'reversed']);
+      expect([p.rf, p.status]).toEqual([p.rf, did === 'approved' ? 'approved' : did === 'declined' ? 'declined' : 'unknown']);
     }
-    // Exactly one settling audit row per attempt, one sale movement per approval, one reversal per never-charged attempt.
+    // Exactly one settling audit row per settled attempt, one sale movement per approval, one reversal per never-charged attempt.
     const settles = await a.db.read((m) => rows<{ entity_id: string; n: unknown }>(m,
       "SELECT entity_id, COUNT(*) AS n FROM audit_log WHERE entity = 'payment' AND action IN ('approve', 'declined', 'reversed') GROUP BY entity_id"));
-    expect(settles).toHaveLength(N);
+    expect(settles).toHaveLength((2 * N) / 3);
     expect(settles.every((s) => Number(s.n) === 1)).toBe(true);
     const sales = await a.db.read((m) => rows<{ n: unknown }>(m, "SELECT COUNT(*) AS n FROM stock_movement WHERE kind = 'sale'"));
     expect(Number(sales[0].n)).toBe(N / 3);
@@ -86,7 +87,7 @@ const onMysql = testDbKinds().some((k) => k.name === 'mysql');
     expect(reversed.length).toBe(N / 3);
     expect(await checkInvariants(a.db)).toEqual([]);
     // The work was shared, and the instances' own counts add up to exactly one resolution per attempt.
-    expect(resolvedBy.reduce((x, y) => x + y, 0)).toBe(N);
+    expect(resolvedBy.reduce((x, y) => x + y, 0)).toBe((2 * N) / 3);
     expect(resolvedBy.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
   }, 240_000); // 300 attempts through an acquirer that answers slowly on purpose; generous for a loaded CI machine
 });

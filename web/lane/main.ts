@@ -1,0 +1,4 @@
+import { createApp } from 'vue';
+import LaneApp from './LaneApp.vue';
+
+createApp(LaneApp).mount('#app');
