@@ -1,21 +1,35 @@
 /**
- * `npm run bench:reserve`: orders for one hot SKU, then full checkouts (order + cash payment), then
- * a bare express handler, each with autocannon at 64 connections for 10 s against the service in a
- * child process on MariaDB; finally `pos check` on the database the load ran against.
- * BENCH_SECONDS and BENCH_CONNECTIONS override the defaults.
+ * `npm run bench:reserve`: checkouts on one hot SKU through the service in child processes, with
+ * autocannon at 64 connections (BENCH_CONNECTIONS) for 10 s per run (BENCH_SECONDS):
+ *
+ *  1. MariaDB, one process: orders (reserve) alone, then checkouts (order + cash), then a bare express
+ *     handler in the same run as the yardstick; the ratio to it; the mean batch size;
+ *  2. MariaDB, `serve --workers 2` and `--workers 3`: checkouts on the same hot SKU;
+ *  3. MariaDB, one process, a 1 000-SKU spread (each request picks a random SKU);
+ *  4. SQLite (one writer), one process: orders and checkouts;
+ *  5. (BENCH_ONLY=galera, with GALERA_URLS from `scripts/galera.sh start`) one process per Galera node,
+ *     the connections split over the three, checkouts on the same hot SKU.
+ *
+ * Every run ends with `pos check` on its database. BENCH_ONLY=hot,workers,spread,sqlite picks runs;
+ * POS_BATCH=off measures the one-order-per-transaction path for comparison.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { api, benchDb, cannon, fmt, posCheck, startServer } from './support';
+import { api, batchStats, benchDb, cannon, fmt, posCheck, startServer, BenchServer } from './support';
 
 const seconds = Number(process.env.BENCH_SECONDS || 10);
 const connections = Number(process.env.BENCH_CONNECTIONS || 64);
+const only = new Set((process.env.BENCH_ONLY || 'hot,workers,spread,sqlite').split(','));
+let failed = false;
 
 function line(label: string, r: autocannon.Result, perOp = 1): { rate: number } {
   const rate = r.requests.average / perOp;
   const errors = r.non2xx + r.errors + r.timeouts;
-  console.log(`${label.padEnd(26)} ${fmt(rate).padStart(7)}/s   p50 ${fmt(r.latency.p50, 1)} ms   p99 ${fmt(r.latency.p99, 1)} ms   requests ${fmt(r.requests.total)}   non-2xx/errors ${errors}`);
+  console.log(`${label.padEnd(34)} ${fmt(rate).padStart(7)}/s   p50 ${fmt(r.latency.p50, 1)} ms   p99 ${fmt(r.latency.p99, 1)} ms   requests ${fmt(r.requests.total)}   non-2xx/errors ${errors}`);
+  if (errors > 0) failed = true;
   return { rate };
 }
 
@@ -31,56 +45,200 @@ async function bare(): Promise<autocannon.Result> {
   }
 }
 
-async function main(): Promise<void> {
+type Must = (r: Promise<{ status: number; body: any }>, what: string) => Promise<any>;
+const must: Must = async (r, what) => {
+  const res = await r;
+  if (res.status >= 300) throw new Error(`${what}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+};
+
+/** SKUs with plenty of stock and a cashier key. */
+async function stockUp(server: BenchServer, skus: string[]): Promise<string> {
+  const admin = api(server.url, server.adminKey);
+  for (let i = 0; i < skus.length; i += 16) {
+    await Promise.all(skus.slice(i, i + 16).map((sku) => must(admin('PUT', `/v1/skus/${sku}`, { name: `Item ${sku}`, priceFen: 350 }), 'create SKU')));
+  }
+  const per = Math.floor(10_000_000 / skus.length);
+  for (let i = 0; i < skus.length; i += 500) {
+    await must(admin('POST', '/v1/stock/receipts', { lines: skus.slice(i, i + 500).map((sku) => ({ sku, qty: Math.min(per, 1_000_000) })) }), 'receive stock');
+  }
+  if (skus.length === 1) for (let i = 1; i < 10; i++) await must(admin('POST', '/v1/stock/receipts', { lines: [{ sku: skus[0], qty: 1_000_000 }] }), 'receive stock');
+  return (await must(admin('POST', '/v1/api-keys', { role: 'cashier', lane: 'lane-1' }), 'cashier key')).key as string;
+}
+
+const orderBody = (sku: string) => JSON.stringify({ lane: 'lane-1', lines: [{ sku, qty: 1 }] });
+const payBody = JSON.stringify({ method: 'cash', amountFen: 350, lane: 'lane-1' });
+
+function ordersRun(url: string, key: string, pick: () => string): Promise<autocannon.Result> {
+  return cannon({
+    url, connections, duration: seconds, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    requests: [{ method: 'POST', path: '/v1/orders', setupRequest: (req: any) => ({ ...req, body: orderBody(pick()) }) }],
+  } as autocannon.Options);
+}
+
+function checkoutsRun(url: string, key: string, pick: () => string): Promise<autocannon.Result> {
+  return cannon({
+    url, connections, duration: seconds, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    requests: [
+      {
+        method: 'POST', path: '/v1/orders', setupRequest: (req: any) => ({ ...req, body: orderBody(pick()) }),
+        onResponse: (status: number, body: string, context: Record<string, unknown>) => { if (status === 201) context.orderId = JSON.parse(body).id; },
+      },
+      {
+        method: 'POST', body: payBody,
+        setupRequest: (req: any, context: Record<string, unknown>) => ({ ...req, path: `/v1/orders/${context.orderId}/payments` }),
+      },
+    ],
+  } as autocannon.Options);
+}
+
+async function batches(server: BenchServer, processes: number): Promise<string> {
+  const stats = await batchStats(server.url, processes);
+  const parts = [...stats].map(([k, s]) => `${k} ${s.batches ? (s.requests / s.batches).toFixed(1) : '–'} (${fmt(s.batches)} batches${s.fallbacks ? `, ${s.fallbacks} fell back` : ''})`);
+  return parts.length ? `mean batch size: ${parts.join('; ')}` : 'mean batch size: batching off';
+}
+
+async function finish(server: BenchServer, url: string): Promise<void> {
+  await server.stop();
+  const check = await posCheck(url);
+  console.log(`pos check: ${check.clean ? 'clean' : `BREACHES\n${check.output}`}`);
+  if (!check.clean) failed = true;
+}
+
+/** Two seconds not counted: the pool's connections opened, the JIT warm, before the first figure. */
+async function warmUp(url: string, key: string, pick: () => string = () => 'HOT'): Promise<void> {
+  await cannon({
+    url, connections, duration: 2, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    requests: [{ method: 'POST', path: '/v1/orders', setupRequest: (req: any) => ({ ...req, body: orderBody(pick()) }) }],
+  } as autocannon.Options);
+}
+
+/** 1: one process, one hot SKU, with the bare handler as the yardstick. */
+async function hot(): Promise<void> {
   const db = await benchDb('reserve');
   const server = await startServer({ databaseUrl: db.url });
   try {
-    const admin = api(server.url, server.adminKey);
-    const must = async (r: Promise<{ status: number; body: any }>, what: string) => {
-      const res = await r;
-      if (res.status >= 300) throw new Error(`${what}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
-      return res.body;
-    };
-    await must(admin('PUT', '/v1/skus/HOT', { name: 'Hot item', priceFen: 350 }), 'create SKU');
-    for (let i = 0; i < 10; i++) await must(admin('POST', '/v1/stock/receipts', { lines: [{ sku: 'HOT', qty: 1_000_000 }] }), 'receive stock');
-    const key = (await must(admin('POST', '/v1/api-keys', { role: 'cashier', lane: 'lane-1' }), 'cashier key')).key as string;
-    const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
-    const orderBody = JSON.stringify({ lane: 'lane-1', lines: [{ sku: 'HOT', qty: 1 }] });
-    const payBody = JSON.stringify({ method: 'cash', amountFen: 350, lane: 'lane-1' });
-
-    console.log(`bench:reserve — MariaDB ${db.url.replace(/\/\/[^@]*@/, '//')}, ${connections} connections, ${seconds} s each, server pid ${server.pid}`);
-    const orders = await cannon({ url: `${server.url}/v1/orders`, method: 'POST', connections, duration: seconds, headers, body: orderBody });
-    const o = line('orders (reserve)', orders);
-
-    const checkouts = await cannon({
-      url: server.url, connections, duration: seconds, headers,
-      requests: [
-        {
-          method: 'POST', path: '/v1/orders', body: orderBody,
-          onResponse: (status: number, body: string, context: Record<string, unknown>) => { if (status === 201) context.orderId = JSON.parse(body).id; },
-        },
-        {
-          method: 'POST', body: payBody,
-          setupRequest: (req: any, context: Record<string, unknown>) => ({ ...req, path: `/v1/orders/${context.orderId}/payments` }),
-        },
-      ],
-    } as autocannon.Options);
-    const c = line('checkouts (order + cash)', checkouts, 2);
-
-    const bareRun = await bare();
-    const b = line('bare express handler', bareRun);
-
-    const stock = (await admin('GET', '/v1/stock/HOT')).body;
+    const key = await stockUp(server, ['HOT']);
+    console.log(`\nbench:reserve — MariaDB ${db.url.replace(/\/\/[^@]*@/, '//')}, one process (pid ${server.pid}), one hot SKU, ${connections} connections, ${seconds} s each`);
+    await warmUp(server.url, key);
+    const o = line('orders (reserve)', await ordersRun(server.url, key, () => 'HOT'));
+    const c = line('checkouts (order + cash)', await checkoutsRun(server.url, key, () => 'HOT'), 2);
+    const b = line('bare express handler', await bare());
     console.log(`ratio to bare handler: orders ${(o.rate / b.rate).toFixed(3)}, checkouts ${(c.rate / b.rate).toFixed(3)}`);
+    console.log(await batches(server, 1));
+    const stock = (await api(server.url, server.adminKey)('GET', '/v1/stock/HOT')).body;
     console.log(`stock after: onHand ${stock.onHand}, reserved ${stock.reserved}, available ${stock.available}; server peak RSS ${server.peakRssMb()} MB`);
-    await server.stop();
-    const check = await posCheck(db.url);
-    console.log(`pos check: ${check.clean ? 'clean' : 'BREACHES'}\n${check.clean ? '' : check.output}`);
-    if (!check.clean) process.exitCode = 1;
+    await finish(server, db.url);
   } finally {
     await server.stop();
     await db.drop();
   }
+}
+
+/** 2: the same hot SKU with 2 and 3 processes on one MariaDB. */
+async function workers(): Promise<void> {
+  for (const n of [2, 3]) {
+    const db = await benchDb('reserve');
+    const server = await startServer({ databaseUrl: db.url, workers: n });
+    try {
+      const key = await stockUp(server, ['HOT']);
+      console.log(`\nMariaDB, serve --workers ${n}, one hot SKU`);
+      await warmUp(server.url, key);
+      line(`checkouts, ${n} processes`, await checkoutsRun(server.url, key, () => 'HOT'), 2);
+      console.log(await batches(server, n));
+      await finish(server, db.url);
+    } finally {
+      await server.stop();
+      await db.drop();
+    }
+  }
+}
+
+/** 3: 1 000 SKUs, each request a random one. */
+async function spread(): Promise<void> {
+  const db = await benchDb('reserve');
+  const server = await startServer({ databaseUrl: db.url });
+  try {
+    const skus = Array.from({ length: 1000 }, (_, i) => `S${String(i).padStart(4, '0')}`);
+    const key = await stockUp(server, skus);
+    const pick = () => skus[Math.floor(Math.random() * skus.length)];
+    console.log('\nMariaDB, one process, 1 000-SKU spread');
+    await warmUp(server.url, key, pick);
+    line('orders, 1 000 SKUs', await ordersRun(server.url, key, pick));
+    line('checkouts, 1 000 SKUs', await checkoutsRun(server.url, key, pick), 2);
+    console.log(await batches(server, 1));
+    await finish(server, db.url);
+  } finally {
+    await server.stop();
+    await db.drop();
+  }
+}
+
+/** 4: SQLite, one writer: batching means fewer commits (each one an fsync). */
+async function sqlite(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pos-bench-sqlite-'));
+  const url = `sqlite:${join(dir, 'pos.db')}`;
+  const server = await startServer({ databaseUrl: url });
+  try {
+    const key = await stockUp(server, ['HOT']);
+    console.log(`\nSQLite ${url}, one process, one hot SKU`);
+    await warmUp(server.url, key);
+    line('orders (reserve), SQLite', await ordersRun(server.url, key, () => 'HOT'));
+    line('checkouts, SQLite', await checkoutsRun(server.url, key, () => 'HOT'), 2);
+    console.log(await batches(server, 1));
+    await finish(server, url);
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** 5: one service process per Galera node, all on the same hot SKU. */
+async function galera(): Promise<void> {
+  const urls = (process.env.GALERA_URLS ?? '').split(/\s+/).filter(Boolean);
+  if (urls.length < 2) { console.log('\ngalera: set GALERA_URLS (scripts/galera.sh start prints it); skipped'); return; }
+  const prev = process.env.BENCH_DATABASE_URL;
+  process.env.BENCH_DATABASE_URL = urls[0];
+  const db = await benchDb('galera'); // created and migrated through node 1; DDL replicates
+  if (prev === undefined) delete process.env.BENCH_DATABASE_URL; else process.env.BENCH_DATABASE_URL = prev;
+  const name = new URL(db.url).pathname;
+  const servers: BenchServer[] = [];
+  try {
+    for (const u of urls) { const x = new URL(u); x.pathname = name; servers.push(await startServer({ databaseUrl: x.toString() })); }
+    const key = await stockUp(servers[0], ['HOT']);
+    console.log(`\nGalera, ${urls.length} nodes, one process per node, one hot SKU, ${connections} connections split over them`);
+    const per = Math.max(1, Math.floor(connections / servers.length));
+    const runs = await Promise.all(servers.map((s) => cannon({
+      url: s.url, connections: per, duration: seconds, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      requests: [
+        { method: 'POST', path: '/v1/orders', body: orderBody('HOT'), onResponse: (status: number, body: string, context: Record<string, unknown>) => { if (status === 201) context.orderId = JSON.parse(body).id; } },
+        { method: 'POST', body: payBody, setupRequest: (req: any, context: Record<string, unknown>) => ({ ...req, path: `/v1/orders/${context.orderId}/payments` }) },
+      ],
+    } as autocannon.Options)));
+    runs.forEach((r, i) => line(`checkouts via node ${i + 1}`, r, 2));
+    const total = runs.reduce((a, r) => a + r.requests.average / 2, 0);
+    console.log(`checkouts over all nodes: ${fmt(total)}/s; p99 per node ${runs.map((r) => `${r.latency.p99} ms`).join(', ')}`);
+    for (let i = 0; i < servers.length; i++) console.log(`node ${i + 1} ${await batches(servers[i], 1)}`);
+    for (const s of servers) await s.stop();
+    const check = await posCheck(db.url);
+    console.log(`pos check: ${check.clean ? 'clean' : `BREACHES\n${check.output}`}`);
+    if (!check.clean) failed = true;
+  } finally {
+    for (const s of servers) await s.stop();
+    process.env.BENCH_DATABASE_URL = urls[0];
+    await db.drop();
+    if (prev === undefined) delete process.env.BENCH_DATABASE_URL; else process.env.BENCH_DATABASE_URL = prev;
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`bench:reserve — batching ${process.env.POS_BATCH === 'off' ? 'OFF' : 'on'}; runs: ${[...only].join(', ')}`);
+  if (only.has('hot')) await hot();
+  if (only.has('workers')) await workers();
+  if (only.has('spread')) await spread();
+  if (only.has('sqlite')) await sqlite();
+  if (only.has('galera')) await galera();
+  if (failed) process.exitCode = 1;
 }
 
 main().catch((err) => { console.error(err); process.exit(1); });

@@ -62,9 +62,11 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(opts: { databaseUrl: string; env?: Record<string, string> }): Promise<BenchServer> {
+export async function startServer(opts: { databaseUrl: string; env?: Record<string, string>; workers?: number }): Promise<BenchServer> {
   const adminKey = `pos_bench_${randomBytes(16).toString('hex')}`;
-  const child: ChildProcess = spawn(process.execPath, [cli, 'serve'], {
+  // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, cli, 'serve', ...(opts.workers && opts.workers > 1 ? ['--workers', String(opts.workers)] : [])], {
     cwd: root,
     env: {
       ...process.env, DATABASE_URL: opts.databaseUrl, POS_ADMIN_KEY: adminKey, PORT: '0', HOST: '127.0.0.1',
@@ -117,6 +119,36 @@ export function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
 export async function posCheck(databaseUrl: string): Promise<{ clean: boolean; output: string }> {
   const r = spawnSync(process.execPath, [cli, 'check'], { cwd: root, env: { ...process.env, DATABASE_URL: databaseUrl }, encoding: 'utf8' });
   return { clean: r.status === 0, output: `${r.stdout}${r.stderr}`.trim() };
+}
+
+/**
+ * Mean batch size per batch kind, summed over the server's processes: /metrics is scraped over fresh
+ * connections until every worker (told apart by pos_process_info's pid) has answered.
+ */
+export async function batchStats(url: string, processes: number): Promise<Map<string, { batches: number; requests: number; fallbacks: number }>> {
+  const http = await import('node:http');
+  const seen = new Map<string, string>();
+  for (let i = 0; i < processes * 10 && seen.size < processes; i++) {
+    const text = await new Promise<string>((resolve, reject) => {
+      http.get(`${url}/metrics`, { agent: false }, (res) => { let b = ''; res.on('data', (d) => (b += d)); res.on('end', () => resolve(b)); }).on('error', reject);
+    });
+    const pid = /pos_process_info\{pid="(\d+)"\}/.exec(text)?.[1];
+    if (pid) seen.set(pid, text);
+  }
+  const out = new Map<string, { batches: number; requests: number; fallbacks: number }>();
+  for (const text of seen.values()) {
+    for (const m of text.matchAll(/^pos_batch_size_(sum|count)\{batch="(\w+)"\} (\S+)$/gm)) {
+      const s = out.get(m[2]) ?? { batches: 0, requests: 0, fallbacks: 0 };
+      if (m[1] === 'sum') s.requests += Number(m[3]); else s.batches += Number(m[3]);
+      out.set(m[2], s);
+    }
+    for (const m of text.matchAll(/^pos_batch_fallbacks_total\{batch="(\w+)"\} (\S+)$/gm)) {
+      const s = out.get(m[1]) ?? { batches: 0, requests: 0, fallbacks: 0 };
+      s.fallbacks += Number(m[2]);
+      out.set(m[1], s);
+    }
+  }
+  return out;
 }
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });

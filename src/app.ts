@@ -82,6 +82,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
   // One instance drives a lane at a time: the lease holder. Another configured for the same lane waits for it.
   const leases = new LaneLeases(db, clock, log, [...terminals.keys()], { instanceId: config.instanceId, leaseMs: 30_000, renewMs: 10_000, ...deps.laneLease });
   const cards = new TerminalCardDriver(terminals, payments, log, leases);
+  orders.observeBatches(metrics.batchObserver());
+  payments.observeBatches(metrics.batchObserver());
   payments.useCardDriver(cards);
   const sweeper = new Sweeper(db, payments, orders, terminals, cards, deps.acquirer ?? null, clock, log, metrics, {
     instanceId: config.instanceId,
@@ -118,10 +120,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const http = express();
   http.disable('x-powered-by');
   http.set('etag', false);
+  http.use(metrics.requestTimer());
   http.use(requestId);
   http.use(jsonBody());
   http.get('/healthz', (_req, res) => { res.json({ ok: true }); });
-  http.get('/metrics', async (_req, res) => { res.type('text/plain; version=0.0.4').send(await metrics.render()); });
+  http.get('/metrics', async (_req, res) => { res.type(metrics.contentType).send(await metrics.render()); });
   const v1 = express.Router();
   v1.use(authenticate(auth));
   v1.use(idempotency(db, { leaseMs: config.idempotencyLeaseMs }));
@@ -165,6 +168,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
       for (const e of extensions) await e.close?.();
       if (server) await new Promise((r) => server!.close(() => r(undefined)));
       await sweeper.idle();
+      await orders.idle();
+      await payments.idle();
       await leases.stop();
       for (const t of terminals.values()) await t.close().catch(() => undefined);
     },

@@ -27,6 +27,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class Db {
   readonly kind: DbKind;
+  /** A MariaDB Galera node (wsrep_on): row locks are local to the node, conflicts surface as 1213 at commit. */
+  galera = false;
   private readonly mutex = new Mutex();
 
   constructor(readonly ds: DataSource) {
@@ -41,6 +43,10 @@ export class Db {
 
   async open(opts: { migrate?: boolean } = {}): Promise<this> {
     if (!this.ds.isInitialized) await this.ds.initialize();
+    if (this.kind === 'mysql') {
+      const r: { on: unknown }[] = await this.ds.query('SELECT @@wsrep_on AS `on`').catch(() => [{ on: 0 }]); // MySQL has no wsrep_on
+      this.galera = Number(r[0]?.on) === 1;
+    }
     if (opts.migrate) await this.migrate();
     return this;
   }
@@ -59,8 +65,9 @@ export class Db {
       try {
         return await this.ds.transaction('READ COMMITTED', fn);
       } catch (err) {
-        if (!isRetryable(err) || attempt >= 8) throw err;
-        await sleep(Math.random() * 5 * attempt);
+        // Galera certification failures come in bursts while another node works the same rows: more tries, longer waits.
+        if (!isRetryable(err) || attempt >= (this.galera ? 16 : 8)) throw err;
+        await sleep(Math.random() * (this.galera ? Math.min(10 * attempt, 100) : 5 * attempt));
       }
     }
   }
@@ -79,8 +86,13 @@ export class Db {
     return this.kind === 'mysql' ? ' FOR UPDATE' : '';
   }
 
+  /**
+   * Empty on Galera as well: SKIP LOCKED skips only this node's locks, and a local FOR UPDATE on rows
+   * another node is writing gets the holder aborted (1213) again and again. The claim there rests on
+   * certification: two nodes claiming the same rows cannot both commit, and the loser retries.
+   */
   get forUpdateSkipLocked(): string {
-    return this.kind === 'mysql' ? ' FOR UPDATE SKIP LOCKED' : '';
+    return this.kind === 'mysql' && !this.galera ? ' FOR UPDATE SKIP LOCKED' : '';
   }
 }
 

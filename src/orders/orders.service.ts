@@ -14,6 +14,8 @@ import { OrderLine } from './order-line.entity';
 import { moveOrder } from './order-state';
 import { CouponDiscount, CouponsService } from '../coupons/coupons.service';
 import { roundDownToJiao } from '../coupons/split';
+import { Batcher } from '../db/batch';
+import { BatchObserver, BatchSettings, PendingOrder, batchSettingsFromEnv, orderBatcher } from './order-batcher';
 
 export interface NewOrder {
   lane: string;
@@ -79,6 +81,8 @@ const LIVE_SQL = LIVE_PAYMENT_STATUSES.map((s) => `'${s}'`).join(', ');
 export class OrdersService {
   readonly coupons: CouponsService;
   private refunder: OrderRefunder | null = null;
+  private readonly batcher: Batcher<PendingOrder, OrderView> | null;
+  private batchObserver: BatchObserver | undefined;
 
   constructor(
     private readonly db: Db,
@@ -86,8 +90,25 @@ export class OrdersService {
     private readonly clock: Clock,
     private readonly defaultHoldSeconds: number,
     readonly cashRounding: CashRounding = 'off',
+    batch: BatchSettings = batchSettingsFromEnv(db.kind),
   ) {
     this.coupons = new CouponsService(db, clock);
+    this.batcher = batch.enabled ? orderBatcher({
+      db, settings: batch, defaultHoldSeconds, toView, maxOrderFen: MAX_ORDER_FEN,
+      now: () => this.clock.now().getTime(),
+      applyOne: (p) => this.db.tx((m) => this.createIn(m, p.input, p.actor)),
+      observe: (info) => this.batchObserver?.(info),
+    }) : null;
+  }
+
+  /** Sees every order batch (size, seconds, whether it fell back to one order at a time). */
+  observeBatches(fn: BatchObserver): void {
+    this.batchObserver = fn;
+  }
+
+  /** Resolves when no order batch is queued or in flight. */
+  async idle(): Promise<void> {
+    await this.batcher?.idle();
   }
 
   useRefunder(r: OrderRefunder): void {
@@ -101,6 +122,8 @@ export class OrdersService {
       if (seen.has(l.sku)) throw unprocessable('duplicate_line', `SKU ${l.sku} appears on more than one line; put the quantity on one line`, { sku: l.sku });
       seen.add(l.sku);
     }
+    // Batched: gathered with concurrent orders into one transaction, answered after its commit.
+    if (this.batcher) return this.batcher.submit({ input, actor });
     return this.db.tx((m) => this.createIn(m, input, actor));
   }
 

@@ -16,6 +16,9 @@ import { Evidence, EvidenceItem, parseEvidence } from './evidence';
 
 export { owedFenOf } from './evidence';
 export type { Evidence, EvidenceItem } from './evidence';
+import { Batcher } from '../db/batch';
+import { BatchObserver, BatchSettings, batchSettingsFromEnv } from '../orders/order-batcher';
+import { CashTender, cashBatcher } from './cash-batcher';
 
 export interface TenderInput {
   method: PaymentMethod;
@@ -111,14 +114,35 @@ export class PaymentsService {
   private readonly changes = new EventEmitter();
   private cardDriver: CardDriver | null = null;
   private readonly paidHooks: OrderPaidHook[] = [];
+  private readonly cash: Batcher<CashTender, PaymentView> | null;
+  private batchObserver: BatchObserver | undefined;
 
   constructor(
     private readonly db: Db,
     private readonly inventory: InventoryService,
     private readonly orders: OrdersService,
     private readonly clock: Clock,
+    batch: BatchSettings = batchSettingsFromEnv(db.kind),
   ) {
     this.changes.setMaxListeners(0);
+    this.cash = batch.enabled ? cashBatcher({
+      db, settings: batch, paidHooks: this.paidHooks,
+      cashRounding: () => this.orders.cashRounding,
+      now: () => this.clock.now().getTime(),
+      toView: (p) => this.toView(p),
+      applyOne: (t) => this.tenderOne(t.orderId, t.input, t.actor),
+      observe: (info) => this.batchObserver?.(info),
+    }) : null;
+  }
+
+  /** Resolves when no cash batch is queued or in flight. */
+  async idle(): Promise<void> {
+    await this.cash?.idle();
+  }
+
+  /** Sees every cash batch (size, seconds, whether it fell back to one tender at a time). */
+  observeBatches(fn: BatchObserver): void {
+    this.batchObserver = fn;
   }
 
   useCardDriver(driver: CardDriver): void {
@@ -131,6 +155,12 @@ export class PaymentsService {
   }
 
   async tender(orderId: string, input: TenderInput, actor: string): Promise<PaymentView> {
+    // Cash is decided on the spot: batched with concurrent cash tenders, answered after their commit.
+    if (input.method === 'cash' && this.cash) return this.cash.submit({ orderId, input, actor });
+    return this.tenderOne(orderId, input, actor);
+  }
+
+  private async tenderOne(orderId: string, input: TenderInput, actor: string): Promise<PaymentView> {
     if (input.method === 'card') {
       if (!this.cardDriver?.hasLane(input.lane)) throw unprocessable('unknown_lane', `no card terminal is configured on lane ${input.lane}`, { lane: input.lane });
       if (!(await this.cardDriver.drivesLane(input.lane))) {

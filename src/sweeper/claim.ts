@@ -1,3 +1,4 @@
+import { In } from 'typeorm';
 import { Db, exec, placeholders, rows } from '../db/db';
 import { Payment } from '../payments/payment.entity';
 import { PaymentsService } from '../payments/payments.service';
@@ -24,9 +25,13 @@ export async function claimDue(db: Db, now: number, opts: { instanceId: string; 
       ids.push(...due.map((d) => d.id));
     }
     if (ids.length === 0) return [];
-    await exec(m, `UPDATE payment SET claimed_by = ?, claim_until = ? WHERE id IN (${placeholders(ids.length)})`,
-      [opts.instanceId, now + opts.claimMs, ...ids]);
-    return m.findByIds(Payment, ids) as Promise<Payment[]>;
+    // The claim is itself conditional and read back: on Galera the read above takes no lock, so another
+    // node may have claimed (or settled) some of these since; only the rows this UPDATE changed are ours.
+    const until = now + opts.claimMs;
+    await exec(m, `UPDATE payment SET claimed_by = ?, claim_until = ? WHERE id IN (${placeholders(ids.length)})
+       AND status IN ('unknown', 'suspense') AND next_check_at <= ? AND (claim_until IS NULL OR claim_until < ?)`,
+      [opts.instanceId, until, ...ids, now, now]);
+    return m.find(Payment, { where: { id: In(ids), claimedBy: opts.instanceId, claimUntil: until } });
   });
 }
 

@@ -85,27 +85,33 @@ export class TicketingService {
   private async holdSeats(eventId: string, seatIds: string[], ttlSeconds: number, lane: string, actor: string): Promise<OrderView & { seats: string[] }> {
     const dup = seatIds.find((s, i) => seatIds.indexOf(s) !== i);
     if (dup) throw unprocessable('duplicate_seat', `seat ${dup} is listed twice`, { seat: dup });
-    return this.db.tx(async (m) => {
-      const ev = await rows(m, 'SELECT id FROM event WHERE id = ?', [eventId]);
-      if (!ev.length) throw notFound('event', eventId);
-      const known = await rows<{ seat_id: string }>(m, `SELECT seat_id FROM event_seat WHERE event_id = ? AND seat_id IN (${placeholders(seatIds.length)})`, [eventId, ...seatIds]);
-      const knownIds = new Set(known.map((k) => k.seat_id));
-      const unknown = seatIds.filter((s) => !knownIds.has(s));
-      if (unknown.length) throw unprocessable('unknown_seat', `no such seat: ${unknown.join(', ')}`, { seats: unknown });
-      try {
-        const order = await this.orders.createIn(m, {
-          lane, kind: 'seats', eventId, holdSeconds: ttlSeconds, lines: seatIds.map((s) => ({ sku: seatSku(eventId, s), qty: 1 })),
-        }, actor);
-        return { ...order, seats: seatIds };
-      } catch (err) {
-        if (err instanceof InsufficientStockError) {
-          const prefix = seatSku(eventId, '');
-          const taken = err.shortfalls.map((s) => s.sku.slice(prefix.length));
-          throw conflict('seat_unavailable', `seats already held or sold: ${taken.join(', ')}`, { seats: taken });
-        }
-        throw err;
-      }
+    // One plain read checks the seats and refuses at once what is plainly taken (events and seats are
+    // never deleted); the hold itself rides in the order batch, where the stock rows are the guard.
+    const known = await this.db.read(async (m) => {
+      const r = await rows<{ seat_id: string; on_hand: unknown; reserved: unknown }>(m,
+        `SELECT es.seat_id, s.on_hand, s.reserved FROM event_seat es JOIN sku s ON s.sku = es.sku WHERE es.event_id = ? AND es.seat_id IN (${placeholders(seatIds.length)})`,
+        [eventId, ...seatIds]);
+      if (r.length === 0 && !(await rows(m, 'SELECT id FROM event WHERE id = ?', [eventId])).length) throw notFound('event', eventId);
+      return r;
     });
+    const knownIds = new Set(known.map((k) => k.seat_id));
+    const unknown = seatIds.filter((s) => !knownIds.has(s));
+    if (unknown.length) throw unprocessable('unknown_seat', `no such seat: ${unknown.join(', ')}`, { seats: unknown });
+    const taken = known.filter((k) => Number(k.on_hand) - Number(k.reserved) < 1).map((k) => k.seat_id);
+    if (taken.length) throw conflict('seat_unavailable', `seats already held or sold: ${taken.join(', ')}`, { seats: taken });
+    try {
+      const order = await this.orders.create({
+        lane, kind: 'seats', eventId, holdSeconds: ttlSeconds, lines: seatIds.map((s) => ({ sku: seatSku(eventId, s), qty: 1 })),
+      }, actor);
+      return { ...order, seats: seatIds };
+    } catch (err) {
+      if (err instanceof InsufficientStockError) {
+        const prefix = seatSku(eventId, '');
+        const taken = err.shortfalls.map((s) => s.sku.slice(prefix.length));
+        throw conflict('seat_unavailable', `seats already held or sold: ${taken.join(', ')}`, { seats: taken });
+      }
+      throw err;
+    }
   }
 
   /** N adjacent free seats in one row if there are, else the first N free seats of the section. */
