@@ -3,7 +3,7 @@
  * it (`pos serve --embedded` as a child process: embedded SQLite under ./data of a fresh directory, the
  * simulated terminal on lane-1 and the simulated acquirer), so the README cannot drift from the code.
  *
- * How blocks run (docs/readme/api.md says the same for README authors):
+ * How blocks run (README.md says the same for its authors, above its walk-throughs):
  * - every ```sh block, in order, in ONE bash session (`set -eo pipefail`): a block may use what an
  *   earlier one set (`$KEY`, the `auth` array, `$ORDER` …); any command failing fails the test,
  *   and `curl -fsS` makes a non-2xx answer a failure;
