@@ -16,6 +16,12 @@ const couponBody = z.object({
   validTo: z.string().datetime({ offset: true }).optional(),
   maxUses: z.number().int().min(0).max(1_000_000_000).optional(),
 }).strict();
+/** A coupon page: the cursor is the last code of the page before (codes are unique and ordered). */
+export const couponsQuery = z.object({
+  cursor: couponCode.optional(),
+  limit: z.coerce.number().int('a whole number').min(1).max(200).optional(),
+}).strict();
+export type CouponRequest = z.input<typeof couponBody>;
 
 export function couponsRoutes(coupons: CouponsService): Router {
   const r = Router();
@@ -24,6 +30,11 @@ export function couponsRoutes(coupons: CouponsService): Router {
     noQuery(req);
     const code = pathParam('code', couponCode, req.params.code);
     res.json(await coupons.upsert(code, parse(couponBody, req.body), actorOf(req)));
+  });
+
+  r.get('/coupons', allow('backoffice'), async (req, res) => {
+    const q = parse(couponsQuery, req.query, 'query');
+    res.json(await coupons.list(q.cursor, q.limit ?? 50));
   });
 
   r.get('/coupons/:code', allow('cashier', 'backoffice'), async (req, res) => {

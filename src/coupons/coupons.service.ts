@@ -73,6 +73,15 @@ export class CouponsService {
     });
   }
 
+  /** A page of coupons in code order; `next` is the last code shown, or null on the last page. */
+  async list(after: string | undefined, limit: number): Promise<{ coupons: CouponView[]; next: string | null }> {
+    const found = await this.db.read((m) => m.createQueryBuilder(Coupon, 'c')
+      .where(after === undefined ? '1 = 1' : 'c.code > :after', { after })
+      .orderBy('c.code', 'ASC').limit(limit + 1).getMany());
+    const coupons = found.slice(0, limit).map(toView);
+    return { coupons, next: found.length > limit ? coupons[coupons.length - 1].code : null };
+  }
+
   async get(code: string): Promise<CouponView> {
     const c = await this.db.read((m) => m.findOne(Coupon, { where: { code } }));
     if (!c) throw notFound('coupon', code);

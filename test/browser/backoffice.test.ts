@@ -132,6 +132,14 @@ describe('back office in Chromium', () => {
     await page.dispatchEvent('[data-testid=count-drop]', 'drop', { dataTransfer: dt });
     await page.locator(`[data-testid=count-line][data-sku="${a}"][data-variance="-3"]`).waitFor();
     await page.locator(`[data-testid=count-line][data-sku="${b}"][data-variance="0"]`).waitFor();
+    // Recount one SKU from its row: the new figure replaces the earlier one and only that row changes.
+    const rowA = page.locator(`[data-testid=count-line][data-sku="${a}"]`);
+    await rowA.getByTestId('recount-open').click();
+    await rowA.getByTestId('recount-qty').fill('19');
+    await rowA.getByTestId('recount-qty').press('Enter');
+    await page.locator(`[data-testid=count-line][data-sku="${a}"][data-variance="-1"]`).waitFor();
+    await page.locator(`[data-testid=count-line][data-sku="${b}"][data-variance="0"]`).waitFor();
+    await page.getByTestId('count-ok').waitFor();
     await shot(page, 'backoffice-count');
     await page.getByTestId('count-approve').click();
     await page.locator('[data-testid=count-view][data-status="approved"]').waitFor();
@@ -139,8 +147,49 @@ describe('back office in Chromium', () => {
     const csvOut = await readFile((await download.path())!, 'utf8');
     expect(csvOut.split('\n')[0]).toMatch(/^sku,/);
     expect(csvOut).toContain(`${a},`);
-    expect(await level(a)).toMatchObject({ onHand: 17, reserved: 0 });
+    expect(await level(a)).toMatchObject({ onHand: 19, reserved: 0 });
     expect(await level(b)).toMatchObject({ onHand: 5 });
+  });
+
+  it('coupons: create one through the form in yuan, see it listed with remaining = maxUses, edit its uses', async () => {
+    const a = await sku(6000);
+    await page.getByTestId('nav-coupons').click();
+    await page.getByTestId('coupon-new').click();
+    await page.getByTestId('coupon-code').fill('WEB-SAVE8');
+    await page.getByTestId('coupon-kind').selectOption('amount_off');
+    await page.getByTestId('coupon-amount').fill('8.50');
+    await page.getByTestId('coupon-min').fill('50');
+    await page.getByTestId('coupon-skus').fill(a);
+    await page.getByTestId('coupon-max-uses').fill('3');
+    await shot(page, 'backoffice-coupon-form');
+    // The server decides: a percent over 100 comes back as its 400, shown, and nothing is stored.
+    await page.getByTestId('coupon-kind').selectOption('percent_off');
+    await page.getByTestId('coupon-percent').fill('150');
+    await page.getByTestId('coupon-save').click();
+    await page.getByTestId('coupon-error').getByText('invalid_request').waitFor();
+    expect((await office('GET', '/v1/coupons/WEB-SAVE8')).status).toBe(404);
+    await page.getByTestId('coupon-kind').selectOption('amount_off');
+    await page.getByTestId('coupon-amount').fill('8.50');
+    await page.getByTestId('coupon-save').click();
+    await page.locator('[data-testid=coupon-row][data-code="WEB-SAVE8"][data-used="0"][data-remaining="3"]').waitFor();
+    expect((await office('GET', '/v1/coupons/WEB-SAVE8')).body).toMatchObject({ kind: 'amount_off', amountFen: 850, minSubtotalFen: 5000, skus: [a], maxUses: 3, remaining: 3 });
+
+    // A use reserved by an order shows as one fewer remaining once the list is read again.
+    const o = await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1 }], coupon: 'WEB-SAVE8' });
+    expect(o.status).toBe(201);
+    const row = page.locator('[data-testid=coupon-row][data-code="WEB-SAVE8"]');
+    await row.getByTestId('coupon-edit').click();
+    expect(await page.getByTestId('coupon-amount').inputValue()).toBe('8.50');
+    expect(await page.getByTestId('coupon-code').getAttribute('readonly')).not.toBeNull();
+    await page.getByTestId('coupon-max-uses').fill('5');
+    await page.getByTestId('coupon-save').click();
+    await page.locator('[data-testid=coupon-row][data-code="WEB-SAVE8"][data-remaining="4"]').waitFor();
+    await shot(page, 'backoffice-coupons');
+    // Cancelled before payment, the order gives its use back.
+    expect((await cashier('POST', `/v1/orders/${o.body.id}/cancel`, {})).status).toBe(200);
+    await page.getByTestId('nav-held').click();
+    await page.getByTestId('nav-coupons').click();
+    await page.locator('[data-testid=coupon-row][data-code="WEB-SAVE8"][data-remaining="5"]').waitFor();
   });
 
   it('seat map: a seat held through the API turns to held within 2 s', async () => {
@@ -191,7 +240,7 @@ describe('back office in Chromium', () => {
   });
 
   it('every page opens (shifts with sales by tender, reconciliation) and the English switch works', async () => {
-    for (const p of ['held', 'stock', 'counts', 'recon', 'shifts', 'seats', 'audit']) {
+    for (const p of ['held', 'stock', 'counts', 'recon', 'shifts', 'seats', 'coupons', 'audit']) {
       await page.getByTestId(`nav-${p}`).click();
       await page.locator('main h2').first().waitFor();
       await shot(page, `backoffice-page-${p}`);
