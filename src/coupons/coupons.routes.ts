@@ -1,10 +1,9 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow } from '../http/auth';
-import { fen, noQuery, parse, pathParam, positiveFen, skuCode } from '../http/validate';
+import { couponCode, fen, noQuery, parse, pathParam, positiveFen, skuCode } from '../http/validate';
 import { CouponsService } from './coupons.service';
 
-export const couponCode = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$/, 'a coupon code is 1–64 letters, digits, _ -');
 const couponBody = z.object({
   kind: z.enum(['amount_off', 'percent_off']),
   amountFen: positiveFen.optional(),

@@ -75,7 +75,7 @@ export class Batcher<I, O> {
 
   private async run(batch: Waiter<I, O>[]): Promise<void> {
     const started = process.hrtime.bigint();
-    let outcomes: Outcome<O>[] | null = null;
+    let outcomes: Outcome<O>[] | null;
     try {
       outcomes = await this.opts.applyBatch(batch.map((w) => w.input));
       if (outcomes.length !== batch.length) throw new Error(`batch ${this.opts.name}: ${outcomes.length} outcomes for ${batch.length} inputs`);

@@ -4,7 +4,7 @@
  * data source made later maps whatever was handed over. Raw SQL needs none of it.
  */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-type EntityClass = Function;
+export type EntityClass = Function;
 
 const registered = new Set<EntityClass>();
 

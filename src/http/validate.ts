@@ -41,8 +41,11 @@ export const MAX_QTY = 1_000_000;
 /** The terminal's AM field carries 12 digits: more than that cannot be charged, so it is refused before anything is stored. */
 export const MAX_FEN = 999_999_999_999;
 
-export const skuCode = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$/, 'a SKU is 1–64 letters, digits, . _ : -');
-export const laneName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$/, 'a lane is 1–64 letters, digits, _ -');
+/** A SKU code (also what a scanner may type for one); one pattern for every route, the CSV reader and the scan. */
+export const SKU_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+export const skuCode = z.string().regex(SKU_PATTERN, 'a SKU is 1–64 letters, digits, . _ : -');
+export const couponCode = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'a coupon code is 1–64 letters, digits, _ -');
+export const laneName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'a lane is 1–64 letters, digits, _ -');
 export const qty = z.number().int('must be a whole number').positive('must be positive').max(MAX_QTY, `must be at most ${MAX_QTY}`);
 export const fen = z.number().int('must be whole fen').min(0).max(MAX_FEN, `must be at most ${MAX_FEN} fen (12 digits, what a terminal can carry)`);
 export const positiveFen = fen.refine((v) => v > 0, 'must be positive');

@@ -8,7 +8,7 @@ import { EntityManager } from 'typeorm';
 import { z } from 'zod';
 import { Db, rows } from '../db/db';
 import { allow } from '../http/auth';
-import { noQuery, pathParam } from '../http/validate';
+import { SKU_PATTERN, noQuery, pathParam } from '../http/validate';
 import { DomainError, unprocessable } from '../shared/errors';
 import { isOrderCode, orderIdOfCode } from '../receipts/order-code';
 import { isValidEan13 } from './ean13';
@@ -44,7 +44,7 @@ export async function lookupCode(db: Db, code: string): Promise<ScanResult> {
   return { kind: 'sku', sku: r.sku, name: r.name, priceFen: Number(r.price_fen), barcode: r.barcode, available: Number(r.on_hand) - Number(r.reserved) };
 }
 
-const scanned = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$/, 'not a barcode or SKU code');
+const scanned = z.string().regex(SKU_PATTERN, 'not a barcode or SKU code');
 
 export function barcodeRoutes(db: Db): Router {
   const r = Router();

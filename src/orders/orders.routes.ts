@@ -1,14 +1,13 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow, checkLane, checkOrderLane, LaneDirectory } from '../http/auth';
-import { fen, instant, laneName, lineSchema, lines, noQuery, pageLimit, parse, pathParam, uuidParam } from '../http/validate';
+import { couponCode, fen, instant, laneName, lineSchema, lines, noQuery, pageLimit, parse, pathParam, uuidParam } from '../http/validate';
 import { DomainError, unprocessable } from '../shared/errors';
 import { OrdersService } from './orders.service';
 
 /** Strict (an unknown field is a 400 naming it); a capability adding fields (coupon, price override) `.extend()`s it. */
 export const orderBody = z.object({ lane: laneName, lines }).strict();
 /** A sale may carry one coupon, and a supervisor may ring a line at another price (unitPriceFen). */
-const couponCode = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$/, 'a coupon code is 1–64 letters, digits, _ -');
 const saleLines = z.array(lineSchema.extend({ unitPriceFen: fen.optional() })).min(1, 'at least one line').max(500, 'at most 500 lines');
 const saleBody = orderBody.extend({ lines: saleLines, coupon: couponCode.optional() });
 const noBody = z.object({}).strict();

@@ -4,11 +4,12 @@
  */
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { SKU_PATTERN } from '../http/validate';
 
 export interface CountEntry { line: number; sku: string; counted: number }
 export interface LineError { line: number; message: string }
 
-const SKU = /^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$/;
+const SKU = SKU_PATTERN;
 export const MAX_COUNTED = 1_000_000;
 
 export class UploadTooLarge extends Error {}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { rows } from '../../src/db/db';
 import { testDbKinds } from '../support/dbs';
-import { Api, startTestApp, TestApp } from '../support/app';
+import { startTestApp, TestApp } from '../support/app';
 
 /**
  * Fuzz of the HTTP edge: ≥ 10 000 malformed requests across every route (found by walking the
@@ -210,8 +210,8 @@ describe.each(testDbKinds())('fuzz on $name', ({ name }) => {
         sent++;
         const route = routes[sent % routes.length];
         const req = build(route);
-        let status = 0;
-        let text = '';
+        let status: number;
+        let text: string;
         try {
           const res = await fetch(t.url + req.path, { method: req.method, headers: req.headers, body: req.body });
           status = res.status;
@@ -233,7 +233,6 @@ describe.each(testDbKinds())('fuzz on $name', ({ name }) => {
     await Promise.all(Array.from({ length: 12 }, worker));
     const seconds = (Date.now() - started) / 1000;
     const after = await snapshot();
-    // eslint-disable-next-line no-console
     console.log(`fuzz on ${name}: ${sent} requests over ${routes.length} routes in ${seconds.toFixed(1)} s (seed ${SEED}); ${failures.length} failures`);
     expect(sent).toBeGreaterThanOrEqual(TOTAL);
     expect([...perRoute.keys()].sort()).toEqual(routes.map((x) => `${x.method} ${x.path}`).sort());

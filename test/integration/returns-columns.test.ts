@@ -30,7 +30,7 @@ describe.each(testDbKinds())('receipt with discounts on $name', ({ name }) => {
     await fdb.db.ds.query(`INSERT INTO payment (id, order_id, method, amount_fen, status, lane, acked, checks, created_by, created_at, updated_at, finished_at)
       VALUES ('bbbbbbbb-2222-4333-8444-555555555555', '${id}', 'cash', 1800, 'approved', 'lane-1', 0, 0, 't', ${now}, ${now}, ${now})`);
     const text = docToText(await new ReceiptsService(fdb.db, { merchantName: '店' }).forOrder(id));
-    expect(text).toMatch(/D-1  2 x 10\.00 +20\.00\n  优惠 +-1\.95\n/);
+    expect(text).toMatch(/D-1 {2}2 x 10\.00 +20\.00\n {2}优惠 +-1\.95\n/);
     expect(text).toMatch(/小计 +20\.00\n优惠券 +SAVE10\n优惠合计 +-1\.95\n合计 TOTAL +18\.05\n抹零 +-0\.05\n实收 +18\.00\n现金 CASH +18\.00\n/);
     expect(text).toContain('收银台 lane-1                2026-11-25 12:00:00');
   });
