@@ -9,7 +9,9 @@ const app = express();
 app.disable('x-powered-by');
 app.set('etag', false);
 app.use(express.json({ limit: '256kb' }));
-app.post('/v1/orders', (req, res) => { res.status(201).json({ id: 'bare', status: 'reserved', lines: req.body?.lines ?? [] }); });
+app.post('/v1/orders', (req, res) => {
+  res.status(201).json({ id: 'bare', status: 'reserved', lines: req.body?.lines ?? [] });
+});
 const server = app.listen(0, '127.0.0.1', () => {
   process.stdout.write(`listening on http://127.0.0.1:${(server.address() as AddressInfo).port}\n`);
 });

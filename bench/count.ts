@@ -15,8 +15,16 @@ async function seed(url: string): Promise<void> {
   await db.tx(async (m) => {
     for (let i = 0; i < N; i += 2000) {
       const chunk = Array.from({ length: Math.min(2000, N - i) }, (_, k) => `SKU${String(i + k).padStart(6, '0')}`);
-      await exec(m, `INSERT INTO sku (sku, name, price_fen, kind, on_hand, reserved, created_at, updated_at) VALUES ${chunk.map(() => "(?, ?, 990, 'goods', 12, 0, ?, ?)").join(', ')}`, chunk.flatMap((s) => [s, `item ${s}`, now, now]));
-      await exec(m, `INSERT INTO stock_movement (sku, kind, on_hand_delta, reserved_delta, ref, actor, at) VALUES ${chunk.map(() => "(?, 'receipt', 12, 0, 'bench', 'bench', ?)").join(', ')}`, chunk.flatMap((s) => [s, now]));
+      await exec(
+        m,
+        `INSERT INTO sku (sku, name, price_fen, kind, on_hand, reserved, created_at, updated_at) VALUES ${chunk.map(() => "(?, ?, 990, 'goods', 12, 0, ?, ?)").join(', ')}`,
+        chunk.flatMap((s) => [s, `item ${s}`, now, now]),
+      );
+      await exec(
+        m,
+        `INSERT INTO stock_movement (sku, kind, on_hand_delta, reserved_delta, ref, actor, at) VALUES ${chunk.map(() => "(?, 'receipt', 12, 0, 'bench', 'bench', ?)").join(', ')}`,
+        chunk.flatMap((s) => [s, now]),
+      );
     }
   });
   await db.close();
@@ -42,19 +50,44 @@ async function main(): Promise<void> {
     const id = opened.body.id as string;
     let csv = 'sku,counted\n';
     for (let i = 0; i < N; i++) csv += `SKU${String(i).padStart(6, '0')},${i % 100 === 0 ? 11 : 12}\n`;
-    const up = await timed(`upload CSV (${fmt(csv.length / 1e6, 1)} MB)`, () => office('PUT', `/v1/stock-counts/${id}/lines`, csv, { 'content-type': 'text/csv' }), times);
+    const up = await timed(
+      `upload CSV (${fmt(csv.length / 1e6, 1)} MB)`,
+      () => office('PUT', `/v1/stock-counts/${id}/lines`, csv, { 'content-type': 'text/csv' }),
+      times,
+    );
     if (up.status !== 200) throw new Error(JSON.stringify(up.body).slice(0, 500));
-    const view = await timed('variance view (totals + first page)', () => office('GET', `/v1/stock-counts/${id}?limit=1000`), times);
-    const exported = await timed('CSV export (all lines)', async () => (await fetch(`${server.url}/v1/stock-counts/${id}/export.csv`, { headers: { authorization: `Bearer ${server.adminKey}` } })).text(), times);
-    const approved = await timed('approve (post adjustments)', () => office('POST', `/v1/stock-counts/${id}/approve`, {}), times);
+    const view = await timed(
+      'variance view (totals + first page)',
+      () => office('GET', `/v1/stock-counts/${id}?limit=1000`),
+      times,
+    );
+    const exported = await timed(
+      'CSV export (all lines)',
+      async () =>
+        (
+          await fetch(`${server.url}/v1/stock-counts/${id}/export.csv`, {
+            headers: { authorization: `Bearer ${server.adminKey}` },
+          })
+        ).text(),
+      times,
+    );
+    const approved = await timed(
+      'approve (post adjustments)',
+      () => office('POST', `/v1/stock-counts/${id}/approve`, {}),
+      times,
+    );
     if (approved.status !== 200) throw new Error(JSON.stringify(approved.body).slice(0, 500));
     const peak = server.peakRssMb();
 
     console.log(`bench:count — ${fmt(N)} SKUs on MariaDB, server pid ${server.pid} (its own process)`);
     for (const [label, s] of times) console.log(`  ${label.padEnd(38)} ${s.toFixed(2)} s`);
     const total = times.reduce((a, [, s]) => a + s, 0);
-    console.log(`whole cycle ${total.toFixed(2)} s (target < 20 s); server peak RSS ${peak} MB (${rssAtStart} MB after start; target < 300 MB)`);
-    console.log(`variance: ${view.body.totals.withVariance} SKUs, shrinkage ${view.body.totals.shrinkageUnits} units = ${view.body.totals.shrinkageFen} fen; export ${fmt(exported.split('\n').filter((l) => l && !l.startsWith('#')).length - 1)} SKU lines; ${approved.body.adjustments} adjustments posted`);
+    console.log(
+      `whole cycle ${total.toFixed(2)} s (target < 20 s); server peak RSS ${peak} MB (${rssAtStart} MB after start; target < 300 MB)`,
+    );
+    console.log(
+      `variance: ${view.body.totals.withVariance} SKUs, shrinkage ${view.body.totals.shrinkageUnits} units = ${view.body.totals.shrinkageFen} fen; export ${fmt(exported.split('\n').filter((l) => l && !l.startsWith('#')).length - 1)} SKU lines; ${approved.body.adjustments} adjustments posted`,
+    );
     await server.stop();
     const check = await posCheck(db.url);
     console.log(`pos check: ${check.clean ? 'clean' : `BREACHES\n${check.output.slice(0, 2000)}`}`);
@@ -65,4 +98,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => { console.error(err); process.exit(1); });
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -28,7 +28,9 @@ let failed = false;
 function line(label: string, r: autocannon.Result, perOp = 1): { rate: number } {
   const rate = r.requests.average / perOp;
   const errors = r.non2xx + r.errors + r.timeouts;
-  console.log(`${label.padEnd(34)} ${fmt(rate).padStart(7)}/s   p50 ${fmt(r.latency.p50, 1)} ms   p99 ${fmt(r.latency.p99, 1)} ms   requests ${fmt(r.requests.total)}   non-2xx/errors ${errors}`);
+  console.log(
+    `${label.padEnd(34)} ${fmt(rate).padStart(7)}/s   p50 ${fmt(r.latency.p50, 1)} ms   p99 ${fmt(r.latency.p99, 1)} ms   requests ${fmt(r.requests.total)}   non-2xx/errors ${errors}`,
+  );
   if (errors > 0) failed = true;
   return { rate };
 }
@@ -36,10 +38,20 @@ function line(label: string, r: autocannon.Result, perOp = 1): { rate: number } 
 async function bare(): Promise<autocannon.Result> {
   const child = spawn(process.execPath, [join(__dirname, 'bare-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve) => {
-    child.stdout!.on('data', (d: Buffer) => { const m = /listening on (\S+)/.exec(d.toString()); if (m) resolve(m[1]); });
+    child.stdout!.on('data', (d: Buffer) => {
+      const m = /listening on (\S+)/.exec(d.toString());
+      if (m) resolve(m[1]);
+    });
   });
   try {
-    return await cannon({ url: `${url}/v1/orders`, method: 'POST', connections, duration: seconds, headers: { 'content-type': 'application/json', authorization: 'Bearer x' }, body: JSON.stringify({ lane: 'lane-1', lines: [{ sku: 'HOT', qty: 1 }] }) });
+    return await cannon({
+      url: `${url}/v1/orders`,
+      method: 'POST',
+      connections,
+      duration: seconds,
+      headers: { 'content-type': 'application/json', authorization: 'Bearer x' },
+      body: JSON.stringify({ lane: 'lane-1', lines: [{ sku: 'HOT', qty: 1 }] }),
+    });
   } finally {
     child.kill('SIGTERM');
   }
@@ -56,13 +68,24 @@ const must: Must = async (r, what) => {
 async function stockUp(server: BenchServer, skus: string[]): Promise<string> {
   const admin = api(server.url, server.adminKey);
   for (let i = 0; i < skus.length; i += 16) {
-    await Promise.all(skus.slice(i, i + 16).map((sku) => must(admin('PUT', `/v1/skus/${sku}`, { name: `Item ${sku}`, priceFen: 350 }), 'create SKU')));
+    await Promise.all(
+      skus
+        .slice(i, i + 16)
+        .map((sku) => must(admin('PUT', `/v1/skus/${sku}`, { name: `Item ${sku}`, priceFen: 350 }), 'create SKU')),
+    );
   }
   const per = Math.floor(10_000_000 / skus.length);
   for (let i = 0; i < skus.length; i += 500) {
-    await must(admin('POST', '/v1/stock/receipts', { lines: skus.slice(i, i + 500).map((sku) => ({ sku, qty: Math.min(per, 1_000_000) })) }), 'receive stock');
+    await must(
+      admin('POST', '/v1/stock/receipts', {
+        lines: skus.slice(i, i + 500).map((sku) => ({ sku, qty: Math.min(per, 1_000_000) })),
+      }),
+      'receive stock',
+    );
   }
-  if (skus.length === 1) for (let i = 1; i < 10; i++) await must(admin('POST', '/v1/stock/receipts', { lines: [{ sku: skus[0], qty: 1_000_000 }] }), 'receive stock');
+  if (skus.length === 1)
+    for (let i = 1; i < 10; i++)
+      await must(admin('POST', '/v1/stock/receipts', { lines: [{ sku: skus[0], qty: 1_000_000 }] }), 'receive stock');
   return (await must(admin('POST', '/v1/api-keys', { role: 'cashier', lane: 'lane-1' }), 'cashier key')).key as string;
 }
 
@@ -71,22 +94,38 @@ const payBody = JSON.stringify({ method: 'cash', amountFen: 350, lane: 'lane-1' 
 
 function ordersRun(url: string, key: string, pick: () => string): Promise<autocannon.Result> {
   return cannon({
-    url, connections, duration: seconds, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    requests: [{ method: 'POST', path: '/v1/orders', setupRequest: (req: any) => ({ ...req, body: orderBody(pick()) }) }],
+    url,
+    connections,
+    duration: seconds,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    requests: [
+      { method: 'POST', path: '/v1/orders', setupRequest: (req: any) => ({ ...req, body: orderBody(pick()) }) },
+    ],
   } as autocannon.Options);
 }
 
 function checkoutsRun(url: string, key: string, pick: () => string): Promise<autocannon.Result> {
   return cannon({
-    url, connections, duration: seconds, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    url,
+    connections,
+    duration: seconds,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
     requests: [
       {
-        method: 'POST', path: '/v1/orders', setupRequest: (req: any) => ({ ...req, body: orderBody(pick()) }),
-        onResponse: (status: number, body: string, context: Record<string, unknown>) => { if (status === 201) context.orderId = JSON.parse(body).id; },
+        method: 'POST',
+        path: '/v1/orders',
+        setupRequest: (req: any) => ({ ...req, body: orderBody(pick()) }),
+        onResponse: (status: number, body: string, context: Record<string, unknown>) => {
+          if (status === 201) context.orderId = JSON.parse(body).id;
+        },
       },
       {
-        method: 'POST', body: payBody,
-        setupRequest: (req: any, context: Record<string, unknown>) => ({ ...req, path: `/v1/orders/${context.orderId}/payments` }),
+        method: 'POST',
+        body: payBody,
+        setupRequest: (req: any, context: Record<string, unknown>) => ({
+          ...req,
+          path: `/v1/orders/${context.orderId}/payments`,
+        }),
       },
     ],
   } as autocannon.Options);
@@ -94,7 +133,10 @@ function checkoutsRun(url: string, key: string, pick: () => string): Promise<aut
 
 async function batches(server: BenchServer, processes: number): Promise<string> {
   const stats = await batchStats(server.url, processes);
-  const parts = [...stats].map(([k, s]) => `${k} ${s.batches ? (s.requests / s.batches).toFixed(1) : '–'} (${fmt(s.batches)} batches${s.fallbacks ? `, ${s.fallbacks} fell back` : ''})`);
+  const parts = [...stats].map(
+    ([k, s]) =>
+      `${k} ${s.batches ? (s.requests / s.batches).toFixed(1) : '–'} (${fmt(s.batches)} batches${s.fallbacks ? `, ${s.fallbacks} fell back` : ''})`,
+  );
   return parts.length ? `mean batch size: ${parts.join('; ')}` : 'mean batch size: batching off';
 }
 
@@ -108,8 +150,13 @@ async function finish(server: BenchServer, url: string): Promise<void> {
 /** Two seconds not counted: the pool's connections opened, the JIT warm, before the first figure. */
 async function warmUp(url: string, key: string, pick: () => string = () => 'HOT'): Promise<void> {
   await cannon({
-    url, connections, duration: 2, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    requests: [{ method: 'POST', path: '/v1/orders', setupRequest: (req: any) => ({ ...req, body: orderBody(pick()) }) }],
+    url,
+    connections,
+    duration: 2,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    requests: [
+      { method: 'POST', path: '/v1/orders', setupRequest: (req: any) => ({ ...req, body: orderBody(pick()) }) },
+    ],
   } as autocannon.Options);
 }
 
@@ -119,15 +166,21 @@ async function hot(): Promise<void> {
   const server = await startServer({ databaseUrl: db.url });
   try {
     const key = await stockUp(server, ['HOT']);
-    console.log(`\nbench:reserve — MariaDB ${db.url.replace(/\/\/[^@]*@/, '//')}, one process (pid ${server.pid}), one hot SKU, ${connections} connections, ${seconds} s each`);
+    console.log(
+      `\nbench:reserve — MariaDB ${db.url.replace(/\/\/[^@]*@/, '//')}, one process (pid ${server.pid}), one hot SKU, ${connections} connections, ${seconds} s each`,
+    );
     await warmUp(server.url, key);
     const o = line('orders (reserve)', await ordersRun(server.url, key, () => 'HOT'));
     const c = line('checkouts (order + cash)', await checkoutsRun(server.url, key, () => 'HOT'), 2);
     const b = line('bare express handler', await bare());
-    console.log(`ratio to bare handler: orders ${(o.rate / b.rate).toFixed(3)}, checkouts ${(c.rate / b.rate).toFixed(3)}`);
+    console.log(
+      `ratio to bare handler: orders ${(o.rate / b.rate).toFixed(3)}, checkouts ${(c.rate / b.rate).toFixed(3)}`,
+    );
     console.log(await batches(server, 1));
     const stock = (await api(server.url, server.adminKey)('GET', '/v1/stock/HOT')).body;
-    console.log(`stock after: onHand ${stock.onHand}, reserved ${stock.reserved}, available ${stock.available}; server peak RSS ${server.peakRssMb()} MB`);
+    console.log(
+      `stock after: onHand ${stock.onHand}, reserved ${stock.reserved}, available ${stock.available}; server peak RSS ${server.peakRssMb()} MB`,
+    );
     await finish(server, db.url);
   } finally {
     await server.stop();
@@ -196,28 +249,61 @@ async function sqlite(): Promise<void> {
 /** 5: one service process per Galera node, all on the same hot SKU. */
 async function galera(): Promise<void> {
   const urls = (process.env.GALERA_URLS ?? '').split(/\s+/).filter(Boolean);
-  if (urls.length < 2) { console.log('\ngalera: set GALERA_URLS (scripts/galera.sh start prints it); skipped'); return; }
+  if (urls.length < 2) {
+    console.log('\ngalera: set GALERA_URLS (scripts/galera.sh start prints it); skipped');
+    return;
+  }
   const prev = process.env.BENCH_DATABASE_URL;
   process.env.BENCH_DATABASE_URL = urls[0];
   const db = await benchDb('galera'); // created and migrated through node 1; DDL replicates
-  if (prev === undefined) delete process.env.BENCH_DATABASE_URL; else process.env.BENCH_DATABASE_URL = prev;
+  if (prev === undefined) delete process.env.BENCH_DATABASE_URL;
+  else process.env.BENCH_DATABASE_URL = prev;
   const name = new URL(db.url).pathname;
   const servers: BenchServer[] = [];
   try {
-    for (const u of urls) { const x = new URL(u); x.pathname = name; servers.push(await startServer({ databaseUrl: x.toString() })); }
+    for (const u of urls) {
+      const x = new URL(u);
+      x.pathname = name;
+      servers.push(await startServer({ databaseUrl: x.toString() }));
+    }
     const key = await stockUp(servers[0], ['HOT']);
-    console.log(`\nGalera, ${urls.length} nodes, one process per node, one hot SKU, ${connections} connections split over them`);
+    console.log(
+      `\nGalera, ${urls.length} nodes, one process per node, one hot SKU, ${connections} connections split over them`,
+    );
     const per = Math.max(1, Math.floor(connections / servers.length));
-    const runs = await Promise.all(servers.map((s) => cannon({
-      url: s.url, connections: per, duration: seconds, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      requests: [
-        { method: 'POST', path: '/v1/orders', body: orderBody('HOT'), onResponse: (status: number, body: string, context: Record<string, unknown>) => { if (status === 201) context.orderId = JSON.parse(body).id; } },
-        { method: 'POST', body: payBody, setupRequest: (req: any, context: Record<string, unknown>) => ({ ...req, path: `/v1/orders/${context.orderId}/payments` }) },
-      ],
-    } as autocannon.Options)));
+    const runs = await Promise.all(
+      servers.map((s) =>
+        cannon({
+          url: s.url,
+          connections: per,
+          duration: seconds,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+          requests: [
+            {
+              method: 'POST',
+              path: '/v1/orders',
+              body: orderBody('HOT'),
+              onResponse: (status: number, body: string, context: Record<string, unknown>) => {
+                if (status === 201) context.orderId = JSON.parse(body).id;
+              },
+            },
+            {
+              method: 'POST',
+              body: payBody,
+              setupRequest: (req: any, context: Record<string, unknown>) => ({
+                ...req,
+                path: `/v1/orders/${context.orderId}/payments`,
+              }),
+            },
+          ],
+        } as autocannon.Options),
+      ),
+    );
     runs.forEach((r, i) => line(`checkouts via node ${i + 1}`, r, 2));
     const total = runs.reduce((a, r) => a + r.requests.average / 2, 0);
-    console.log(`checkouts over all nodes: ${fmt(total)}/s; p99 per node ${runs.map((r) => `${r.latency.p99} ms`).join(', ')}`);
+    console.log(
+      `checkouts over all nodes: ${fmt(total)}/s; p99 per node ${runs.map((r) => `${r.latency.p99} ms`).join(', ')}`,
+    );
     for (let i = 0; i < servers.length; i++) console.log(`node ${i + 1} ${await batches(servers[i], 1)}`);
     for (const s of servers) await s.stop();
     const check = await posCheck(db.url);
@@ -227,12 +313,15 @@ async function galera(): Promise<void> {
     for (const s of servers) await s.stop();
     process.env.BENCH_DATABASE_URL = urls[0];
     await db.drop();
-    if (prev === undefined) delete process.env.BENCH_DATABASE_URL; else process.env.BENCH_DATABASE_URL = prev;
+    if (prev === undefined) delete process.env.BENCH_DATABASE_URL;
+    else process.env.BENCH_DATABASE_URL = prev;
   }
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:reserve — batching ${process.env.POS_BATCH === 'off' ? 'OFF' : 'on'}; runs: ${[...only].join(', ')}`);
+  console.log(
+    `bench:reserve — batching ${process.env.POS_BATCH === 'off' ? 'OFF' : 'on'}; runs: ${[...only].join(', ')}`,
+  );
   if (only.has('hot')) await hot();
   if (only.has('workers')) await workers();
   if (only.has('spread')) await spread();
@@ -241,4 +330,7 @@ async function main(): Promise<void> {
   if (failed) process.exitCode = 1;
 }
 
-main().catch((err) => { console.error(err); process.exit(1); });
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

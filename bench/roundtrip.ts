@@ -18,18 +18,33 @@ async function main(): Promise<void> {
     const t = { begin: 0, select: 0, update: 0, commit: 0 };
     const ms = () => Number(process.hrtime.bigint()) / 1e6;
     for (let i = 0; i < N; i++) {
-      let a = ms(); await qr.startTransaction(); t.begin += ms() - a;
-      a = ms(); await rows(qr.manager, 'SELECT v FROM rt WHERE id = 1'); t.select += ms() - a;
-      a = ms(); await exec(qr.manager, 'UPDATE rt SET v = v + 1 WHERE id = 1'); t.update += ms() - a;
-      a = ms(); await qr.commitTransaction(); t.commit += ms() - a;
+      let a = ms();
+      await qr.startTransaction();
+      t.begin += ms() - a;
+      a = ms();
+      await rows(qr.manager, 'SELECT v FROM rt WHERE id = 1');
+      t.select += ms() - a;
+      a = ms();
+      await exec(qr.manager, 'UPDATE rt SET v = v + 1 WHERE id = 1');
+      t.update += ms() - a;
+      a = ms();
+      await qr.commitTransaction();
+      t.commit += ms() - a;
     }
     await qr.release();
-    console.log(`db round trips on ${fresh.url.replace(/\/\/[^@]*@/, '//')}, mean of ${N}: ` +
-      Object.entries(t).map(([k, v]) => `${k} ${(v / N).toFixed(2)} ms`).join(', '));
+    console.log(
+      `db round trips on ${fresh.url.replace(/\/\/[^@]*@/, '//')}, mean of ${N}: ` +
+        Object.entries(t)
+          .map(([k, v]) => `${k} ${(v / N).toFixed(2)} ms`)
+          .join(', '),
+    );
   } finally {
     await db.close();
     await fresh.drop();
   }
 }
 
-main().catch((err) => { console.error(err); process.exit(1); });
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

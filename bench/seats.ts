@@ -18,7 +18,9 @@ async function main(): Promise<void> {
   try {
     const admin = api(server.url, server.adminKey);
     const seats = [];
-    for (let r = 1; r <= ROWS; r++) for (let n = 1; n <= PER_ROW; n++) seats.push({ id: `R${r}-${n}`, section: 'STALLS', row: String(r), number: n, priceFen: 38_000 });
+    for (let r = 1; r <= ROWS; r++)
+      for (let n = 1; n <= PER_ROW; n++)
+        seats.push({ id: `R${r}-${n}`, section: 'STALLS', row: String(r), number: n, priceFen: 38_000 });
     const ev = await admin('POST', '/v1/events', { id: 'onsale', name: 'On-sale burst', seats });
     if (ev.status !== 201) throw new Error(`event: ${JSON.stringify(ev.body)}`);
     const key = (await admin('POST', '/v1/api-keys', { role: 'cashier' })).body.key as string;
@@ -28,27 +30,54 @@ async function main(): Promise<void> {
     let refused = 0;
     const started = Date.now();
     let run: autocannon.Instance | null = null;
-    const finished = new Promise<autocannon.Result>((resolve, reject) => { run = autocannon({
-      url: server.url, connections: CONNECTIONS, duration: 60,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      requests: [{
-        method: 'POST', path: '/v1/events/onsale/holds',
-        setupRequest: (req: any) => {
-          const row = 1 + Math.floor(Math.random() * ROWS);
-          const n = 1 + Math.floor(Math.random() * (PER_ROW - 1));
-          return { ...req, body: JSON.stringify({ seats: [`R${row}-${n}`, `R${row}-${n + 1}`], ttlSeconds: 900 }) };
-        },
-        onResponse: (status: number) => { if (status === 201) holds++; else if (status === 409) refused++; },
-      }],
-    } as autocannon.Options, (err, res) => (err ? reject(err) : resolve(res))); });
+    const finished = new Promise<autocannon.Result>((resolve, reject) => {
+      run = autocannon(
+        {
+          url: server.url,
+          connections: CONNECTIONS,
+          duration: 60,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+          requests: [
+            {
+              method: 'POST',
+              path: '/v1/events/onsale/holds',
+              setupRequest: (req: any) => {
+                const row = 1 + Math.floor(Math.random() * ROWS);
+                const n = 1 + Math.floor(Math.random() * (PER_ROW - 1));
+                return {
+                  ...req,
+                  body: JSON.stringify({ seats: [`R${row}-${n}`, `R${row}-${n + 1}`], ttlSeconds: 900 }),
+                };
+              },
+              onResponse: (status: number) => {
+                if (status === 201) holds++;
+                else if (status === 409) refused++;
+              },
+            },
+          ],
+        } as autocannon.Options,
+        (err, res) => (err ? reject(err) : resolve(res)),
+      );
+    });
     // Sold out for pairs: no two adjacent free seats left anywhere.
     const soldOut = async () => {
-      const map = (await box('GET', '/v1/events/onsale/seats')).body as { row: string; number: number; status: string }[];
+      const map = (await box('GET', '/v1/events/onsale/seats')).body as {
+        row: string;
+        number: number;
+        status: string;
+      }[];
       const free = new Set(map.filter((s) => s.status === 'free').map((s) => `${s.row}:${s.number}`));
-      for (const f of free) { const [r, n] = f.split(':'); if (free.has(`${r}:${Number(n) + 1}`)) return false; }
+      for (const f of free) {
+        const [r, n] = f.split(':');
+        if (free.has(`${r}:${Number(n) + 1}`)) return false;
+      }
       return true;
     };
-    const poll = setInterval(() => { void soldOut().then((done) => { if (done) (run as unknown as { stop(): void } | null)?.stop(); }); }, 500);
+    const poll = setInterval(() => {
+      void soldOut().then((done) => {
+        if (done) (run as unknown as { stop(): void } | null)?.stop();
+      });
+    }, 500);
     const result = await finished;
     clearInterval(poll);
     const seconds = (Date.now() - started) / 1000;
@@ -56,14 +85,24 @@ async function main(): Promise<void> {
     const map = (await box('GET', '/v1/events/onsale/seats')).body as { status: string }[];
     const held = map.filter((s) => s.status !== 'free').length;
     const dbh = await Db.fromUrl(db.url, { poolSize: 1 }).open();
-    const doubles = await dbh.read((m) => rows<{ sku: string }>(m,
-      "SELECT sku FROM order_line WHERE sku LIKE 'EVT:%' AND reservation IN ('active', 'sold') GROUP BY sku HAVING COUNT(*) > 1"));
+    const doubles = await dbh.read((m) =>
+      rows<{ sku: string }>(
+        m,
+        "SELECT sku FROM order_line WHERE sku LIKE 'EVT:%' AND reservation IN ('active', 'sold') GROUP BY sku HAVING COUNT(*) > 1",
+      ),
+    );
     await dbh.close();
 
-    console.log(`bench:seats — ${ROWS * PER_ROW} seats, ${CONNECTIONS} connections asking for random adjacent pairs, MariaDB, server pid ${server.pid}`);
-    console.log(`ran ${seconds.toFixed(1)} s: ${fmt(result.requests.total)} hold requests (${fmt(result.requests.average)}/s), ${fmt(holds)} holds granted (${fmt(holds / seconds, 1)} holds/s), ${fmt(refused)} refused seat_unavailable, other non-2xx ${result.non2xx - refused}, errors ${result.errors}`);
+    console.log(
+      `bench:seats — ${ROWS * PER_ROW} seats, ${CONNECTIONS} connections asking for random adjacent pairs, MariaDB, server pid ${server.pid}`,
+    );
+    console.log(
+      `ran ${seconds.toFixed(1)} s: ${fmt(result.requests.total)} hold requests (${fmt(result.requests.average)}/s), ${fmt(holds)} holds granted (${fmt(holds / seconds, 1)} holds/s), ${fmt(refused)} refused seat_unavailable, other non-2xx ${result.non2xx - refused}, errors ${result.errors}`,
+    );
     console.log(`latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms`);
-    console.log(`seats held at the end ${held}/${ROWS * PER_ROW} (${holds * 2} by granted holds); seats held or sold by more than one order: ${doubles.length}`);
+    console.log(
+      `seats held at the end ${held}/${ROWS * PER_ROW} (${holds * 2} by granted holds); seats held or sold by more than one order: ${doubles.length}`,
+    );
     await server.stop();
     const check = await posCheck(db.url);
     console.log(`pos check: ${check.clean ? 'clean' : `BREACHES\n${check.output}`}`);
@@ -74,4 +113,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => { console.error(err); process.exit(1); });
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -62,18 +62,33 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(opts: { databaseUrl: string; env?: Record<string, string>; workers?: number }): Promise<BenchServer> {
+export async function startServer(opts: {
+  databaseUrl: string;
+  env?: Record<string, string>;
+  workers?: number;
+}): Promise<BenchServer> {
   const adminKey = `pos_bench_${randomBytes(16).toString('hex')}`;
   // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (NODE_OPTIONS refuses --cpu-prof).
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, cli, 'serve', ...(opts.workers && opts.workers > 1 ? ['--workers', String(opts.workers)] : [])], {
-    cwd: root,
-    env: {
-      ...process.env, DATABASE_URL: opts.databaseUrl, POS_ADMIN_KEY: adminKey, PORT: '0', HOST: '127.0.0.1',
-      POS_TERMINALS: '', POS_LOG: 'silent', SWEEP_CRON: '0 0 1 1 *', ...opts.env,
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...nodeArgs, cli, 'serve', ...(opts.workers && opts.workers > 1 ? ['--workers', String(opts.workers)] : [])],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        DATABASE_URL: opts.databaseUrl,
+        POS_ADMIN_KEY: adminKey,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        POS_TERMINALS: '',
+        POS_LOG: 'silent',
+        SWEEP_CRON: '0 0 1 1 *',
+        ...opts.env,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  );
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -84,28 +99,43 @@ export async function startServer(opts: { databaseUrl: string; env?: Record<stri
     child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening:\n${out}`)));
   });
   return {
-    url, adminKey, pid: child.pid!,
+    url,
+    adminKey,
+    pid: child.pid!,
     peakRssMb: () => peakRssMb(child.pid!),
-    stop: () => new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
   };
 }
 
-export type BenchApi = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; body: any }>;
+export type BenchApi = (
+  method: string,
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+) => Promise<{ status: number; body: any }>;
 
 export function api(url: string, key: string): BenchApi {
   return async (method, path, body, headers = {}) => {
     const h: Record<string, string> = { authorization: `Bearer ${key}`, ...headers };
     let payload: string | undefined;
     if (typeof body === 'string') payload = body;
-    else if (body !== undefined) { payload = JSON.stringify(body); h['content-type'] ??= 'application/json'; }
+    else if (body !== undefined) {
+      payload = JSON.stringify(body);
+      h['content-type'] ??= 'application/json';
+    }
     const res = await fetch(url + path, { method, headers: h, body: payload });
     const text = await res.text();
     let parsed: unknown = text;
-    try { parsed = text ? JSON.parse(text) : null; } catch { /* keep text */ }
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      /* keep text */
+    }
     return { status: res.status, body: parsed };
   };
 }
@@ -117,7 +147,11 @@ export function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
 }
 
 export async function posCheck(databaseUrl: string): Promise<{ clean: boolean; output: string }> {
-  const r = spawnSync(process.execPath, [cli, 'check'], { cwd: root, env: { ...process.env, DATABASE_URL: databaseUrl }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [cli, 'check'], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: databaseUrl },
+    encoding: 'utf8',
+  });
   return { clean: r.status === 0, output: `${r.stdout}${r.stderr}`.trim() };
 }
 
@@ -125,12 +159,21 @@ export async function posCheck(databaseUrl: string): Promise<{ clean: boolean; o
  * Mean batch size per batch kind, summed over the server's processes: /metrics is scraped over fresh
  * connections until every worker (told apart by pos_process_info's pid) has answered.
  */
-export async function batchStats(url: string, processes: number): Promise<Map<string, { batches: number; requests: number; fallbacks: number }>> {
+export async function batchStats(
+  url: string,
+  processes: number,
+): Promise<Map<string, { batches: number; requests: number; fallbacks: number }>> {
   const http = await import('node:http');
   const seen = new Map<string, string>();
   for (let i = 0; i < processes * 10 && seen.size < processes; i++) {
     const text = await new Promise<string>((resolve, reject) => {
-      http.get(`${url}/metrics`, { agent: false }, (res) => { let b = ''; res.on('data', (d) => (b += d)); res.on('end', () => resolve(b)); }).on('error', reject);
+      http
+        .get(`${url}/metrics`, { agent: false }, (res) => {
+          let b = '';
+          res.on('data', (d) => (b += d));
+          res.on('end', () => resolve(b));
+        })
+        .on('error', reject);
     });
     const pid = /pos_process_info\{pid="(\d+)"\}/.exec(text)?.[1];
     if (pid) seen.set(pid, text);
@@ -139,7 +182,8 @@ export async function batchStats(url: string, processes: number): Promise<Map<st
   for (const text of seen.values()) {
     for (const m of text.matchAll(/^pos_batch_size_(sum|count)\{batch="(\w+)"\} (\S+)$/gm)) {
       const s = out.get(m[2]) ?? { batches: 0, requests: 0, fallbacks: 0 };
-      if (m[1] === 'sum') s.requests += Number(m[3]); else s.batches += Number(m[3]);
+      if (m[1] === 'sum') s.requests += Number(m[3]);
+      else s.batches += Number(m[3]);
       out.set(m[2], s);
     }
     for (const m of text.matchAll(/^pos_batch_fallbacks_total\{batch="(\w+)"\} (\S+)$/gm)) {
@@ -151,4 +195,5 @@ export async function batchStats(url: string, processes: number): Promise<Map<st
   return out;
 }
 
-export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+export const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });

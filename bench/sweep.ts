@@ -26,10 +26,18 @@ const N = Number(process.env.BENCH_ATTEMPTS || 10_000);
 
 async function startSimAcquirer(): Promise<{ url: string; certDir: string; stop(): void }> {
   const certDir = mkdtempSync(join(tmpdir(), 'pos-sim-acq-'));
-  const child = spawn(process.execPath, [join(root, 'dist', 'src', 'cli.js'), 'sim-acquirer', '--listen', '127.0.0.1:0', '--cert-dir', certDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [join(root, 'dist', 'src', 'cli.js'), 'sim-acquirer', '--listen', '127.0.0.1:0', '--cert-dir', certDir],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => { out += d; const m = /listening on (\S+)/.exec(out); if (m) resolve(m[1]); });
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
     child.once('exit', (c) => reject(new Error(`sim-acquirer exited ${c}: ${out}`)));
   });
   return { url, certDir, stop: () => child.kill('SIGTERM') };
@@ -39,27 +47,95 @@ async function seed(db: Db, simUrl: string): Promise<void> {
   const now = Date.now();
   const txnTime = chinaTimestamp(new Date(now));
   await db.tx(async (m) => {
-    await exec(m, 'INSERT INTO sku (sku, name, price_fen, kind, on_hand, reserved, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', ['SWEEP', 'bench item', 500, 'goods', N, N, now, now]);
-    await exec(m, 'INSERT INTO stock_movement (sku, kind, on_hand_delta, reserved_delta, ref, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?)', ['SWEEP', 'receipt', N, 0, 'bench', 'bench', now]);
+    await exec(
+      m,
+      'INSERT INTO sku (sku, name, price_fen, kind, on_hand, reserved, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ['SWEEP', 'bench item', 500, 'goods', N, N, now, now],
+    );
+    await exec(
+      m,
+      'INSERT INTO stock_movement (sku, kind, on_hand_delta, reserved_delta, ref, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ['SWEEP', 'receipt', N, 0, 'bench', 'bench', now],
+    );
   });
   const truth: Promise<unknown>[] = [];
   for (let start = 0; start < N; start += 500) {
-    const batch = Array.from({ length: Math.min(500, N - start) }, (_, k) => ({ i: start + k, order: randomUUID(), line: randomUUID(), pay: randomUUID(), rf: `BENCH${randomBytes(8).toString('hex').toUpperCase()}` }));
+    const batch = Array.from({ length: Math.min(500, N - start) }, (_, k) => ({
+      i: start + k,
+      order: randomUUID(),
+      line: randomUUID(),
+      pay: randomUUID(),
+      rf: `BENCH${randomBytes(8).toString('hex').toUpperCase()}`,
+    }));
     await db.tx(async (m) => {
-      const q = (cols: number, n: number) => Array.from({ length: n }, () => `(${Array(cols).fill('?').join(', ')})`).join(', ');
-      await exec(m, `INSERT INTO orders (id, lane, kind, status, total_fen, paid_fen, overpaid_fen, expires_at, created_by, created_at, updated_at, version) VALUES ${q(12, batch.length)}`,
-        batch.flatMap((b) => [b.order, 'lane-1', 'goods', 'reserved', 500, 0, 0, now + 86400_000, 'bench', now, now, 0]));
-      await exec(m, `INSERT INTO order_line (id, order_id, line_no, sku, qty, unit_price_fen, reservation) VALUES ${q(7, batch.length)}`,
-        batch.flatMap((b) => [b.line, b.order, 1, 'SWEEP', 1, 500, 'active']));
-      await exec(m, `INSERT INTO stock_movement (sku, kind, on_hand_delta, reserved_delta, order_id, order_line_id, actor, at) VALUES ${q(8, batch.length)}`,
-        batch.flatMap((b) => ['SWEEP', 'reservation', 0, 1, b.order, b.line, 'bench', now]));
-      await exec(m, `INSERT INTO payment (id, order_id, method, amount_fen, status, lane, rf, txn_time, acked, next_check_at, checks, unknown_since, created_by, created_at, updated_at) VALUES ${q(15, batch.length)}`,
-        batch.flatMap((b) => [b.pay, b.order, 'card', 500, 'unknown', 'lane-1', b.rf, txnTime, 1, now, 0, now - 120_000, 'bench', now - 120_000, now]));
+      const q = (cols: number, n: number) =>
+        Array.from({ length: n }, () => `(${Array(cols).fill('?').join(', ')})`).join(', ');
+      await exec(
+        m,
+        `INSERT INTO orders (id, lane, kind, status, total_fen, paid_fen, overpaid_fen, expires_at, created_by, created_at, updated_at, version) VALUES ${q(12, batch.length)}`,
+        batch.flatMap((b) => [
+          b.order,
+          'lane-1',
+          'goods',
+          'reserved',
+          500,
+          0,
+          0,
+          now + 86400_000,
+          'bench',
+          now,
+          now,
+          0,
+        ]),
+      );
+      await exec(
+        m,
+        `INSERT INTO order_line (id, order_id, line_no, sku, qty, unit_price_fen, reservation) VALUES ${q(7, batch.length)}`,
+        batch.flatMap((b) => [b.line, b.order, 1, 'SWEEP', 1, 500, 'active']),
+      );
+      await exec(
+        m,
+        `INSERT INTO stock_movement (sku, kind, on_hand_delta, reserved_delta, order_id, order_line_id, actor, at) VALUES ${q(8, batch.length)}`,
+        batch.flatMap((b) => ['SWEEP', 'reservation', 0, 1, b.order, b.line, 'bench', now]),
+      );
+      await exec(
+        m,
+        `INSERT INTO payment (id, order_id, method, amount_fen, status, lane, rf, txn_time, acked, next_check_at, checks, unknown_since, created_by, created_at, updated_at) VALUES ${q(15, batch.length)}`,
+        batch.flatMap((b) => [
+          b.pay,
+          b.order,
+          'card',
+          500,
+          'unknown',
+          'lane-1',
+          b.rf,
+          txnTime,
+          1,
+          now,
+          0,
+          now - 120_000,
+          'bench',
+          now - 120_000,
+          now,
+        ]),
+      );
     });
     for (const b of batch) {
       const did = b.i % 3 === 0 ? 'approved' : b.i % 3 === 1 ? 'declined' : null;
       if (!did) continue;
-      truth.push(fetch(`${simUrl}/sim/bank/record`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ orderId: b.rf, amountFen: 500, status: did, txnTime, respCode: did === 'approved' ? '00' : '51' }) }));
+      truth.push(
+        fetch(`${simUrl}/sim/bank/record`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            orderId: b.rf,
+            amountFen: 500,
+            status: did,
+            txnTime,
+            respCode: did === 'approved' ? '00' : '51',
+          }),
+        }),
+      );
     }
     await Promise.all(truth.splice(0));
   }
@@ -72,11 +148,23 @@ async function main(): Promise<void> {
   try {
     const t0 = Date.now();
     await seed(db, sim.url);
-    console.log(`bench:sweep — ${fmt(N)} unknown attempts seeded on MariaDB in ${((Date.now() - t0) / 1000).toFixed(1)} s; acquirer simulator at ${sim.url} (own process)`);
+    console.log(
+      `bench:sweep — ${fmt(N)} unknown attempts seeded on MariaDB in ${((Date.now() - t0) / 1000).toFixed(1)} s; acquirer simulator at ${sim.url} (own process)`,
+    );
     const merchant = generateMerchantKey();
     const acquirer = new HttpAcquirer({
-      baseUrl: sim.url, merId: '777290058110048', key: merchant, timeoutMs: 10_000,
-      verifier: new ResponseVerifier({ rootPem: readFileSync(join(sim.certDir, 'root.pem'), 'utf8'), middlePem: readFileSync(join(sim.certDir, 'middle.pem'), 'utf8'), testMode: true }, systemClock),
+      baseUrl: sim.url,
+      merId: '777290058110048',
+      key: merchant,
+      timeoutMs: 10_000,
+      verifier: new ResponseVerifier(
+        {
+          rootPem: readFileSync(join(sim.certDir, 'root.pem'), 'utf8'),
+          middlePem: readFileSync(join(sim.certDir, 'middle.pem'), 'utf8'),
+          testMode: true,
+        },
+        systemClock,
+      ),
     });
     const config = { ...configFromEnv({}), databaseUrl: bdb.url, reversalGraceSeconds: 0, instanceId: 'bench' };
     const app = await createApp({ config, db, acquirer, log: silentLogger, schedule: false });
@@ -93,11 +181,17 @@ async function main(): Promise<void> {
       if (r.queried === 0) break;
     }
     const seconds = (Date.now() - started) / 1000;
-    const left = await db.read((m) => rows<{ status: string; n: unknown }>(m, 'SELECT status, COUNT(*) AS n FROM payment GROUP BY status'));
+    const left = await db.read((m) =>
+      rows<{ status: string; n: unknown }>(m, 'SELECT status, COUNT(*) AS n FROM payment GROUP BY status'),
+    );
     const resolved = totals.approved + totals.failed;
-    console.log(`resolved ${fmt(resolved)} of ${fmt(N)} in ${seconds.toFixed(1)} s over ${sweeps} sweeps: ${fmt(resolved / seconds)} attempts/s`);
+    console.log(
+      `resolved ${fmt(resolved)} of ${fmt(N)} in ${seconds.toFixed(1)} s over ${sweeps} sweeps: ${fmt(resolved / seconds)} attempts/s`,
+    );
     console.log(`outcomes: ${left.map((l) => `${l.status} ${Number(l.n)}`).join(', ')}`);
-    console.log(`peak memory (RSS high-water mark) of the sweeping process: ${ownPeakRssMb()} MB (${rssBefore} MB before sweeping)`);
+    console.log(
+      `peak memory (RSS high-water mark) of the sweeping process: ${ownPeakRssMb()} MB (${rssBefore} MB before sweeping)`,
+    );
     await app.close();
     const check = await posCheck(bdb.url);
     console.log(`pos check: ${check.clean ? 'clean' : `BREACHES\n${check.output}`}`);
@@ -111,4 +205,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => { console.error(err); process.exit(1); });
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -14,10 +14,17 @@ export class SweeperOwnership1764000000300 implements MigrationInterface {
   async up(qr: QueryRunner): Promise<void> {
     const mysql = qr.connection.driver.options.type !== 'better-sqlite3';
     const utf8 = mysql ? { charset: 'utf8mb4' } : {};
-    await qr.createTable(new Table({
-      name: 'lane_lease',
-      columns: [{ ...str('lane', 64), isPrimary: true, ...utf8 }, { ...str('instance_id', 64), ...utf8 }, big('lease_until'), big('updated_at')],
-    }));
+    await qr.createTable(
+      new Table({
+        name: 'lane_lease',
+        columns: [
+          { ...str('lane', 64), isPrimary: true, ...utf8 },
+          { ...str('instance_id', 64), ...utf8 },
+          big('lease_until'),
+          big('updated_at'),
+        ],
+      }),
+    );
     if (mysql) await qr.query('ALTER TABLE lane_lease DEFAULT CHARACTER SET utf8mb4');
     await qr.addColumns('payment', [
       new TableColumn({ ...str('terminal_reversal', 16, true), ...utf8 }),
@@ -33,7 +40,8 @@ export class SweeperOwnership1764000000300 implements MigrationInterface {
   async down(qr: QueryRunner): Promise<void> {
     await qr.dropIndex('payment', 'ix_payment_refund_state');
     await qr.dropIndex('payment', 'ix_payment_created');
-    for (const c of ['refund_txn_time', 'refund_rf', 'evidence', 'terminal_reversal']) await qr.dropColumn('payment', c);
+    for (const c of ['refund_txn_time', 'refund_rf', 'evidence', 'terminal_reversal'])
+      await qr.dropColumn('payment', c);
     await qr.dropTable('lane_lease', true);
   }
 }

@@ -16,17 +16,25 @@ export class Api1764000000400 implements MigrationInterface {
     if (isMysql(qr)) {
       await qr.query('ALTER DATABASE CHARACTER SET utf8mb4');
       const tables: { name: string }[] = await qr.query(
-        "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_COLLATION NOT LIKE 'utf8mb4%'");
+        "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_COLLATION NOT LIKE 'utf8mb4%'",
+      );
       for (const t of tables) await qr.query(`ALTER TABLE \`${t.name}\` CONVERT TO CHARACTER SET utf8mb4`);
     }
     await qr.addColumn('stock_count_line', new TableColumn(big('held_at_count', true)));
-    await createUtf8Table(qr, new Table({
-      name: 'stock_count_hold',
-      columns: [
-        { ...str('count_id', 36), isPrimary: true }, { ...uuid('order_line_id'), isPrimary: true }, str('sku', 64), uuid('order_id'), big('qty'),
-      ],
-      indices: [{ name: 'ix_count_hold_sku', columnNames: ['count_id', 'sku'] }],
-    }));
+    await createUtf8Table(
+      qr,
+      new Table({
+        name: 'stock_count_hold',
+        columns: [
+          { ...str('count_id', 36), isPrimary: true },
+          { ...uuid('order_line_id'), isPrimary: true },
+          str('sku', 64),
+          uuid('order_id'),
+          big('qty'),
+        ],
+        indices: [{ name: 'ix_count_hold_sku', columnNames: ['count_id', 'sku'] }],
+      }),
+    );
   }
 
   async down(qr: QueryRunner): Promise<void> {

@@ -8,4 +8,13 @@ import { Returns1764000000600 } from './1764000000600-Returns';
 import { Lane1764000000700 } from './1764000000700-Lane';
 
 /** Every migration, in order. Listed explicitly so the same list runs under ts-jest, ts-node and dist. */
-export const migrations = [Foundation1764000000000, Ticketing1764000000100, StockCount1764000000200, SweeperOwnership1764000000300, Api1764000000400, Reconciliation1764000000500, Returns1764000000600, Lane1764000000700];
+export const migrations = [
+  Foundation1764000000000,
+  Ticketing1764000000100,
+  StockCount1764000000200,
+  SweeperOwnership1764000000300,
+  Api1764000000400,
+  Reconciliation1764000000500,
+  Returns1764000000600,
+  Lane1764000000700,
+];

@@ -19,7 +19,11 @@ function run(cmd, args) {
 }
 
 function mtime(p) {
-  try { return statSync(p).mtimeMs; } catch { return 0; }
+  try {
+    return statSync(p).mtimeMs;
+  } catch {
+    return 0;
+  }
 }
 
 function newestUnder(dir) {
@@ -44,7 +48,12 @@ function buildWeb() {
   const sources = Math.max(newestUnder(join(root, 'web')), mtime(join(root, 'package-lock.json')));
   if (sources > mtime(stamp)) {
     process.stderr.write('building the pages (vite)…\n');
-    run(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts']);
+    run(process.execPath, [
+      join(root, 'node_modules', 'vite', 'bin', 'vite.js'),
+      'build',
+      '--config',
+      'web/vite.config.ts',
+    ]);
     require('node:fs').writeFileSync(stamp, new Date().toISOString());
   }
 }

@@ -10,12 +10,19 @@ async function mysqlReachable(url) {
   const mysql = require('mysql2/promise');
   try {
     const u = new URL(url);
-    const c = await mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username || 'root'), password: decodeURIComponent(u.password), database: u.pathname.slice(1) || undefined, connectTimeout: 3000 });
+    const c = await mysql.createConnection({
+      host: u.hostname,
+      port: Number(u.port || 3306),
+      user: decodeURIComponent(u.username || 'root'),
+      password: decodeURIComponent(u.password),
+      database: u.pathname.slice(1) || undefined,
+      connectTimeout: 3000,
+    });
     await c.query('SELECT 1');
     await c.end();
     return true;
   } catch (err) {
-    return String(err && err.message || err);
+    return String((err && err.message) || err);
   }
 }
 
@@ -26,7 +33,10 @@ async function mysqlReachable(url) {
   if (ok !== true) {
     const banner = `\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!! MySQL/MariaDB at ${url} is not reachable: ${ok}\n!! The MySQL integration suite is SKIPPED; only SQLite runs.\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n`;
     process.stderr.write(banner);
-    if (process.env.CI === 'true') { process.stderr.write('CI=true: a skipped MySQL suite is a failure.\n'); process.exit(1); }
+    if (process.env.CI === 'true') {
+      process.stderr.write('CI=true: a skipped MySQL suite is a failure.\n');
+      process.exit(1);
+    }
     env.POS_TEST_MYSQL = 'skip';
   }
   const args = ['--ci', ...process.argv.slice(2)];

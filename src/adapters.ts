@@ -29,8 +29,8 @@ import { openPrinters } from './printer/lanes';
 export const DEMO_SCRIPT: SimScript = {
   otherwise: { action: 'approve', prompts: ['请插卡或挥卡', '请输入密码'], delayMs: 300 },
   byAmount: {
-    '5100': { action: 'decline', rc: '51' },        // ¥51.00: insufficient funds
-    '9800': { action: '98' },                       // ¥98.00: bank did not answer; the terminal reverses it later
+    '5100': { action: 'decline', rc: '51' }, // ¥51.00: insufficient funds
+    '9800': { action: '98' }, // ¥98.00: bank did not answer; the terminal reverses it later
     '4400': { action: 'silence', bank: 'approved' }, // ¥44.00: no final response; the bank did charge
   },
 };
@@ -45,9 +45,15 @@ export interface Adapters {
   close(): Promise<void>;
 }
 
-export async function buildAdapters(config: Config, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Adapters> {
+export async function buildAdapters(
+  config: Config,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Adapters> {
   const closers: (() => Promise<void>)[] = [];
-  const close = async () => { for (const c of closers.reverse()) await c().catch(() => undefined); };
+  const close = async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+  };
   try {
     const specs = parseTerminalsEnv(config.terminals);
     const needsSimBank = specs.some((s) => s.kind === 'sim');
@@ -55,8 +61,10 @@ export async function buildAdapters(config: Config, log: Logger, env: NodeJS.Pro
     if (devices.length && !config.acquirerUrl) {
       // The built-in simulator knows only what the simulated terminals told it: for a real card it would answer
       // "no such transaction" at best, and a store must not settle real money against a make-believe bank.
-      throw new ConfigError(`lane(s) ${devices.join(', ')} drive real terminals, so the built-in acquirer simulator will not be used: `
-        + 'set ACQUIRER_URL to the acquirer gateway, or ACQUIRER_URL=none to resolve unknown payments from the terminals only (then suspense)');
+      throw new ConfigError(
+        `lane(s) ${devices.join(', ')} drive real terminals, so the built-in acquirer simulator will not be used: ` +
+          'set ACQUIRER_URL to the acquirer gateway, or ACQUIRER_URL=none to resolve unknown payments from the terminals only (then suspense)',
+      );
     }
 
     let bank: SimBankPort | undefined;
@@ -84,7 +92,9 @@ export async function buildAdapters(config: Config, log: Logger, env: NodeJS.Pro
     const terminals = new Map<string, Terminal>();
     for (const spec of specs) {
       if (spec.kind === 'sim') {
-        const script: SimScript = env.POS_SIM_SCRIPT ? JSON.parse(readFileSync(env.POS_SIM_SCRIPT, 'utf8')) : DEMO_SCRIPT;
+        const script: SimScript = env.POS_SIM_SCRIPT
+          ? JSON.parse(readFileSync(env.POS_SIM_SCRIPT, 'utf8'))
+          : DEMO_SCRIPT;
         const sim = await createSimulatedTerminal(spec.lane, { bank, tRespMs: config.terminalTRespMs, log, script });
         closers.push(() => sim.close());
         terminals.set(spec.lane, sim.terminal);
@@ -94,9 +104,20 @@ export async function buildAdapters(config: Config, log: Logger, env: NodeJS.Pro
         terminals.set(spec.lane, t);
       }
     }
-    const printing = await openPrinters(env.POS_PRINTERS ?? 'lane-1:sim', env.POS_RECEIPTS_DIR || './data/receipts', log);
+    const printing = await openPrinters(
+      env.POS_PRINTERS ?? 'lane-1:sim',
+      env.POS_RECEIPTS_DIR || './data/receipts',
+      log,
+    );
     closers.push(() => printing.close());
-    return { terminals, acquirer, acquirerDescription, printers: printing.printers, printerDescriptions: printing.descriptions, close };
+    return {
+      terminals,
+      acquirer,
+      acquirerDescription,
+      printers: printing.printers,
+      printerDescriptions: printing.descriptions,
+      close,
+    };
   } catch (err) {
     await close();
     throw err;

@@ -80,23 +80,54 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const orders = new OrdersService(db, inventory, clock, config.orderHoldSeconds, config.cashRounding ?? 'off');
   const payments = new PaymentsService(db, inventory, orders, clock);
   // One instance drives a lane at a time: the lease holder. Another configured for the same lane waits for it.
-  const leases = new LaneLeases(db, clock, log, [...terminals.keys()], { instanceId: config.instanceId, leaseMs: 30_000, renewMs: 10_000, ...deps.laneLease });
+  const leases = new LaneLeases(db, clock, log, [...terminals.keys()], {
+    instanceId: config.instanceId,
+    leaseMs: 30_000,
+    renewMs: 10_000,
+    ...deps.laneLease,
+  });
   const cards = new TerminalCardDriver(terminals, payments, log, leases);
   orders.observeBatches(metrics.batchObserver());
   payments.observeBatches(metrics.batchObserver());
   payments.useCardDriver(cards);
-  const sweeper = new Sweeper(db, payments, orders, terminals, cards, deps.acquirer ?? null, clock, log, metrics, {
-    instanceId: config.instanceId,
-    suspenseAfterMs: config.suspenseAfterSeconds * 1000,
-    reversalGraceMs: config.reversalGraceSeconds * 1000,
-    claimMs: 5 * 60_000,
-    batchSize: 200,
-    concurrency: 16,
-  }, leases);
+  const sweeper = new Sweeper(
+    db,
+    payments,
+    orders,
+    terminals,
+    cards,
+    deps.acquirer ?? null,
+    clock,
+    log,
+    metrics,
+    {
+      instanceId: config.instanceId,
+      suspenseAfterMs: config.suspenseAfterSeconds * 1000,
+      reversalGraceMs: config.reversalGraceSeconds * 1000,
+      claimMs: 5 * 60_000,
+      batchSize: 200,
+      concurrency: 16,
+    },
+    leases,
+  );
   // A lane may take orders if it has a terminal or is a cash lane (POS_LANES): a typo is refused at the
   // order, not discovered at the card tender.
   const knownLane = (lane: string) => terminals.has(lane) || config.cashLanes.includes(lane);
-  const ctx = { db, clock, log, inventory, orders, payments, metrics, knownLane, terminals, acquirer: deps.acquirer ?? null, sweeper, cards, schedule: deps.schedule !== false };
+  const ctx = {
+    db,
+    clock,
+    log,
+    inventory,
+    orders,
+    payments,
+    metrics,
+    knownLane,
+    terminals,
+    acquirer: deps.acquirer ?? null,
+    sweeper,
+    cards,
+    schedule: deps.schedule !== false,
+  };
   const extensions = await extensionRoutes(ctx);
   const lane = laneCapability(ctx, deps.printers ?? new Map(), { instanceId: config.instanceId, ...deps.lane });
 
@@ -104,7 +135,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
   // Only once a lane's lease is won is what it left `pending` ours to call unknown (never another live instance's in-flight payments).
   leases.onWon(async (lanes) => {
     const recovered = await payments.recoverInterrupted(lanes, (id) => cards.isInFlight(id));
-    if (recovered) log.warn('card attempts left pending by a previous run are now unknown', { count: recovered, lanes });
+    if (recovered)
+      log.warn('card attempts left pending by a previous run are now unknown', { count: recovered, lanes });
   });
   await leases.tick();
   const waiting = [...terminals.keys()].filter((l) => !leases.holds(l));
@@ -112,9 +144,18 @@ export async function createApp(deps: AppDeps): Promise<App> {
   leases.start();
 
   metrics.collect(async () => {
-    const counts = await db.read((m) => rows<{ status: string; n: unknown }>(m, "SELECT status, COUNT(*) AS n FROM payment WHERE status IN ('pending', 'unknown', 'suspense', 'disputed') GROUP BY status"));
-    const g = metrics.gauge('pos_payments_held', 'Card attempts whose outcome is not confirmed (disputed: waiting for a person), by status');
-    for (const s of ['pending', 'unknown', 'suspense', 'disputed']) g.set({ status: s }, Number(counts.find((c) => c.status === s)?.n ?? 0));
+    const counts = await db.read((m) =>
+      rows<{ status: string; n: unknown }>(
+        m,
+        "SELECT status, COUNT(*) AS n FROM payment WHERE status IN ('pending', 'unknown', 'suspense', 'disputed') GROUP BY status",
+      ),
+    );
+    const g = metrics.gauge(
+      'pos_payments_held',
+      'Card attempts whose outcome is not confirmed (disputed: waiting for a person), by status',
+    );
+    for (const s of ['pending', 'unknown', 'suspense', 'disputed'])
+      g.set({ status: s }, Number(counts.find((c) => c.status === s)?.n ?? 0));
   });
 
   const http = express();
@@ -123,8 +164,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
   http.use(metrics.requestTimer());
   http.use(requestId);
   http.use(jsonBody());
-  http.get('/healthz', (_req, res) => { res.json({ ok: true }); });
-  http.get('/metrics', async (_req, res) => { res.type(metrics.contentType).send(await metrics.render()); });
+  http.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  http.get('/metrics', async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.render());
+  });
   const v1 = express.Router();
   v1.use(authenticate(auth));
   v1.use(idempotency(db, { leaseMs: config.idempotencyLeaseMs }));
@@ -143,25 +188,43 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   let task: ScheduledTask | null = null;
   if (deps.schedule !== false) {
-    task = cron.schedule(config.sweepCron, async () => {
-      try {
-        const r = await sweeper.sweep();
-        if (r.queried || r.expired || r.refunds) log.info('sweep', { ...r });
-      } catch (err) {
-        log.error('sweep failed', { err: String(err) });
-      }
-    }, { noOverlap: true, name: 'sweeper' });
+    task = cron.schedule(
+      config.sweepCron,
+      async () => {
+        try {
+          const r = await sweeper.sweep();
+          if (r.queried || r.expired || r.refunds) log.info('sweep', { ...r });
+        } catch (err) {
+          log.error('sweep failed', { err: String(err) });
+        }
+      },
+      { noOverlap: true, name: 'sweeper' },
+    );
   }
 
   let server: Server | null = null;
   return {
-    http, db, clock, auth, inventory, orders, payments, sweeper, cards, leases, terminals, metrics, extensions, lane,
-    listen: (port, host) => new Promise((resolve) => {
-      server = http.listen(port, host, () => {
-        const a = server!.address() as AddressInfo;
-        resolve({ server: server!, url: `http://${host}:${a.port}` });
-      });
-    }),
+    http,
+    db,
+    clock,
+    auth,
+    inventory,
+    orders,
+    payments,
+    sweeper,
+    cards,
+    leases,
+    terminals,
+    metrics,
+    extensions,
+    lane,
+    listen: (port, host) =>
+      new Promise((resolve) => {
+        server = http.listen(port, host, () => {
+          const a = server!.address() as AddressInfo;
+          resolve({ server: server!, url: `http://${host}:${a.port}` });
+        });
+      }),
     close: async () => {
       await task?.stop();
       await lane.close(); // first: it ends the open event streams, which would keep the server from closing

@@ -92,7 +92,8 @@ function workersArg(args: string[]): number {
   const i = args.indexOf('--workers');
   if (i < 0) return 1;
   const n = Number(args[i + 1]);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`--workers takes a whole number from 1 to 64, got "${args[i + 1] ?? ''}"`);
+  if (!Number.isInteger(n) || n < 1 || n > 64)
+    throw new Error(`--workers takes a whole number from 1 to 64, got "${args[i + 1] ?? ''}"`);
   return n;
 }
 
@@ -103,9 +104,12 @@ function workersArg(args: string[]): number {
  */
 async function serveCluster(n: number): Promise<void> {
   const config = configFromEnv();
-  if (config.databaseUrl.startsWith('sqlite:')) throw new Error('--workers needs MySQL/MariaDB: SQLite has one writer, so more processes only queue on its lock');
+  if (config.databaseUrl.startsWith('sqlite:'))
+    throw new Error('--workers needs MySQL/MariaDB: SQLite has one writer, so more processes only queue on its lock');
   if (config.terminals.trim() !== '') {
-    throw new Error('--workers runs lane-less API processes: a serial terminal can be driven by one process only. Set POS_TERMINALS= (empty) or run one `pos serve` per set of lanes');
+    throw new Error(
+      '--workers runs lane-less API processes: a serial terminal can be driven by one process only. Set POS_TERMINALS= (empty) or run one `pos serve` per set of lanes',
+    );
   }
   const db = await Db.fromUrl(config.databaseUrl, { poolSize: 2 }).open({ migrate: true });
   if (config.adminKey) await new AuthService(db, systemClock).bootstrapAdmin(config.adminKey);
@@ -157,19 +161,35 @@ async function serve(embedded: boolean, opts: { worker?: boolean } = {}): Promis
   // A worker's primary has migrated already; migrating from N workers at once would race on the schema.
   const db = await Db.fromUrl(config.databaseUrl).open({ migrate: !opts.worker });
   const adapters = await buildAdapters(config, log);
-  const app = await createApp({ config, db, terminals: adapters.terminals, acquirer: adapters.acquirer, log, printers: adapters.printers, lane: laneOptionsFromEnv() });
+  const app = await createApp({
+    config,
+    db,
+    terminals: adapters.terminals,
+    acquirer: adapters.acquirer,
+    log,
+    printers: adapters.printers,
+    lane: laneOptionsFromEnv(),
+  });
   const { url } = await app.listen(config.port, config.host);
   if (opts.worker) {
     process.send?.({ listening: url });
-    const stopWorker = async () => { await app.close(); await adapters.close(); await db.close(); process.exit(0); };
+    const stopWorker = async () => {
+      await app.close();
+      await adapters.close();
+      await db.close();
+      process.exit(0);
+    };
     process.once('SIGTERM', stopWorker);
     process.once('SIGINT', () => undefined); // the primary decides
     return;
   }
   process.stdout.write(`POS service listening on ${url}\n`);
-  process.stdout.write(`database: ${redact(config.databaseUrl)}; lanes: ${[...adapters.terminals.keys()].join(', ') || 'none'}; acquirer: ${adapters.acquirerDescription}\n`);
+  process.stdout.write(
+    `database: ${redact(config.databaseUrl)}; lanes: ${[...adapters.terminals.keys()].join(', ') || 'none'}; acquirer: ${adapters.acquirerDescription}\n`,
+  );
   process.stdout.write(`printers: ${adapters.printerDescriptions.join('; ') || 'none'}\n`);
-  if (generated?.generated) process.stdout.write(`admin key: ${generated.key} (generated; kept in ${generated.file})\n`);
+  if (generated?.generated)
+    process.stdout.write(`admin key: ${generated.key} (generated; kept in ${generated.file})\n`);
   else if (generated) process.stdout.write(`admin key: in ${generated.file}\n`);
   else if (config.adminKey) process.stdout.write('admin key: from POS_ADMIN_KEY\n');
   const firstLane = [...adapters.terminals.keys()][0] ?? 'lane-1';

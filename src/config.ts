@@ -24,7 +24,8 @@ function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min: number, ma
   const raw = env[name];
   if (raw === undefined || raw === '') return dflt;
   const v = Number(raw);
-  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
   return v;
 }
 
@@ -41,7 +42,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     port: int(env, 'PORT', 3000, 0, 65535),
     adminKey: env.POS_ADMIN_KEY || null,
     terminals: env.POS_TERMINALS ?? 'lane-1:sim',
-    cashLanes: (env.POS_LANES ?? 'lane-1').split(',').map((l) => l.trim()).filter(Boolean),
+    cashLanes: (env.POS_LANES ?? 'lane-1')
+      .split(',')
+      .map((l) => l.trim())
+      .filter(Boolean),
     acquirerUrl: env.ACQUIRER_URL || null,
     sweepCron: env.SWEEP_CRON || '* * * * *',
     terminalTRespMs: int(env, 'TERMINAL_T_RESP_MS', 60_000, 50, 600_000),

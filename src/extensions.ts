@@ -50,5 +50,12 @@ export interface Extension {
 
 /** Capabilities mounted under /v1 beside the core routes. */
 export async function extensionRoutes(ctx: CoreContext): Promise<Extension[]> {
-  return [ticketingExtension(ctx), stockCountExtension(ctx), reconciliationExtension(ctx), returnsExtension(ctx), tillExtension(ctx), reportsExtension(ctx)].filter((e): e is Extension => e !== null);
+  return [
+    ticketingExtension(ctx),
+    stockCountExtension(ctx),
+    reconciliationExtension(ctx),
+    returnsExtension(ctx),
+    tillExtension(ctx),
+    reportsExtension(ctx),
+  ].filter((e): e is Extension => e !== null);
 }

@@ -29,18 +29,32 @@ export class HttpAcquirer implements Acquirer {
 
   private base(ref: AcquirerTxnRef, txnType: string, txnSubType: string): AcpFields {
     return {
-      version: '5.1.0', encoding: 'UTF-8', signMethod: '01', txnType, txnSubType, bizType: '000000', accessType: '0', channelType: '07',
-      merId: this.opts.merId, orderId: ref.orderId, txnTime: ref.txnTime,
+      version: '5.1.0',
+      encoding: 'UTF-8',
+      signMethod: '01',
+      txnType,
+      txnSubType,
+      bizType: '000000',
+      accessType: '0',
+      channelType: '07',
+      merId: this.opts.merId,
+      orderId: ref.orderId,
+      txnTime: ref.txnTime,
     };
   }
 
   /** Posts a signed request; returns the verified answer or why there is none. */
-  private async call(path: string, fields: AcpFields): Promise<{ ok: true; fields: AcpFields } | { ok: false; reason: string }> {
+  private async call(
+    path: string,
+    fields: AcpFields,
+  ): Promise<{ ok: true; fields: AcpFields } | { ok: false; reason: string }> {
     const body = formEncode(signFields(fields, this.opts.key));
     let text: string;
     try {
       const res = await fetch(`${this.opts.baseUrl.replace(/\/$/, '')}/gateway/api/${path}`, {
-        method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded; charset=UTF-8' },
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/x-www-form-urlencoded; charset=UTF-8' },
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000),
       });
       text = await res.text();
@@ -60,7 +74,8 @@ export class HttpAcquirer implements Acquirer {
       this.log.warn('acquirer response ignored: it does not verify', { orderId: fields.orderId, reason: v.reason });
       return { ok: false, reason: `unverifiable response: ${v.reason}` };
     }
-    if (answer.orderId && answer.orderId !== fields.orderId) return { ok: false, reason: 'answer is about another orderId' };
+    if (answer.orderId && answer.orderId !== fields.orderId)
+      return { ok: false, reason: 'answer is about another orderId' };
     return { ok: true, fields: answer };
   }
 
@@ -71,15 +86,27 @@ export class HttpAcquirer implements Acquirer {
     if (a.respCode === '34') return { kind: 'not_found', respCode: a.respCode };
     if (a.respCode === '37') return { kind: 'rate_limited', respCode: a.respCode };
     if (PROCESSING.has(a.respCode)) return { kind: 'processing', respCode: a.respCode };
-    if (a.respCode !== '00') return { kind: 'no_answer', reason: `query failed (${a.respCode} ${a.respMsg ?? ''})`.trim(), respCode: a.respCode };
+    if (a.respCode !== '00')
+      return {
+        kind: 'no_answer',
+        reason: `query failed (${a.respCode} ${a.respMsg ?? ''})`.trim(),
+        respCode: a.respCode,
+      };
     const orig = a.origRespCode ?? '';
     if (orig === '00') {
       return {
-        kind: 'approved', respCode: a.respCode, origRespCode: orig, queryId: a.queryId, traceNo: a.traceNo, traceTime: a.traceTime,
-        settleDate: a.settleDate, txnAmtFen: a.txnAmt && /^\d+$/.test(a.txnAmt) ? Number(a.txnAmt) : undefined,
+        kind: 'approved',
+        respCode: a.respCode,
+        origRespCode: orig,
+        queryId: a.queryId,
+        traceNo: a.traceNo,
+        traceTime: a.traceTime,
+        settleDate: a.settleDate,
+        txnAmtFen: a.txnAmt && /^\d+$/.test(a.txnAmt) ? Number(a.txnAmt) : undefined,
       };
     }
-    if (PROCESSING.has(orig) || orig === '') return { kind: 'processing', respCode: a.respCode, origRespCode: orig || undefined };
+    if (PROCESSING.has(orig) || orig === '')
+      return { kind: 'processing', respCode: a.respCode, origRespCode: orig || undefined };
     return { kind: 'failed', respCode: a.respCode, origRespCode: orig, origRespMsg: a.origRespMsg };
   }
 

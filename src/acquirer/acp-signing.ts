@@ -30,7 +30,9 @@ export function signFields(fields: AcpFields, key: SigningKey): AcpFields {
   out.certId = key.certId;
   const a = algo(out.version ?? '5.1.0');
   const digest = createHash(a).update(stringToSign(out), 'utf8').digest('hex');
-  out.signature = createSign(a === 'sha1' ? 'RSA-SHA1' : 'RSA-SHA256').update(digest, 'ascii').sign(key.privateKey, 'base64');
+  out.signature = createSign(a === 'sha1' ? 'RSA-SHA1' : 'RSA-SHA256')
+    .update(digest, 'ascii')
+    .sign(key.privateKey, 'base64');
   return out;
 }
 
@@ -39,7 +41,9 @@ export function verifyFieldsSignature(fields: AcpFields, publicKey: KeyObject | 
   const a = algo(fields.version ?? '5.1.0');
   const digest = createHash(a).update(stringToSign(fields), 'utf8').digest('hex');
   try {
-    return createVerify(a === 'sha1' ? 'RSA-SHA1' : 'RSA-SHA256').update(digest, 'ascii').verify(publicKey, fields.signature, 'base64');
+    return createVerify(a === 'sha1' ? 'RSA-SHA1' : 'RSA-SHA256')
+      .update(digest, 'ascii')
+      .verify(publicKey, fields.signature, 'base64');
   } catch {
     return false;
   }
@@ -49,7 +53,9 @@ export function verifyFieldsSignature(fields: AcpFields, publicKey: KeyObject | 
 export function signWithSecureKey(fields: AcpFields, secureKey: string): string {
   const { certId: _certId, ...rest } = fields;
   const keyHash = createHash('sha256').update(secureKey, 'utf8').digest('hex');
-  return createHash('sha256').update(`${stringToSign(rest)}&${keyHash}`, 'utf8').digest('hex');
+  return createHash('sha256')
+    .update(`${stringToSign(rest)}&${keyHash}`, 'utf8')
+    .digest('hex');
 }
 
 /** A certificate serial (hex, as X509Certificate and node-forge give it) in decimal, exactly. */
@@ -58,7 +64,9 @@ export function serialToDecimal(hexSerial: string): string {
 }
 
 export function formEncode(fields: AcpFields): string {
-  return Object.entries(fields).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+  return Object.entries(fields)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .join('&');
 }
 
 export function formDecode(body: string): AcpFields {

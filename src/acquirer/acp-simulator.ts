@@ -68,8 +68,13 @@ export class AcquirerSimulator {
   }
 
   async start(host = '127.0.0.1', port = 0): Promise<string> {
-    this.server = createServer((req, res) => { void this.handle(req, res); });
-    this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
+    this.server = createServer((req, res) => {
+      void this.handle(req, res);
+    });
+    this.server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
     await new Promise<void>((r) => this.server!.listen(port, host, r));
     this.url = `http://${host}:${(this.server.address() as AddressInfo).port}`;
     return this.url;
@@ -82,14 +87,23 @@ export class AcquirerSimulator {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const json = (status: number, body: unknown) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)); };
+    const json = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
     try {
       const url = new URL(req.url ?? '/', 'http://sim');
       const body = await readBody(req);
-      if (req.method === 'POST' && url.pathname === '/gateway/api/queryTrans.do') return await this.gateway(res, formDecode(body), 'query');
-      if (req.method === 'POST' && url.pathname === '/gateway/api/backTransReq.do') return await this.gateway(res, formDecode(body), 'reverse');
-      if (req.method === 'POST' && url.pathname === '/sim/bank/record') { await this.bank.record(JSON.parse(body)); return json(200, { ok: true }); }
-      if (req.method === 'POST' && url.pathname === '/sim/bank/reverse') return json(200, { result: await this.bank.reverse(JSON.parse(body).orderId) });
+      if (req.method === 'POST' && url.pathname === '/gateway/api/queryTrans.do')
+        return await this.gateway(res, formDecode(body), 'query');
+      if (req.method === 'POST' && url.pathname === '/gateway/api/backTransReq.do')
+        return await this.gateway(res, formDecode(body), 'reverse');
+      if (req.method === 'POST' && url.pathname === '/sim/bank/record') {
+        await this.bank.record(JSON.parse(body));
+        return json(200, { ok: true });
+      }
+      if (req.method === 'POST' && url.pathname === '/sim/bank/reverse')
+        return json(200, { result: await this.bank.reverse(JSON.parse(body).orderId) });
       const txn = /^\/sim\/bank\/txns\/([^/]+)$/.exec(url.pathname);
       if (req.method === 'GET' && txn) {
         const t = await this.bank.get(decodeURIComponent(txn[1]));
@@ -97,16 +111,34 @@ export class AcquirerSimulator {
       }
       if (req.method === 'POST' && url.pathname === '/sim/faults') {
         const f = JSON.parse(body) as { orderId?: string; fault?: AcquirerFault; count?: number; on?: FaultTarget };
-        if (!f.orderId || !f.fault || !ACQUIRER_FAULTS.includes(f.fault)) return json(400, { error: `need orderId and fault (one of ${ACQUIRER_FAULTS.join(', ')})` });
-        if (f.on !== undefined && !['query', 'reverse', 'both'].includes(f.on)) return json(400, { error: 'on must be query, reverse or both' });
+        if (!f.orderId || !f.fault || !ACQUIRER_FAULTS.includes(f.fault))
+          return json(400, { error: `need orderId and fault (one of ${ACQUIRER_FAULTS.join(', ')})` });
+        if (f.on !== undefined && !['query', 'reverse', 'both'].includes(f.on))
+          return json(400, { error: 'on must be query, reverse or both' });
         this.setFault(f.orderId, f.fault, f.count ?? Infinity, f.on ?? 'query');
         return json(200, { ok: true });
       }
-      if (req.method === 'DELETE' && url.pathname === '/sim/faults') { this.clearFaults(); return json(200, { ok: true }); }
-      if (req.method === 'GET' && url.pathname === '/sim/config') return json(200, { rootPem: this.chain.rootPem, middlePem: this.chain.middlePem });
+      if (req.method === 'DELETE' && url.pathname === '/sim/faults') {
+        this.clearFaults();
+        return json(200, { ok: true });
+      }
+      if (req.method === 'GET' && url.pathname === '/sim/config')
+        return json(200, { rootPem: this.chain.rootPem, middlePem: this.chain.middlePem });
       if (req.method === 'GET' && url.pathname === '/healthz') return json(200, { ok: true });
       // The settlement file (fileTransRequest.do) and its faults live in acp-file-simulator.ts.
-      if (await handleFileRoutes(this, req, res, url, body, formDecode, (f) => !this.merchantKey || verifyFieldsSignature(f, this.merchantKey.publicKey), () => this.opts.now?.() ?? new Date())) return;
+      if (
+        await handleFileRoutes(
+          this,
+          req,
+          res,
+          url,
+          body,
+          formDecode,
+          (f) => !this.merchantKey || verifyFieldsSignature(f, this.merchantKey.publicKey),
+          () => this.opts.now?.() ?? new Date(),
+        )
+      )
+        return;
       return json(404, { error: 'not found' });
     } catch (err) {
       return json(400, { error: String(err) });
@@ -116,19 +148,43 @@ export class AcquirerSimulator {
   private async gateway(res: ServerResponse, req: AcpFields, kind: 'query' | 'reverse'): Promise<void> {
     if (this.opts.latencyMs) await new Promise((r) => setTimeout(r, this.opts.latencyMs));
     if (kind === 'query') this.counts.queries++;
-    else { this.counts.reversals++; this.reversedOrderIds.push(req.orderId ?? ''); }
+    else {
+      this.counts.reversals++;
+      this.reversedOrderIds.push(req.orderId ?? '');
+    }
     const orderId = req.orderId ?? '';
     const echo: AcpFields = {
-      version: '5.1.0', encoding: 'UTF-8', signMethod: '01', txnType: req.txnType ?? '', txnSubType: req.txnSubType ?? '', bizType: req.bizType ?? '',
-      accessType: req.accessType ?? '', merId: req.merId ?? '', orderId, txnTime: req.txnTime ?? '',
+      version: '5.1.0',
+      encoding: 'UTF-8',
+      signMethod: '01',
+      txnType: req.txnType ?? '',
+      txnSubType: req.txnSubType ?? '',
+      bizType: req.bizType ?? '',
+      accessType: req.accessType ?? '',
+      merId: req.merId ?? '',
+      orderId,
+      txnTime: req.txnTime ?? '',
     };
     if (this.merchantKey && !verifyFieldsSignature(req, this.merchantKey.publicKey)) {
       return this.answer(res, { ...echo, respCode: '11', respMsg: '验证签名失败' }, null);
     }
     const fault = this.takeFault(orderId, kind);
-    if (fault === '500') { res.writeHead(500); res.end('internal error'); return; }
+    if (fault === '500') {
+      res.writeHead(500);
+      res.end('internal error');
+      return;
+    }
     if (fault === 'timeout') return; // never answers; the socket is destroyed at close
-    if (fault && /^\d\d$/.test(fault)) return this.answer(res, { ...echo, respCode: fault, respMsg: fault === '34' ? '查无此交易' : fault === '37' ? '交易查询过于频繁' : '交易处理中' }, null);
+    if (fault && /^\d\d$/.test(fault))
+      return this.answer(
+        res,
+        {
+          ...echo,
+          respCode: fault,
+          respMsg: fault === '34' ? '查无此交易' : fault === '37' ? '交易查询过于频繁' : '交易处理中',
+        },
+        null,
+      );
 
     const txn = await this.bank.get(orderId);
     if (kind === 'reverse') {
@@ -137,15 +193,42 @@ export class AcquirerSimulator {
       // release goods for money a real acquirer may still hold. 34, like a query of it.
       if (result === 'not_found') return this.answer(res, { ...echo, respCode: '34', respMsg: '查无此交易' }, fault);
       const ok = result === 'reversed';
-      return this.answer(res, { ...echo, respCode: ok ? '00' : '12', respMsg: ok ? '成功[0000000]' : '原交易状态不允许冲正' }, fault);
+      return this.answer(
+        res,
+        { ...echo, respCode: ok ? '00' : '12', respMsg: ok ? '成功[0000000]' : '原交易状态不允许冲正' },
+        fault,
+      );
     }
     if (!txn) return this.answer(res, { ...echo, respCode: '34', respMsg: '查无此交易' }, fault);
-    const orig = txn.status === 'approved' ? '00' : txn.status === 'declined' ? (txn.respCode && txn.respCode !== '00' ? txn.respCode : '01') : '01';
-    const origMsg = { approved: '成功[0000000]', declined: '交易失败', reversed: '交易已冲正', voided: '交易已撤销' }[txn.status];
-    return this.answer(res, {
-      ...echo, respCode: '00', respMsg: '成功[0000000]', origRespCode: orig, origRespMsg: origMsg, queryId: txn.queryId, traceNo: txn.traceNo,
-      traceTime: txn.txnTime.slice(4), txnAmt: String(txn.amountFen), settleAmt: String(txn.amountFen), settleCurrencyCode: '156', settleDate: txn.settleDate,
-    }, fault);
+    const orig =
+      txn.status === 'approved'
+        ? '00'
+        : txn.status === 'declined'
+          ? txn.respCode && txn.respCode !== '00'
+            ? txn.respCode
+            : '01'
+          : '01';
+    const origMsg = { approved: '成功[0000000]', declined: '交易失败', reversed: '交易已冲正', voided: '交易已撤销' }[
+      txn.status
+    ];
+    return this.answer(
+      res,
+      {
+        ...echo,
+        respCode: '00',
+        respMsg: '成功[0000000]',
+        origRespCode: orig,
+        origRespMsg: origMsg,
+        queryId: txn.queryId,
+        traceNo: txn.traceNo,
+        traceTime: txn.txnTime.slice(4),
+        txnAmt: String(txn.amountFen),
+        settleAmt: String(txn.amountFen),
+        settleCurrencyCode: '156',
+        settleDate: txn.settleDate,
+      },
+      fault,
+    );
   }
 
   /** Signs and sends; `badsig` tampers with a field after signing, `foreign` signs with a chain nobody trusts. */

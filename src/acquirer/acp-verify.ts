@@ -22,7 +22,10 @@ export class ResponseVerifier {
   private readonly root: X509Certificate;
   private readonly middle: X509Certificate;
 
-  constructor(private readonly anchors: TrustAnchors, private readonly clock: Clock = systemClock) {
+  constructor(
+    private readonly anchors: TrustAnchors,
+    private readonly clock: Clock = systemClock,
+  ) {
     this.root = new X509Certificate(anchors.rootPem);
     this.middle = new X509Certificate(anchors.middlePem);
   }
@@ -38,14 +41,20 @@ export class ResponseVerifier {
     const now = this.clock.now().getTime();
     for (const c of [cert, this.middle, this.root]) {
       if (now < Date.parse(c.validFrom) || now > Date.parse(c.validTo)) {
-        return { ok: false, reason: `certificate ${c.subject.split('\n').pop()} is outside its validity (${c.validFrom} – ${c.validTo})` };
+        return {
+          ok: false,
+          reason: `certificate ${c.subject.split('\n').pop()} is outside its validity (${c.validFrom} – ${c.validTo})`,
+        };
       }
     }
-    if (!this.middle.checkIssued(this.root) || !this.middle.verify(this.root.publicKey)) return { ok: false, reason: 'the intermediate is not issued by the root' };
-    if (!cert.checkIssued(this.middle) || !cert.verify(this.middle.publicKey)) return { ok: false, reason: 'the signing certificate does not chain to the configured root' };
+    if (!this.middle.checkIssued(this.root) || !this.middle.verify(this.root.publicKey))
+      return { ok: false, reason: 'the intermediate is not issued by the root' };
+    if (!cert.checkIssued(this.middle) || !cert.verify(this.middle.publicKey))
+      return { ok: false, reason: 'the signing certificate does not chain to the configured root' };
     const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1] ?? '';
     const third = cn.split('@')[2] ?? '';
-    if (third !== UNIONPAY_CN && !(this.anchors.testMode && third === '00040000:SIGN')) return { ok: false, reason: `unexpected certificate CN ${cn}` };
+    if (third !== UNIONPAY_CN && !(this.anchors.testMode && third === '00040000:SIGN'))
+      return { ok: false, reason: `unexpected certificate CN ${cn}` };
     return { ok: true };
   }
 
@@ -54,7 +63,8 @@ export class ResponseVerifier {
     if (!fields.signature) return { ok: false, reason: 'no signature' };
     const cert = this.checkCertificate(fields.signPubKeyCert);
     if (!cert.ok) return cert;
-    if (!verifyFieldsSignature(fields, new X509Certificate(fields.signPubKeyCert).publicKey)) return { ok: false, reason: 'signature does not verify' };
+    if (!verifyFieldsSignature(fields, new X509Certificate(fields.signPubKeyCert).publicKey))
+      return { ok: false, reason: 'signature does not verify' };
     return { ok: true };
   }
 }

@@ -20,7 +20,9 @@ describe('ACP signing against the published vectors', () => {
     expect(merchant.certId).toBe(vectors.sign_cert_id);
   });
 
-  const rsaVectors: [string, any][] = vectors.vectors.filter((v: any) => v.fields.signMethod === '01').map((v: any) => [v.name, v]);
+  const rsaVectors: [string, any][] = vectors.vectors
+    .filter((v: any) => v.fields.signMethod === '01')
+    .map((v: any) => [v.name, v]);
   it.each(rsaVectors)('%s', (_n, v) => {
     const signed = signFields(v.fields, merchant);
     expect(stringToSign(signed)).toBe(v.string_to_sign);
@@ -40,38 +42,62 @@ describe('ACP signing against the published vectors', () => {
 });
 
 describe('response certificate checks', () => {
-  const anchors = { rootPem: fixture('acp_test_root.cer').toString(), middlePem: fixture('acp_test_middle.cer').toString(), testMode: true };
+  const anchors = {
+    rootPem: fixture('acp_test_root.cer').toString(),
+    middlePem: fixture('acp_test_middle.cer').toString(),
+    testMode: true,
+  };
   const verifyCert = fixture('verify_test.cer').toString();
 
   it('verify_test.cer verifies against the fixture root and middle inside its validity', () => {
-    expect(new ResponseVerifier(anchors, new ManualClock(new Date('2019-06-01T00:00:00Z'))).checkCertificate(verifyCert)).toEqual({ ok: true });
+    expect(
+      new ResponseVerifier(anchors, new ManualClock(new Date('2019-06-01T00:00:00Z'))).checkCertificate(verifyCert),
+    ).toEqual({ ok: true });
   });
 
   it('fails outside its validity', () => {
-    const v = new ResponseVerifier(anchors, new ManualClock(new Date('2021-06-01T00:00:00Z'))).checkCertificate(verifyCert);
+    const v = new ResponseVerifier(anchors, new ManualClock(new Date('2021-06-01T00:00:00Z'))).checkCertificate(
+      verifyCert,
+    );
     expect(v).toMatchObject({ ok: false, reason: expect.stringMatching(/validity/) });
-    expect(new ResponseVerifier(anchors, new ManualClock(new Date('2017-10-01T00:00:00Z'))).checkCertificate(verifyCert).ok).toBe(false);
+    expect(
+      new ResponseVerifier(anchors, new ManualClock(new Date('2017-10-01T00:00:00Z'))).checkCertificate(verifyCert).ok,
+    ).toBe(false);
   });
 
   it('refuses the test CN outside test mode', () => {
-    const v = new ResponseVerifier({ ...anchors, testMode: false }, new ManualClock(new Date('2019-06-01T00:00:00Z'))).checkCertificate(verifyCert);
+    const v = new ResponseVerifier(
+      { ...anchors, testMode: false },
+      new ManualClock(new Date('2019-06-01T00:00:00Z')),
+    ).checkCertificate(verifyCert);
     expect(v).toMatchObject({ ok: false, reason: expect.stringMatching(/CN/) });
   });
 
-  it('refuses a response signed with a key that is not the certificate\'s', () => {
+  it("refuses a response signed with a key that is not the certificate's", () => {
     const chain = generateTestChain('Mine');
     const other = generateTestChain('Other');
     const v = new ResponseVerifier({ rootPem: chain.rootPem, middlePem: chain.middlePem, testMode: true });
-    const good = signFields({ respCode: '00', orderId: 'X', signPubKeyCert: chain.signCertPem }, { privateKey: chain.signKey, certId: '1' });
+    const good = signFields(
+      { respCode: '00', orderId: 'X', signPubKeyCert: chain.signCertPem },
+      { privateKey: chain.signKey, certId: '1' },
+    );
     expect(v.verify(good)).toEqual({ ok: true });
-    const wrongKey = signFields({ respCode: '00', orderId: 'X', signPubKeyCert: chain.signCertPem }, { privateKey: other.signKey, certId: '1' });
+    const wrongKey = signFields(
+      { respCode: '00', orderId: 'X', signPubKeyCert: chain.signCertPem },
+      { privateKey: other.signKey, certId: '1' },
+    );
     expect(v.verify(wrongKey)).toMatchObject({ ok: false, reason: expect.stringMatching(/signature/) });
-    expect(v.verify({ ...good, respCode: '34' })).toMatchObject({ ok: false, reason: expect.stringMatching(/signature/) });
+    expect(v.verify({ ...good, respCode: '34' })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/signature/),
+    });
   });
 
   it('refuses a certificate from another root', () => {
     const other = generateTestChain('Other');
-    const v = new ResponseVerifier(anchors, new ManualClock(new Date('2019-06-01T00:00:00Z'))).checkCertificate(other.signCertPem);
+    const v = new ResponseVerifier(anchors, new ManualClock(new Date('2019-06-01T00:00:00Z'))).checkCertificate(
+      other.signCertPem,
+    );
     expect(v.ok).toBe(false);
   });
 });
@@ -82,18 +108,34 @@ describe('HttpAcquirer against the simulator over HTTP', () => {
   let sim: AcquirerSimulator;
   let client: HttpAcquirer;
   const ref = (orderId: string) => ({ orderId, txnTime: '20261125103000' });
-  const clientWaiting = (timeoutMs: number) => new HttpAcquirer({
-    baseUrl: sim.url, merId: '777290058110048', key, timeoutMs,
-    verifier: new ResponseVerifier({ rootPem: sim.chain.rootPem, middlePem: sim.chain.middlePem, testMode: true }),
-  });
+  const clientWaiting = (timeoutMs: number) =>
+    new HttpAcquirer({
+      baseUrl: sim.url,
+      merId: '777290058110048',
+      key,
+      timeoutMs,
+      verifier: new ResponseVerifier({ rootPem: sim.chain.rootPem, middlePem: sim.chain.middlePem, testMode: true }),
+    });
 
   beforeAll(async () => {
     sim = new AcquirerSimulator({ bank, merchantCertPem: key.certPem });
     await sim.start();
     // Generous: a loaded machine (RSA sign + verify per call) once took longer than 400 ms and a 34 read as no_answer.
     client = clientWaiting(10_000);
-    await bank.record({ orderId: 'OK1', amountFen: 1234, status: 'approved', txnTime: '20261125103000', respCode: '00' });
-    await bank.record({ orderId: 'NO1', amountFen: 1234, status: 'declined', txnTime: '20261125103000', respCode: '51' });
+    await bank.record({
+      orderId: 'OK1',
+      amountFen: 1234,
+      status: 'approved',
+      txnTime: '20261125103000',
+      respCode: '00',
+    });
+    await bank.record({
+      orderId: 'NO1',
+      amountFen: 1234,
+      status: 'declined',
+      txnTime: '20261125103000',
+      respCode: '51',
+    });
   });
   afterAll(() => sim.close());
   afterEach(() => sim.clearFaults());
@@ -123,7 +165,12 @@ describe('HttpAcquirer against the simulator over HTTP', () => {
     expect((await client.query(ref('OK1'))).kind).toBe('rate_limited');
   });
 
-  it.each([['500', /HTTP 500/], ['timeout', /timed out/], ['badsig', /does not verify/], ['foreign', /chain/]])('%s: no answer, says nothing', async (fault, reason) => {
+  it.each([
+    ['500', /HTTP 500/],
+    ['timeout', /timed out/],
+    ['badsig', /does not verify/],
+    ['foreign', /chain/],
+  ])('%s: no answer, says nothing', async (fault, reason) => {
     sim.setFault('OK1', fault as '500', 1);
     // Only the fault that never answers needs a short wait; the others answer and must not time out.
     const r = await (fault === 'timeout' ? clientWaiting(300) : client).query(ref('OK1'));
@@ -132,21 +179,44 @@ describe('HttpAcquirer against the simulator over HTTP', () => {
   });
 
   it('an answer signed by an expired certificate is ignored', async () => {
-    const expired = new AcquirerSimulator({ bank, chain: generateTestChain('Old', { notBefore: new Date('2020-01-01'), notAfter: new Date('2021-01-01') }) });
+    const expired = new AcquirerSimulator({
+      bank,
+      chain: generateTestChain('Old', { notBefore: new Date('2020-01-01'), notAfter: new Date('2021-01-01') }),
+    });
     await expired.start();
-    const c = new HttpAcquirer({ baseUrl: expired.url, merId: '777290058110048', key, verifier: new ResponseVerifier({ rootPem: expired.chain.rootPem, middlePem: expired.chain.middlePem, testMode: true }) });
+    const c = new HttpAcquirer({
+      baseUrl: expired.url,
+      merId: '777290058110048',
+      key,
+      verifier: new ResponseVerifier({
+        rootPem: expired.chain.rootPem,
+        middlePem: expired.chain.middlePem,
+        testMode: true,
+      }),
+    });
     const r = await c.query(ref('OK1'));
     await expired.close();
     expect(r).toMatchObject({ kind: 'no_answer', reason: expect.stringMatching(/validity/) });
   });
 
   it('a request signed with the wrong key is refused by the gateway', async () => {
-    const wrong = new HttpAcquirer({ baseUrl: sim.url, merId: '777290058110048', key: generateMerchantKey(), verifier: new ResponseVerifier({ rootPem: sim.chain.rootPem, middlePem: sim.chain.middlePem, testMode: true }) });
+    const wrong = new HttpAcquirer({
+      baseUrl: sim.url,
+      merId: '777290058110048',
+      key: generateMerchantKey(),
+      verifier: new ResponseVerifier({ rootPem: sim.chain.rootPem, middlePem: sim.chain.middlePem, testMode: true }),
+    });
     expect(await wrong.query(ref('OK1'))).toMatchObject({ kind: 'no_answer', respCode: '11' });
   });
 
   it('reversal: 00 reverses at the bank; the original then queries as failed', async () => {
-    await bank.record({ orderId: 'REV1', amountFen: 500, status: 'approved', txnTime: '20261125103000', respCode: '00' });
+    await bank.record({
+      orderId: 'REV1',
+      amountFen: 500,
+      status: 'approved',
+      txnTime: '20261125103000',
+      respCode: '00',
+    });
     expect(await client.reverse({ ...ref('REV1'), amountFen: 500 })).toEqual({ kind: 'reversed', respCode: '00' });
     expect((await bank.get('REV1'))?.status).toBe('reversed');
     expect((await client.query(ref('REV1'))).kind).toBe('failed');

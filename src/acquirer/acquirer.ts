@@ -5,8 +5,8 @@
  */
 
 export interface AcquirerTxnRef {
-  orderId: string;  // the attempt's RF
-  txnTime: string;  // the attempt's time, YYYYMMDDhhmmss China time
+  orderId: string; // the attempt's RF
+  txnTime: string; // the attempt's time, YYYYMMDDhhmmss China time
 }
 
 export type AcquirerQueryResult =

@@ -10,7 +10,9 @@ export class HttpSimBank implements SimBankPort {
 
   private async call(method: string, path: string, body?: unknown): Promise<Response> {
     return fetch(`${this.baseUrl.replace(/\/$/, '')}${path}`, {
-      method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined,
+      method,
+      headers: body ? { 'content-type': 'application/json' } : {},
+      body: body ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(5000),
     });
   }

@@ -25,12 +25,20 @@ export async function runSimAcquirer(args: string[]): Promise<void> {
   writeFileSync(join(dir, 'middle.pem'), sim.chain.middlePem);
   process.stdout.write(`sim-acquirer listening on ${url}\n`);
   if (args.includes('--print-config')) {
-    process.stdout.write([
-      `ACQUIRER_URL=${url}`, `ACQUIRER_ROOT_CERT=${join(dir, 'root.pem')}`, `ACQUIRER_MIDDLE_CERT=${join(dir, 'middle.pem')}`, 'ACQUIRER_TEST_MODE=true',
-      '# plus the merchant key: ACQUIRER_MER_ID, ACQUIRER_SIGN_PFX and ACQUIRER_SIGN_PFX_PASSWORD (this simulator accepts any merchant signature)',
-    ].join('\n') + '\n');
+    process.stdout.write(
+      [
+        `ACQUIRER_URL=${url}`,
+        `ACQUIRER_ROOT_CERT=${join(dir, 'root.pem')}`,
+        `ACQUIRER_MIDDLE_CERT=${join(dir, 'middle.pem')}`,
+        'ACQUIRER_TEST_MODE=true',
+        '# plus the merchant key: ACQUIRER_MER_ID, ACQUIRER_SIGN_PFX and ACQUIRER_SIGN_PFX_PASSWORD (this simulator accepts any merchant signature)',
+      ].join('\n') + '\n',
+    );
   }
-  const stop = async () => { await sim.close(); process.exit(0); };
+  const stop = async () => {
+    await sim.close();
+    process.exit(0);
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 }

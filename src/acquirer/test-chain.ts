@@ -16,20 +16,48 @@ export interface TestChain {
 function keyPair(): { pub: forge.pki.PublicKey; priv: forge.pki.rsa.PrivateKey; privPem: string } {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const privPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  return { pub: forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString()), priv: forge.pki.privateKeyFromPem(privPem), privPem };
+  return {
+    pub: forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString()),
+    priv: forge.pki.privateKeyFromPem(privPem),
+    privPem,
+  };
 }
 
-function cert(subjectCn: string, serial: string, pub: forge.pki.PublicKey, issuer: { cn: string; priv: forge.pki.rsa.PrivateKey }, ca: boolean, notBefore: Date, notAfter: Date): forge.pki.Certificate {
+function cert(
+  subjectCn: string,
+  serial: string,
+  pub: forge.pki.PublicKey,
+  issuer: { cn: string; priv: forge.pki.rsa.PrivateKey },
+  ca: boolean,
+  notBefore: Date,
+  notAfter: Date,
+): forge.pki.Certificate {
   const c = forge.pki.createCertificate();
   c.publicKey = pub;
   c.serialNumber = serial;
   c.validity.notBefore = notBefore;
   c.validity.notAfter = notAfter;
-  c.setSubject([{ name: 'countryName', value: 'CN' }, { name: 'organizationName', value: 'POS Simulated Acquirer' }, { name: 'commonName', value: subjectCn }]);
-  c.setIssuer([{ name: 'countryName', value: 'CN' }, { name: 'organizationName', value: 'POS Simulated Acquirer' }, { name: 'commonName', value: issuer.cn }]);
-  c.setExtensions(ca
-    ? [{ name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true }]
-    : [{ name: 'basicConstraints', cA: false }, { name: 'keyUsage', digitalSignature: true, nonRepudiation: true }]);
+  c.setSubject([
+    { name: 'countryName', value: 'CN' },
+    { name: 'organizationName', value: 'POS Simulated Acquirer' },
+    { name: 'commonName', value: subjectCn },
+  ]);
+  c.setIssuer([
+    { name: 'countryName', value: 'CN' },
+    { name: 'organizationName', value: 'POS Simulated Acquirer' },
+    { name: 'commonName', value: issuer.cn },
+  ]);
+  c.setExtensions(
+    ca
+      ? [
+          { name: 'basicConstraints', cA: true, critical: true },
+          { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+        ]
+      : [
+          { name: 'basicConstraints', cA: false },
+          { name: 'keyUsage', digitalSignature: true, nonRepudiation: true },
+        ],
+  );
   c.sign(issuer.priv, forge.md.sha256.create());
   return c;
 }
@@ -44,7 +72,15 @@ export function generateTestChain(label = 'POS Sim', opts: { notBefore?: Date; n
   const middleCn = `${label} TEST OCA1`;
   const rootCert = cert(rootCn, '01', root.pub, { cn: rootCn, priv: root.priv }, true, notBefore, notAfter);
   const middleCert = cert(middleCn, '02', middle.pub, { cn: rootCn, priv: root.priv }, true, notBefore, notAfter);
-  const signCert = cert('041@Z2026-11-25@00040000:SIGN@00000001', '0100bc6a8f31', sign.pub, { cn: middleCn, priv: middle.priv }, false, notBefore, notAfter);
+  const signCert = cert(
+    '041@Z2026-11-25@00040000:SIGN@00000001',
+    '0100bc6a8f31',
+    sign.pub,
+    { cn: middleCn, priv: middle.priv },
+    false,
+    notBefore,
+    notAfter,
+  );
   return {
     rootPem: forge.pki.certificateToPem(rootCert),
     middlePem: forge.pki.certificateToPem(middleCert),
@@ -57,6 +93,18 @@ export function generateTestChain(label = 'POS Sim', opts: { notBefore?: Date; n
 export function generateMerchantKey(): { privateKey: KeyObject; certPem: string; certId: string } {
   const k = keyPair();
   const now = Date.now();
-  const c = cert('POS Simulated Merchant@SIGN', '3c5a9e21b7', k.pub, { cn: 'POS Simulated Merchant@SIGN', priv: k.priv }, false, new Date(now - 86400_000), new Date(now + 5 * 365 * 86400_000));
-  return { privateKey: createPrivateKey(k.privPem), certPem: forge.pki.certificateToPem(c), certId: BigInt('0x3c5a9e21b7').toString(10) };
+  const c = cert(
+    'POS Simulated Merchant@SIGN',
+    '3c5a9e21b7',
+    k.pub,
+    { cn: 'POS Simulated Merchant@SIGN', priv: k.priv },
+    false,
+    new Date(now - 86400_000),
+    new Date(now + 5 * 365 * 86400_000),
+  );
+  return {
+    privateKey: createPrivateKey(k.privPem),
+    certPem: forge.pki.certificateToPem(c),
+    certId: BigInt('0x3c5a9e21b7').toString(10),
+  };
 }

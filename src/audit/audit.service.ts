@@ -19,8 +19,13 @@ export async function audit(m: EntityManager, ...facts: AuditFact[]): Promise<vo
   await m.insert(
     AuditEntry,
     facts.map((f) => ({
-      actor: f.actor, entity: f.entity, entityId: f.entityId, action: f.action,
-      before: json(f.before), after: json(f.after), at: f.at,
+      actor: f.actor,
+      entity: f.entity,
+      entityId: f.entityId,
+      action: f.action,
+      before: json(f.before),
+      after: json(f.after),
+      at: f.at,
     })),
   );
 }

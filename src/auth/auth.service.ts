@@ -23,7 +23,11 @@ export const AUTH_CACHE_SIZE = 10_000;
 export class AuthService {
   private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
 
-  constructor(private readonly db: Db, private readonly clock: Clock, private readonly cacheSize = AUTH_CACHE_SIZE) {}
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly cacheSize = AUTH_CACHE_SIZE,
+  ) {}
 
   /** The cached answer for this key, if fresh (no database read): lets the edge rate-limit only real misses. */
   cached(raw: string): { principal: Principal | null } | undefined {
@@ -44,12 +48,30 @@ export class AuthService {
     return this.cache.has(k);
   }
 
-  async create(input: { role: Role; lane?: string | null }, actor: string, raw = `pos_${randomBytes(32).toString('base64url')}`): Promise<{ id: string; role: Role; lane: string | null; key: string }> {
+  async create(
+    input: { role: Role; lane?: string | null },
+    actor: string,
+    raw = `pos_${randomBytes(32).toString('base64url')}`,
+  ): Promise<{ id: string; role: Role; lane: string | null; key: string }> {
     const now = this.clock.now().getTime();
-    const row: ApiKey = Object.assign(new ApiKey(), { id: newId(), role: input.role, lane: input.lane ?? null, keyHash: hashKey(raw), createdAt: now, revokedAt: null });
+    const row: ApiKey = Object.assign(new ApiKey(), {
+      id: newId(),
+      role: input.role,
+      lane: input.lane ?? null,
+      keyHash: hashKey(raw),
+      createdAt: now,
+      revokedAt: null,
+    });
     await this.db.tx(async (m) => {
       await m.insert(ApiKey, row);
-      await audit(m, { actor, entity: 'api_key', entityId: row.id, action: 'create', after: { role: row.role, lane: row.lane }, at: now });
+      await audit(m, {
+        actor,
+        entity: 'api_key',
+        entityId: row.id,
+        action: 'create',
+        after: { role: row.role, lane: row.lane },
+        at: now,
+      });
     });
     return { id: row.id, role: row.role, lane: row.lane, key: raw };
   }

@@ -15,22 +15,40 @@ describe.each(testDbKinds())('coupon list on $name', ({ name }) => {
     office = await t.as('backoffice');
     cashier = await t.as('cashier');
     for (const code of ['L-C', 'L-A', 'L-B']) {
-      expect((await office('PUT', `/v1/coupons/${code}`, { kind: 'amount_off', amountFen: 300, maxUses: 5 })).status).toBe(200);
+      expect(
+        (await office('PUT', `/v1/coupons/${code}`, { kind: 'amount_off', amountFen: 300, maxUses: 5 })).status,
+      ).toBe(200);
     }
     expect((await office('PUT', '/v1/coupons/L-D', { kind: 'percent_off', percent: 12.5 })).status).toBe(200);
   }, 60_000);
-  afterAll(async () => { await t?.stop(); });
-  afterEach(async () => { expect(await t.check()).toEqual([]); });
+  afterAll(async () => {
+    await t?.stop();
+  });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
 
   it('pages through every coupon in code order with used and remaining', async () => {
     const first = await office('GET', '/v1/coupons?limit=2');
     expect(first.status).toBe(200);
     expect(first.body.coupons.map((c: { code: string }) => c.code)).toEqual(['L-A', 'L-B']);
-    expect(first.body.coupons[0]).toMatchObject({ kind: 'amount_off', amountFen: 300, maxUses: 5, used: 0, reserved: 0, remaining: 5 });
+    expect(first.body.coupons[0]).toMatchObject({
+      kind: 'amount_off',
+      amountFen: 300,
+      maxUses: 5,
+      used: 0,
+      reserved: 0,
+      remaining: 5,
+    });
     expect(first.body.next).toBe('L-B');
     const second = await office('GET', `/v1/coupons?limit=2&cursor=${first.body.next}`);
     expect(second.body.coupons.map((c: { code: string }) => c.code)).toEqual(['L-C', 'L-D']);
-    expect(second.body.coupons[1]).toMatchObject({ kind: 'percent_off', percent: 12.5, maxUses: null, remaining: null });
+    expect(second.body.coupons[1]).toMatchObject({
+      kind: 'percent_off',
+      percent: 12.5,
+      maxUses: null,
+      remaining: null,
+    });
     const last = await office('GET', `/v1/coupons?limit=2&cursor=L-D`);
     expect(last.body).toEqual({ coupons: [], next: null });
   });
@@ -45,8 +63,17 @@ describe.each(testDbKinds())('coupon list on $name', ({ name }) => {
   });
 
   it('an edit through PUT shows in the list (the form re-saves the whole coupon)', async () => {
-    expect((await office('PUT', '/v1/coupons/L-A', { kind: 'amount_off', amountFen: 450, maxUses: 9, minSubtotalFen: 1000 })).status).toBe(200);
+    expect(
+      (await office('PUT', '/v1/coupons/L-A', { kind: 'amount_off', amountFen: 450, maxUses: 9, minSubtotalFen: 1000 }))
+        .status,
+    ).toBe(200);
     const r = await office('GET', '/v1/coupons?limit=1');
-    expect(r.body.coupons[0]).toMatchObject({ code: 'L-A', amountFen: 450, maxUses: 9, minSubtotalFen: 1000, remaining: 9 });
+    expect(r.body.coupons[0]).toMatchObject({
+      code: 'L-A',
+      amountFen: 450,
+      maxUses: 9,
+      minSubtotalFen: 1000,
+      remaining: 9,
+    });
   });
 });

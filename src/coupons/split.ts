@@ -20,7 +20,8 @@ export function splitByLargestRemainder(total: number, weights: number[]): numbe
   const exact = weights.map((w) => new Decimal(total).mul(w).div(sum));
   const parts = exact.map((e) => e.floor().toNumber());
   let left = total - parts.reduce((s, p) => s + p, 0);
-  const order = exact.map((e, i) => ({ i, rem: e.minus(e.floor()) }))
+  const order = exact
+    .map((e, i) => ({ i, rem: e.minus(e.floor()) }))
     .sort((a, b) => b.rem.comparedTo(a.rem) || a.i - b.i);
   for (const { i } of order) {
     if (left <= 0) break;

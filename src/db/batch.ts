@@ -43,7 +43,11 @@ export class Batcher<I, O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
       if (this.queue.length >= this.opts.maxSize) this.flush();
-      else if (!this.timer) this.timer = setTimeout(() => { this.timer = null; this.flush(); }, this.opts.maxWaitMs);
+      else if (!this.timer)
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          this.flush();
+        }, this.opts.maxWaitMs);
     });
   }
 
@@ -62,7 +66,10 @@ export class Batcher<I, O> {
         this.inFlight--;
         if (this.queue.length > 0) {
           if (this.queue.length >= this.opts.maxSize || !this.timer) {
-            if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+            if (this.timer) {
+              clearTimeout(this.timer);
+              this.timer = null;
+            }
             this.flush();
           }
         } else if (this.inFlight === 0) {
@@ -70,7 +77,10 @@ export class Batcher<I, O> {
         }
       });
     }
-    if (this.timer && this.queue.length === 0) { clearTimeout(this.timer); this.timer = null; }
+    if (this.timer && this.queue.length === 0) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
   }
 
   private async run(batch: Waiter<I, O>[]): Promise<void> {
@@ -78,7 +88,8 @@ export class Batcher<I, O> {
     let outcomes: Outcome<O>[] | null;
     try {
       outcomes = await this.opts.applyBatch(batch.map((w) => w.input));
-      if (outcomes.length !== batch.length) throw new Error(`batch ${this.opts.name}: ${outcomes.length} outcomes for ${batch.length} inputs`);
+      if (outcomes.length !== batch.length)
+        throw new Error(`batch ${this.opts.name}: ${outcomes.length} outcomes for ${batch.length} inputs`);
     } catch {
       outcomes = null; // nothing of the batch committed: each input goes again on its own
     }
@@ -94,18 +105,31 @@ export class Batcher<I, O> {
         }
       }
     }
-    this.opts.onBatch?.({ name: this.opts.name, size: batch.length, seconds: Number(process.hrtime.bigint() - started) / 1e9, fallback: !outcomes });
+    this.opts.onBatch?.({
+      name: this.opts.name,
+      size: batch.length,
+      seconds: Number(process.hrtime.bigint() - started) / 1e9,
+      fallback: !outcomes,
+    });
   }
 }
 
 /** Multi-row INSERT in chunks that stay below both drivers' bound-parameter limits. */
-export function multiRowInsert(table: string, columns: string[], rowsOut: unknown[][], chunkRows = 400): { sql: string; params: unknown[] }[] {
+export function multiRowInsert(
+  table: string,
+  columns: string[],
+  rowsOut: unknown[][],
+  chunkRows = 400,
+): { sql: string; params: unknown[] }[] {
   const out: { sql: string; params: unknown[] }[] = [];
   const tuple = `(${columns.map(() => '?').join(', ')})`;
   const cols = columns.map((c) => `\`${c}\``).join(', ');
   for (let i = 0; i < rowsOut.length; i += chunkRows) {
     const chunk = rowsOut.slice(i, i + chunkRows);
-    out.push({ sql: `INSERT INTO ${table} (${cols}) VALUES ${chunk.map(() => tuple).join(', ')}`, params: chunk.flat() });
+    out.push({
+      sql: `INSERT INTO ${table} (${cols}) VALUES ${chunk.map(() => tuple).join(', ')}`,
+      params: chunk.flat(),
+    });
   }
   return out;
 }

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
-import { registeredEntities } from './registry';
+import { EntityClass, registeredEntities } from './registry';
 import { migrations } from '../../migrations';
 
 export type DbKind = 'sqlite' | 'mysql';
@@ -13,8 +13,10 @@ export function dbKindOf(url: string): DbKind {
   throw new Error(`DATABASE_URL must be sqlite:PATH or mysql://user:pass@host:port/db, got "${url}"`);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export interface DataSourceOpts { poolSize?: number; entities?: Function[] }
+export interface DataSourceOpts {
+  poolSize?: number;
+  entities?: EntityClass[];
+}
 
 export function dataSourceOptions(url: string, opts: DataSourceOpts = {}): DataSourceOptions {
   const entities = opts.entities ?? registeredEntities();

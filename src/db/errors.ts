@@ -4,5 +4,10 @@ export function isDuplicateKey(err: unknown): boolean {
   if (!e || typeof e !== 'object') return false;
   const code = e.code ?? e.driverError?.code ?? '';
   const errno = e.errno ?? e.driverError?.errno;
-  return errno === 1062 || code === 'ER_DUP_ENTRY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  return (
+    errno === 1062 ||
+    code === 'ER_DUP_ENTRY' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
 }

@@ -16,7 +16,12 @@ declare module 'express-serve-static-core' {
  */
 export class MissLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
-  constructor(private readonly burst = 50, private readonly perSecond = 10, private readonly maxClients = 10_000, private readonly now = Date.now) {}
+  constructor(
+    private readonly burst = 50,
+    private readonly perSecond = 10,
+    private readonly maxClients = 10_000,
+    private readonly now = Date.now,
+  ) {}
 
   take(client: string): boolean {
     const t = this.now();
@@ -43,7 +48,11 @@ export function authenticate(auth: AuthService, limiter = new MissLimiter()): Re
     const refuse = (message: string) => {
       if (!limiter.take(client)) {
         res.set('Retry-After', '1');
-        throw new DomainError(429, 'too_many_auth_failures', 'too many requests without a valid API key from this address; slow down');
+        throw new DomainError(
+          429,
+          'too_many_auth_failures',
+          'too many requests without a valid API key from this address; slow down',
+        );
       }
       throw new DomainError(401, 'unauthorized', message);
     };
@@ -51,7 +60,11 @@ export function authenticate(auth: AuthService, limiter = new MissLimiter()): Re
     const hit = auth.cached(m[1]);
     if (!hit && !limiter.take(client)) {
       res.set('Retry-After', '1');
-      throw new DomainError(429, 'too_many_auth_failures', 'too many requests without a valid API key from this address; slow down');
+      throw new DomainError(
+        429,
+        'too_many_auth_failures',
+        'too many requests without a valid API key from this address; slow down',
+      );
     }
     const principal = hit ? hit.principal : await auth.authenticate(m[1]);
     if (!principal) throw new DomainError(401, 'unauthorized', 'the API key is not valid');
@@ -77,13 +90,15 @@ export const actorOf = (req: Request): string => `key:${req.principal!.id}`;
 /** A cashier key bound to a lane may only work that lane. */
 export function checkLane(req: Request, lane: string): void {
   const bound = req.principal?.lane;
-  if (bound && bound !== lane) throw new DomainError(403, 'lane_mismatch', `this key is for lane ${bound}, not ${lane}`);
+  if (bound && bound !== lane)
+    throw new DomainError(403, 'lane_mismatch', `this key is for lane ${bound}, not ${lane}`);
 }
 
 /** A cashier key bound to a lane may only act on that lane's orders (cancel, tender, extend). */
 export function checkOrderLane(req: Request, orderLane: string): void {
   const bound = req.principal?.lane;
-  if (bound && bound !== orderLane) throw new DomainError(403, 'wrong_lane', `this key is for lane ${bound}; the order is on lane ${orderLane}`);
+  if (bound && bound !== orderLane)
+    throw new DomainError(403, 'wrong_lane', `this key is for lane ${bound}; the order is on lane ${orderLane}`);
 }
 
 /** Lanes an order may be rung up on: those with a terminal and the cash-only lanes of POS_LANES. */

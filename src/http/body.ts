@@ -25,18 +25,30 @@ const parser = (limit: string) => {
   return p;
 };
 
-const hasBody = (req: express.Request) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+const hasBody = (req: express.Request) =>
+  req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 
 export function jsonBody(): RequestHandler {
   return (req, res, next) => {
     if (!hasBody(req)) return next();
     const type = (req.headers['content-type'] ?? '').toLowerCase();
     if (/^text\/csv\b/.test(type) && CSV_ROUTES.some((r) => r.test(req.path))) return next();
-    if (/^application\/(zip|x-zip-compressed)\b/.test(type) && req.method === 'POST' && ZIP_ROUTES.some((r) => r.test(req.path))) return next();
+    if (
+      /^application\/(zip|x-zip-compressed)\b/.test(type) &&
+      req.method === 'POST' &&
+      ZIP_ROUTES.some((r) => r.test(req.path))
+    )
+      return next();
     if (!/^application\/([\w.+-]+\+)?json\b/.test(type)) {
-      return next(new DomainError(415, 'unsupported_media_type', type
-        ? `Content-Type ${type.slice(0, 60)} is not accepted here; send application/json`
-        : 'the request has a body but no Content-Type; send application/json'));
+      return next(
+        new DomainError(
+          415,
+          'unsupported_media_type',
+          type
+            ? `Content-Type ${type.slice(0, 60)} is not accepted here; send application/json`
+            : 'the request has a body but no Content-Type; send application/json',
+        ),
+      );
     }
     const rule = LIMITS.find((l) => l.method === req.method && l.path.test(req.path));
     return parser(rule?.limit ?? SMALL)(req, res, next);

@@ -19,7 +19,9 @@ export const requestId: RequestHandler = (req, res, next) => {
 };
 
 export const notFoundRoute: RequestHandler = (req, res) => {
-  res.status(404).json({ error: { code: 'route_not_found', message: `no route ${req.method} ${req.path.slice(0, 200)}`, details: {} } });
+  res.status(404).json({
+    error: { code: 'route_not_found', message: `no route ${req.method} ${req.path.slice(0, 200)}`, details: {} },
+  });
 };
 
 /** The body-parser refusals we expect, each with a stable code and our own words (never the library's text). */
@@ -41,7 +43,10 @@ const PARSER_ERRORS: Record<string, [number, string, string]> = {
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const send = (status: number, code: string, message: string, details: Record<string, unknown> = {}) => {
-      if (res.headersSent) { res.end(); return; }
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
       res.status(status).json({ error: { code, message, details } });
     };
     if (err instanceof DomainError) return send(err.status, err.code, err.message, err.details ?? {});
@@ -50,11 +55,22 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     const known = type ? PARSER_ERRORS[type] : undefined;
     if (known && known[0] < 500) return send(known[0], known[1], known[2]);
     if (isDuplicateKey(err)) {
-      log.warn('unique key raced', { requestId: req.id, method: req.method, path: req.path, err: String((err as Error)?.message ?? err) });
+      log.warn('unique key raced', {
+        requestId: req.id,
+        method: req.method,
+        path: req.path,
+        err: String((err as Error)?.message ?? err),
+      });
       return send(409, 'already_exists', 'another request created the same thing at the same moment; read it or retry');
     }
-    if (typeof status === 'number' && status >= 400 && status < 500) return send(status, 'bad_request', 'the request cannot be read');
-    log.error('unhandled error', { requestId: req.id, method: req.method, path: req.path, err: (err as Error)?.stack ?? String(err) });
+    if (typeof status === 'number' && status >= 400 && status < 500)
+      return send(status, 'bad_request', 'the request cannot be read');
+    log.error('unhandled error', {
+      requestId: req.id,
+      method: req.method,
+      path: req.path,
+      err: (err as Error)?.stack ?? String(err),
+    });
     send(500, 'internal_error', `internal error (request ${req.id ?? 'unknown'})`, { requestId: req.id });
   };
 }

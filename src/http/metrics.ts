@@ -30,16 +30,28 @@ export class Metrics {
   }
 
   counter(name: string, help: string): Series {
-    return this.labelled(name, (labelNames) => new Counter({ name, help, labelNames, registers: [this.registry] }), 'counter');
+    return this.labelled(
+      name,
+      (labelNames) => new Counter({ name, help, labelNames, registers: [this.registry] }),
+      'counter',
+    );
   }
 
   gauge(name: string, help: string): Series {
-    return this.labelled(name, (labelNames) => new Gauge({ name, help, labelNames, registers: [this.registry] }), 'gauge');
+    return this.labelled(
+      name,
+      (labelNames) => new Gauge({ name, help, labelNames, registers: [this.registry] }),
+      'gauge',
+    );
   }
 
   /** Records a duration in a histogram (name_bucket, name_sum, name_count). */
   observe(name: string, help: string, seconds: number, labels: Labels = {}, buckets = LATENCY_BUCKETS): void {
-    const h = this.get(name, Object.keys(labels), (labelNames) => new Histogram({ name, help, labelNames, buckets, registers: [this.registry] })) as Histogram;
+    const h = this.get(
+      name,
+      Object.keys(labels),
+      (labelNames) => new Histogram({ name, help, labelNames, buckets, registers: [this.registry] }),
+    ) as Histogram;
     h.observe(labels, seconds);
   }
 
@@ -54,8 +66,12 @@ export class Metrics {
       const started = process.hrtime.bigint();
       res.once('finish', () => {
         const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
-        this.observe('pos_http_request_seconds', 'HTTP request latency by route', Number(process.hrtime.bigint() - started) / 1e9,
-          { method: req.method, route, status: String(res.statusCode) });
+        this.observe(
+          'pos_http_request_seconds',
+          'HTTP request latency by route',
+          Number(process.hrtime.bigint() - started) / 1e9,
+          { method: req.method, route, status: String(res.statusCode) },
+        );
       });
       next();
     };
@@ -64,9 +80,16 @@ export class Metrics {
   /** Feeds the reservation engine's batches into a size histogram and a duration histogram. */
   batchObserver(): (info: { name: string; size: number; seconds: number; fallback: boolean }) => void {
     return (info) => {
-      this.observe('pos_batch_size', 'Requests committed per batch transaction', info.size, { batch: info.name }, BATCH_BUCKETS);
+      this.observe(
+        'pos_batch_size',
+        'Requests committed per batch transaction',
+        info.size,
+        { batch: info.name },
+        BATCH_BUCKETS,
+      );
       this.observe('pos_batch_seconds', 'Batch transaction duration', info.seconds, { batch: info.name });
-      if (info.fallback) this.counter('pos_batch_fallbacks_total', 'Batches retried one request at a time').inc({ batch: info.name });
+      if (info.fallback)
+        this.counter('pos_batch_fallbacks_total', 'Batches retried one request at a time').inc({ batch: info.name });
     };
   }
 
@@ -95,7 +118,11 @@ export class Metrics {
     };
   }
 
-  private get(name: string, labelNames: string[], make: (labelNames: string[]) => Counter | Gauge | Histogram): Counter | Gauge | Histogram {
+  private get(
+    name: string,
+    labelNames: string[],
+    make: (labelNames: string[]) => Counter | Gauge | Histogram,
+  ): Counter | Gauge | Histogram {
     let s = this.series.get(name);
     if (!s) this.series.set(name, (s = make([...labelNames].sort())));
     return s;

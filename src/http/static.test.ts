@@ -11,7 +11,9 @@ async function serve(dir: string): Promise<{ url: string; server: Server }> {
   const app = express();
   app.use(webPages(dir));
   app.use(notFoundRoute);
-  const server = await new Promise<Server>((r) => { const s = app.listen(0, '127.0.0.1', () => r(s)); });
+  const server = await new Promise<Server>((r) => {
+    const s = app.listen(0, '127.0.0.1', () => r(s));
+  });
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 

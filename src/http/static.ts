@@ -23,7 +23,13 @@ export function webPages(dir = process.env.POS_WEB_DIR || join(repoRoot(), 'dist
       const file = join(dir, page, 'index.html');
       if (!existsSync(file)) {
         // Not a 5xx: the service is fine, the page is simply not there until it is built.
-        res.status(404).json({ error: { code: 'page_not_built', message: `the ${page} page is not built; run \`npm run build:web\` (npm start does it)`, details: {} } });
+        res.status(404).json({
+          error: {
+            code: 'page_not_built',
+            message: `the ${page} page is not built; run \`npm run build:web\` (npm start does it)`,
+            details: {},
+          },
+        });
         return;
       }
       // The page itself is small and names the current assets: never cache it.

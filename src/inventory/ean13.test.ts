@@ -14,11 +14,18 @@ describe('EAN-13', () => {
   });
 
   it('any single-digit misread is caught', () => {
-    fc.assert(fc.property(fc.stringMatching(/^\d{12}$/), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 1, max: 9 }), (body, pos, bump) => {
-      const code = body + ean13CheckDigit(body);
-      const misread = code.slice(0, pos) + ((Number(code[pos]) + bump) % 10) + code.slice(pos + 1);
-      expect(isValidEan13(code)).toBe(true);
-      expect(isValidEan13(misread)).toBe(false);
-    }));
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^\d{12}$/),
+        fc.integer({ min: 0, max: 12 }),
+        fc.integer({ min: 1, max: 9 }),
+        (body, pos, bump) => {
+          const code = body + ean13CheckDigit(body);
+          const misread = code.slice(0, pos) + ((Number(code[pos]) + bump) % 10) + code.slice(pos + 1);
+          expect(isValidEan13(code)).toBe(true);
+          expect(isValidEan13(misread)).toBe(false);
+        },
+      ),
+    );
   });
 });

@@ -7,14 +7,18 @@ import { newId } from '../shared/ids';
 import { InventoryService } from './inventory.service';
 import { ean13Field } from './barcodes';
 
-const skuBody = z.object({ name: z.string().trim().min(1).max(200), priceFen: fen, barcode: ean13Field.nullable().optional() }).strict();
+const skuBody = z
+  .object({ name: z.string().trim().min(1).max(200), priceFen: fen, barcode: ean13Field.nullable().optional() })
+  .strict();
 const receiptBody = z.object({ lines, ref: z.string().min(1).max(64).optional() }).strict();
-const listQuery = z.object({
-  q: z.string().max(200).optional(),
-  kind: z.enum(['goods', 'seat']).optional(),
-  cursor: skuCode.optional(),
-  limit: pageLimit.optional(),
-}).strict();
+const listQuery = z
+  .object({
+    q: z.string().max(200).optional(),
+    kind: z.enum(['goods', 'seat']).optional(),
+    cursor: skuCode.optional(),
+    limit: pageLimit.optional(),
+  })
+  .strict();
 
 export function inventoryRoutes(inventory: InventoryService): Router {
   const r = Router();
@@ -29,7 +33,15 @@ export function inventoryRoutes(inventory: InventoryService): Router {
     const sku = pathParam('sku', skuCode, req.params.sku);
     const body = parse(skuBody, req.body);
     const saved = await inventory.upsertSku({ sku, ...body }, actorOf(req));
-    res.json({ sku: saved.sku, name: saved.name, priceFen: saved.priceFen, barcode: saved.barcode, onHand: saved.onHand, reserved: saved.reserved, available: saved.onHand - saved.reserved });
+    res.json({
+      sku: saved.sku,
+      name: saved.name,
+      priceFen: saved.priceFen,
+      barcode: saved.barcode,
+      onHand: saved.onHand,
+      reserved: saved.reserved,
+      available: saved.onHand - saved.reserved,
+    });
   });
 
   r.post('/stock/receipts', allow('backoffice'), async (req, res) => {

@@ -39,14 +39,28 @@ export class BatchGuardError extends Error {}
 
 const bySku = <T extends { sku: string }>(a: T, b: T) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0);
 
-export async function lockStock(m: EntityManager, skus: Iterable<string>, forUpdate: string): Promise<Map<string, StockRow>> {
+export async function lockStock(
+  m: EntityManager,
+  skus: Iterable<string>,
+  forUpdate: string,
+): Promise<Map<string, StockRow>> {
   const sorted = [...new Set(skus)].sort();
   const out = new Map<string, StockRow>();
   for (let i = 0; i < sorted.length; i += 500) {
     const chunk = sorted.slice(i, i + 500);
-    const r = await rows<{ sku: string; kind: SkuKind; price_fen: unknown; on_hand: unknown; reserved: unknown }>(m,
-      `SELECT sku, kind, price_fen, on_hand, reserved FROM sku WHERE sku IN (${placeholders(chunk.length)}) ORDER BY sku${forUpdate}`, chunk);
-    for (const x of r) out.set(x.sku, { sku: x.sku, kind: x.kind, priceFen: Number(x.price_fen), onHand: Number(x.on_hand), reserved: Number(x.reserved) });
+    const r = await rows<{ sku: string; kind: SkuKind; price_fen: unknown; on_hand: unknown; reserved: unknown }>(
+      m,
+      `SELECT sku, kind, price_fen, on_hand, reserved FROM sku WHERE sku IN (${placeholders(chunk.length)}) ORDER BY sku${forUpdate}`,
+      chunk,
+    );
+    for (const x of r)
+      out.set(x.sku, {
+        sku: x.sku,
+        kind: x.kind,
+        priceFen: Number(x.price_fen),
+        onHand: Number(x.on_hand),
+        reserved: Number(x.reserved),
+      });
   }
   return out;
 }
@@ -56,12 +70,20 @@ export async function lockStock(m: EntityManager, skus: Iterable<string>, forUpd
  * `admit` may still refuse a request whose stock fits (it then consumes nothing). Returns one verdict
  * per request and the total to reserve per SKU for the accepted ones.
  */
-export function allocate(stock: Map<string, StockRow>, requests: HoldRequest[], admit?: (i: number) => DomainError | null): { verdicts: HoldVerdict[]; totals: Map<string, number> } {
+export function allocate(
+  stock: Map<string, StockRow>,
+  requests: HoldRequest[],
+  admit?: (i: number) => DomainError | null,
+): { verdicts: HoldVerdict[]; totals: Map<string, number> } {
   const available = new Map([...stock.values()].map((s) => [s.sku, s.onHand - s.reserved]));
   const totals = new Map<string, number>();
   const verdicts = requests.map((req, i): HoldVerdict => {
     const unknown = req.lines.filter((l) => stock.get(l.sku)?.kind !== req.skuKind).map((l) => l.sku);
-    if (unknown.length) return { ok: false, error: unprocessable('unknown_sku', `unknown SKU: ${unknown.join(', ')}`, { skus: unknown }) };
+    if (unknown.length)
+      return {
+        ok: false,
+        error: unprocessable('unknown_sku', `unknown SKU: ${unknown.join(', ')}`, { skus: unknown }),
+      };
     const short: Shortfall[] = req.lines
       .filter((l) => available.get(l.sku)! < l.qty)
       .map((l) => ({ sku: l.sku, requested: l.qty, available: Math.max(0, available.get(l.sku)!) }));
@@ -78,15 +100,37 @@ export function allocate(stock: Map<string, StockRow>, requests: HoldRequest[], 
   return { verdicts, totals };
 }
 
-const MOVEMENT_COLUMNS = ['sku', 'kind', 'on_hand_delta', 'reserved_delta', 'order_id', 'order_line_id', 'ref', 'actor', 'at'];
+const MOVEMENT_COLUMNS = [
+  'sku',
+  'kind',
+  'on_hand_delta',
+  'reserved_delta',
+  'order_id',
+  'order_line_id',
+  'ref',
+  'actor',
+  'at',
+];
 
 /** Reservation movements for the accepted requests, then one guarded UPDATE per SKU (sorted) with the batch's total. */
-export async function applyHolds(m: EntityManager, accepted: HoldRequest[], totals: Map<string, number>, now: number): Promise<void> {
-  const movements = accepted.flatMap((r) => [...r.lines].sort(bySku).map((l) => [l.sku, 'reservation', 0, l.qty, r.orderId, l.lineId, null, r.actor, now]));
+export async function applyHolds(
+  m: EntityManager,
+  accepted: HoldRequest[],
+  totals: Map<string, number>,
+  now: number,
+): Promise<void> {
+  const movements = accepted.flatMap((r) =>
+    [...r.lines].sort(bySku).map((l) => [l.sku, 'reservation', 0, l.qty, r.orderId, l.lineId, null, r.actor, now]),
+  );
   for (const q of multiRowInsert('stock_movement', MOVEMENT_COLUMNS, movements)) await exec(m, q.sql, q.params);
   for (const [sku, total] of [...totals].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-    const n = await exec(m, 'UPDATE sku SET reserved = reserved + ?, updated_at = ? WHERE sku = ? AND on_hand - reserved >= ?', [total, now, sku, total]);
-    if (n !== 1) throw new BatchGuardError(`batch reservation of ${total} × ${sku} found less available than its locked read`);
+    const n = await exec(
+      m,
+      'UPDATE sku SET reserved = reserved + ?, updated_at = ? WHERE sku = ? AND on_hand - reserved >= ?',
+      [total, now, sku, total],
+    );
+    if (n !== 1)
+      throw new BatchGuardError(`batch reservation of ${total} × ${sku} found less available than its locked read`);
   }
 }
 
@@ -107,8 +151,11 @@ export async function applySales(m: EntityManager, lines: SaleLine[], now: numbe
   if (lines.length === 0) return;
   for (let i = 0; i < lines.length; i += 500) {
     const chunk = lines.slice(i, i + 500);
-    const n = await exec(m, `UPDATE order_line SET reservation = 'sold', ended_at = ? WHERE reservation = 'active' AND id IN (${placeholders(chunk.length)})`,
-      [now, ...chunk.map((l) => l.lineId)]);
+    const n = await exec(
+      m,
+      `UPDATE order_line SET reservation = 'sold', ended_at = ? WHERE reservation = 'active' AND id IN (${placeholders(chunk.length)})`,
+      [now, ...chunk.map((l) => l.lineId)],
+    );
     if (n !== chunk.length) throw new BatchGuardError(`batch sale ended ${n} of ${chunk.length} reservations`);
   }
   const sorted = [...lines].sort(bySku);
@@ -117,7 +164,11 @@ export async function applySales(m: EntityManager, lines: SaleLine[], now: numbe
   const totals = new Map<string, number>();
   for (const l of sorted) totals.set(l.sku, (totals.get(l.sku) ?? 0) + l.qty);
   for (const [sku, total] of totals) {
-    const n = await exec(m, 'UPDATE sku SET on_hand = on_hand - ?, reserved = reserved - ?, updated_at = ? WHERE sku = ? AND reserved >= ?', [total, total, now, sku, total]);
+    const n = await exec(
+      m,
+      'UPDATE sku SET on_hand = on_hand - ?, reserved = reserved - ?, updated_at = ? WHERE sku = ? AND reserved >= ?',
+      [total, total, now, sku, total],
+    );
     if (n !== 1) throw new BatchGuardError(`batch sale of ${total} × ${sku} found less reserved`);
   }
 }

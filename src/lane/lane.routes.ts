@@ -11,10 +11,15 @@ import { PaymentsService, PaymentView } from '../payments/payments.service';
 /** Nothing can change these any more, so the stream ends after saying so. */
 const FINAL = new Set(['approved', 'declined', 'reversed']);
 
-export function laneRoutes(payments: PaymentsService, opts: { shiftsRequired: boolean; heartbeatMs?: number }): Router & { endStreams(): void } {
+export function laneRoutes(
+  payments: PaymentsService,
+  opts: { shiftsRequired: boolean; heartbeatMs?: number },
+): Router & { endStreams(): void } {
   const r = Router() as Router & { endStreams(): void };
   const streams = new Set<() => void>();
-  r.endStreams = () => { for (const f of [...streams]) f(); };
+  r.endStreams = () => {
+    for (const f of [...streams]) f();
+  };
 
   r.get('/me', async (req, res) => {
     noQuery(req);
@@ -32,12 +37,20 @@ export function laneRoutes(payments: PaymentsService, opts: { shiftsRequired: bo
     const id = pathParam('paymentId', uuidParam, req.params.id);
     let view = await payments.view(id);
     const bound = req.principal!.lane;
-    if (bound && view.lane && view.lane !== bound) throw new DomainError(403, 'lane_mismatch', `this key is for lane ${bound}, not ${view.lane}`);
+    if (bound && view.lane && view.lane !== bound)
+      throw new DomainError(403, 'lane_mismatch', `this key is for lane ${bound}, not ${view.lane}`);
 
-    res.status(200).set({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no', connection: 'keep-alive' });
+    res.status(200).set({
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
     res.flushHeaders();
     let seq = 0;
-    const send = (event: string, data: unknown) => { res.write(`id: ${++seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`); };
+    const send = (event: string, data: unknown) => {
+      res.write(`id: ${++seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    };
     let prompts = 0;
     let lastStatus = '';
     let closed = false;
@@ -51,13 +64,25 @@ export function laneRoutes(payments: PaymentsService, opts: { shiftsRequired: bo
     let busy = false;
     let again = false;
     const onChange = async () => {
-      if (busy) { again = true; return; }
+      if (busy) {
+        again = true;
+        return;
+      }
       busy = true;
       try {
-        do { again = false; if (!closed) emit(await payments.view(id)); } while (again && !closed);
-      } catch { finish(); } finally { busy = false; }
+        do {
+          again = false;
+          if (!closed) emit(await payments.view(id));
+        } while (again && !closed);
+      } catch {
+        finish();
+      } finally {
+        busy = false;
+      }
     };
-    const unsubscribe = payments.subscribe(id, () => { void onChange(); });
+    const unsubscribe = payments.subscribe(id, () => {
+      void onChange();
+    });
     const beat = setInterval(() => res.write(': keep-alive\n\n'), opts.heartbeatMs ?? 15_000);
     function finish() {
       if (closed) return;

@@ -45,17 +45,67 @@ export function batchSettingsFromEnv(kind: Db['kind'], env: NodeJS.ProcessEnv = 
 
 export type BatchObserver = (info: { name: string; size: number; seconds: number; fallback: boolean }) => void;
 
-const ORDER_COLUMNS = ['id', 'lane', 'kind', 'event_id', 'status', 'subtotal_fen', 'discount_fen', 'total_fen', 'rounding_fen', 'refunded_fen', 'coupon_code', 'coupon_use',
-  'paid_fen', 'overpaid_fen', 'expires_at', 'created_by', 'created_at', 'updated_at', 'version'];
-const LINE_COLUMNS = ['id', 'order_id', 'line_no', 'sku', 'qty', 'unit_price_fen', 'list_price_fen', 'discount_fen', 'returned_qty', 'reservation', 'ended_at'];
+const ORDER_COLUMNS = [
+  'id',
+  'lane',
+  'kind',
+  'event_id',
+  'status',
+  'subtotal_fen',
+  'discount_fen',
+  'total_fen',
+  'rounding_fen',
+  'refunded_fen',
+  'coupon_code',
+  'coupon_use',
+  'paid_fen',
+  'overpaid_fen',
+  'expires_at',
+  'created_by',
+  'created_at',
+  'updated_at',
+  'version',
+];
+const LINE_COLUMNS = [
+  'id',
+  'order_id',
+  'line_no',
+  'sku',
+  'qty',
+  'unit_price_fen',
+  'list_price_fen',
+  'discount_fen',
+  'returned_qty',
+  'reservation',
+  'ended_at',
+];
 
-type CouponRow = Pick<Coupon, 'kind' | 'amountFen' | 'percentBp' | 'minSubtotalFen' | 'skus' | 'validFrom' | 'validTo' | 'maxUses' | 'used' | 'reserved'>;
+type CouponRow = Pick<
+  Coupon,
+  | 'kind'
+  | 'amountFen'
+  | 'percentBp'
+  | 'minSubtotalFen'
+  | 'skus'
+  | 'validFrom'
+  | 'validTo'
+  | 'maxUses'
+  | 'used'
+  | 'reserved'
+>;
 const numOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 function couponRow(c: Record<string, unknown>): CouponRow {
   return {
-    kind: c.kind as Coupon['kind'], amountFen: numOrNull(c.amount_fen), percentBp: numOrNull(c.percent_bp), minSubtotalFen: numOrNull(c.min_subtotal_fen),
-    skus: (c.skus as string | null) ?? null, validFrom: numOrNull(c.valid_from), validTo: numOrNull(c.valid_to), maxUses: numOrNull(c.max_uses),
-    used: Number(c.used), reserved: Number(c.reserved),
+    kind: c.kind as Coupon['kind'],
+    amountFen: numOrNull(c.amount_fen),
+    percentBp: numOrNull(c.percent_bp),
+    minSubtotalFen: numOrNull(c.min_subtotal_fen),
+    skus: (c.skus as string | null) ?? null,
+    validFrom: numOrNull(c.valid_from),
+    validTo: numOrNull(c.valid_to),
+    maxUses: numOrNull(c.max_uses),
+    used: Number(c.used),
+    reserved: Number(c.reserved),
   };
 }
 const AUDIT_COLUMNS = ['actor', 'entity', 'entity_id', 'action', 'before', 'after', 'at'];
@@ -98,20 +148,34 @@ export function orderBatcher(deps: {
     const requests: HoldRequest[] = pending.map((p) => {
       const orderId = newId();
       const skuKind: SkuKind = (p.input.kind ?? 'goods') === 'seats' ? 'seat' : 'goods';
-      return { orderId, skuKind, actor: p.actor, lines: p.input.lines.map((l) => ({ lineId: newId(), sku: l.sku, qty: l.qty })) };
+      return {
+        orderId,
+        skuKind,
+        actor: p.actor,
+        lines: p.input.lines.map((l) => ({ lineId: newId(), sku: l.sku, qty: l.qty })),
+      };
     });
     // Coupons before stock, as on the single path (coupon use, then the stock rows last).
     const codes = [...new Set(pending.map((p) => p.input.coupon).filter((c): c is string => !!c))].sort();
     const coupons = new Map<string, CouponRow>();
     if (codes.length) {
-      const r = await rows<Record<string, unknown>>(m,
-        `SELECT code, kind, amount_fen, percent_bp, min_subtotal_fen, skus, valid_from, valid_to, max_uses, used, reserved FROM coupon WHERE code IN (${placeholders(codes.length)}) ORDER BY code${lock}`, codes);
+      const r = await rows<Record<string, unknown>>(
+        m,
+        `SELECT code, kind, amount_fen, percent_bp, min_subtotal_fen, skus, valid_from, valid_to, max_uses, used, reserved FROM coupon WHERE code IN (${placeholders(codes.length)}) ORDER BY code${lock}`,
+        codes,
+      );
       for (const c of r) coupons.set(String(c.code), couponRow(c));
     }
-    const stock = await lockStock(m, requests.flatMap((r) => r.lines.map((l) => l.sku)), lock);
+    const stock = await lockStock(
+      m,
+      requests.flatMap((r) => r.lines.map((l) => l.sku)),
+      lock,
+    );
 
     // Priced once the stock fits; a refusal here (total, coupon) consumes nothing of the order's stock.
-    const priced: ({ lines: OrderLine[]; subtotalFen: number; discount: CouponDiscount | null } | null)[] = pending.map(() => null);
+    const priced: ({ lines: OrderLine[]; subtotalFen: number; discount: CouponDiscount | null } | null)[] = pending.map(
+      () => null,
+    );
     const usesTaken = new Map<string, number>();
     const { verdicts } = allocate(stock, requests, (i) => {
       const p = pending[i];
@@ -121,26 +185,45 @@ export function orderBatcher(deps: {
         const asked = p.input.lines[j].unitPriceFen;
         const overridden = asked !== undefined && asked !== list;
         return Object.assign(new OrderLine(), {
-          id: l.lineId, orderId: req.orderId, lineNo: j + 1, sku: l.sku, qty: l.qty, unitPriceFen: overridden ? asked : list,
-          listPriceFen: overridden ? list : null, discountFen: 0, returnedQty: 0, reservation: 'active' as const, endedAt: null,
+          id: l.lineId,
+          orderId: req.orderId,
+          lineNo: j + 1,
+          sku: l.sku,
+          qty: l.qty,
+          unitPriceFen: overridden ? asked : list,
+          listPriceFen: overridden ? list : null,
+          discountFen: 0,
+          returnedQty: 0,
+          reservation: 'active' as const,
+          endedAt: null,
         });
       });
       const subtotalFen = lines.reduce((s, l) => s + l.qty * l.unitPriceFen, 0);
       if (!Number.isSafeInteger(subtotalFen) || subtotalFen > deps.maxOrderFen) {
-        return unprocessable('total_too_large', `the order total is more than ${deps.maxOrderFen} fen, which a terminal cannot charge`, { totalFen: subtotalFen });
+        return unprocessable(
+          'total_too_large',
+          `the order total is more than ${deps.maxOrderFen} fen, which a terminal cannot charge`,
+          { totalFen: subtotalFen },
+        );
       }
       let discount: CouponDiscount | null = null;
       const code = p.input.coupon;
       if (code) {
         const c = coupons.get(code) ?? null;
         try {
-          discount = priceCoupon(c, code, lines.map((l) => ({ lineNo: l.lineNo, sku: l.sku, amountFen: l.qty * l.unitPriceFen })), now);
+          discount = priceCoupon(
+            c,
+            code,
+            lines.map((l) => ({ lineNo: l.lineNo, sku: l.sku, amountFen: l.qty * l.unitPriceFen })),
+            now,
+          );
         } catch (err) {
           if (err instanceof DomainError) return err;
           throw err;
         }
         const taken = usesTaken.get(code) ?? 0;
-        if (c!.maxUses !== null && c!.used + c!.reserved + taken >= c!.maxUses) return conflict('coupon_exhausted', `coupon ${code} has no uses left`, { code });
+        if (c!.maxUses !== null && c!.used + c!.reserved + taken >= c!.maxUses)
+          return conflict('coupon_exhausted', `coupon ${code} has no uses left`, { code });
         usesTaken.set(code, taken + 1);
         for (const l of lines) l.discountFen = discount.byLine.get(l.lineNo) ?? 0;
       }
@@ -155,27 +238,98 @@ export function orderBatcher(deps: {
     const auditRows: unknown[][] = [];
     pending.forEach((p, i) => {
       const v = verdicts[i];
-      if (!v.ok) { outcomes.push({ ok: false, error: v.error }); return; }
+      if (!v.ok) {
+        outcomes.push({ ok: false, error: v.error });
+        return;
+      }
       const req = requests[i];
       const { lines, subtotalFen, discount } = priced[i]!;
       const kind: OrderKind = p.input.kind ?? 'goods';
       const discountFen = discount?.discountFen ?? 0;
       const totalFen = subtotalFen - discountFen;
       const order: Order = Object.assign(new Order(), {
-        id: req.orderId, lane: p.input.lane, kind, eventId: p.input.eventId ?? null, status: 'reserved' as const, subtotalFen, discountFen, totalFen,
-        roundingFen: 0, refundedFen: 0, couponCode: discount?.code ?? null, couponUse: discount ? 'reserved' as const : null, paidFen: 0, overpaidFen: 0,
-        expiresAt: now + (p.input.holdSeconds ?? deps.defaultHoldSeconds) * 1000, createdBy: p.actor, createdAt: now, updatedAt: now, version: 0,
+        id: req.orderId,
+        lane: p.input.lane,
+        kind,
+        eventId: p.input.eventId ?? null,
+        status: 'reserved' as const,
+        subtotalFen,
+        discountFen,
+        totalFen,
+        roundingFen: 0,
+        refundedFen: 0,
+        couponCode: discount?.code ?? null,
+        couponUse: discount ? ('reserved' as const) : null,
+        paidFen: 0,
+        overpaidFen: 0,
+        expiresAt: now + (p.input.holdSeconds ?? deps.defaultHoldSeconds) * 1000,
+        createdBy: p.actor,
+        createdAt: now,
+        updatedAt: now,
+        version: 0,
       });
       accepted.push(req);
-      orderRows.push([order.id, order.lane, order.kind, order.eventId, order.status, subtotalFen, discountFen, totalFen, 0, 0, order.couponCode, order.couponUse,
-        0, 0, order.expiresAt, p.actor, now, now, 0]);
-      for (const l of lines) lineRows.push([l.id, l.orderId, l.lineNo, l.sku, l.qty, l.unitPriceFen, l.listPriceFen, l.discountFen, 0, 'active', null]);
-      auditRows.push([p.actor, 'order', order.id, 'create', null,
-        JSON.stringify({ status: 'reserved', subtotalFen, discountFen, totalFen, coupon: order.couponCode, lines: p.input.lines }), now]);
+      orderRows.push([
+        order.id,
+        order.lane,
+        order.kind,
+        order.eventId,
+        order.status,
+        subtotalFen,
+        discountFen,
+        totalFen,
+        0,
+        0,
+        order.couponCode,
+        order.couponUse,
+        0,
+        0,
+        order.expiresAt,
+        p.actor,
+        now,
+        now,
+        0,
+      ]);
+      for (const l of lines)
+        lineRows.push([
+          l.id,
+          l.orderId,
+          l.lineNo,
+          l.sku,
+          l.qty,
+          l.unitPriceFen,
+          l.listPriceFen,
+          l.discountFen,
+          0,
+          'active',
+          null,
+        ]);
+      auditRows.push([
+        p.actor,
+        'order',
+        order.id,
+        'create',
+        null,
+        JSON.stringify({
+          status: 'reserved',
+          subtotalFen,
+          discountFen,
+          totalFen,
+          coupon: order.couponCode,
+          lines: p.input.lines,
+        }),
+        now,
+      ]);
       for (const l of lines.filter((x) => x.listPriceFen !== null)) {
-        auditRows.push([p.actor, 'order_line', l.id, 'price_override',
+        auditRows.push([
+          p.actor,
+          'order_line',
+          l.id,
+          'price_override',
           JSON.stringify({ orderId: order.id, lineNo: l.lineNo, sku: l.sku, unitPriceFen: l.listPriceFen }),
-          JSON.stringify({ orderId: order.id, lineNo: l.lineNo, sku: l.sku, unitPriceFen: l.unitPriceFen }), now]);
+          JSON.stringify({ orderId: order.id, lineNo: l.lineNo, sku: l.sku, unitPriceFen: l.unitPriceFen }),
+          now,
+        ]);
       }
       outcomes.push({ ok: true, value: deps.toView(order, lines) });
     });
@@ -187,8 +341,11 @@ export function orderBatcher(deps: {
     for (const q of multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows)) await exec(m, q.sql, q.params);
     // One guarded UPDATE per coupon with the batch's uses, then one per SKU: the WHEREs stay the guards.
     for (const [code, uses] of [...usesTaken].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-      const n = await exec(m, 'UPDATE coupon SET reserved = reserved + ?, updated_at = ? WHERE code = ? AND (max_uses IS NULL OR used + reserved + ? <= max_uses)',
-        [uses, now, code, uses]);
+      const n = await exec(
+        m,
+        'UPDATE coupon SET reserved = reserved + ?, updated_at = ? WHERE code = ? AND (max_uses IS NULL OR used + reserved + ? <= max_uses)',
+        [uses, now, code, uses],
+      );
       if (n !== 1) throw new BatchGuardError(`batch of ${uses} uses of coupon ${code} found fewer left than its read`);
     }
     await applyHolds(m, accepted, totals, now);

@@ -1,24 +1,41 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow, checkLane, checkOrderLane, LaneDirectory } from '../http/auth';
-import { couponCode, fen, instant, laneName, lineSchema, lines, noQuery, pageLimit, parse, pathParam, uuidParam } from '../http/validate';
+import {
+  couponCode,
+  fen,
+  instant,
+  laneName,
+  lineSchema,
+  lines,
+  noQuery,
+  pageLimit,
+  parse,
+  pathParam,
+  uuidParam,
+} from '../http/validate';
 import { DomainError, unprocessable } from '../shared/errors';
 import { OrdersService } from './orders.service';
 
 /** Strict (an unknown field is a 400 naming it); a capability adding fields (coupon, price override) `.extend()`s it. */
 export const orderBody = z.object({ lane: laneName, lines }).strict();
 /** A sale may carry one coupon, and a supervisor may ring a line at another price (unitPriceFen). */
-const saleLines = z.array(lineSchema.extend({ unitPriceFen: fen.optional() })).min(1, 'at least one line').max(500, 'at most 500 lines');
+const saleLines = z
+  .array(lineSchema.extend({ unitPriceFen: fen.optional() }))
+  .min(1, 'at least one line')
+  .max(500, 'at most 500 lines');
 const saleBody = orderBody.extend({ lines: saleLines, coupon: couponCode.optional() });
 const noBody = z.object({}).strict();
-const listQuery = z.object({
-  lane: laneName.optional(),
-  status: z.enum(['reserved', 'paid', 'cancelled', 'expired']).optional(),
-  from: instant.optional(),
-  to: instant.optional(),
-  cursor: z.string().max(200).optional(),
-  limit: pageLimit.optional(),
-}).strict();
+const listQuery = z
+  .object({
+    lane: laneName.optional(),
+    status: z.enum(['reserved', 'paid', 'cancelled', 'expired']).optional(),
+    from: instant.optional(),
+    to: instant.optional(),
+    cursor: z.string().max(200).optional(),
+    limit: pageLimit.optional(),
+  })
+  .strict();
 
 export function ordersRoutes(orders: OrdersService, knownLane: LaneDirectory = () => true): Router {
   const r = Router();
@@ -39,10 +56,16 @@ export function ordersRoutes(orders: OrdersService, knownLane: LaneDirectory = (
     checkLane(req, body.lane);
     // A price override is a supervisor's act (audited with before/after in the service).
     if (body.lines.some((l) => l.unitPriceFen !== undefined) && req.principal!.role === 'cashier') {
-      throw new DomainError(403, 'price_override_forbidden', 'changing a price (unitPriceFen) needs a backoffice or admin key');
+      throw new DomainError(
+        403,
+        'price_override_forbidden',
+        'changing a price (unitPriceFen) needs a backoffice or admin key',
+      );
     }
     if (!knownLane(body.lane)) {
-      throw unprocessable('unknown_lane', `lane ${body.lane} has no terminal and is not a cash lane (POS_LANES)`, { lane: body.lane });
+      throw unprocessable('unknown_lane', `lane ${body.lane} has no terminal and is not a cash lane (POS_LANES)`, {
+        lane: body.lane,
+      });
     }
     res.status(201).json(await orders.create(body, actorOf(req)));
   });
@@ -50,7 +73,8 @@ export function ordersRoutes(orders: OrdersService, knownLane: LaneDirectory = (
   r.get('/orders', allow('cashier', 'backoffice'), async (req, res) => {
     const q = parse(listQuery, req.query, 'query');
     const bound = req.principal?.lane;
-    if (bound && q.lane !== undefined && q.lane !== bound) throw new DomainError(403, 'wrong_lane', `this key is for lane ${bound}`);
+    if (bound && q.lane !== undefined && q.lane !== bound)
+      throw new DomainError(403, 'wrong_lane', `this key is for lane ${bound}`);
     res.json(await orders.list({ ...q, lane: bound ?? q.lane, limit: q.limit ?? 100 }));
   });
 

@@ -44,8 +44,16 @@ export interface OrderView {
   expiresAt: string;
   createdAt: string;
   lines: {
-    lineNo: number; sku: string; qty: number; unitPriceFen: number; listPriceFen?: number; amountFen: number; discountFen: number; netFen: number;
-    returnedQty: number; reservation: OrderLine['reservation'];
+    lineNo: number;
+    sku: string;
+    qty: number;
+    unitPriceFen: number;
+    listPriceFen?: number;
+    amountFen: number;
+    discountFen: number;
+    netFen: number;
+    returnedQty: number;
+    reservation: OrderLine['reservation'];
   }[];
   payments?: unknown[];
   returns?: unknown[];
@@ -93,12 +101,18 @@ export class OrdersService {
     batch: BatchSettings = batchSettingsFromEnv(db.kind),
   ) {
     this.coupons = new CouponsService(db, clock);
-    this.batcher = batch.enabled ? orderBatcher({
-      db, settings: batch, defaultHoldSeconds, toView, maxOrderFen: MAX_ORDER_FEN,
-      now: () => this.clock.now().getTime(),
-      applyOne: (p) => this.db.tx((m) => this.createIn(m, p.input, p.actor)),
-      observe: (info) => this.batchObserver?.(info),
-    }) : null;
+    this.batcher = batch.enabled
+      ? orderBatcher({
+          db,
+          settings: batch,
+          defaultHoldSeconds,
+          toView,
+          maxOrderFen: MAX_ORDER_FEN,
+          now: () => this.clock.now().getTime(),
+          applyOne: (p) => this.db.tx((m) => this.createIn(m, p.input, p.actor)),
+          observe: (info) => this.batchObserver?.(info),
+        })
+      : null;
   }
 
   /** Sees every order batch (size, seconds, whether it fell back to one order at a time). */
@@ -119,7 +133,12 @@ export class OrdersService {
   async create(input: NewOrder, actor: string): Promise<OrderView> {
     const seen = new Set<string>();
     for (const l of input.lines) {
-      if (seen.has(l.sku)) throw unprocessable('duplicate_line', `SKU ${l.sku} appears on more than one line; put the quantity on one line`, { sku: l.sku });
+      if (seen.has(l.sku))
+        throw unprocessable(
+          'duplicate_line',
+          `SKU ${l.sku} appears on more than one line; put the quantity on one line`,
+          { sku: l.sku },
+        );
       seen.add(l.sku);
     }
     // Batched: gathered with concurrent orders into one transaction, answered after its commit.
@@ -132,8 +151,16 @@ export class OrdersService {
     const kind: OrderKind = input.kind ?? 'goods';
     const skuKind: SkuKind = kind === 'seats' ? 'seat' : 'goods';
     const skus = input.lines.map((l) => l.sku);
-    const priced = await rows<{ sku: string; price_fen: string | number; on_hand: string | number; reserved: string | number }>(
-      m, `SELECT sku, price_fen, on_hand, reserved FROM sku WHERE kind = ? AND sku IN (${placeholders(skus.length)})`, [skuKind, ...skus]);
+    const priced = await rows<{
+      sku: string;
+      price_fen: string | number;
+      on_hand: string | number;
+      reserved: string | number;
+    }>(
+      m,
+      `SELECT sku, price_fen, on_hand, reserved FROM sku WHERE kind = ? AND sku IN (${placeholders(skus.length)})`,
+      [skuKind, ...skus],
+    );
     const price = new Map(priced.map((p) => [p.sku, Number(p.price_fen)]));
     const unknown = skus.filter((s) => !price.has(s));
     if (unknown.length) throw unprocessable('unknown_sku', `unknown SKU: ${unknown.join(', ')}`, { skus: unknown });
@@ -141,7 +168,9 @@ export class OrdersService {
     const available = new Map(priced.map((p) => [p.sku, Number(p.on_hand) - Number(p.reserved)]));
     const plainlyShort = input.lines.filter((l) => available.get(l.sku)! < l.qty);
     if (plainlyShort.length) {
-      throw new InsufficientStockError(plainlyShort.map((l) => ({ sku: l.sku, requested: l.qty, available: Math.max(0, available.get(l.sku)!) })));
+      throw new InsufficientStockError(
+        plainlyShort.map((l) => ({ sku: l.sku, requested: l.qty, available: Math.max(0, available.get(l.sku)!) })),
+      );
     }
 
     const orderId = newId();
@@ -149,40 +178,99 @@ export class OrdersService {
       const list = price.get(l.sku)!;
       const overridden = l.unitPriceFen !== undefined && l.unitPriceFen !== list;
       return Object.assign(new OrderLine(), {
-        id: newId(), orderId, lineNo: i + 1, sku: l.sku, qty: l.qty, unitPriceFen: overridden ? l.unitPriceFen! : list,
-        listPriceFen: overridden ? list : null, discountFen: 0, returnedQty: 0, reservation: 'active' as const, endedAt: null,
+        id: newId(),
+        orderId,
+        lineNo: i + 1,
+        sku: l.sku,
+        qty: l.qty,
+        unitPriceFen: overridden ? l.unitPriceFen! : list,
+        listPriceFen: overridden ? list : null,
+        discountFen: 0,
+        returnedQty: 0,
+        reservation: 'active' as const,
+        endedAt: null,
       });
     });
     const subtotalFen = lines.reduce((s, l) => s + l.qty * l.unitPriceFen, 0);
     // The terminal's AM field has 12 digits: a total it cannot carry is refused before anything is stored.
-    if (!Number.isSafeInteger(subtotalFen) || subtotalFen > MAX_ORDER_FEN) throw unprocessable('total_too_large', `the order total is more than ${MAX_ORDER_FEN} fen, which a terminal cannot charge`, { totalFen: subtotalFen });
+    if (!Number.isSafeInteger(subtotalFen) || subtotalFen > MAX_ORDER_FEN)
+      throw unprocessable(
+        'total_too_large',
+        `the order total is more than ${MAX_ORDER_FEN} fen, which a terminal cannot charge`,
+        { totalFen: subtotalFen },
+      );
     let discount: CouponDiscount | null = null;
     if (input.coupon) {
-      discount = await this.coupons.applyToOrder(m, input.coupon, lines.map((l) => ({ lineNo: l.lineNo, sku: l.sku, amountFen: l.qty * l.unitPriceFen })), now);
+      discount = await this.coupons.applyToOrder(
+        m,
+        input.coupon,
+        lines.map((l) => ({ lineNo: l.lineNo, sku: l.sku, amountFen: l.qty * l.unitPriceFen })),
+        now,
+      );
       for (const l of lines) l.discountFen = discount.byLine.get(l.lineNo) ?? 0;
     }
     const discountFen = discount?.discountFen ?? 0;
     const totalFen = subtotalFen - discountFen;
 
     const order: Order = Object.assign(new Order(), {
-      id: orderId, lane: input.lane, kind, eventId: input.eventId ?? null, status: 'reserved' as const, subtotalFen, discountFen, totalFen,
-      roundingFen: 0, refundedFen: 0, couponCode: discount?.code ?? null, couponUse: discount ? 'reserved' as const : null, paidFen: 0, overpaidFen: 0,
-      expiresAt: now + (input.holdSeconds ?? this.defaultHoldSeconds) * 1000, createdBy: actor, createdAt: now, updatedAt: now, version: 0,
+      id: orderId,
+      lane: input.lane,
+      kind,
+      eventId: input.eventId ?? null,
+      status: 'reserved' as const,
+      subtotalFen,
+      discountFen,
+      totalFen,
+      roundingFen: 0,
+      refundedFen: 0,
+      couponCode: discount?.code ?? null,
+      couponUse: discount ? ('reserved' as const) : null,
+      paidFen: 0,
+      overpaidFen: 0,
+      expiresAt: now + (input.holdSeconds ?? this.defaultHoldSeconds) * 1000,
+      createdBy: actor,
+      createdAt: now,
+      updatedAt: now,
+      version: 0,
     });
     // Plain copies: TypeORM reloads defaulted columns into inserted entities, and on a multi-row insert
     // it can pair the reloaded rows with the wrong objects (a line's discount would land on another line).
     await m.insert(Order, { ...order });
-    await m.insert(OrderLine, lines.map((l) => ({ ...l })));
-    await audit(m, { actor, entity: 'order', entityId: orderId, action: 'create', after: { status: 'reserved', subtotalFen, discountFen, totalFen, coupon: order.couponCode, lines: input.lines }, at: now });
+    await m.insert(
+      OrderLine,
+      lines.map((l) => ({ ...l })),
+    );
+    await audit(m, {
+      actor,
+      entity: 'order',
+      entityId: orderId,
+      action: 'create',
+      after: { status: 'reserved', subtotalFen, discountFen, totalFen, coupon: order.couponCode, lines: input.lines },
+      at: now,
+    });
     const overrides = lines.filter((l) => l.listPriceFen !== null);
     if (overrides.length) {
-      await audit(m, ...overrides.map((l) => ({
-        actor, entity: 'order_line', entityId: l.id, action: 'price_override', at: now,
-        before: { orderId, lineNo: l.lineNo, sku: l.sku, unitPriceFen: l.listPriceFen }, after: { orderId, lineNo: l.lineNo, sku: l.sku, unitPriceFen: l.unitPriceFen },
-      })));
+      await audit(
+        m,
+        ...overrides.map((l) => ({
+          actor,
+          entity: 'order_line',
+          entityId: l.id,
+          action: 'price_override',
+          at: now,
+          before: { orderId, lineNo: l.lineNo, sku: l.sku, unitPriceFen: l.listPriceFen },
+          after: { orderId, lineNo: l.lineNo, sku: l.sku, unitPriceFen: l.unitPriceFen },
+        })),
+      );
     }
     // Last, so the stock rows are locked for as short a time as possible (see reserve()).
-    await this.inventory.reserve(m, orderId, lines.map((l) => ({ lineId: l.id, sku: l.sku, qty: l.qty })), actor, skuKind);
+    await this.inventory.reserve(
+      m,
+      orderId,
+      lines.map((l) => ({ lineId: l.id, sku: l.sku, qty: l.qty })),
+      actor,
+      skuKind,
+    );
     return toView(order, lines);
   }
 
@@ -211,22 +299,41 @@ export class OrdersService {
   async list(q: OrderListQuery): Promise<{ orders: Omit<OrderView, 'lines' | 'payments'>[]; next: string | null }> {
     const where: string[] = [];
     const params: unknown[] = [];
-    if (q.lane !== undefined) { where.push('lane = ?'); params.push(q.lane); }
-    if (q.status !== undefined) { where.push('status = ?'); params.push(q.status); }
-    if (q.from !== undefined) { where.push('created_at >= ?'); params.push(q.from); }
-    if (q.to !== undefined) { where.push('created_at < ?'); params.push(q.to); }
+    if (q.lane !== undefined) {
+      where.push('lane = ?');
+      params.push(q.lane);
+    }
+    if (q.status !== undefined) {
+      where.push('status = ?');
+      params.push(q.status);
+    }
+    if (q.from !== undefined) {
+      where.push('created_at >= ?');
+      params.push(q.from);
+    }
+    if (q.to !== undefined) {
+      where.push('created_at < ?');
+      params.push(q.to);
+    }
     if (q.cursor !== undefined) {
       const c = /^(\d{1,15})\.([0-9a-f-]{36})$/.exec(Buffer.from(q.cursor, 'base64url').toString('utf8'));
       if (!c) throw new DomainError(400, 'invalid_cursor', 'query.cursor: not a cursor this list gave out');
       where.push('(created_at < ? OR (created_at = ? AND id < ?))');
       params.push(Number(c[1]), Number(c[1]), c[2]);
     }
-    const found = await this.db.read((m) => m.query(
-      `SELECT * FROM orders${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ${Number(q.limit) + 1}`, params)) as Record<string, unknown>[];
+    const found = (await this.db.read((m) =>
+      m.query(
+        `SELECT * FROM orders${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ${Number(q.limit) + 1}`,
+        params,
+      ),
+    )) as Record<string, unknown>[];
     const page = found.slice(0, q.limit).map((r) => m2order(r));
     const last = page[page.length - 1];
     return {
-      orders: page.map((o) => { const { lines: _l, ...v } = toView(o, []); return v; }),
+      orders: page.map((o) => {
+        const { lines: _l, ...v } = toView(o, []);
+        return v;
+      }),
       next: found.length > q.limit && last ? Buffer.from(`${last.createdAt}.${last.id}`).toString('base64url') : null,
     };
   }
@@ -239,28 +346,44 @@ export class OrdersService {
     const { view, returnId } = await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       const order = await this.lockOrder(m, id);
-      if (order.status !== 'reserved') throw conflict('order_not_cancellable', `order ${id} is ${order.status}`, { status: order.status });
+      if (order.status !== 'reserved')
+        throw conflict('order_not_cancellable', `order ${id} is ${order.status}`, { status: order.status });
       const payments = await m.find(Payment, { where: { orderId: id } });
       const live = payments.filter((p) => LIVE_PAYMENT_STATUSES.includes(p.status));
       if (live.length) {
-        throw conflict('payment_in_progress', 'a card payment of this order has no confirmed outcome yet; its stock stays held',
-          { payments: live.map((p) => ({ id: p.id, status: p.status })) });
+        throw conflict(
+          'payment_in_progress',
+          'a card payment of this order has no confirmed outcome yet; its stock stays held',
+          { payments: live.map((p) => ({ id: p.id, status: p.status })) },
+        );
       }
       const disputed = payments.filter((p) => p.status === 'disputed');
       if (disputed.length) {
         // Evidence says money may have been taken against a final status: a person settles it before anything is refunded.
-        throw conflict('payment_disputed', 'a payment of this order is disputed; resolve it before cancelling',
-          { payments: disputed.map((p) => ({ id: p.id, status: p.status })) });
+        throw conflict('payment_disputed', 'a payment of this order is disputed; resolve it before cancelling', {
+          payments: disputed.map((p) => ({ id: p.id, status: p.status })),
+        });
       }
       let returnId: string | null = null;
       if (payments.some((p) => p.status === 'approved')) {
-        if (!this.refunder) throw conflict('order_has_payments', 'this order has approved tenders and no refunds are configured', { paidFen: order.paidFen });
+        if (!this.refunder)
+          throw conflict('order_has_payments', 'this order has approved tenders and no refunds are configured', {
+            paidFen: order.paidFen,
+          });
         returnId = await this.refunder.refundCancelledIn(m, order, actor, now);
       }
       await this.inventory.release(m, id, actor);
       await moveOrder(m, id, 'reserved', 'cancelled', now);
       if (order.couponCode) await this.coupons.giveBack(m, id, order.couponCode, now);
-      await audit(m, { actor, entity: 'order', entityId: id, action: 'cancel', before: { status: 'reserved' }, after: { status: 'cancelled', refundReturnId: returnId }, at: now });
+      await audit(m, {
+        actor,
+        entity: 'order',
+        entityId: id,
+        action: 'cancel',
+        before: { status: 'reserved' },
+        after: { status: 'cancelled', refundReturnId: returnId },
+        at: now,
+      });
       const lines = await m.find(OrderLine, { where: { orderId: id }, order: { lineNo: 'ASC' } });
       const fresh = await m.findOneOrFail(Order, { where: { id } });
       return { view: toView(fresh, lines), returnId };
@@ -276,21 +399,38 @@ export class OrdersService {
    */
   async expireDue(limit = 500): Promise<number> {
     const now = this.clock.now().getTime();
-    const due = await this.db.read((m) => rows<{ id: string }>(m,
-      `SELECT o.id FROM orders o WHERE o.status = 'reserved' AND o.expires_at <= ?
+    const due = await this.db.read((m) =>
+      rows<{ id: string }>(
+        m,
+        `SELECT o.id FROM orders o WHERE o.status = 'reserved' AND o.expires_at <= ?
          AND NOT EXISTS (SELECT 1 FROM payment p WHERE p.order_id = o.id AND p.status IN (${LIVE_SQL}, 'approved'))
-       ORDER BY o.expires_at LIMIT ${Number(limit)}`, [now]));
+       ORDER BY o.expires_at LIMIT ${Number(limit)}`,
+        [now],
+      ),
+    );
     let expired = 0;
     for (const { id } of due) {
       const done = await this.db.tx(async (m) => {
         const order = await this.lockOrder(m, id);
         if (order.status !== 'reserved' || order.expiresAt > now) return false;
-        const blocking = await rows(m, `SELECT 1 FROM payment WHERE order_id = ? AND status IN (${LIVE_SQL}, 'approved') LIMIT 1`, [id]);
+        const blocking = await rows(
+          m,
+          `SELECT 1 FROM payment WHERE order_id = ? AND status IN (${LIVE_SQL}, 'approved') LIMIT 1`,
+          [id],
+        );
         if (blocking.length) return false;
         await this.inventory.release(m, id, 'system:sweeper');
         await moveOrder(m, id, 'reserved', 'expired', now);
         if (order.couponCode) await this.coupons.giveBack(m, id, order.couponCode, now);
-        await audit(m, { actor: 'system:sweeper', entity: 'order', entityId: id, action: 'expire', before: { status: 'reserved' }, after: { status: 'expired' }, at: now });
+        await audit(m, {
+          actor: 'system:sweeper',
+          entity: 'order',
+          entityId: id,
+          action: 'expire',
+          before: { status: 'reserved' },
+          after: { status: 'expired' },
+          at: now,
+        });
         return true;
       });
       if (done) expired++;
@@ -300,7 +440,11 @@ export class OrdersService {
 
   /** Extends a live hold (ticketing); refused once it has ended. */
   async extendHold(m: EntityManager, id: string, untilMs: number): Promise<void> {
-    const n = await exec(m, "UPDATE orders SET expires_at = ?, version = version + 1 WHERE id = ? AND status = 'reserved'", [untilMs, id]);
+    const n = await exec(
+      m,
+      "UPDATE orders SET expires_at = ?, version = version + 1 WHERE id = ? AND status = 'reserved'",
+      [untilMs, id],
+    );
     if (n !== 1) throw conflict('order_not_reserved', `order ${id} no longer holds anything`);
   }
 
@@ -318,24 +462,58 @@ export class OrdersService {
 
 function m2order(r: Record<string, unknown>): Order {
   return Object.assign(new Order(), {
-    id: r.id, lane: r.lane, kind: r.kind, eventId: r.event_id ?? null, status: r.status, totalFen: Number(r.total_fen), paidFen: Number(r.paid_fen),
-    overpaidFen: Number(r.overpaid_fen), expiresAt: Number(r.expires_at), createdBy: r.created_by, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at), version: Number(r.version),
-    subtotalFen: Number(r.subtotal_fen), discountFen: Number(r.discount_fen), roundingFen: Number(r.rounding_fen), refundedFen: Number(r.refunded_fen),
-    couponCode: r.coupon_code ?? null, couponUse: r.coupon_use ?? null,
+    id: r.id,
+    lane: r.lane,
+    kind: r.kind,
+    eventId: r.event_id ?? null,
+    status: r.status,
+    totalFen: Number(r.total_fen),
+    paidFen: Number(r.paid_fen),
+    overpaidFen: Number(r.overpaid_fen),
+    expiresAt: Number(r.expires_at),
+    createdBy: r.created_by,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+    version: Number(r.version),
+    subtotalFen: Number(r.subtotal_fen),
+    discountFen: Number(r.discount_fen),
+    roundingFen: Number(r.rounding_fen),
+    refundedFen: Number(r.refunded_fen),
+    couponCode: r.coupon_code ?? null,
+    couponUse: r.coupon_use ?? null,
   });
 }
 
 export function toView(order: Order, lines: OrderLine[]): OrderView {
   return {
-    id: order.id, lane: order.lane, kind: order.kind, eventId: order.eventId, status: order.status, coupon: order.couponCode,
-    subtotalFen: order.subtotalFen, discountFen: order.discountFen, totalFen: order.totalFen, roundingFen: order.roundingFen,
-    paidFen: order.paidFen, overpaidFen: order.overpaidFen, refundedFen: order.refundedFen,
-    expiresAt: new Date(order.expiresAt).toISOString(), createdAt: new Date(order.createdAt).toISOString(),
+    id: order.id,
+    lane: order.lane,
+    kind: order.kind,
+    eventId: order.eventId,
+    status: order.status,
+    coupon: order.couponCode,
+    subtotalFen: order.subtotalFen,
+    discountFen: order.discountFen,
+    totalFen: order.totalFen,
+    roundingFen: order.roundingFen,
+    paidFen: order.paidFen,
+    overpaidFen: order.overpaidFen,
+    refundedFen: order.refundedFen,
+    expiresAt: new Date(order.expiresAt).toISOString(),
+    createdAt: new Date(order.createdAt).toISOString(),
     lines: lines.map((l) => {
       const amountFen = l.qty * l.unitPriceFen;
       return {
-        lineNo: l.lineNo, sku: l.sku, qty: l.qty, unitPriceFen: l.unitPriceFen, ...(l.listPriceFen !== null ? { listPriceFen: l.listPriceFen } : {}),
-        amountFen, discountFen: l.discountFen, netFen: amountFen - l.discountFen, returnedQty: l.returnedQty, reservation: l.reservation,
+        lineNo: l.lineNo,
+        sku: l.sku,
+        qty: l.qty,
+        unitPriceFen: l.unitPriceFen,
+        ...(l.listPriceFen !== null ? { listPriceFen: l.listPriceFen } : {}),
+        amountFen,
+        discountFen: l.discountFen,
+        netFen: amountFen - l.discountFen,
+        returnedQty: l.returnedQty,
+        reservation: l.reservation,
       };
     }),
   };
@@ -345,14 +523,25 @@ export function toView(order: Order, lines: OrderLine[]): OrderView {
  * Cash rounding (抹零): what a cash-only payment of the whole order is rounded to, or null when it
  * does not apply (rounding off, another tender already approved, or nothing to drop).
  */
-export function cashRoundedDue(mode: CashRounding, order: Pick<Order, 'totalFen' | 'paidFen' | 'roundingFen'>): number | null {
+export function cashRoundedDue(
+  mode: CashRounding,
+  order: Pick<Order, 'totalFen' | 'paidFen' | 'roundingFen'>,
+): number | null {
   if (mode !== 'jiao' || order.paidFen !== 0 || order.roundingFen !== 0) return null;
   const due = roundDownToJiao(order.totalFen);
   return due < order.totalFen ? due : null;
 }
 
 export function paymentSummary(p: Payment) {
-  return { id: p.id, method: p.method, amountFen: p.amountFen, status: p.status, rf: p.rf, cardMasked: p.cardMasked, createdAt: new Date(p.createdAt).toISOString() };
+  return {
+    id: p.id,
+    method: p.method,
+    amountFen: p.amountFen,
+    status: p.status,
+    rf: p.rf,
+    cardMasked: p.cardMasked,
+    createdAt: new Date(p.createdAt).toISOString(),
+  };
 }
 
 export { DomainError };

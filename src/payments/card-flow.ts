@@ -6,9 +6,17 @@ import { LaneLeases } from './lane-lease';
 
 export function factsFromSale(s: ApprovedSale): ApprovalFacts {
   return {
-    rc: s.rc, rm: s.rm ?? null, cardMasked: s.cardMasked ?? null, cardType: s.cardType ?? null, terminalId: s.terminalId ?? null,
-    merchantId: s.merchantId ?? null, batchNo: s.batchNo ?? null, traceNo: s.traceNo ?? null, rrn: s.rrn ?? null,
-    authCode: s.authCode ?? null, terminalTime: s.txnDate && s.txnTime ? s.txnDate + s.txnTime : null,
+    rc: s.rc,
+    rm: s.rm ?? null,
+    cardMasked: s.cardMasked ?? null,
+    cardType: s.cardType ?? null,
+    terminalId: s.terminalId ?? null,
+    merchantId: s.merchantId ?? null,
+    batchNo: s.batchNo ?? null,
+    traceNo: s.traceNo ?? null,
+    rrn: s.rrn ?? null,
+    authCode: s.authCode ?? null,
+    terminalTime: s.txnDate && s.txnTime ? s.txnDate + s.txnTime : null,
   };
 }
 
@@ -62,7 +70,12 @@ export class TerminalCardDriver implements CardDriver {
   start(p: Payment): void {
     this.inFlight.add(p.id);
     void this.run(p)
-      .catch((err) => this.log.error('card payment could not be recorded; it stays pending until the sweeper marks it unknown', { paymentId: p.id, err: String(err) }))
+      .catch((err) =>
+        this.log.error('card payment could not be recorded; it stays pending until the sweeper marks it unknown', {
+          paymentId: p.id,
+          err: String(err),
+        }),
+      )
       .finally(() => this.inFlight.delete(p.id));
   }
 
@@ -72,19 +85,35 @@ export class TerminalCardDriver implements CardDriver {
     let outcome: SaleOutcome;
     // Prompts are recorded one after another, and before the outcome, in the order the terminal sent them.
     let recorded: Promise<void> = Promise.resolve();
-    const inOrder = (f: () => Promise<void>) => (recorded = recorded.then(f).catch((err) => this.log.warn('could not record terminal progress', { paymentId: p.id, err: String(err) })));
+    const inOrder = (f: () => Promise<void>) =>
+      (recorded = recorded
+        .then(f)
+        .catch((err) => this.log.warn('could not record terminal progress', { paymentId: p.id, err: String(err) })));
     try {
-      outcome = await terminal.sale({ rf: p.rf!, amountFen: p.amountFen }, {
-        onAcked: () => inOrder(() => this.payments.markAcked(p.id)),
-        onPrompt: (text) => inOrder(() => this.payments.addPrompt(p.id, text)),
-      });
+      outcome = await terminal.sale(
+        { rf: p.rf!, amountFen: p.amountFen },
+        {
+          onAcked: () => inOrder(() => this.payments.markAcked(p.id)),
+          onPrompt: (text) => inOrder(() => this.payments.addPrompt(p.id, text)),
+        },
+      );
       await recorded;
     } catch (err) {
       // The driver should classify everything itself; if it throws, nobody knows what reached the bank.
-      this.log.error('terminal driver failed; the outcome is unknown', { paymentId: p.id, lane: p.lane, err: String(err) });
+      this.log.error('terminal driver failed; the outcome is unknown', {
+        paymentId: p.id,
+        lane: p.lane,
+        err: String(err),
+      });
       outcome = { kind: 'unknown', reason: 'terminal_driver_failed', acked: true };
     }
-    this.log.info('card outcome', { paymentId: p.id, lane: p.lane, rf: p.rf, outcome: outcome.kind, rc: 'rc' in outcome ? outcome.rc : undefined });
+    this.log.info('card outcome', {
+      paymentId: p.id,
+      lane: p.lane,
+      rf: p.rf,
+      outcome: outcome.kind,
+      rc: 'rc' in outcome ? outcome.rc : undefined,
+    });
     switch (outcome.kind) {
       case 'approved': {
         const facts = factsFromSale(outcome.sale);
@@ -92,18 +121,39 @@ export class TerminalCardDriver implements CardDriver {
           return await this.payments.settleApproved(p.id, facts, 'system:terminal');
         } catch (err) {
           // Settled meanwhile as a failure (a person, or the sweeper after this lane's lease ran out): the terminal's approval is evidence against it.
-          const r = await this.payments.dispute(p.id, { source: 'terminal', detail: { ...facts, rf: p.rf } }, 'system:terminal');
+          const r = await this.payments.dispute(
+            p.id,
+            { source: 'terminal', detail: { ...facts, rf: p.rf } },
+            'system:terminal',
+          );
           if (r === 'not_applicable') throw err;
-          this.log.warn('the terminal approved a payment already settled as a failure; disputed', { paymentId: p.id, result: r });
+          this.log.warn('the terminal approved a payment already settled as a failure; disputed', {
+            paymentId: p.id,
+            result: r,
+          });
           return;
         }
       }
       case 'declined':
-        return this.payments.settleFailed(p.id, 'declined', { rc: outcome.rc, rm: outcome.rm, reason: 'declined' }, 'system:terminal');
+        return this.payments.settleFailed(
+          p.id,
+          'declined',
+          { rc: outcome.rc, rm: outcome.rm, reason: 'declined' },
+          'system:terminal',
+        );
       case 'not_executed':
-        return this.payments.settleFailed(p.id, 'declined', { rc: outcome.rc, rm: outcome.rm, reason: `not executed: ${outcome.reason}` }, 'system:terminal');
+        return this.payments.settleFailed(
+          p.id,
+          'declined',
+          { rc: outcome.rc, rm: outcome.rm, reason: `not executed: ${outcome.reason}` },
+          'system:terminal',
+        );
       case 'unknown':
-        return this.payments.markUnknown(p.id, { rc: outcome.rc, rm: outcome.rm, reason: outcome.reason, acked: outcome.acked }, 'system:terminal');
+        return this.payments.markUnknown(
+          p.id,
+          { rc: outcome.rc, rm: outcome.rm, reason: outcome.reason, acked: outcome.acked },
+          'system:terminal',
+        );
     }
   }
 }

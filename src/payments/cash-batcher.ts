@@ -26,23 +26,83 @@ export interface CashTender {
 }
 
 const LIVE_SQL = LIVE_PAYMENT_STATUSES.map((s) => `'${s}'`).join(', ');
-const PAYMENT_COLUMNS = ['id', 'order_id', 'method', 'amount_fen', 'status', 'lane', 'acked', 'checks', 'created_by', 'created_at', 'updated_at', 'finished_at'];
+const PAYMENT_COLUMNS = [
+  'id',
+  'order_id',
+  'method',
+  'amount_fen',
+  'status',
+  'lane',
+  'acked',
+  'checks',
+  'created_by',
+  'created_at',
+  'updated_at',
+  'finished_at',
+];
 const AUDIT_COLUMNS = ['actor', 'entity', 'entity_id', 'action', 'before', 'after', 'at'];
 
 interface OrderRow {
-  id: string; status: OrderStatus; kind: Order['kind']; event_id: string | null; lane: string; subtotal_fen: unknown; discount_fen: unknown; total_fen: unknown;
-  rounding_fen: unknown; refunded_fen: unknown; paid_fen: unknown; overpaid_fen: unknown; coupon_code: string | null; coupon_use: Order['couponUse'];
-  expires_at: unknown; created_by: string; created_at: unknown;
+  id: string;
+  status: OrderStatus;
+  kind: Order['kind'];
+  event_id: string | null;
+  lane: string;
+  subtotal_fen: unknown;
+  discount_fen: unknown;
+  total_fen: unknown;
+  rounding_fen: unknown;
+  refunded_fen: unknown;
+  paid_fen: unknown;
+  overpaid_fen: unknown;
+  coupon_code: string | null;
+  coupon_use: Order['couponUse'];
+  expires_at: unknown;
+  created_by: string;
+  created_at: unknown;
 }
 
 /** A cash payment as the database would return it after the insert. */
 function cashPayment(orderId: string, input: TenderInput, actor: string, now: number): Payment {
   return Object.assign(new Payment(), {
-    id: newId(), orderId, method: 'cash' as const, amountFen: input.amountFen, status: 'approved' as const, lane: input.lane,
-    rf: null, txnTime: null, acked: false, rc: null, rm: null, reason: null, prompts: null, cardMasked: null, cardType: null,
-    terminalId: null, merchantId: null, batchNo: null, traceNo: null, rrn: null, authCode: null, terminalTime: null, settleDate: null,
-    queryId: null, nextCheckAt: null, checks: 0, unknownSince: null, reversalState: null, claimedBy: null, claimUntil: null,
-    refundState: null, refundFen: null, resolvedBy: null, resolutionNote: null, createdBy: actor, createdAt: now, updatedAt: now, finishedAt: now,
+    id: newId(),
+    orderId,
+    method: 'cash' as const,
+    amountFen: input.amountFen,
+    status: 'approved' as const,
+    lane: input.lane,
+    rf: null,
+    txnTime: null,
+    acked: false,
+    rc: null,
+    rm: null,
+    reason: null,
+    prompts: null,
+    cardMasked: null,
+    cardType: null,
+    terminalId: null,
+    merchantId: null,
+    batchNo: null,
+    traceNo: null,
+    rrn: null,
+    authCode: null,
+    terminalTime: null,
+    settleDate: null,
+    queryId: null,
+    nextCheckAt: null,
+    checks: 0,
+    unknownSince: null,
+    reversalState: null,
+    claimedBy: null,
+    claimUntil: null,
+    refundState: null,
+    refundFen: null,
+    resolvedBy: null,
+    resolutionNote: null,
+    createdBy: actor,
+    createdAt: now,
+    updatedAt: now,
+    finishedAt: now,
   });
 }
 
@@ -64,18 +124,44 @@ export function cashBatcher(deps: {
     maxInFlight: settings.maxInFlight,
     applyOne: deps.applyOne,
     onBatch: (info) => deps.observe?.(info),
-    applyBatch: (tenders) => db.tx((m) => applyCash(m, db, tenders, deps.now(), deps.paidHooks, deps.toView, deps.cashRounding())),
+    applyBatch: (tenders) =>
+      db.tx((m) => applyCash(m, db, tenders, deps.now(), deps.paidHooks, deps.toView, deps.cashRounding())),
   });
 }
 
-async function applyCash(m: EntityManager, db: Db, tenders: CashTender[], now: number, hooks: OrderPaidHook[], toView: (p: Payment) => PaymentView, rounding: CashRounding): Promise<Outcome<PaymentView>[]> {
+async function applyCash(
+  m: EntityManager,
+  db: Db,
+  tenders: CashTender[],
+  now: number,
+  hooks: OrderPaidHook[],
+  toView: (p: Payment) => PaymentView,
+  rounding: CashRounding,
+): Promise<Outcome<PaymentView>[]> {
   const ids = [...new Set(tenders.map((t) => t.orderId))].sort();
-  const locked = await rows<OrderRow>(m,
+  const locked = await rows<OrderRow>(
+    m,
     `SELECT id, status, kind, event_id, lane, subtotal_fen, discount_fen, total_fen, rounding_fen, refunded_fen, paid_fen, overpaid_fen, coupon_code, coupon_use,
-       expires_at, created_by, created_at FROM orders WHERE id IN (${placeholders(ids.length)}) ORDER BY id${db.forUpdate}`, ids);
-  const orders = new Map(locked.map((o) => [o.id, { row: o, status: o.status, total: Number(o.total_fen), paid: Number(o.paid_fen), rounding: Number(o.rounding_fen) }]));
-  const live = await rows<{ id: string; order_id: string; status: string }>(m,
-    `SELECT id, order_id, status FROM payment WHERE order_id IN (${placeholders(ids.length)}) AND status IN (${LIVE_SQL})`, ids);
+       expires_at, created_by, created_at FROM orders WHERE id IN (${placeholders(ids.length)}) ORDER BY id${db.forUpdate}`,
+    ids,
+  );
+  const orders = new Map(
+    locked.map((o) => [
+      o.id,
+      {
+        row: o,
+        status: o.status,
+        total: Number(o.total_fen),
+        paid: Number(o.paid_fen),
+        rounding: Number(o.rounding_fen),
+      },
+    ]),
+  );
+  const live = await rows<{ id: string; order_id: string; status: string }>(
+    m,
+    `SELECT id, order_id, status FROM payment WHERE order_id IN (${placeholders(ids.length)}) AND status IN (${LIVE_SQL})`,
+    ids,
+  );
 
   const outcomes: Outcome<PaymentView>[] = [];
   const payments: Payment[] = [];
@@ -84,60 +170,128 @@ async function applyCash(m: EntityManager, db: Db, tenders: CashTender[], now: n
   for (const t of tenders) {
     const o = orders.get(t.orderId);
     const refuse = (error: DomainError) => outcomes.push({ ok: false, error });
-    if (!o) { refuse(notFound('order', t.orderId)); continue; }
-    if (o.status !== 'reserved') { refuse(conflict('order_not_payable', `order ${t.orderId} is ${o.status}`, { status: o.status })); continue; }
+    if (!o) {
+      refuse(notFound('order', t.orderId));
+      continue;
+    }
+    if (o.status !== 'reserved') {
+      refuse(conflict('order_not_payable', `order ${t.orderId} is ${o.status}`, { status: o.status }));
+      continue;
+    }
     const itsLive = live.filter((p) => p.order_id === t.orderId);
     const pending = itsLive.find((p) => p.status === 'pending');
-    if (pending) { refuse(conflict('payment_in_progress', 'a card payment is in progress at the terminal', { paymentId: pending.id, status: pending.status })); continue; }
+    if (pending) {
+      refuse(
+        conflict('payment_in_progress', 'a card payment is in progress at the terminal', {
+          paymentId: pending.id,
+          status: pending.status,
+        }),
+      );
+      continue;
+    }
     if (itsLive.length && !t.input.acceptUnknownCard) {
-      refuse(conflict('payment_in_progress', 'a card payment of this order has an unknown outcome; take another tender only with acceptUnknownCard: true',
-        { payments: itsLive.map((p) => ({ id: p.id, status: p.status })) }));
+      refuse(
+        conflict(
+          'payment_in_progress',
+          'a card payment of this order has an unknown outcome; take another tender only with acceptUnknownCard: true',
+          { payments: itsLive.map((p) => ({ id: p.id, status: p.status })) },
+        ),
+      );
       continue;
     }
     // Cash rounding (抹零), as on the single path: a cash-only payment of the rounded total drops the odd fen.
-    const rounded = itsLive.length === 0 ? cashRoundedDue(rounding, { totalFen: o.total, paidFen: o.paid, roundingFen: o.rounding }) : null;
+    const rounded =
+      itsLive.length === 0
+        ? cashRoundedDue(rounding, { totalFen: o.total, paidFen: o.paid, roundingFen: o.rounding })
+        : null;
     const roundingNow = rounded !== null && t.input.amountFen === rounded ? o.total - rounded : o.rounding;
     const outstanding = o.total - roundingNow - o.paid;
     if (t.input.amountFen > outstanding) {
-      refuse(unprocessable('amount_exceeds_balance', `the order has ${outstanding} fen left to pay`, { outstandingFen: outstanding, amountFen: t.input.amountFen }));
+      refuse(
+        unprocessable('amount_exceeds_balance', `the order has ${outstanding} fen left to pay`, {
+          outstandingFen: outstanding,
+          amountFen: t.input.amountFen,
+        }),
+      );
       continue;
     }
     o.rounding = roundingNow;
     const p = cashPayment(t.orderId, t.input, t.actor, now);
     payments.push(p);
-    auditRows.push([t.actor, 'payment', p.id, 'tender', null, JSON.stringify({ orderId: t.orderId, method: 'cash', amountFen: p.amountFen, status: 'approved', rf: null }), now]);
+    auditRows.push([
+      t.actor,
+      'payment',
+      p.id,
+      'tender',
+      null,
+      JSON.stringify({ orderId: t.orderId, method: 'cash', amountFen: p.amountFen, status: 'approved', rf: null }),
+      now,
+    ]);
     o.paid += p.amountFen;
     if (o.paid >= o.total - o.rounding && canMoveOrder('reserved', 'paid')) {
       o.status = 'paid';
       nowPaid.push(o.row.id);
-      auditRows.push([t.actor, 'order', o.row.id, 'paid', JSON.stringify({ status: 'reserved' }), JSON.stringify({ status: 'paid', paidFen: o.paid }), now]);
+      auditRows.push([
+        t.actor,
+        'order',
+        o.row.id,
+        'paid',
+        JSON.stringify({ status: 'reserved' }),
+        JSON.stringify({ status: 'paid', paidFen: o.paid }),
+        now,
+      ]);
     }
     outcomes.push({ ok: true, value: toView(p) });
   }
   if (payments.length === 0) return outcomes;
 
-  for (const q of multiRowInsert('payment', PAYMENT_COLUMNS, payments.map((p) => [p.id, p.orderId, 'cash', p.amountFen, 'approved', p.lane, 0, 0, p.createdBy, now, now, now]))) {
+  for (const q of multiRowInsert(
+    'payment',
+    PAYMENT_COLUMNS,
+    payments.map((p) => [p.id, p.orderId, 'cash', p.amountFen, 'approved', p.lane, 0, 0, p.createdBy, now, now, now]),
+  )) {
     await exec(m, q.sql, q.params);
   }
   // Every touched order in one conditional UPDATE: it must still be reserved with the paid amount we read.
   const tendered = new Set(payments.map((p) => p.orderId));
   const touched = [...orders.values()].filter((o) => tendered.has(o.row.id));
   const caseOf = `CASE id ${touched.map(() => 'WHEN ? THEN ?').join(' ')} END`;
-  const n = await exec(m,
+  const n = await exec(
+    m,
     `UPDATE orders SET paid_fen = ${caseOf}, rounding_fen = ${caseOf}, status = ${caseOf}, updated_at = ?, version = version + 1
       WHERE status = 'reserved' AND id IN (${placeholders(touched.length)})`,
-    [...touched.flatMap((o) => [o.row.id, o.paid]), ...touched.flatMap((o) => [o.row.id, o.rounding]), ...touched.flatMap((o) => [o.row.id, o.status]),
-      now, ...touched.map((o) => o.row.id)]);
+    [
+      ...touched.flatMap((o) => [o.row.id, o.paid]),
+      ...touched.flatMap((o) => [o.row.id, o.rounding]),
+      ...touched.flatMap((o) => [o.row.id, o.status]),
+      now,
+      ...touched.map((o) => o.row.id),
+    ],
+  );
   if (n !== touched.length) throw new BatchGuardError(`batch cash moved ${n} of ${touched.length} orders`);
 
   for (const id of nowPaid) {
     const r = orders.get(id)!;
     // The order as the single path hands it to the hooks: as read under its lock (ticketing, coupon use).
     const order = Object.assign(new Order(), {
-      id, lane: r.row.lane, kind: r.row.kind, eventId: r.row.event_id, status: 'reserved' as const, subtotalFen: Number(r.row.subtotal_fen),
-      discountFen: Number(r.row.discount_fen), totalFen: r.total, roundingFen: r.rounding, refundedFen: Number(r.row.refunded_fen), paidFen: Number(r.row.paid_fen),
-      overpaidFen: Number(r.row.overpaid_fen), couponCode: r.row.coupon_code, couponUse: r.row.coupon_use,
-      expiresAt: Number(r.row.expires_at), createdBy: r.row.created_by, createdAt: Number(r.row.created_at), updatedAt: now,
+      id,
+      lane: r.row.lane,
+      kind: r.row.kind,
+      eventId: r.row.event_id,
+      status: 'reserved' as const,
+      subtotalFen: Number(r.row.subtotal_fen),
+      discountFen: Number(r.row.discount_fen),
+      totalFen: r.total,
+      roundingFen: r.rounding,
+      refundedFen: Number(r.row.refunded_fen),
+      paidFen: Number(r.row.paid_fen),
+      overpaidFen: Number(r.row.overpaid_fen),
+      couponCode: r.row.coupon_code,
+      couponUse: r.row.coupon_use,
+      expiresAt: Number(r.row.expires_at),
+      createdBy: r.row.created_by,
+      createdAt: Number(r.row.created_at),
+      updatedAt: now,
     });
     for (const hook of hooks) await hook(m, order, now);
   }
@@ -145,10 +299,19 @@ async function applyCash(m: EntityManager, db: Db, tenders: CashTender[], now: n
 
   // Last: the stock rows are the contended ones.
   if (nowPaid.length) {
-    const lines = await rows<{ id: string; order_id: string; sku: string; qty: unknown }>(m,
-      `SELECT id, order_id, sku, qty FROM order_line WHERE reservation = 'active' AND order_id IN (${placeholders(nowPaid.length)})`, nowPaid);
+    const lines = await rows<{ id: string; order_id: string; sku: string; qty: unknown }>(
+      m,
+      `SELECT id, order_id, sku, qty FROM order_line WHERE reservation = 'active' AND order_id IN (${placeholders(nowPaid.length)})`,
+      nowPaid,
+    );
     const actorOf = new Map(tenders.map((t) => [t.orderId, t.actor]));
-    const sale: SaleLine[] = lines.map((l) => ({ orderId: l.order_id, lineId: l.id, sku: l.sku, qty: Number(l.qty), actor: actorOf.get(l.order_id)! }));
+    const sale: SaleLine[] = lines.map((l) => ({
+      orderId: l.order_id,
+      lineId: l.id,
+      sku: l.sku,
+      qty: Number(l.qty),
+      actor: actorOf.get(l.order_id)!,
+    }));
     await applySales(m, sale, now);
   }
   return outcomes;

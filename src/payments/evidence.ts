@@ -17,7 +17,9 @@ export interface Evidence {
 }
 
 /** Money the store owes back on an order: refunds not yet done, and disputed attempts the bank charged after we said no. */
-export function owedFenOf(payments: Pick<Payment, 'status' | 'amountFen' | 'refundState' | 'refundFen' | 'evidence'>[]): number {
+export function owedFenOf(
+  payments: Pick<Payment, 'status' | 'amountFen' | 'refundState' | 'refundFen' | 'evidence'>[],
+): number {
   let owed = 0;
   for (const p of payments) {
     if (p.refundState && OWED_REFUND_STATES.includes(p.refundState)) owed += p.refundFen ?? p.amountFen;
@@ -28,6 +30,9 @@ export function owedFenOf(payments: Pick<Payment, 'status' | 'amountFen' | 'refu
 
 export function parseEvidence(raw: string | null): Evidence | null {
   if (!raw) return null;
-  try { return JSON.parse(raw) as Evidence; } catch { return null; }
+  try {
+    return JSON.parse(raw) as Evidence;
+  } catch {
+    return null;
+  }
 }
-

@@ -42,12 +42,17 @@ export class LaneLeases {
 
   /** Takes or renews every configured lane it can; returns the lanes won by this call. */
   async tick(): Promise<string[]> {
-    if (this.ticking) { await this.ticking; return []; }
+    if (this.ticking) {
+      await this.ticking;
+      return [];
+    }
     let newly: string[] = [];
     this.ticking = (async () => {
       newly = await this.acquire();
       if (newly.length && this.won) await this.won(newly);
-    })().finally(() => { this.ticking = null; });
+    })().finally(() => {
+      this.ticking = null;
+    });
     await this.ticking;
     return newly;
   }
@@ -59,12 +64,20 @@ export class LaneLeases {
       const until = now + this.opts.leaseMs;
       try {
         const ok = await this.db.tx(async (m) => {
-          const n = await exec(m, 'UPDATE lane_lease SET instance_id = ?, lease_until = ?, updated_at = ? WHERE lane = ? AND (instance_id = ? OR lease_until < ?)',
-            [this.opts.instanceId, until, now, lane, this.opts.instanceId, now]);
+          const n = await exec(
+            m,
+            'UPDATE lane_lease SET instance_id = ?, lease_until = ?, updated_at = ? WHERE lane = ? AND (instance_id = ? OR lease_until < ?)',
+            [this.opts.instanceId, until, now, lane, this.opts.instanceId, now],
+          );
           if (n === 1) return true;
           const exists = await rows(m, 'SELECT 1 AS x FROM lane_lease WHERE lane = ?', [lane]);
           if (exists.length) return false;
-          await exec(m, 'INSERT INTO lane_lease (lane, instance_id, lease_until, updated_at) VALUES (?, ?, ?, ?)', [lane, this.opts.instanceId, until, now]);
+          await exec(m, 'INSERT INTO lane_lease (lane, instance_id, lease_until, updated_at) VALUES (?, ?, ?, ?)', [
+            lane,
+            this.opts.instanceId,
+            until,
+            now,
+          ]);
           return true;
         });
         if (ok) {
@@ -92,7 +105,8 @@ export class LaneLeases {
   async ensure(lane: string): Promise<boolean> {
     if (!this.lanes.includes(lane)) return false;
     const until = this.held.get(lane);
-    if (until !== undefined && until - this.clock.now().getTime() > this.opts.leaseMs - this.opts.renewMs * 1.5) return true;
+    if (until !== undefined && until - this.clock.now().getTime() > this.opts.leaseMs - this.opts.renewMs * 1.5)
+      return true;
     await this.tick();
     return this.holds(lane);
   }
@@ -103,7 +117,9 @@ export class LaneLeases {
 
   start(): void {
     if (this.timer || this.lanes.length === 0) return;
-    this.timer = setInterval(() => { void this.tick().catch((err) => this.log.error('lane lease tick failed', { err: String(err) })); }, this.opts.renewMs);
+    this.timer = setInterval(() => {
+      void this.tick().catch((err) => this.log.error('lane lease tick failed', { err: String(err) }));
+    }, this.opts.renewMs);
     this.timer.unref();
   }
 
@@ -115,14 +131,22 @@ export class LaneLeases {
     const mine = [...this.held.keys()];
     this.held.clear();
     if (!release || mine.length === 0) return;
-    await this.db.tx(async (m) => {
-      for (const lane of mine) await exec(m, 'UPDATE lane_lease SET lease_until = 0 WHERE lane = ? AND instance_id = ?', [lane, this.opts.instanceId]);
-    }).catch((err) => this.log.warn('could not release lane leases', { err: String(err) }));
+    await this.db
+      .tx(async (m) => {
+        for (const lane of mine)
+          await exec(m, 'UPDATE lane_lease SET lease_until = 0 WHERE lane = ? AND instance_id = ?', [
+            lane,
+            this.opts.instanceId,
+          ]);
+      })
+      .catch((err) => this.log.warn('could not release lane leases', { err: String(err) }));
   }
 }
 
 /** Lanes whose lease is live (some instance drives them), by any instance's view of the database. */
 export async function drivenLanes(db: Db, now: number): Promise<Set<string>> {
-  const live = await db.read((m) => rows<{ lane: string }>(m, 'SELECT lane FROM lane_lease WHERE lease_until >= ?', [now]));
+  const live = await db.read((m) =>
+    rows<{ lane: string }>(m, 'SELECT lane FROM lane_lease WHERE lease_until >= ?', [now]),
+  );
   return new Set(live.map((r) => r.lane));
 }

@@ -29,13 +29,23 @@ export function canMovePayment(from: PaymentStatus, to: PaymentStatus): boolean 
 
 /** Conditional UPDATE of the status plus any other columns of the same change; 409 when it lost a race. */
 export async function movePayment(
-  m: EntityManager, paymentId: string, from: PaymentStatus, to: PaymentStatus, now: number,
+  m: EntityManager,
+  paymentId: string,
+  from: PaymentStatus,
+  to: PaymentStatus,
+  now: number,
   set: Record<string, string | number | null> = {},
 ): Promise<void> {
-  if (!canMovePayment(from, to)) throw conflict('payment_transition_refused', `a payment cannot go from ${from} to ${to}`, { paymentId, from, to });
+  if (!canMovePayment(from, to))
+    throw conflict('payment_transition_refused', `a payment cannot go from ${from} to ${to}`, { paymentId, from, to });
   const cols = Object.keys(set);
   const assignments = ['status = ?', 'updated_at = ?', ...cols.map((c) => `${c} = ?`)].join(', ');
-  const n = await exec(m, `UPDATE payment SET ${assignments} WHERE id = ? AND status = ?`,
-    [to, now, ...cols.map((c) => set[c]), paymentId, from]);
+  const n = await exec(m, `UPDATE payment SET ${assignments} WHERE id = ? AND status = ?`, [
+    to,
+    now,
+    ...cols.map((c) => set[c]),
+    paymentId,
+    from,
+  ]);
   if (n !== 1) throw conflict('payment_changed', `payment ${paymentId} is no longer ${from}`, { paymentId, from, to });
 }

@@ -6,7 +6,15 @@ import { bigintAsNumber, boolAsNumber } from '../db/columns';
  * matching the acquirer's T+1 reconciliation file will need (RF, trace, RRN, terminal, batch, settle date).
  */
 export type PaymentStatus = 'pending' | 'approved' | 'declined' | 'unknown' | 'reversed' | 'suspense' | 'disputed';
-export const PAYMENT_STATUSES: readonly PaymentStatus[] = ['pending', 'approved', 'declined', 'unknown', 'reversed', 'suspense', 'disputed'];
+export const PAYMENT_STATUSES: readonly PaymentStatus[] = [
+  'pending',
+  'approved',
+  'declined',
+  'unknown',
+  'reversed',
+  'suspense',
+  'disputed',
+];
 export type PaymentMethod = 'card' | 'cash';
 /** unknown: the terminal gave no final answer to the void/refund; manual: nothing to refund against at the terminal (a person does it). */
 export type RefundState = 'queued' | 'in_progress' | 'done' | 'failed' | 'unknown' | 'manual';

@@ -7,18 +7,27 @@ import { PAYMENT_STATUSES, PaymentStatus, REFUND_STATES, RefundState } from './p
 import { DomainError } from '../shared/errors';
 
 const uuid = z.string().uuid('not an id');
-const tenderBody = z.object({
-  method: z.enum(['card', 'cash']),
-  amountFen: positiveFen,
-  lane: laneName,
-  acceptUnknownCard: z.boolean().optional(),
-}).strict();
-const resolveBody = z.object({ outcome: z.enum(['approved', 'declined', 'refund']), note: z.string().trim().min(1, 'say why').max(2000) }).strict();
-const isoTime = z.iso.datetime({ offset: true, message: 'an ISO 8601 time, e.g. 2026-11-25T10:00:00+08:00' }).transform((v) => Date.parse(v));
+const tenderBody = z
+  .object({
+    method: z.enum(['card', 'cash']),
+    amountFen: positiveFen,
+    lane: laneName,
+    acceptUnknownCard: z.boolean().optional(),
+  })
+  .strict();
+const resolveBody = z
+  .object({ outcome: z.enum(['approved', 'declined', 'refund']), note: z.string().trim().min(1, 'say why').max(2000) })
+  .strict();
+const isoTime = z.iso
+  .datetime({ offset: true, message: 'an ISO 8601 time, e.g. 2026-11-25T10:00:00+08:00' })
+  .transform((v) => Date.parse(v));
 const listQuery = z.object({
   status: z.enum(PAYMENT_STATUSES as [PaymentStatus, ...PaymentStatus[]]).optional(),
   refund: z.enum(REFUND_STATES as [RefundState, ...RefundState[]]).optional(),
-  rf: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'an RF is 1–32 letters, digits, _ -').optional(),
+  rf: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, 'an RF is 1–32 letters, digits, _ -')
+    .optional(),
   lane: laneName.optional(),
   from: isoTime.optional(),
   to: isoTime.optional(),
@@ -32,8 +41,14 @@ function strictQuery(query: unknown, schema: z.ZodObject): Record<string, unknow
   const q = (query ?? {}) as Record<string, unknown>;
   const known = Object.keys(schema.shape);
   for (const [k, v] of Object.entries(q)) {
-    if (!known.includes(k)) throw new DomainError(400, 'invalid_request', `${k}: unknown query parameter (known: ${known.join(', ')})`, { issues: [{ path: k, message: 'unknown query parameter' }] });
-    if (typeof v !== 'string') throw new DomainError(400, 'invalid_request', `${k}: give it once, as a plain value`, { issues: [{ path: k, message: 'give it once' }] });
+    if (!known.includes(k))
+      throw new DomainError(400, 'invalid_request', `${k}: unknown query parameter (known: ${known.join(', ')})`, {
+        issues: [{ path: k, message: 'unknown query parameter' }],
+      });
+    if (typeof v !== 'string')
+      throw new DomainError(400, 'invalid_request', `${k}: give it once, as a plain value`, {
+        issues: [{ path: k, message: 'give it once' }],
+      });
   }
   return q;
 }

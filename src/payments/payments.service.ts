@@ -58,7 +58,15 @@ export interface PaymentView {
   reason: string | null;
   prompts: string[];
   card: { masked: string | null; type: string | null } | null;
-  terminal: { terminalId: string | null; merchantId: string | null; batchNo: string | null; traceNo: string | null; rrn: string | null; authCode: string | null; time: string | null } | null;
+  terminal: {
+    terminalId: string | null;
+    merchantId: string | null;
+    batchNo: string | null;
+    traceNo: string | null;
+    rrn: string | null;
+    authCode: string | null;
+    time: string | null;
+  } | null;
   settleDate: string | null;
   queryId: string | null;
   refund: { state: string; amountFen: number | null } | null;
@@ -99,10 +107,35 @@ export interface CardDriver {
   start(payment: Payment): void;
 }
 
-const CARD_TERMINAL_FACTS: (keyof ApprovalFacts)[] = ['rc', 'rm', 'cardMasked', 'cardType', 'terminalId', 'merchantId', 'batchNo', 'traceNo', 'rrn', 'authCode', 'terminalTime', 'settleDate', 'queryId'];
+const CARD_TERMINAL_FACTS: (keyof ApprovalFacts)[] = [
+  'rc',
+  'rm',
+  'cardMasked',
+  'cardType',
+  'terminalId',
+  'merchantId',
+  'batchNo',
+  'traceNo',
+  'rrn',
+  'authCode',
+  'terminalTime',
+  'settleDate',
+  'queryId',
+];
 const COLUMN: Record<keyof ApprovalFacts, string> = {
-  rc: 'rc', rm: 'rm', cardMasked: 'card_masked', cardType: 'card_type', terminalId: 'terminal_id', merchantId: 'merchant_id',
-  batchNo: 'batch_no', traceNo: 'trace_no', rrn: 'rrn', authCode: 'auth_code', terminalTime: 'terminal_time', settleDate: 'settle_date', queryId: 'query_id',
+  rc: 'rc',
+  rm: 'rm',
+  cardMasked: 'card_masked',
+  cardType: 'card_type',
+  terminalId: 'terminal_id',
+  merchantId: 'merchant_id',
+  batchNo: 'batch_no',
+  traceNo: 'trace_no',
+  rrn: 'rrn',
+  authCode: 'auth_code',
+  terminalTime: 'terminal_time',
+  settleDate: 'settle_date',
+  queryId: 'query_id',
 };
 
 /**
@@ -125,14 +158,18 @@ export class PaymentsService {
     batch: BatchSettings = batchSettingsFromEnv(db.kind),
   ) {
     this.changes.setMaxListeners(0);
-    this.cash = batch.enabled ? cashBatcher({
-      db, settings: batch, paidHooks: this.paidHooks,
-      cashRounding: () => this.orders.cashRounding,
-      now: () => this.clock.now().getTime(),
-      toView: (p) => this.toView(p),
-      applyOne: (t) => this.tenderOne(t.orderId, t.input, t.actor),
-      observe: (info) => this.batchObserver?.(info),
-    }) : null;
+    this.cash = batch.enabled
+      ? cashBatcher({
+          db,
+          settings: batch,
+          paidHooks: this.paidHooks,
+          cashRounding: () => this.orders.cashRounding,
+          now: () => this.clock.now().getTime(),
+          toView: (p) => this.toView(p),
+          applyOne: (t) => this.tenderOne(t.orderId, t.input, t.actor),
+          observe: (info) => this.batchObserver?.(info),
+        })
+      : null;
   }
 
   /** Resolves when no cash batch is queued or in flight. */
@@ -162,43 +199,83 @@ export class PaymentsService {
 
   private async tenderOne(orderId: string, input: TenderInput, actor: string): Promise<PaymentView> {
     if (input.method === 'card') {
-      if (!this.cardDriver?.hasLane(input.lane)) throw unprocessable('unknown_lane', `no card terminal is configured on lane ${input.lane}`, { lane: input.lane });
+      if (!this.cardDriver?.hasLane(input.lane))
+        throw unprocessable('unknown_lane', `no card terminal is configured on lane ${input.lane}`, {
+          lane: input.lane,
+        });
       if (!(await this.cardDriver.drivesLane(input.lane))) {
-        throw conflict('lane_not_driven', `another service instance drives the terminal on lane ${input.lane}; take the card there or wait for its lease to end`, { lane: input.lane });
+        throw conflict(
+          'lane_not_driven',
+          `another service instance drives the terminal on lane ${input.lane}; take the card there or wait for its lease to end`,
+          { lane: input.lane },
+        );
       }
-      if (!this.cardDriver.isLaneIdle(input.lane)) throw conflict('terminal_busy', `the terminal on lane ${input.lane} is busy with another request; try again`, { lane: input.lane });
+      if (!this.cardDriver.isLaneIdle(input.lane))
+        throw conflict('terminal_busy', `the terminal on lane ${input.lane} is busy with another request; try again`, {
+          lane: input.lane,
+        });
     }
     const payment = await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       const order = await this.orders.lockOrder(m, orderId);
-      if (order.status !== 'reserved') throw conflict('order_not_payable', `order ${orderId} is ${order.status}`, { status: order.status });
+      if (order.status !== 'reserved')
+        throw conflict('order_not_payable', `order ${orderId} is ${order.status}`, { status: order.status });
       const live = await m.find(Payment, { where: { orderId, status: In(LIVE_PAYMENT_STATUSES as PaymentStatus[]) } });
       const pending = live.find((p) => p.status === 'pending');
-      if (pending) throw conflict('payment_in_progress', 'a card payment is in progress at the terminal', { paymentId: pending.id, status: pending.status });
+      if (pending)
+        throw conflict('payment_in_progress', 'a card payment is in progress at the terminal', {
+          paymentId: pending.id,
+          status: pending.status,
+        });
       if (live.length && !input.acceptUnknownCard) {
-        throw conflict('payment_in_progress', 'a card payment of this order has an unknown outcome; take another tender only with acceptUnknownCard: true',
-          { payments: live.map((p) => ({ id: p.id, status: p.status })) });
+        throw conflict(
+          'payment_in_progress',
+          'a card payment of this order has an unknown outcome; take another tender only with acceptUnknownCard: true',
+          { payments: live.map((p) => ({ id: p.id, status: p.status })) },
+        );
       }
       // Cash rounding (抹零): a cash-only payment of the rounded total drops the odd fen, recorded on the order.
-      const rounded = input.method === 'cash' && live.length === 0 ? cashRoundedDue(this.orders.cashRounding, order) : null;
+      const rounded =
+        input.method === 'cash' && live.length === 0 ? cashRoundedDue(this.orders.cashRounding, order) : null;
       if (rounded !== null && input.amountFen === rounded) {
-        await exec(m, 'UPDATE orders SET rounding_fen = ? WHERE id = ? AND rounding_fen = 0 AND paid_fen = 0', [order.totalFen - rounded, orderId]);
+        await exec(m, 'UPDATE orders SET rounding_fen = ? WHERE id = ? AND rounding_fen = 0 AND paid_fen = 0', [
+          order.totalFen - rounded,
+          orderId,
+        ]);
         order.roundingFen = order.totalFen - rounded;
       }
       const outstanding = order.totalFen - order.roundingFen - order.paidFen;
       if (input.amountFen > outstanding) {
-        throw unprocessable('amount_exceeds_balance', `the order has ${outstanding} fen left to pay`, { outstandingFen: outstanding, amountFen: input.amountFen });
+        throw unprocessable('amount_exceeds_balance', `the order has ${outstanding} fen left to pay`, {
+          outstandingFen: outstanding,
+          amountFen: input.amountFen,
+        });
       }
       const p: Payment = Object.assign(new Payment(), {
-        id: newId(), orderId, method: input.method, amountFen: input.amountFen, lane: input.lane,
+        id: newId(),
+        orderId,
+        method: input.method,
+        amountFen: input.amountFen,
+        lane: input.lane,
         status: (input.method === 'cash' ? 'approved' : 'pending') as PaymentStatus,
         rf: input.method === 'card' ? newPaymentReference(new Date(now)) : null,
         txnTime: input.method === 'card' ? chinaTimestamp(new Date(now)) : null,
-        acked: false, checks: 0, createdBy: actor, createdAt: now, updatedAt: now,
+        acked: false,
+        checks: 0,
+        createdBy: actor,
+        createdAt: now,
+        updatedAt: now,
         finishedAt: input.method === 'cash' ? now : null,
       });
       await m.insert(Payment, p);
-      await audit(m, { actor, entity: 'payment', entityId: p.id, action: 'tender', after: { orderId, method: p.method, amountFen: p.amountFen, status: p.status, rf: p.rf }, at: now });
+      await audit(m, {
+        actor,
+        entity: 'payment',
+        entityId: p.id,
+        action: 'tender',
+        after: { orderId, method: p.method, amountFen: p.amountFen, status: p.status, rf: p.rf },
+        at: now,
+      });
       if (p.status === 'approved') await this.applyApproval(m, order, p, actor, now);
       return p;
     });
@@ -209,7 +286,9 @@ export class PaymentsService {
 
   /** The terminal ACKed the request: from now on silence means `unknown`, and Q0 `N` is not a failure. */
   async markAcked(paymentId: string): Promise<void> {
-    await this.db.tx((m) => exec(m, 'UPDATE payment SET acked = 1, updated_at = ? WHERE id = ?', [this.clock.now().getTime(), paymentId]));
+    await this.db.tx((m) =>
+      exec(m, 'UPDATE payment SET acked = 1, updated_at = ? WHERE id = ?', [this.clock.now().getTime(), paymentId]),
+    );
   }
 
   async addPrompt(paymentId: string, text: string): Promise<void> {
@@ -218,59 +297,121 @@ export class PaymentsService {
       if (!p) return;
       const prompts: string[] = p.prompts ? JSON.parse(p.prompts) : [];
       prompts.push(text);
-      await exec(m, 'UPDATE payment SET prompts = ?, updated_at = ? WHERE id = ?', [JSON.stringify(prompts.slice(-20)), this.clock.now().getTime(), paymentId]);
+      await exec(m, 'UPDATE payment SET prompts = ?, updated_at = ? WHERE id = ?', [
+        JSON.stringify(prompts.slice(-20)),
+        this.clock.now().getTime(),
+        paymentId,
+      ]);
     });
     this.notify(paymentId);
   }
 
   /** A confirmed approval (terminal, acquirer or a person). Sells the stock when tenders cover the order. */
-  async settleApproved(paymentId: string, facts: ApprovalFacts, actor: string, note?: string, opts: { checked?: boolean } = {}): Promise<void> {
+  async settleApproved(
+    paymentId: string,
+    facts: ApprovalFacts,
+    actor: string,
+    note?: string,
+    opts: { checked?: boolean } = {},
+  ): Promise<void> {
     await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       const p = await this.paymentIn(m, paymentId);
       const order = await this.orders.lockOrder(m, p.orderId);
       // An approval leaves no stale reason from the time it was unknown.
-      const set: Record<string, string | number | null> = { finished_at: now, next_check_at: null, claimed_by: null, claim_until: null, reason: null };
+      const set: Record<string, string | number | null> = {
+        finished_at: now,
+        next_check_at: null,
+        claimed_by: null,
+        claim_until: null,
+        reason: null,
+      };
       if (opts.checked) set.checks = p.checks + 1;
       for (const k of CARD_TERMINAL_FACTS) if (facts[k] != null) set[COLUMN[k]] = facts[k]!;
       if (note !== undefined) Object.assign(set, { resolution_note: note, resolved_by: actor });
       await movePayment(m, paymentId, p.status, 'approved', now, set);
-      await audit(m, { actor, entity: 'payment', entityId: paymentId, action: note !== undefined ? 'resolve' : 'approve', before: { status: p.status }, after: { status: 'approved', note, ...facts }, at: now });
+      await audit(m, {
+        actor,
+        entity: 'payment',
+        entityId: paymentId,
+        action: note !== undefined ? 'resolve' : 'approve',
+        before: { status: p.status },
+        after: { status: 'approved', note, ...facts },
+        at: now,
+      });
       await this.applyApproval(m, order, p, actor, now);
     });
     this.notify(paymentId);
   }
 
   /** A confirmed failure: declined, not executed, or reversed. The order keeps its reservation for another try. */
-  async settleFailed(paymentId: string, to: 'declined' | 'reversed', info: { rc?: string | null; rm?: string | null; reason: string }, actor: string, note?: string, opts: { checked?: boolean; terminalReversal?: TerminalReversal } = {}): Promise<void> {
+  async settleFailed(
+    paymentId: string,
+    to: 'declined' | 'reversed',
+    info: { rc?: string | null; rm?: string | null; reason: string },
+    actor: string,
+    note?: string,
+    opts: { checked?: boolean; terminalReversal?: TerminalReversal } = {},
+  ): Promise<void> {
     await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       const p = await this.paymentIn(m, paymentId);
-      const set: Record<string, string | number | null> = { finished_at: now, next_check_at: null, claimed_by: null, claim_until: null, reason: info.reason.slice(0, 255) };
+      const set: Record<string, string | number | null> = {
+        finished_at: now,
+        next_check_at: null,
+        claimed_by: null,
+        claim_until: null,
+        reason: info.reason.slice(0, 255),
+      };
       if (opts.checked) set.checks = p.checks + 1;
       if (opts.terminalReversal) set.terminal_reversal = opts.terminalReversal;
       if (info.rc != null) set.rc = info.rc;
       if (info.rm != null) set.rm = info.rm.slice(0, 128);
       if (note !== undefined) Object.assign(set, { resolution_note: note, resolved_by: actor });
       await movePayment(m, paymentId, p.status, to, now, set);
-      await audit(m, { actor, entity: 'payment', entityId: paymentId, action: note !== undefined ? 'resolve' : to, before: { status: p.status }, after: { status: to, ...info, note }, at: now });
+      await audit(m, {
+        actor,
+        entity: 'payment',
+        entityId: paymentId,
+        action: note !== undefined ? 'resolve' : to,
+        before: { status: p.status },
+        after: { status: to, ...info, note },
+        at: now,
+      });
     });
     this.notify(paymentId);
   }
 
   /** No confirmed outcome: the stock stays held and the sweeper takes over. */
-  async markUnknown(paymentId: string, info: { rc?: string | null; rm?: string | null; reason: string; acked?: boolean }, actor: string): Promise<void> {
+  async markUnknown(
+    paymentId: string,
+    info: { rc?: string | null; rm?: string | null; reason: string; acked?: boolean },
+    actor: string,
+  ): Promise<void> {
     await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       const p = await this.paymentIn(m, paymentId);
-      const set: Record<string, string | number | null> = { unknown_since: now, next_check_at: now + 1000, checks: 0, reason: info.reason.slice(0, 255) };
+      const set: Record<string, string | number | null> = {
+        unknown_since: now,
+        next_check_at: now + 1000,
+        checks: 0,
+        reason: info.reason.slice(0, 255),
+      };
       if (info.rc != null) set.rc = info.rc;
       if (info.rm != null) set.rm = info.rm.slice(0, 128);
       if (info.acked !== undefined) set.acked = info.acked ? 1 : 0;
       // RC 98: the terminal will reverse this sale before its next online transaction; until that is settled an acquirer "approved" is not final.
       if (info.rc === '98') set.terminal_reversal = 'pending';
       await movePayment(m, paymentId, p.status, 'unknown', now, set);
-      await audit(m, { actor, entity: 'payment', entityId: paymentId, action: 'unknown', before: { status: p.status }, after: { status: 'unknown', ...info }, at: now });
+      await audit(m, {
+        actor,
+        entity: 'payment',
+        entityId: paymentId,
+        action: 'unknown',
+        before: { status: p.status },
+        after: { status: 'unknown', ...info },
+        at: now,
+      });
     });
     this.notify(paymentId);
   }
@@ -282,12 +423,17 @@ export class PaymentsService {
    */
   async recoverInterrupted(lanes: string[], except: (paymentId: string) => boolean = () => false): Promise<number> {
     if (lanes.length === 0) return 0;
-    const stuck = await this.db.read((m) => m.find(Payment, { where: { status: 'pending', method: 'card', lane: In(lanes) } }));
+    const stuck = await this.db.read((m) =>
+      m.find(Payment, { where: { status: 'pending', method: 'card', lane: In(lanes) } }),
+    );
     let n = 0;
     for (const p of stuck) {
       if (except(p.id)) continue;
       // Whether the terminal ACKed died with the process: take it as accepted, so a journal's `N` is never read as a failure.
-      await this.markUnknown(p.id, { reason: 'interrupted_by_restart', acked: true }, 'system:recovery').then(() => n++, () => undefined);
+      await this.markUnknown(p.id, { reason: 'interrupted_by_restart', acked: true }, 'system:recovery').then(
+        () => n++,
+        () => undefined,
+      );
     }
     return n;
   }
@@ -301,20 +447,32 @@ export class PaymentsService {
   async resolve(paymentId: string, outcome: ResolveOutcome, note: string, actor: string): Promise<PaymentView> {
     const p = await this.db.read((m) => m.findOne(Payment, { where: { id: paymentId } }));
     if (!p) throw notFound('payment', paymentId);
-    if (p.status === 'pending') throw conflict('payment_not_resolvable', 'the terminal is still working on this payment', { status: p.status });
+    if (p.status === 'pending')
+      throw conflict('payment_not_resolvable', 'the terminal is still working on this payment', { status: p.status });
     if (p.status === 'unknown' || p.status === 'suspense') {
-      if (outcome === 'refund') throw unprocessable('refund_needs_dispute', 'a payment with an unknown outcome is resolved approved or declined; refund is for a disputed payment', { status: p.status });
+      if (outcome === 'refund')
+        throw unprocessable(
+          'refund_needs_dispute',
+          'a payment with an unknown outcome is resolved approved or declined; refund is for a disputed payment',
+          { status: p.status },
+        );
       try {
         if (outcome === 'approved') await this.settleApproved(paymentId, {}, actor, note);
         else await this.settleFailed(paymentId, 'declined', { reason: 'resolved_by_hand' }, actor, note);
         return this.view(paymentId);
       } catch (err) {
         // The sweeper confirmed it first: fall through to the race rules below.
-        if (!(err instanceof DomainError) || !['payment_changed', 'payment_transition_refused'].includes(err.code)) throw err;
+        if (!(err instanceof DomainError) || !['payment_changed', 'payment_transition_refused'].includes(err.code))
+          throw err;
       }
     }
     if ((await this.view(paymentId)).status === 'disputed') {
-      if (outcome === 'declined') throw unprocessable('disputed_needs_decision', 'a disputed payment was charged: resolve it approved (sell the goods) or refund (give the money back)', {});
+      if (outcome === 'declined')
+        throw unprocessable(
+          'disputed_needs_decision',
+          'a disputed payment was charged: resolve it approved (sell the goods) or refund (give the money back)',
+          {},
+        );
       await this.settleDisputed(paymentId, outcome, note, actor);
       return this.view(paymentId);
     }
@@ -322,10 +480,13 @@ export class PaymentsService {
     const says = outcome === 'declined' ? 'not_charged' : 'charged';
     const r = await this.contest(paymentId, says, { source: 'resolve', detail: { outcome, note } }, actor);
     const now = await this.view(paymentId);
-    throw conflict('payment_already_final', r === 'not_applicable'
-      ? `this payment is already ${now.status}; your answer is recorded`
-      : `this payment was already ${now.evidence?.from ?? 'final'} and your answer disagrees: it is now disputed for a person to decide`,
-    { status: now.status, recorded: true, disputed: r !== 'not_applicable' });
+    throw conflict(
+      'payment_already_final',
+      r === 'not_applicable'
+        ? `this payment is already ${now.status}; your answer is recorded`
+        : `this payment was already ${now.evidence?.from ?? 'final'} and your answer disagrees: it is now disputed for a person to decide`,
+      { status: now.status, recorded: true, disputed: r !== 'not_applicable' },
+    );
   }
 
   /**
@@ -334,35 +495,76 @@ export class PaymentsService {
    * money as owed and a person decides. Approved or still live: not applicable (a live one is simply
    * settled approved by its caller).
    */
-  dispute(paymentId: string, evidence: { source: 'terminal' | 'acquirer' | 'reversal' | 'recon' | 'resolve'; detail: Record<string, unknown> }, actor: string): Promise<'disputed' | 'already_disputed' | 'not_applicable'> {
+  dispute(
+    paymentId: string,
+    evidence: { source: 'terminal' | 'acquirer' | 'reversal' | 'recon' | 'resolve'; detail: Record<string, unknown> },
+    actor: string,
+  ): Promise<'disputed' | 'already_disputed' | 'not_applicable'> {
     return this.contest(paymentId, 'charged', evidence, actor);
   }
 
   /** Evidence in either direction against a final status; agreeing evidence changes nothing. */
-  async contest(paymentId: string, says: EvidenceItem['says'], evidence: { source: EvidenceItem['source']; detail: Record<string, unknown> }, actor: string): Promise<'disputed' | 'already_disputed' | 'not_applicable'> {
+  async contest(
+    paymentId: string,
+    says: EvidenceItem['says'],
+    evidence: { source: EvidenceItem['source']; detail: Record<string, unknown> },
+    actor: string,
+  ): Promise<'disputed' | 'already_disputed' | 'not_applicable'> {
     const result = await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       // Row lock first: evidence is appended to a JSON column, and two answers arriving together must both be kept.
       await rows(m, `SELECT id FROM payment WHERE id = ?${this.db.forUpdate}`, [paymentId]);
       const p = await this.paymentIn(m, paymentId);
-      const item: EvidenceItem = { source: evidence.source, detail: evidence.detail, says, actor, at: new Date(now).toISOString() };
-      const against = says === 'charged' ? (p.status === 'declined' || p.status === 'reversed') : p.status === 'approved';
+      const item: EvidenceItem = {
+        source: evidence.source,
+        detail: evidence.detail,
+        says,
+        actor,
+        at: new Date(now).toISOString(),
+      };
+      const against = says === 'charged' ? p.status === 'declined' || p.status === 'reversed' : p.status === 'approved';
       if (p.status === 'disputed') {
         const ev = parseEvidence(p.evidence) ?? { from: p.status, items: [] };
         ev.items.push(item);
-        const n = await exec(m, "UPDATE payment SET evidence = ?, updated_at = ? WHERE id = ? AND status = 'disputed'", [JSON.stringify(ev), now, paymentId]);
+        const n = await exec(
+          m,
+          "UPDATE payment SET evidence = ?, updated_at = ? WHERE id = ? AND status = 'disputed'",
+          [JSON.stringify(ev), now, paymentId],
+        );
         if (n !== 1) throw conflict('payment_changed', `payment ${paymentId} changed meanwhile`, { paymentId });
         await audit(m, { actor, entity: 'payment', entityId: paymentId, action: 'evidence', after: item, at: now });
         return 'already_disputed' as const;
       }
       if (!against) {
         // Agrees with the status (or the attempt is still live): recorded, nothing changes.
-        await audit(m, { actor, entity: 'payment', entityId: paymentId, action: 'evidence', before: { status: p.status }, after: item, at: now });
+        await audit(m, {
+          actor,
+          entity: 'payment',
+          entityId: paymentId,
+          action: 'evidence',
+          before: { status: p.status },
+          after: item,
+          at: now,
+        });
         return 'not_applicable' as const;
       }
       const ev: Evidence = { from: p.status, items: [item] };
-      await movePayment(m, paymentId, p.status, 'disputed', now, { evidence: JSON.stringify(ev), next_check_at: null, claimed_by: null, claim_until: null, reason: says === 'charged' ? 'charged_after_final_failure' : 'not_charged_after_approval' });
-      await audit(m, { actor, entity: 'payment', entityId: paymentId, action: 'disputed', before: { status: p.status }, after: { status: 'disputed', evidence: item }, at: now });
+      await movePayment(m, paymentId, p.status, 'disputed', now, {
+        evidence: JSON.stringify(ev),
+        next_check_at: null,
+        claimed_by: null,
+        claim_until: null,
+        reason: says === 'charged' ? 'charged_after_final_failure' : 'not_charged_after_approval',
+      });
+      await audit(m, {
+        actor,
+        entity: 'payment',
+        entityId: paymentId,
+        action: 'disputed',
+        before: { status: p.status },
+        after: { status: 'disputed', evidence: item },
+        at: now,
+      });
       return 'disputed' as const;
     });
     this.notify(paymentId);
@@ -370,23 +572,59 @@ export class PaymentsService {
   }
 
   /** A person's decision on a disputed payment. The money was taken either way, so it ends `approved`. */
-  private async settleDisputed(paymentId: string, outcome: 'approved' | 'refund', note: string, actor: string): Promise<void> {
+  private async settleDisputed(
+    paymentId: string,
+    outcome: 'approved' | 'refund',
+    note: string,
+    actor: string,
+  ): Promise<void> {
     await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       await rows(m, `SELECT id FROM payment WHERE id = ?${this.db.forUpdate}`, [paymentId]);
       const p = await this.paymentIn(m, paymentId);
       const ev = parseEvidence(p.evidence) ?? { from: 'declined' as PaymentStatus, items: [] };
-      ev.items.push({ source: 'resolve', detail: { outcome, note }, says: 'charged', actor, at: new Date(now).toISOString() });
+      ev.items.push({
+        source: 'resolve',
+        detail: { outcome, note },
+        says: 'charged',
+        actor,
+        at: new Date(now).toISOString(),
+      });
       const order = await this.orders.lockOrder(m, p.orderId);
-      await movePayment(m, paymentId, 'disputed', 'approved', now, { evidence: JSON.stringify(ev), resolution_note: note, resolved_by: actor, reason: null, finished_at: now });
-      await audit(m, { actor, entity: 'payment', entityId: paymentId, action: 'resolve', before: { status: 'disputed', from: ev.from }, after: { status: 'approved', outcome, note }, at: now });
+      await movePayment(m, paymentId, 'disputed', 'approved', now, {
+        evidence: JSON.stringify(ev),
+        resolution_note: note,
+        resolved_by: actor,
+        reason: null,
+        finished_at: now,
+      });
+      await audit(m, {
+        actor,
+        entity: 'payment',
+        entityId: paymentId,
+        action: 'resolve',
+        before: { status: 'disputed', from: ev.from },
+        after: { status: 'approved', outcome, note },
+        at: now,
+      });
       if (outcome === 'approved' && ev.from !== 'approved') {
         await this.applyApproval(m, order, p, actor, now);
       } else if (outcome === 'refund') {
         // Owed back in full; when it was counted towards the order before (disputed from approved) the order keeps its sale.
-        await exec(m, 'UPDATE orders SET overpaid_fen = overpaid_fen + ?, updated_at = ? WHERE id = ?', [p.amountFen, now, order.id]);
+        await exec(m, 'UPDATE orders SET overpaid_fen = overpaid_fen + ?, updated_at = ? WHERE id = ?', [
+          p.amountFen,
+          now,
+          order.id,
+        ]);
         await this.queueRefund(m, p, p.amountFen, now);
-        await audit(m, { actor, entity: 'order', entityId: order.id, action: 'overpaid', after: { paymentId: p.id, amountFen: p.amountFen, orderStatus: order.status, why: 'disputed_refund' }, at: now });
+        await audit(m, {
+          actor,
+          entity: 'order',
+          entityId: order.id,
+          action: 'overpaid',
+          after: { paymentId: p.id, amountFen: p.amountFen, orderStatus: order.status, why: 'disputed_refund' },
+          at: now,
+        });
       }
     });
     this.notify(paymentId);
@@ -398,26 +636,54 @@ export class PaymentsService {
       const paid = order.paidFen + p.amountFen;
       const due = order.totalFen - order.roundingFen;
       const excess = Math.max(0, paid - due);
-      await exec(m, 'UPDATE orders SET paid_fen = ?, overpaid_fen = overpaid_fen + ?, updated_at = ? WHERE id = ?', [paid, excess, now, order.id]);
+      await exec(m, 'UPDATE orders SET paid_fen = ?, overpaid_fen = overpaid_fen + ?, updated_at = ? WHERE id = ?', [
+        paid,
+        excess,
+        now,
+        order.id,
+      ]);
       if (excess > 0) await this.queueRefund(m, p, excess, now);
       if (paid >= due) {
         await moveOrder(m, order.id, 'reserved', 'paid', now);
         for (const hook of this.paidHooks) await hook(m, order, now);
-        await audit(m, { actor, entity: 'order', entityId: order.id, action: 'paid', before: { status: 'reserved' }, after: { status: 'paid', paidFen: paid }, at: now });
+        await audit(m, {
+          actor,
+          entity: 'order',
+          entityId: order.id,
+          action: 'paid',
+          before: { status: 'reserved' },
+          after: { status: 'paid', paidFen: paid },
+          at: now,
+        });
         // Last: the stock rows are the contended ones.
         await this.inventory.commitSale(m, order.id, actor);
       }
       return;
     }
     // The order was settled meanwhile (paid by another tender, or ended): this money is not owed.
-    await exec(m, 'UPDATE orders SET overpaid_fen = overpaid_fen + ?, updated_at = ? WHERE id = ?', [p.amountFen, now, order.id]);
+    await exec(m, 'UPDATE orders SET overpaid_fen = overpaid_fen + ?, updated_at = ? WHERE id = ?', [
+      p.amountFen,
+      now,
+      order.id,
+    ]);
     await this.queueRefund(m, p, p.amountFen, now);
-    await audit(m, { actor, entity: 'order', entityId: order.id, action: 'overpaid', after: { paymentId: p.id, amountFen: p.amountFen, orderStatus: order.status }, at: now });
+    await audit(m, {
+      actor,
+      entity: 'order',
+      entityId: order.id,
+      action: 'overpaid',
+      after: { paymentId: p.id, amountFen: p.amountFen, orderStatus: order.status },
+      at: now,
+    });
   }
 
   private async queueRefund(m: EntityManager, p: Payment, amountFen: number, now: number): Promise<void> {
     if (p.method !== 'card') return; // cash change is given at the till
-    await exec(m, "UPDATE payment SET refund_state = 'queued', refund_fen = ?, updated_at = ? WHERE id = ?", [amountFen, now, p.id]);
+    await exec(m, "UPDATE payment SET refund_state = 'queued', refund_fen = ?, updated_at = ? WHERE id = ?", [
+      amountFen,
+      now,
+      p.id,
+    ]);
   }
 
   async get(id: string, waitSeconds = 0): Promise<PaymentView> {
@@ -449,12 +715,17 @@ export class PaymentsService {
       const c = decodeCursor(f.cursor);
       qb.andWhere('(p.created_at > :cAt OR (p.created_at = :cAt AND p.id > :cId))', { cAt: c.at, cId: c.id });
     }
-    qb.orderBy('p.created_at', 'ASC').addOrderBy('p.id', 'ASC').take(limit + 1);
+    qb.orderBy('p.created_at', 'ASC')
+      .addOrderBy('p.id', 'ASC')
+      .take(limit + 1);
     const found = await this.db.read(() => qb.getMany());
     const more = found.length > limit;
     const items = found.slice(0, limit);
     const last = items[items.length - 1];
-    return { items: items.map((p) => this.toView(p)), nextCursor: more && last ? encodeCursor(last.createdAt, last.id) : null };
+    return {
+      items: items.map((p) => this.toView(p)),
+      nextCursor: more && last ? encodeCursor(last.createdAt, last.id) : null,
+    };
   }
 
   async view(id: string): Promise<PaymentView> {
@@ -472,7 +743,9 @@ export class PaymentsService {
   /** Calls `fn` after every committed change of the payment (status, prompts); returns the unsubscribe. */
   subscribe(id: string, fn: () => void): () => void {
     this.changes.on(id, fn);
-    return () => { this.changes.off(id, fn); };
+    return () => {
+      this.changes.off(id, fn);
+    };
   }
 
   private notify(id: string): void {
@@ -481,7 +754,11 @@ export class PaymentsService {
 
   private waitForChange(id: string, ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const done = () => { clearTimeout(t); this.changes.off(id, done); resolve(); };
+      const done = () => {
+        clearTimeout(t);
+        this.changes.off(id, done);
+        resolve();
+      };
       const t = setTimeout(done, ms);
       this.changes.on(id, done);
     });
@@ -492,17 +769,44 @@ export class PaymentsService {
     const iso = (t: number | null) => (t == null ? null : new Date(t).toISOString());
     const card = p.method === 'card';
     return {
-      id: p.id, orderId: p.orderId, method: p.method, amountFen: p.amountFen, status: p.status, lane: p.lane, rf: p.rf, txnTime: p.txnTime,
-      rc: p.rc, rm: p.rm, reason: p.reason, prompts: p.prompts ? JSON.parse(p.prompts) : [],
+      id: p.id,
+      orderId: p.orderId,
+      method: p.method,
+      amountFen: p.amountFen,
+      status: p.status,
+      lane: p.lane,
+      rf: p.rf,
+      txnTime: p.txnTime,
+      rc: p.rc,
+      rm: p.rm,
+      reason: p.reason,
+      prompts: p.prompts ? JSON.parse(p.prompts) : [],
       card: card ? { masked: p.cardMasked, type: p.cardType } : null,
-      terminal: card ? { terminalId: p.terminalId, merchantId: p.merchantId, batchNo: p.batchNo, traceNo: p.traceNo, rrn: p.rrn, authCode: p.authCode, time: p.terminalTime } : null,
-      settleDate: p.settleDate, queryId: p.queryId,
+      terminal: card
+        ? {
+            terminalId: p.terminalId,
+            merchantId: p.merchantId,
+            batchNo: p.batchNo,
+            traceNo: p.traceNo,
+            rrn: p.rrn,
+            authCode: p.authCode,
+            time: p.terminalTime,
+          }
+        : null,
+      settleDate: p.settleDate,
+      queryId: p.queryId,
       refund: p.refundState ? { state: p.refundState, amountFen: p.refundFen } : null,
-      heldSeconds: p.status === 'unknown' || p.status === 'suspense' ? Math.round((now - (p.unknownSince ?? p.createdAt)) / 1000) : null,
-      nextCheckAt: iso(p.nextCheckAt), checks: p.checks,
+      heldSeconds:
+        p.status === 'unknown' || p.status === 'suspense'
+          ? Math.round((now - (p.unknownSince ?? p.createdAt)) / 1000)
+          : null,
+      nextCheckAt: iso(p.nextCheckAt),
+      checks: p.checks,
       resolution: p.resolvedBy ? { by: p.resolvedBy, note: p.resolutionNote } : null,
-      terminalReversal: p.terminalReversal, evidence: parseEvidence(p.evidence),
-      createdAt: new Date(p.createdAt).toISOString(), updatedAt: new Date(p.updatedAt).toISOString(),
+      terminalReversal: p.terminalReversal,
+      evidence: parseEvidence(p.evidence),
+      createdAt: new Date(p.createdAt).toISOString(),
+      updatedAt: new Date(p.updatedAt).toISOString(),
     };
   }
 }

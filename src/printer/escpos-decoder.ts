@@ -15,7 +15,22 @@ export type PrinterEvent =
   | { kind: 'init' };
 
 /** Fixed lengths of the commands we meet (ESC x …, GS x …, FS x …), counting the two lead bytes. */
-const ESC_LEN: Record<number, number> = { 0x40: 2, 0x45: 3, 0x61: 3, 0x64: 3, 0x70: 5, 0x21: 3, 0x2d: 3, 0x32: 2, 0x33: 3, 0x74: 3, 0x4d: 3, 0x4a: 3, 0x47: 3, 0x52: 3 };
+const ESC_LEN: Record<number, number> = {
+  0x40: 2,
+  0x45: 3,
+  0x61: 3,
+  0x64: 3,
+  0x70: 5,
+  0x21: 3,
+  0x2d: 3,
+  0x32: 2,
+  0x33: 3,
+  0x74: 3,
+  0x4d: 3,
+  0x4a: 3,
+  0x47: 3,
+  0x52: 3,
+};
 const GS_LEN: Record<number, number> = { 0x21: 3, 0x68: 3, 0x77: 3, 0x48: 3, 0x66: 3, 0x42: 3 };
 const FS_LEN: Record<number, number> = { 0x26: 2, 0x2e: 2, 0x21: 3, 0x2d: 3 };
 
@@ -46,7 +61,10 @@ export class EscPosDecoder {
   private step(b: Buffer, i: number, out: PrinterEvent[]): number {
     const c = b[i];
     const left = b.length - i;
-    if (c === LF) { this.flushLine(out, true); return 1; }
+    if (c === LF) {
+      this.flushLine(out, true);
+      return 1;
+    }
     if (c === DLE) {
       if (left < 3) return 0;
       if (b[i + 1] === EOT) out.push({ kind: 'status', n: b[i + 2] });
@@ -57,7 +75,8 @@ export class EscPosDecoder {
       const len = ESC_LEN[b[i + 1]] ?? 2;
       if (left < len) return 0;
       if (b[i + 1] === 0x40) out.push({ kind: 'init' });
-      if (b[i + 1] === 0x70) out.push({ kind: 'drawer', pin: b[i + 2] & 1 ? 5 : 2, onMs: b[i + 3] * 2, offMs: b[i + 4] * 2 });
+      if (b[i + 1] === 0x70)
+        out.push({ kind: 'drawer', pin: b[i + 2] & 1 ? 5 : 2, onMs: b[i + 3] * 2, offMs: b[i + 4] * 2 });
       return len;
     }
     if (c === FS) {
@@ -68,7 +87,8 @@ export class EscPosDecoder {
     if (c === GS) {
       if (left < 2) return 0;
       const op = b[i + 1];
-      if (op === 0x56) { // GS V m [n]
+      if (op === 0x56) {
+        // GS V m [n]
         if (left < 3) return 0;
         const len = b[i + 2] >= 65 ? 4 : 3;
         if (left < len) return 0;
@@ -112,7 +132,11 @@ function code128Text(data: Buffer): string {
   for (let j = 0; j < data.length; j++) {
     if (data[j] === 0x7b && j + 1 < data.length) {
       const sel = String.fromCharCode(data[j + 1]);
-      if ('ABC'.includes(sel)) { set = sel; j++; continue; }
+      if ('ABC'.includes(sel)) {
+        set = sel;
+        j++;
+        continue;
+      }
     }
     s += set === 'C' ? String(data[j]).padStart(2, '0') : String.fromCharCode(data[j]);
   }

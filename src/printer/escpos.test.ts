@@ -18,7 +18,9 @@ describe('ESC/POS encoder against byte fixtures', () => {
   });
 
   it('bold and double size switch on and back off', () => {
-    expect(hex(new EscPos().bold(true).double(true).double(false).bold(false).bytes())).toBe('1b4501' + '1d2111' + '1d2100' + '1b4500');
+    expect(hex(new EscPos().bold(true).double(true).double(false).bold(false).bytes())).toBe(
+      '1b4501' + '1d2111' + '1d2100' + '1b4500',
+    );
   });
 
   it('the cut is GS V 66 0 (feed to the cutter, partial cut)', () => {
@@ -30,7 +32,9 @@ describe('ESC/POS encoder against byte fixtures', () => {
   });
 
   it('a Code128 of digits uses set C, two digits a byte', () => {
-    expect(hex(new EscPos().code128Digits('012345').bytes())).toBe('1d6850' + '1d7702' + '1d4802' + '1d6b49' + '05' + '7b43' + '01' + '17' + '2d');
+    expect(hex(new EscPos().code128Digits('012345').bytes())).toBe(
+      '1d6850' + '1d7702' + '1d4802' + '1d6b49' + '05' + '7b43' + '01' + '17' + '2d',
+    );
     expect(() => new EscPos().code128Digits('123')).toThrow(/even/);
   });
 });
@@ -55,18 +59,27 @@ describe('ESC/POS decoder (the simulator side)', () => {
     const events = decodeAll(docToEscPos(doc, { drawerKick: true }));
     expect(events.filter((e) => e.kind === 'drawer')).toEqual([{ kind: 'drawer', pin: 2, onMs: 50, offMs: 500 }]);
     expect(events[events.length - 1]).toEqual({ kind: 'cut' });
-    const text = events.map((e) => (e.kind === 'line' ? e.text : e.kind === 'barcode' ? `[条码 ${e.data}]` : null)).filter((x) => x !== null);
+    const text = events
+      .map((e) => (e.kind === 'line' ? e.text : e.kind === 'barcode' ? `[条码 ${e.data}]` : null))
+      .filter((x) => x !== null);
     expect(text.join('\n').trimEnd() + '\n').toBe(docToText(doc));
   });
 
   it('a job split anywhere on the line decodes the same', () => {
     const job = docToEscPos(doc, { drawerKick: true });
     const whole = decodeAll(job);
-    fc.assert(fc.property(fc.integer({ min: 1, max: 17 }), (n) => { expect(decodeAll(job, n)).toEqual(whole); }));
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 17 }), (n) => {
+        expect(decodeAll(job, n)).toEqual(whole);
+      }),
+    );
   });
 
   it('answers DLE EOT wherever it comes', () => {
-    expect(decodeAll(Buffer.from('10040141100404', 'hex'))).toEqual([{ kind: 'status', n: 1 }, { kind: 'status', n: 4 }]);
+    expect(decodeAll(Buffer.from('10040141100404', 'hex'))).toEqual([
+      { kind: 'status', n: 1 },
+      { kind: 'status', n: 4 },
+    ]);
   });
 });
 
@@ -79,12 +92,14 @@ describe('receipt line layout', () => {
 
 describe('order code on the receipt', () => {
   it('is 40 digits and turns back into the order id', () => {
-    fc.assert(fc.property(fc.uuid(), (id) => {
-      const code = orderCodeOf(id);
-      expect(code).toMatch(/^\d{40}$/);
-      expect(isOrderCode(code)).toBe(true);
-      expect(orderIdOfCode(code)).toBe(id.toLowerCase());
-    }));
+    fc.assert(
+      fc.property(fc.uuid(), (id) => {
+        const code = orderCodeOf(id);
+        expect(code).toMatch(/^\d{40}$/);
+        expect(isOrderCode(code)).toBe(true);
+        expect(orderIdOfCode(code)).toBe(id.toLowerCase());
+      }),
+    );
   });
   it('refuses what is not one', () => {
     expect(isOrderCode('6901234567892')).toBe(false);

@@ -38,35 +38,53 @@ export class EscPos {
   }
 
   /** ESC @: back to power-on settings, so one job's bold or size never leaks into the next. */
-  init(): this { return this.raw(ESC, 0x40); }
+  init(): this {
+    return this.raw(ESC, 0x40);
+  }
 
   /** FS &: two-byte Chinese characters on (the printer reads GB18030/GBK from here on). */
-  chinese(): this { return this.raw(FS, 0x26); }
+  chinese(): this {
+    return this.raw(FS, 0x26);
+  }
 
   /** ESC E n */
-  bold(on: boolean): this { return this.raw(ESC, 0x45, on ? 1 : 0); }
+  bold(on: boolean): this {
+    return this.raw(ESC, 0x45, on ? 1 : 0);
+  }
 
   /** GS ! n: double width and height (0x11) or normal (0x00). */
-  double(on: boolean): this { return this.raw(GS, 0x21, on ? 0x11 : 0x00); }
+  double(on: boolean): this {
+    return this.raw(GS, 0x21, on ? 0x11 : 0x00);
+  }
 
   /** ESC a n */
-  align(a: Align): this { return this.raw(ESC, 0x61, a === 'left' ? 0 : a === 'center' ? 1 : 2); }
+  align(a: Align): this {
+    return this.raw(ESC, 0x61, a === 'left' ? 0 : a === 'center' ? 1 : 2);
+  }
 
   text(s: string): this {
     this.parts.push(iconv.encode(s, 'gb18030'));
     return this;
   }
 
-  line(s = ''): this { return this.text(s).raw(LF); }
+  line(s = ''): this {
+    return this.text(s).raw(LF);
+  }
 
   /** ESC d n: feed n lines. */
-  feed(n: number): this { return this.raw(ESC, 0x64, Math.max(0, Math.min(255, n))); }
+  feed(n: number): this {
+    return this.raw(ESC, 0x64, Math.max(0, Math.min(255, n)));
+  }
 
   /** GS V 66 0: feed to the cutter and cut (partial cut, the usual for receipts). */
-  cut(): this { return this.raw(GS, 0x56, 0x42, 0x00); }
+  cut(): this {
+    return this.raw(GS, 0x56, 0x42, 0x00);
+  }
 
   /** ESC p 0 25 250: a 50 ms pulse on drawer pin 2, 500 ms off; the drawer hangs off the printer. */
-  drawerKick(): this { return this.raw(ESC, 0x70, 0x00, 0x19, 0xfa); }
+  drawerKick(): this {
+    return this.raw(ESC, 0x70, 0x00, 0x19, 0xfa);
+  }
 
   /**
    * GS k 73 n {C …: a Code128 barcode of an even-length digit string in code set C (two digits a
@@ -75,9 +93,9 @@ export class EscPos {
   code128Digits(digits: string): this {
     if (!/^(\d\d)+$/.test(digits) || digits.length > 200) throw new Error('code set C needs an even number of digits');
     const pairs = digits.match(/\d\d/g)!.map(Number);
-    this.raw(GS, 0x68, 80);   // GS h: 80 dots high
-    this.raw(GS, 0x77, 2);    // GS w: module width 2
-    this.raw(GS, 0x48, 2);    // GS H: digits below
+    this.raw(GS, 0x68, 80); // GS h: 80 dots high
+    this.raw(GS, 0x77, 2); // GS w: module width 2
+    this.raw(GS, 0x48, 2); // GS H: digits below
     return this.raw(GS, 0x6b, 73, pairs.length + 2, 0x7b, 0x43, ...pairs);
   }
 
@@ -89,12 +107,20 @@ export class EscPos {
 /** Display width on a receipt line: CJK characters take two columns. */
 export function columns(s: string): number {
   let w = 0;
-  for (const ch of s) w += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]|[\u{20000}-\u{3fffd}]/u.test(ch) ? 2 : 1;
+  for (const ch of s)
+    w +=
+      /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]|[\u{20000}-\u{3fffd}]/u.test(
+        ch,
+      )
+        ? 2
+        : 1;
   return w;
 }
 
 /** `left … right` padded to `width` columns (the right part wins when both do not fit). */
 export function spread(left: string, right: string, width: number): string {
   const gap = width - columns(left) - columns(right);
-  return gap >= 1 ? left + ' '.repeat(gap) + right : `${left}\n${' '.repeat(Math.max(0, width - columns(right)))}${right}`;
+  return gap >= 1
+    ? left + ' '.repeat(gap) + right
+    : `${left}\n${' '.repeat(Math.max(0, width - columns(right)))}${right}`;
 }

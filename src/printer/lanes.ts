@@ -12,21 +12,26 @@ import { PrinterSimulator, runPrinterSimOnPort } from './printer-simulator';
 import { SerialPrinter } from './serial-printer';
 
 export type PrinterSpec =
-  | { kind: 'sim'; lane: string }
-  | { kind: 'device'; lane: string; path: string; baudRate: number };
+  { kind: 'sim'; lane: string } | { kind: 'device'; lane: string; path: string; baudRate: number };
 
 const BAUDS = new Set([1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]);
 
 export function parsePrintersEnv(value: string): PrinterSpec[] {
   const specs: PrinterSpec[] = [];
   const seen = new Set<string>();
-  for (const raw of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const raw of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([A-Za-z0-9_-]{1,32}):(.+)$/.exec(raw);
     if (!m) throw new Error(`POS_PRINTERS: "${raw}" is not LANE:PATH[@BAUD] or LANE:sim`);
     const [, lane, target] = m;
     if (seen.has(lane)) throw new Error(`POS_PRINTERS: lane ${lane} is listed twice`);
     seen.add(lane);
-    if (target === 'sim') { specs.push({ kind: 'sim', lane }); continue; }
+    if (target === 'sim') {
+      specs.push({ kind: 'sim', lane });
+      continue;
+    }
     const at = /^(.+?)(?:@(\d+))?$/.exec(target)!;
     const baudRate = at[2] ? Number(at[2]) : 9600;
     if (!BAUDS.has(baudRate)) throw new Error(`POS_PRINTERS: lane ${lane}: unsupported baud rate ${at[2]}`);
@@ -41,16 +46,37 @@ export interface SimulatedPrinter {
   close(): Promise<void>;
 }
 
-export async function createSimulatedPrinter(lane: string, outDir: string, opts: { log?: Logger; tStatusMs?: number } = {}): Promise<SimulatedPrinter> {
+export async function createSimulatedPrinter(
+  lane: string,
+  outDir: string,
+  opts: { log?: Logger; tStatusMs?: number } = {},
+): Promise<SimulatedPrinter> {
   const binding = new NullModemBinding();
   binding.pair(`${lane}/printer-host`, `${lane}/printer`);
   const sim = await runPrinterSimOnPort(binding, `${lane}/printer`, outDir);
-  const printer = await new SerialPrinter(lane, { binding, path: `${lane}/printer-host`, log: opts.log, tStatusMs: opts.tStatusMs ?? 500, reconnectMs: 250 }).start();
-  return { printer, simulator: sim.simulator, close: async () => { await printer.close(); await sim.close(); } };
+  const printer = await new SerialPrinter(lane, {
+    binding,
+    path: `${lane}/printer-host`,
+    log: opts.log,
+    tStatusMs: opts.tStatusMs ?? 500,
+    reconnectMs: 250,
+  }).start();
+  return {
+    printer,
+    simulator: sim.simulator,
+    close: async () => {
+      await printer.close();
+      await sim.close();
+    },
+  };
 }
 
 /** Opens every printer of POS_PRINTERS; the caller closes them with `close()`. */
-export async function openPrinters(value: string, receiptsDir: string, log?: Logger): Promise<{ printers: Map<string, Printer>; descriptions: string[]; close(): Promise<void> }> {
+export async function openPrinters(
+  value: string,
+  receiptsDir: string,
+  log?: Logger,
+): Promise<{ printers: Map<string, Printer>; descriptions: string[]; close(): Promise<void> }> {
   const printers = new Map<string, Printer>();
   const closers: (() => Promise<void>)[] = [];
   const descriptions: string[] = [];
@@ -63,7 +89,12 @@ export async function openPrinters(value: string, receiptsDir: string, log?: Log
         printers.set(spec.lane, sim.printer);
         descriptions.push(`${spec.lane}: simulated, receipts in ${dir}`);
       } else {
-        const p = await new SerialPrinter(spec.lane, { binding: autoDetect(), path: spec.path, baudRate: spec.baudRate, log }).start();
+        const p = await new SerialPrinter(spec.lane, {
+          binding: autoDetect(),
+          path: spec.path,
+          baudRate: spec.baudRate,
+          log,
+        }).start();
         closers.push(() => p.close());
         printers.set(spec.lane, p);
         descriptions.push(`${spec.lane}: ${spec.path}@${spec.baudRate}`);
@@ -73,5 +104,11 @@ export async function openPrinters(value: string, receiptsDir: string, log?: Log
     for (const c of closers.reverse()) await c().catch(() => undefined);
     throw err;
   }
-  return { printers, descriptions, close: async () => { for (const c of closers.reverse()) await c().catch(() => undefined); } };
+  return {
+    printers,
+    descriptions,
+    close: async () => {
+      for (const c of closers.reverse()) await c().catch(() => undefined);
+    },
+  };
 }

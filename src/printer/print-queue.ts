@@ -36,13 +36,31 @@ export interface PrintJob {
 }
 
 type JobRow = {
-  id: string; lane: string; kind: PrintJobKind; order_id: string | null; shift_id: string | null; drawer: 'due' | 'done' | null; status: PrintJobStatus;
-  attempts: unknown; last_error: string | null; created_at: unknown; printed_at: unknown;
+  id: string;
+  lane: string;
+  kind: PrintJobKind;
+  order_id: string | null;
+  shift_id: string | null;
+  drawer: 'due' | 'done' | null;
+  status: PrintJobStatus;
+  attempts: unknown;
+  last_error: string | null;
+  created_at: unknown;
+  printed_at: unknown;
 };
 
 const toJob = (r: JobRow): PrintJob => ({
-  id: r.id, lane: r.lane, kind: r.kind, orderId: r.order_id, shiftId: r.shift_id, drawer: r.drawer, status: r.status,
-  attempts: Number(r.attempts), lastError: r.last_error, createdAt: Number(r.created_at), printedAt: r.printed_at == null ? null : Number(r.printed_at),
+  id: r.id,
+  lane: r.lane,
+  kind: r.kind,
+  orderId: r.order_id,
+  shiftId: r.shift_id,
+  drawer: r.drawer,
+  status: r.status,
+  attempts: Number(r.attempts),
+  lastError: r.last_error,
+  createdAt: Number(r.created_at),
+  printedAt: r.printed_at == null ? null : Number(r.printed_at),
 });
 
 export type Renderer = (job: PrintJob) => Promise<ReceiptDoc>;
@@ -70,21 +88,58 @@ export class PrintQueue {
   ) {}
 
   /** In the caller's transaction: no I/O here, the worker prints after the commit. */
-  async enqueueIn(m: EntityManager, job: { lane: string; kind: PrintJobKind; orderId?: string | null; shiftId?: string | null; drawer?: boolean; actor: string }, now: number): Promise<string> {
+  async enqueueIn(
+    m: EntityManager,
+    job: {
+      lane: string;
+      kind: PrintJobKind;
+      orderId?: string | null;
+      shiftId?: string | null;
+      drawer?: boolean;
+      actor: string;
+    },
+    now: number,
+  ): Promise<string> {
     const id = newId();
-    await exec(m,
+    await exec(
+      m,
       `INSERT INTO print_job (id, lane, kind, order_id, shift_id, drawer, status, attempts, next_try_at, created_by, created_at)
        VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)`,
-      [id, job.lane, job.kind, job.orderId ?? null, job.shiftId ?? null, job.drawer ? 'due' : null, now, job.actor.slice(0, 64), now]);
+      [
+        id,
+        job.lane,
+        job.kind,
+        job.orderId ?? null,
+        job.shiftId ?? null,
+        job.drawer ? 'due' : null,
+        now,
+        job.actor.slice(0, 64),
+        now,
+      ],
+    );
     return id;
   }
 
   /** A job a person asked for (a reprint): audited, since a second receipt is worth knowing about. */
-  async enqueue(job: { lane: string; kind: PrintJobKind; orderId?: string | null; shiftId?: string | null; drawer?: boolean; actor: string }): Promise<string> {
+  async enqueue(job: {
+    lane: string;
+    kind: PrintJobKind;
+    orderId?: string | null;
+    shiftId?: string | null;
+    drawer?: boolean;
+    actor: string;
+  }): Promise<string> {
     const id = await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       const jobId = await this.enqueueIn(m, job, now);
-      await audit(m, { actor: job.actor, entity: 'print_job', entityId: jobId, action: job.kind, after: { lane: job.lane, orderId: job.orderId ?? null, shiftId: job.shiftId ?? null }, at: now });
+      await audit(m, {
+        actor: job.actor,
+        entity: 'print_job',
+        entityId: jobId,
+        action: job.kind,
+        after: { lane: job.lane, orderId: job.orderId ?? null, shiftId: job.shiftId ?? null },
+        at: now,
+      });
       return jobId;
     });
     this.poke();
@@ -92,15 +147,35 @@ export class PrintQueue {
   }
 
   async jobsOf(orderId: string): Promise<PrintJob[]> {
-    return (await this.db.read((m) => rows<JobRow>(m, 'SELECT * FROM print_job WHERE order_id = ? ORDER BY created_at, id', [orderId]))).map(toJob);
+    return (
+      await this.db.read((m) =>
+        rows<JobRow>(m, 'SELECT * FROM print_job WHERE order_id = ? ORDER BY created_at, id', [orderId]),
+      )
+    ).map(toJob);
   }
 
-  async laneSummary(lane: string): Promise<{ queued: number; oldestQueuedAt: string | null; lastError: string | null }> {
-    const [r] = await this.db.read((m) => rows<{ n: unknown; oldest: unknown }>(m,
-      "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM print_job WHERE lane = ? AND status IN ('queued', 'printing')", [lane]));
-    const [last] = await this.db.read((m) => rows<{ last_error: string | null }>(m,
-      "SELECT last_error FROM print_job WHERE lane = ? AND status IN ('queued', 'printing') ORDER BY created_at LIMIT 1", [lane]));
-    return { queued: Number(r?.n ?? 0), oldestQueuedAt: r?.oldest == null ? null : new Date(Number(r.oldest)).toISOString(), lastError: last?.last_error ?? null };
+  async laneSummary(
+    lane: string,
+  ): Promise<{ queued: number; oldestQueuedAt: string | null; lastError: string | null }> {
+    const [r] = await this.db.read((m) =>
+      rows<{ n: unknown; oldest: unknown }>(
+        m,
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM print_job WHERE lane = ? AND status IN ('queued', 'printing')",
+        [lane],
+      ),
+    );
+    const [last] = await this.db.read((m) =>
+      rows<{ last_error: string | null }>(
+        m,
+        "SELECT last_error FROM print_job WHERE lane = ? AND status IN ('queued', 'printing') ORDER BY created_at LIMIT 1",
+        [lane],
+      ),
+    );
+    return {
+      queued: Number(r?.n ?? 0),
+      oldestQueuedAt: r?.oldest == null ? null : new Date(Number(r.oldest)).toISOString(),
+      lastError: last?.last_error ?? null,
+    };
   }
 
   lanes(): string[] {
@@ -125,7 +200,11 @@ export class PrintQueue {
   /** Runs a pass soon; passes never overlap. */
   poke(): void {
     if (this.stopped || this.running) return;
-    this.running = this.drain().catch((err) => this.log.error('print queue pass failed', { err: String(err) })).finally(() => { this.running = null; });
+    this.running = this.drain()
+      .catch((err) => this.log.error('print queue pass failed', { err: String(err) }))
+      .finally(() => {
+        this.running = null;
+      });
   }
 
   async stop(): Promise<void> {
@@ -154,15 +233,24 @@ export class PrintQueue {
   /** The lane's oldest unprinted job, if it is due: receipts come out in the order they were owed. */
   private async claimNext(lane: string): Promise<PrintJob | null> {
     const now = this.clock.now().getTime();
-    const [next] = await this.db.read((m) => rows<JobRow & { next_try_at: unknown; claim_until: unknown }>(m,
-      `SELECT * FROM print_job WHERE lane = ? AND status IN ('queued', 'printing') ORDER BY created_at, id LIMIT 1`, [lane]));
+    const [next] = await this.db.read((m) =>
+      rows<JobRow & { next_try_at: unknown; claim_until: unknown }>(
+        m,
+        `SELECT * FROM print_job WHERE lane = ? AND status IN ('queued', 'printing') ORDER BY created_at, id LIMIT 1`,
+        [lane],
+      ),
+    );
     if (next && next.status === 'queued' && Number(next.next_try_at) > now) return null;
     if (next && next.status === 'printing' && Number(next.claim_until) >= now) return null;
     if (!next) return null;
-    const n = await this.db.tx((m) => exec(m,
-      `UPDATE print_job SET status = 'printing', claimed_by = ?, claim_until = ?, attempts = attempts + 1
+    const n = await this.db.tx((m) =>
+      exec(
+        m,
+        `UPDATE print_job SET status = 'printing', claimed_by = ?, claim_until = ?, attempts = attempts + 1
         WHERE id = ? AND (status = 'queued' OR (status = 'printing' AND claim_until < ?))`,
-      [this.opts.instanceId.slice(0, 64), now + this.opts.claimMs, next.id, now]));
+        [this.opts.instanceId.slice(0, 64), now + this.opts.claimMs, next.id, now],
+      ),
+    );
     return n === 1 ? toJob({ ...next, status: 'printing', attempts: Number(next.attempts) + 1 }) : null;
   }
 
@@ -174,8 +262,13 @@ export class PrintQueue {
     } catch (err) {
       // Nothing a printer can fix, and it must not hold up the lane's other receipts: `failed` is
       // final and visible (GET /v1/printers/:lane); a reprint queues a new job.
-      await this.db.tx((m) => exec(m, "UPDATE print_job SET status = 'failed', last_error = ?, claimed_by = NULL, claim_until = NULL WHERE id = ? AND status = 'printing'",
-        [`cannot render: ${String((err as Error).message ?? err)}`.slice(0, 255), job.id]));
+      await this.db.tx((m) =>
+        exec(
+          m,
+          "UPDATE print_job SET status = 'failed', last_error = ?, claimed_by = NULL, claim_until = NULL WHERE id = ? AND status = 'printing'",
+          [`cannot render: ${String((err as Error).message ?? err)}`.slice(0, 255), job.id],
+        ),
+      );
       return true;
     }
     const status = await printer.status().catch(() => ({ state: 'away' as const, paperNearEnd: false }));
@@ -184,7 +277,9 @@ export class PrintQueue {
       if (status.state !== 'ready') {
         if (job.drawer === 'due' && status.state !== 'away') {
           await printer.print(drawerOnly());
-          await this.db.tx((m) => exec(m, "UPDATE print_job SET drawer = 'done' WHERE id = ? AND drawer = 'due'", [job.id]));
+          await this.db.tx((m) =>
+            exec(m, "UPDATE print_job SET drawer = 'done' WHERE id = ? AND drawer = 'due'", [job.id]),
+          );
         }
         await this.requeue(job, `printer ${status.state.replace('_', ' ')}`, this.opts.retryMs);
         return false;
@@ -195,16 +290,25 @@ export class PrintQueue {
       return false;
     }
     const now = this.clock.now().getTime();
-    await this.db.tx((m) => exec(m,
-      `UPDATE print_job SET status = 'printed', printed_at = ?, drawer = CASE WHEN drawer IS NULL THEN NULL ELSE 'done' END, claimed_by = NULL, claim_until = NULL, last_error = NULL
-        WHERE id = ? AND status = 'printing'`, [now, job.id]));
+    await this.db.tx((m) =>
+      exec(
+        m,
+        `UPDATE print_job SET status = 'printed', printed_at = ?, drawer = CASE WHEN drawer IS NULL THEN NULL ELSE 'done' END, claimed_by = NULL, claim_until = NULL, last_error = NULL
+        WHERE id = ? AND status = 'printing'`,
+        [now, job.id],
+      ),
+    );
     return true;
   }
 
   private async requeue(job: PrintJob, error: string, afterMs: number): Promise<void> {
     const now = this.clock.now().getTime();
-    await this.db.tx((m) => exec(m,
-      `UPDATE print_job SET status = 'queued', next_try_at = ?, last_error = ?, claimed_by = NULL, claim_until = NULL WHERE id = ? AND status = 'printing'`,
-      [now + afterMs, error.slice(0, 255), job.id]));
+    await this.db.tx((m) =>
+      exec(
+        m,
+        `UPDATE print_job SET status = 'queued', next_try_at = ?, last_error = ?, claimed_by = NULL, claim_until = NULL WHERE id = ? AND status = 'printing'`,
+        [now + afterMs, error.slice(0, 255), job.id],
+      ),
+    );
   }
 }

@@ -21,7 +21,10 @@ export class PrinterSimulator {
   readonly receipts: { file: string; text: string }[] = [];
   readonly drawerKicks: string[] = [];
 
-  constructor(private readonly outDir: string, private readonly reply: (b: Buffer) => void) {
+  constructor(
+    private readonly outDir: string,
+    private readonly reply: (b: Buffer) => void,
+  ) {
     mkdirSync(outDir, { recursive: true });
   }
 
@@ -43,7 +46,10 @@ export class PrinterSimulator {
           if (!this.paperOut) this.lines.push(barcodeText(e.data));
           break;
         case 'cut':
-          if (this.paperOut) { this.log(`${at} cut ignored: out of paper`); break; }
+          if (this.paperOut) {
+            this.log(`${at} cut ignored: out of paper`);
+            break;
+          }
           this.finishReceipt(at);
           break;
         case 'init':
@@ -77,14 +83,21 @@ export interface PrinterSimOnPort {
   close(): Promise<void>;
 }
 
-export async function runPrinterSimOnPort(binding: BindingInterface, path: string, outDir: string, opts: { baudRate?: number } = {}): Promise<PrinterSimOnPort> {
+export async function runPrinterSimOnPort(
+  binding: BindingInterface,
+  path: string,
+  outDir: string,
+  opts: { baudRate?: number } = {},
+): Promise<PrinterSimOnPort> {
   let port: SerialPortStream | null = null;
-  const simulator = new PrinterSimulator(outDir, (b) => { port?.write(b); });
+  const simulator = new PrinterSimulator(outDir, (b) => {
+    port?.write(b);
+  });
   await new Promise<void>((resolve, reject) => {
     const p = new SerialPortStream({ binding, path, baudRate: opts.baudRate ?? 9600, autoOpen: false });
     p.on('data', (d: Buffer) => simulator.feed(d));
     p.on('error', () => undefined);
-    p.open((err) => (err ? reject(err) : (port = p, resolve())));
+    p.open((err) => (err ? reject(err) : ((port = p), resolve())));
   });
   return {
     simulator,

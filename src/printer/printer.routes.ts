@@ -8,10 +8,20 @@ export function printerRoutes(queue: PrintQueue): Router {
   /** Every configured lane printer, for the back office. */
   r.get('/printers', allow('backoffice'), async (req, res) => {
     noQuery(req);
-    res.json({ items: await Promise.all(queue.lanes().map(async (lane) => {
-      const [status, summary] = await Promise.all([queue.printerStatus(lane), queue.laneSummary(lane)]);
-      return { lane, configured: status.configured, state: status.state, paperNearEnd: status.paperNearEnd, ...summary };
-    })) });
+    res.json({
+      items: await Promise.all(
+        queue.lanes().map(async (lane) => {
+          const [status, summary] = await Promise.all([queue.printerStatus(lane), queue.laneSummary(lane)]);
+          return {
+            lane,
+            configured: status.configured,
+            state: status.state,
+            paperNearEnd: status.paperNearEnd,
+            ...summary,
+          };
+        }),
+      ),
+    });
   });
 
   /** The lane printer's state now (DLE EOT) and what is waiting for it. */
@@ -20,7 +30,13 @@ export function printerRoutes(queue: PrintQueue): Router {
     const lane = pathParam('lane', laneName, req.params.lane);
     checkLane(req, lane);
     const [status, summary] = await Promise.all([queue.printerStatus(lane), queue.laneSummary(lane)]);
-    res.json({ lane, configured: status.configured, state: status.state, paperNearEnd: status.paperNearEnd, ...summary });
+    res.json({
+      lane,
+      configured: status.configured,
+      state: status.state,
+      paperNearEnd: status.paperNearEnd,
+      ...summary,
+    });
   });
   return r;
 }

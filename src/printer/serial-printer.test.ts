@@ -8,7 +8,9 @@ import { parsePrintersEnv } from './lanes';
 
 describe('serial printer status (DLE EOT)', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'pos-printer-unit-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pos-printer-unit-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('is away when nothing answers on the line, and printing fails rather than hangs when the port is missing', async () => {
@@ -18,7 +20,12 @@ describe('serial printer status (DLE EOT)', () => {
     expect(await silent.status()).toEqual({ state: 'away', paperNearEnd: false });
     await silent.close();
 
-    const missing = await new SerialPrinter('lane-1', { binding, path: 'nowhere', tStatusMs: 100, reconnectMs: 60_000 }).start();
+    const missing = await new SerialPrinter('lane-1', {
+      binding,
+      path: 'nowhere',
+      tStatusMs: 100,
+      reconnectMs: 60_000,
+    }).start();
     expect(await missing.status()).toEqual({ state: 'away', paperNearEnd: false });
     await expect(missing.print(Buffer.from('x'))).rejects.toThrow(/not connected/);
     await missing.close();

@@ -6,7 +6,14 @@
 import { SerialPortStream } from '@serialport/stream';
 import type { BindingInterface } from '@serialport/bindings-interface';
 import { Logger, silentLogger } from '../shared/logger';
-import { OFFLINE_BIT, PAPER_END_BITS, PAPER_NEAR_END_BITS, STATUS_FIXED_BITS, STATUS_PAPER, STATUS_PRINTER } from './escpos';
+import {
+  OFFLINE_BIT,
+  PAPER_END_BITS,
+  PAPER_NEAR_END_BITS,
+  STATUS_FIXED_BITS,
+  STATUS_PAPER,
+  STATUS_PRINTER,
+} from './escpos';
 import { Printer, PrinterStatus } from './printer';
 
 export interface SerialPrinterOptions {
@@ -28,13 +35,20 @@ export class SerialPrinter implements Printer {
   private missed = false;
   private readonly log: Logger;
 
-  constructor(readonly lane: string, private readonly opts: SerialPrinterOptions) {
+  constructor(
+    readonly lane: string,
+    private readonly opts: SerialPrinterOptions,
+  ) {
     this.log = opts.log ?? silentLogger;
   }
 
   async start(): Promise<this> {
     await this.open().catch((err) => {
-      this.log.warn('printer port could not be opened; retrying', { lane: this.lane, path: this.opts.path, err: String(err) });
+      this.log.warn('printer port could not be opened; retrying', {
+        lane: this.lane,
+        path: this.opts.path,
+        err: String(err),
+      });
       this.scheduleReconnect();
     });
     return this;
@@ -46,8 +60,19 @@ export class SerialPrinter implements Printer {
 
   private open(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const port = new SerialPortStream({ binding: this.opts.binding, path: this.opts.path, baudRate: this.opts.baudRate ?? 9600, autoOpen: false });
-      port.on('data', (d: Buffer) => { for (const b of d) { const w = this.waiter; this.waiter = null; w?.(b); } });
+      const port = new SerialPortStream({
+        binding: this.opts.binding,
+        path: this.opts.path,
+        baudRate: this.opts.baudRate ?? 9600,
+        autoOpen: false,
+      });
+      port.on('data', (d: Buffer) => {
+        for (const b of d) {
+          const w = this.waiter;
+          this.waiter = null;
+          w?.(b);
+        }
+      });
       port.on('error', (err) => this.log.warn('printer port error', { lane: this.lane, err: String(err) }));
       port.on('close', () => {
         if (port !== this.port) return;
@@ -90,8 +115,15 @@ export class SerialPrinter implements Printer {
       await new Promise((r) => setTimeout(r, 150));
     }
     return new Promise((resolve) => {
-      const t = setTimeout(() => { this.waiter = null; this.missed = true; resolve(null); }, this.opts.tStatusMs ?? 1000);
-      this.waiter = (b) => { clearTimeout(t); resolve(b); };
+      const t = setTimeout(() => {
+        this.waiter = null;
+        this.missed = true;
+        resolve(null);
+      }, this.opts.tStatusMs ?? 1000);
+      this.waiter = (b) => {
+        clearTimeout(t);
+        resolve(b);
+      };
       port.write(q);
     });
   }
@@ -99,7 +131,8 @@ export class SerialPrinter implements Printer {
   status(): Promise<PrinterStatus> {
     return this.serial(async () => {
       const printer = await this.ask(STATUS_PRINTER);
-      if (printer === null || (printer & STATUS_FIXED_BITS) !== STATUS_FIXED_BITS) return { state: 'away', paperNearEnd: false };
+      if (printer === null || (printer & STATUS_FIXED_BITS) !== STATUS_FIXED_BITS)
+        return { state: 'away', paperNearEnd: false };
       const paper = await this.ask(STATUS_PAPER);
       if (paper === null) return { state: 'away', paperNearEnd: false };
       const paperNearEnd = (paper & PAPER_NEAR_END_BITS) !== 0;
@@ -110,17 +143,27 @@ export class SerialPrinter implements Printer {
   }
 
   print(job: Buffer): Promise<void> {
-    return this.serial(() => new Promise<void>((resolve, reject) => {
-      const port = this.port;
-      if (!port) return reject(new Error('printer not connected'));
-      // A line held up by flow control must not stall the print queue: twice the time the bytes need at this speed, 5 s at least.
-      const ms = Math.max(5000, Math.ceil((job.length * 10 * 1000 * 2) / (this.opts.baudRate ?? 9600)));
-      const t = setTimeout(() => reject(new Error(`printer did not take the job within ${ms} ms`)), ms);
-      port.write(job, (err) => {
-        if (err) { clearTimeout(t); return reject(err); }
-        port.drain((e) => { clearTimeout(t); if (e) reject(e); else resolve(); });
-      });
-    }));
+    return this.serial(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const port = this.port;
+          if (!port) return reject(new Error('printer not connected'));
+          // A line held up by flow control must not stall the print queue: twice the time the bytes need at this speed, 5 s at least.
+          const ms = Math.max(5000, Math.ceil((job.length * 10 * 1000 * 2) / (this.opts.baudRate ?? 9600)));
+          const t = setTimeout(() => reject(new Error(`printer did not take the job within ${ms} ms`)), ms);
+          port.write(job, (err) => {
+            if (err) {
+              clearTimeout(t);
+              return reject(err);
+            }
+            port.drain((e) => {
+              clearTimeout(t);
+              if (e) reject(e);
+              else resolve();
+            });
+          });
+        }),
+    );
   }
 
   async close(): Promise<void> {

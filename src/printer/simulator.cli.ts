@@ -18,7 +18,10 @@ function arg(args: string[], name: string): string | undefined {
 
 async function body(req: IncomingMessage): Promise<unknown> {
   let s = '';
-  for await (const c of req) { s += c; if (s.length > 10_000) throw new Error('body too large'); }
+  for await (const c of req) {
+    s += c;
+    if (s.length > 10_000) throw new Error('body too large');
+  }
   return JSON.parse(s || 'null');
 }
 
@@ -28,7 +31,10 @@ export async function runSimPrinter(args: string[]): Promise<void> {
   if (!path || !out) throw new Error(USAGE);
   const sim = await runPrinterSimOnPort(autoDetect(), path, out, { baudRate: Number(arg(args, '--baud') ?? 9600) });
   const p = sim.simulator;
-  const setPaper = (outOfPaper: boolean) => { p.paperOut = outOfPaper; process.stdout.write(`sim-printer: paper ${outOfPaper ? 'out' : 'in'}\n`); };
+  const setPaper = (outOfPaper: boolean) => {
+    p.paperOut = outOfPaper;
+    process.stdout.write(`sim-printer: paper ${outOfPaper ? 'out' : 'in'}\n`);
+  };
   process.on('SIGUSR1', () => setPaper(!p.paperOut));
   process.stdout.write(`sim-printer ready on ${path}, receipts in ${out}\n`);
 
@@ -36,7 +42,10 @@ export async function runSimPrinter(args: string[]): Promise<void> {
   if (control) {
     const [host, port] = control.split(':');
     const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
-      const send = (status: number, payload: unknown) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(payload)); };
+      const send = (status: number, payload: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(payload));
+      };
       try {
         if (req.method === 'POST' && req.url === '/paper') {
           const b = (await body(req)) as { out?: unknown };
@@ -44,16 +53,22 @@ export async function runSimPrinter(args: string[]): Promise<void> {
           setPaper(b.out);
           return send(200, { paperOut: p.paperOut });
         }
-        if (req.method === 'GET' && req.url === '/state') return send(200, { paperOut: p.paperOut, receipts: p.receipts, drawerKicks: p.drawerKicks });
+        if (req.method === 'GET' && req.url === '/state')
+          return send(200, { paperOut: p.paperOut, receipts: p.receipts, drawerKicks: p.drawerKicks });
         return send(404, { error: 'not found' });
       } catch (err) {
         return send(400, { error: String(err) });
       }
     });
     await new Promise<void>((r) => server.listen(Number(port || 0), host || '127.0.0.1', r));
-    process.stdout.write(`sim-printer control on http://${host || '127.0.0.1'}:${(server.address() as AddressInfo).port}\n`);
+    process.stdout.write(
+      `sim-printer control on http://${host || '127.0.0.1'}:${(server.address() as AddressInfo).port}\n`,
+    );
   }
-  const stop = async () => { await sim.close(); process.exit(0); };
+  const stop = async () => {
+    await sim.close();
+    process.exit(0);
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 }

@@ -8,7 +8,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function orderCodeOf(orderId: string): string {
   if (!UUID.test(orderId)) throw new Error(`not an order id: ${orderId}`);
-  return BigInt(`0x${orderId.replace(/-/g, '')}`).toString().padStart(40, '0');
+  return BigInt(`0x${orderId.replace(/-/g, '')}`)
+    .toString()
+    .padStart(40, '0');
 }
 
 export function isOrderCode(code: string): boolean {

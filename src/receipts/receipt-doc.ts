@@ -4,9 +4,7 @@
  */
 import { Align, EscPos } from '../printer/escpos';
 
-export type ReceiptLine =
-  | { text: string; bold?: boolean; double?: boolean; align?: Align }
-  | { barcode: string };
+export type ReceiptLine = { text: string; bold?: boolean; double?: boolean; align?: Align } | { barcode: string };
 
 export interface ReceiptDoc {
   lines: ReceiptLine[];

@@ -21,7 +21,9 @@ export function receiptsRoutes(receipts: ReceiptsService): Router {
   r.post('/orders/:id/receipt/reprint', allow('cashier', 'backoffice'), async (req, res) => {
     noQuery(req);
     parse(noBody, req.body ?? {});
-    res.status(202).json(await receipts.reprint(pathParam('orderId', uuidParam, req.params.id), actorOf(req), req.principal!.lane));
+    res
+      .status(202)
+      .json(await receipts.reprint(pathParam('orderId', uuidParam, req.params.id), actorOf(req), req.principal!.lane));
   });
 
   return r;

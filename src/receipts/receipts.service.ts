@@ -27,21 +27,56 @@ export const yuan = (fen: number): string => {
 };
 
 /** `YYYYMMDDhhmmss` → `YYYY-MM-DD hh:mm:ss` */
-const dateTime = (t: string | null): string => (t && /^\d{14}$/.test(t) ? `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)} ${t.slice(8, 10)}:${t.slice(10, 12)}:${t.slice(12, 14)}` : '');
+const dateTime = (t: string | null): string =>
+  t && /^\d{14}$/.test(t)
+    ? `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)} ${t.slice(8, 10)}:${t.slice(10, 12)}:${t.slice(12, 14)}`
+    : '';
 
 /** Columns after total_fen come with the returns work (coupons, 抹零); older databases lack them. */
-type OrderRow = Record<string, unknown> & { id: string; lane: string; status: string; total_fen: unknown; created_at: unknown; discount_fen?: unknown; rounding_fen?: unknown; coupon_code?: string | null; subtotal_fen?: unknown };
-type LineRow = Record<string, unknown> & { line_no: unknown; sku: string; qty: unknown; unit_price_fen: unknown; name: string | null };
+type OrderRow = Record<string, unknown> & {
+  id: string;
+  lane: string;
+  status: string;
+  total_fen: unknown;
+  created_at: unknown;
+  discount_fen?: unknown;
+  rounding_fen?: unknown;
+  coupon_code?: string | null;
+  subtotal_fen?: unknown;
+};
+type LineRow = Record<string, unknown> & {
+  line_no: unknown;
+  sku: string;
+  qty: unknown;
+  unit_price_fen: unknown;
+  name: string | null;
+};
 type PaymentRow = {
-  id: string; method: string; amount_fen: unknown; status: string; card_masked: string | null; card_type: string | null; terminal_id: string | null;
-  merchant_id: string | null; batch_no: string | null; trace_no: string | null; rrn: string | null; auth_code: string | null; terminal_time: string | null;
-  finished_at: unknown; refund_state: string | null; refund_fen: unknown;
+  id: string;
+  method: string;
+  amount_fen: unknown;
+  status: string;
+  card_masked: string | null;
+  card_type: string | null;
+  terminal_id: string | null;
+  merchant_id: string | null;
+  batch_no: string | null;
+  trace_no: string | null;
+  rrn: string | null;
+  auth_code: string | null;
+  terminal_time: string | null;
+  finished_at: unknown;
+  refund_state: string | null;
+  refund_fen: unknown;
 };
 
 export class ReceiptsService {
   private queue: PrintQueue | null = null;
 
-  constructor(private readonly db: Db, private readonly opts: ReceiptOptions) {}
+  constructor(
+    private readonly db: Db,
+    private readonly opts: ReceiptOptions,
+  ) {}
 
   /** The queue prints what this service renders, so it comes in after both exist. */
   usePrintQueue(queue: PrintQueue): void {
@@ -49,10 +84,17 @@ export class ReceiptsService {
   }
 
   /** Queues a reprint (marked 重印, no drawer) on the order's lane; 409 before anything is queued when the order is not paid. */
-  async reprint(orderId: string, actor: string, boundLane: string | null): Promise<{ jobId: string; lane: string; status: 'queued' }> {
-    const [order] = await this.db.read((m) => rows<{ lane: string }>(m, 'SELECT lane FROM orders WHERE id = ?', [orderId]));
+  async reprint(
+    orderId: string,
+    actor: string,
+    boundLane: string | null,
+  ): Promise<{ jobId: string; lane: string; status: 'queued' }> {
+    const [order] = await this.db.read((m) =>
+      rows<{ lane: string }>(m, 'SELECT lane FROM orders WHERE id = ?', [orderId]),
+    );
     if (!order) throw notFound('order', orderId);
-    if (boundLane && boundLane !== order.lane) throw new DomainError(403, 'wrong_lane', `this key is for lane ${boundLane}; the order is on lane ${order.lane}`);
+    if (boundLane && boundLane !== order.lane)
+      throw new DomainError(403, 'wrong_lane', `this key is for lane ${boundLane}; the order is on lane ${order.lane}`);
     await this.forOrder(orderId, true);
     if (!this.queue) throw conflict('no_printer', 'no print queue is running');
     const jobId = await this.queue.enqueue({ lane: order.lane, kind: 'reprint', orderId, actor });
@@ -66,12 +108,22 @@ export class ReceiptsService {
   async forOrderIn(m: EntityManager, orderId: string, reprint: boolean): Promise<ReceiptDoc> {
     const [order] = await rows<OrderRow>(m, 'SELECT * FROM orders WHERE id = ?', [orderId]);
     if (!order) throw notFound('order', orderId);
-    if (order.status !== 'paid') throw conflict('order_not_paid', `order ${orderId} is ${order.status}; a receipt is printed once it is paid`, { status: order.status });
+    if (order.status !== 'paid')
+      throw conflict('order_not_paid', `order ${orderId} is ${order.status}; a receipt is printed once it is paid`, {
+        status: order.status,
+      });
     // SELECT l.*: discount_fen / net_fen are read when the returns work has added them.
-    const lines = await rows<LineRow>(m, 'SELECT l.*, s.name AS name FROM order_line l LEFT JOIN sku s ON s.sku = l.sku WHERE l.order_id = ? ORDER BY l.line_no', [orderId]);
-    const payments = await rows<PaymentRow>(m,
+    const lines = await rows<LineRow>(
+      m,
+      'SELECT l.*, s.name AS name FROM order_line l LEFT JOIN sku s ON s.sku = l.sku WHERE l.order_id = ? ORDER BY l.line_no',
+      [orderId],
+    );
+    const payments = await rows<PaymentRow>(
+      m,
       `SELECT id, method, amount_fen, status, card_masked, card_type, terminal_id, merchant_id, batch_no, trace_no, rrn, auth_code, terminal_time, finished_at, refund_state, refund_fen
-         FROM payment WHERE order_id = ? AND status = 'approved' ORDER BY created_at, id`, [orderId]);
+         FROM payment WHERE order_id = ? AND status = 'approved' ORDER BY created_at, id`,
+      [orderId],
+    );
     const paidAt = Math.max(Number(order.created_at), ...payments.map((p) => Number(p.finished_at ?? 0)));
 
     const out: ReceiptLine[] = [];
@@ -104,10 +156,15 @@ export class ReceiptsService {
     }
     out.push({ text: spread('合计 TOTAL', yuan(Number(order.total_fen)), WIDTH), bold: true });
     const rounding = order.rounding_fen != null ? Number(order.rounding_fen) : 0;
-    if (rounding) out.push({ text: spread('抹零', yuan(-rounding), WIDTH) }, { text: spread('实收', yuan(Number(order.total_fen) - rounding), WIDTH) });
+    if (rounding)
+      out.push(
+        { text: spread('抹零', yuan(-rounding), WIDTH) },
+        { text: spread('实收', yuan(Number(order.total_fen) - rounding), WIDTH) },
+      );
     for (const p of payments) {
       out.push({ text: spread(p.method === 'cash' ? '现金 CASH' : '银行卡 CARD', yuan(Number(p.amount_fen)), WIDTH) });
-      if (p.refund_state && Number(p.refund_fen ?? 0) > 0) out.push({ text: spread('  多付待退', yuan(Number(p.refund_fen)), WIDTH) });
+      if (p.refund_state && Number(p.refund_fen ?? 0) > 0)
+        out.push({ text: spread('  多付待退', yuan(Number(p.refund_fen)), WIDTH) });
     }
     for (const p of payments.filter((x) => x.method === 'card')) out.push(sep, ...this.cardSlip(p));
     out.push(sep);

@@ -6,13 +6,20 @@ import { ReportsService } from './reports.service';
 
 const limit = (max: number) => z.coerce.number().int().min(1).max(max).optional();
 const idCursor = z.coerce.number().int().positive().optional();
-export const catalogQuery = z.object({ q: z.string().trim().max(64).optional(), cursor: skuCode.optional(), limit: limit(500) }).strict();
+export const catalogQuery = z
+  .object({ q: z.string().trim().max(64).optional(), cursor: skuCode.optional(), limit: limit(500) })
+  .strict();
 export const movementsQuery = z.object({ cursor: idCursor, limit: limit(500) }).strict();
 export const historyQuery = z.object({ points: limit(2000) }).strict();
-export const auditQuery = z.object({
-  entityId: z.string().trim().min(1).max(64).optional(), actor: z.string().trim().min(1).max(64).optional(),
-  entity: z.string().trim().min(1).max(32).optional(), cursor: idCursor, limit: limit(500),
-}).strict();
+export const auditQuery = z
+  .object({
+    entityId: z.string().trim().min(1).max(64).optional(),
+    actor: z.string().trim().min(1).max(64).optional(),
+    entity: z.string().trim().min(1).max(32).optional(),
+    cursor: idCursor,
+    limit: limit(500),
+  })
+  .strict();
 export const daysQuery = z.object({ days: z.coerce.number().int().min(1).max(366).optional() }).strict();
 export const pageQuery = z.object({ cursor: idCursor, limit: limit(200) }).strict();
 const eventId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,23}$/, '1–24 letters, digits, _ -');

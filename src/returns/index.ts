@@ -7,11 +7,20 @@ import { returnsRoutes } from './returns.routes';
 
 /** Coupons, returns and refund legs: routes, the paid hook that consumes a coupon use, the sweep step for legs. */
 export function returnsExtension(ctx: CoreContext): Extension {
-  const legs = new RefundLegDriver(ctx.db, ctx.terminals ?? new Map(), ctx.acquirer ?? null, ctx.clock, ctx.log, ctx.cards ?? null);
+  const legs = new RefundLegDriver(
+    ctx.db,
+    ctx.terminals ?? new Map(),
+    ctx.acquirer ?? null,
+    ctx.clock,
+    ctx.log,
+    ctx.cards ?? null,
+  );
   const returns = new ReturnsService(ctx.db, ctx.inventory, ctx.orders, ctx.clock, legs);
   ctx.orders.useRefunder(returns);
   // The coupon use an order reserved becomes used in the transaction that marks it paid.
-  ctx.payments.onOrderPaid(async (m, order, now) => { if (order.couponCode) await ctx.orders.coupons.consume(m, order.id, order.couponCode, now); });
+  ctx.payments.onOrderPaid(async (m, order, now) => {
+    if (order.couponCode) await ctx.orders.coupons.consume(m, order.id, order.couponCode, now);
+  });
   ctx.sweeper?.addStep('refundLegs', () => legs.sweep());
   const router = Router();
   router.use(couponsRoutes(ctx.orders.coupons));

@@ -19,10 +19,21 @@ export const LEG_TRANSITIONS: Readonly<Record<LegStatus, readonly LegStatus[]>> 
 export const OPEN_LEG_STATUSES: readonly LegStatus[] = ['queued', 'pending', 'unknown'];
 
 /** Conditional UPDATE of a leg's status (and other columns of the same change); 409 when it lost a race. */
-export async function moveLeg(m: EntityManager, legId: string, from: LegStatus, to: LegStatus, now: number, set: Record<string, string | number | null> = {}): Promise<void> {
-  if (!LEG_TRANSITIONS[from].includes(to)) throw conflict('leg_transition_refused', `a refund leg cannot go from ${from} to ${to}`, { legId, from, to });
+export async function moveLeg(
+  m: EntityManager,
+  legId: string,
+  from: LegStatus,
+  to: LegStatus,
+  now: number,
+  set: Record<string, string | number | null> = {},
+): Promise<void> {
+  if (!LEG_TRANSITIONS[from].includes(to))
+    throw conflict('leg_transition_refused', `a refund leg cannot go from ${from} to ${to}`, { legId, from, to });
   const cols = Object.keys(set);
-  const n = await exec(m, `UPDATE refund_leg SET ${['status = ?', 'updated_at = ?', ...cols.map((c) => `${c} = ?`)].join(', ')} WHERE id = ? AND status = ?`,
-    [to, now, ...cols.map((c) => set[c]), legId, from]);
+  const n = await exec(
+    m,
+    `UPDATE refund_leg SET ${['status = ?', 'updated_at = ?', ...cols.map((c) => `${c} = ?`)].join(', ')} WHERE id = ? AND status = ?`,
+    [to, now, ...cols.map((c) => set[c]), legId, from],
+  );
   if (n !== 1) throw conflict('leg_changed', `refund leg ${legId} is no longer ${from}`, { legId, from, to });
 }

@@ -48,15 +48,32 @@ export class RefundLegDriver {
     if (this.lanes && !(await this.lanes.drivesLane(leg.lane!))) return; // another instance drives this lane; its sweep sends it
     const original = await this.db.read((m) => m.findOne(Payment, { where: { id: leg.paymentId } }));
     if (!original) throw new Error(`refund leg ${leg.id} points at a missing payment ${leg.paymentId}`);
-    const claimed = await this.db.tx((m) => exec(m, "UPDATE refund_leg SET status = 'pending', updated_at = ? WHERE id = ? AND status = 'queued'", [this.clock.now().getTime(), leg.id]));
+    const claimed = await this.db.tx((m) =>
+      exec(m, "UPDATE refund_leg SET status = 'pending', updated_at = ? WHERE id = ? AND status = 'queued'", [
+        this.clock.now().getTime(),
+        leg.id,
+      ]),
+    );
     if (claimed !== 1) return;
     this.inFlight.add(leg.id);
     let outcome: SaleOutcome;
     try {
-      const hooks = { onAcked: () => this.db.tx((m) => exec(m, 'UPDATE refund_leg SET acked = 1 WHERE id = ?', [leg.id])).then(() => undefined) };
-      outcome = leg.via === 'V0'
-        ? await t.voidSale({ rf: leg.rf!, amountFen: leg.amountFen, traceNo: original.traceNo! }, hooks)
-        : await t.refund({ rf: leg.rf!, amountFen: leg.amountFen, rrn: original.rrn!, originalDate: original.terminalTime!.slice(0, 8) }, hooks);
+      const hooks = {
+        onAcked: () =>
+          this.db.tx((m) => exec(m, 'UPDATE refund_leg SET acked = 1 WHERE id = ?', [leg.id])).then(() => undefined),
+      };
+      outcome =
+        leg.via === 'V0'
+          ? await t.voidSale({ rf: leg.rf!, amountFen: leg.amountFen, traceNo: original.traceNo! }, hooks)
+          : await t.refund(
+              {
+                rf: leg.rf!,
+                amountFen: leg.amountFen,
+                rrn: original.rrn!,
+                originalDate: original.terminalTime!.slice(0, 8),
+              },
+              hooks,
+            );
     } catch (err) {
       outcome = { kind: 'unknown', reason: `terminal driver failed: ${String(err)}`, acked: true };
     } finally {
@@ -70,24 +87,57 @@ export class RefundLegDriver {
       switch (outcome.kind) {
         case 'approved':
           to = 'approved';
-          Object.assign(set, { rc: '00', trace_no: outcome.sale.traceNo ?? null, rrn: outcome.sale.rrn ?? null, finished_at: now });
+          Object.assign(set, {
+            rc: '00',
+            trace_no: outcome.sale.traceNo ?? null,
+            rrn: outcome.sale.rrn ?? null,
+            finished_at: now,
+          });
           break;
         case 'declined':
           to = 'failed';
-          Object.assign(set, { rc: outcome.rc, rm: outcome.rm?.slice(0, 128) ?? null, reason: 'declined by the terminal; pay this leg in cash', finished_at: now });
+          Object.assign(set, {
+            rc: outcome.rc,
+            rm: outcome.rm?.slice(0, 128) ?? null,
+            reason: 'declined by the terminal; pay this leg in cash',
+            finished_at: now,
+          });
           break;
         case 'not_executed':
           // Busy: nothing happened at the terminal, so the same RF may go out again later. Anything else is a confirmed failure.
-          if (outcome.rc === 'BZ' || /busy/.test(outcome.reason)) { to = 'queued'; set.reason = `not executed: ${outcome.reason}`.slice(0, 255); }
-          else { to = 'failed'; Object.assign(set, { rc: outcome.rc ?? null, reason: `not executed: ${outcome.reason}; pay this leg in cash`.slice(0, 255), finished_at: now }); }
+          if (outcome.rc === 'BZ' || /busy/.test(outcome.reason)) {
+            to = 'queued';
+            set.reason = `not executed: ${outcome.reason}`.slice(0, 255);
+          } else {
+            to = 'failed';
+            Object.assign(set, {
+              rc: outcome.rc ?? null,
+              reason: `not executed: ${outcome.reason}; pay this leg in cash`.slice(0, 255),
+              finished_at: now,
+            });
+          }
           break;
         case 'unknown':
           to = 'unknown';
-          Object.assign(set, { rc: outcome.rc ?? null, reason: outcome.reason.slice(0, 255), next_check_at: now + 1000, checks: 0, acked: outcome.acked ? 1 : 0 });
+          Object.assign(set, {
+            rc: outcome.rc ?? null,
+            reason: outcome.reason.slice(0, 255),
+            next_check_at: now + 1000,
+            checks: 0,
+            acked: outcome.acked ? 1 : 0,
+          });
           break;
       }
       await moveLeg(m, leg.id, 'pending', to, now, set);
-      await audit(m, { actor: 'system:terminal', entity: 'refund_leg', entityId: leg.id, action: leg.via!, before: { status: 'pending' }, after: { status: to, outcome: outcome.kind, rf: leg.rf }, at: now });
+      await audit(m, {
+        actor: 'system:terminal',
+        entity: 'refund_leg',
+        entityId: leg.id,
+        action: leg.via!,
+        before: { status: 'pending' },
+        after: { status: to, outcome: outcome.kind, rf: leg.rf },
+        at: now,
+      });
     });
   }
 
@@ -98,22 +148,53 @@ export class RefundLegDriver {
   async sweep(): Promise<number> {
     const now = this.clock.now().getTime();
     let settled = 0;
-    const queued = await this.db.read((m) => m.find(RefundLeg, { where: { status: 'queued' }, order: { createdAt: 'ASC' }, take: 50 }));
+    const queued = await this.db.read((m) =>
+      m.find(RefundLeg, { where: { status: 'queued' }, order: { createdAt: 'ASC' }, take: 50 }),
+    );
     for (const leg of queued) {
-      await this.drive(leg).catch((err) => this.log.error('refund leg could not be driven', { legId: leg.id, err: String(err) }));
+      await this.drive(leg).catch((err) =>
+        this.log.error('refund leg could not be driven', { legId: leg.id, err: String(err) }),
+      );
     }
-    const pending = await this.db.read((m) => m.createQueryBuilder(RefundLeg, 'l').where("l.status = 'pending' AND l.updated_at < :before", { before: now - ORPHAN_AFTER_MS }).take(50).getMany());
+    const pending = await this.db.read((m) =>
+      m
+        .createQueryBuilder(RefundLeg, 'l')
+        .where("l.status = 'pending' AND l.updated_at < :before", { before: now - ORPHAN_AFTER_MS })
+        .take(50)
+        .getMany(),
+    );
     for (const leg of pending) {
       // Only the lane's driver knows nobody is working on it; elsewhere it may be in flight on another instance.
       if (this.inFlight.has(leg.id) || !leg.lane || (this.lanes && !this.lanes.holdsLane(leg.lane))) continue;
-      await this.db.tx((m) => moveLeg(m, leg.id, 'pending', 'unknown', now, { reason: 'no outcome was recorded for this refund (service restarted?)', next_check_at: now, checks: 0 }))
+      await this.db
+        .tx((m) =>
+          moveLeg(m, leg.id, 'pending', 'unknown', now, {
+            reason: 'no outcome was recorded for this refund (service restarted?)',
+            next_check_at: now,
+            checks: 0,
+          }),
+        )
         .catch(() => undefined);
     }
-    const due = await this.db.read((m) => m.createQueryBuilder(RefundLeg, 'l')
-      .where("l.status = 'unknown' AND l.next_check_at <= :now AND (l.claim_until IS NULL OR l.claim_until < :now)", { now }).orderBy('l.next_check_at').take(50).getMany());
+    const due = await this.db.read((m) =>
+      m
+        .createQueryBuilder(RefundLeg, 'l')
+        .where("l.status = 'unknown' AND l.next_check_at <= :now AND (l.claim_until IS NULL OR l.claim_until < :now)", {
+          now,
+        })
+        .orderBy('l.next_check_at')
+        .take(50)
+        .getMany(),
+    );
     for (const leg of due) {
       // Claimed for a while so another instance's sweep does not ask about it at the same moment.
-      const claimed = await this.db.tx((m) => exec(m, "UPDATE refund_leg SET claim_until = ? WHERE id = ? AND status = 'unknown' AND (claim_until IS NULL OR claim_until < ?)", [now + 120_000, leg.id, now]));
+      const claimed = await this.db.tx((m) =>
+        exec(
+          m,
+          "UPDATE refund_leg SET claim_until = ? WHERE id = ? AND status = 'unknown' AND (claim_until IS NULL OR claim_until < ?)",
+          [now + 120_000, leg.id, now],
+        ),
+      );
       if (claimed !== 1) continue;
       let v: Verdict;
       try {
@@ -121,7 +202,9 @@ export class RefundLegDriver {
       } catch (err) {
         v = { to: 'unknown', reason: `check failed: ${String(err)}` };
       }
-      await this.record(leg, v).catch((err) => this.log.warn('could not record a refund leg verdict', { legId: leg.id, err: String(err) }));
+      await this.record(leg, v).catch((err) =>
+        this.log.warn('could not record a refund leg verdict', { legId: leg.id, err: String(err) }),
+      );
       if (v.to !== 'unknown') settled++;
     }
     return settled;
@@ -138,22 +221,36 @@ export class RefundLegDriver {
       }
       if (q.kind === 'status') {
         switch (q.status) {
-          case 'A': return { to: 'approved', traceNo: q.traceNo ?? null, rrn: q.rrn ?? null, source: 'terminal' };
-          case 'D': return { to: 'failed', reason: 'terminal journal: the refund was declined; pay this leg in cash' };
-          case 'R': case 'V': return { to: 'failed', reason: 'terminal journal: the refund was reversed; pay this leg in cash' };
+          case 'A':
+            return { to: 'approved', traceNo: q.traceNo ?? null, rrn: q.rrn ?? null, source: 'terminal' };
+          case 'D':
+            return { to: 'failed', reason: 'terminal journal: the refund was declined; pay this leg in cash' };
+          case 'R':
+          case 'V':
+            return { to: 'failed', reason: 'terminal journal: the refund was reversed; pay this leg in cash' };
           case 'N':
-            if (!leg.acked) return { to: 'failed', reason: 'the terminal never accepted this refund; pay this leg in cash' };
+            if (!leg.acked)
+              return { to: 'failed', reason: 'the terminal never accepted this refund; pay this leg in cash' };
             break; // ACKed but not in the journal: the terminal lost it; ask the acquirer
-          case 'P': return { to: 'unknown', reason: 'terminal: refund reversal pending' };
+          case 'P':
+            return { to: 'unknown', reason: 'terminal: refund reversal pending' };
         }
       }
     }
-    if (!this.acquirer || !leg.txnTime) return { to: 'unknown', reason: 'terminal cannot tell and no acquirer is configured' };
+    if (!this.acquirer || !leg.txnTime)
+      return { to: 'unknown', reason: 'terminal cannot tell and no acquirer is configured' };
     const a = await this.acquirer.query({ orderId: leg.rf!, txnTime: leg.txnTime });
     switch (a.kind) {
-      case 'approved': return { to: 'approved', traceNo: a.traceNo ?? null, source: 'acquirer' };
-      case 'failed': return { to: 'failed', rc: a.origRespCode, reason: `acquirer: the refund failed (${a.origRespCode}); pay this leg in cash` };
-      default: return { to: 'unknown', reason: `acquirer: ${a.kind}` };
+      case 'approved':
+        return { to: 'approved', traceNo: a.traceNo ?? null, source: 'acquirer' };
+      case 'failed':
+        return {
+          to: 'failed',
+          rc: a.origRespCode,
+          reason: `acquirer: the refund failed (${a.origRespCode}); pay this leg in cash`,
+        };
+      default:
+        return { to: 'unknown', reason: `acquirer: ${a.kind}` };
     }
   }
 
@@ -162,15 +259,31 @@ export class RefundLegDriver {
     await this.db.tx(async (m) => {
       if (v.to === 'unknown') {
         const checks = leg.checks + 1;
-        await exec(m, "UPDATE refund_leg SET checks = ?, next_check_at = ?, claim_until = NULL, reason = ?, updated_at = ? WHERE id = ? AND status = 'unknown'",
-          [checks, now + nextCheckDelayMs(checks), v.reason.slice(0, 255), now, leg.id]);
+        await exec(
+          m,
+          "UPDATE refund_leg SET checks = ?, next_check_at = ?, claim_until = NULL, reason = ?, updated_at = ? WHERE id = ? AND status = 'unknown'",
+          [checks, now + nextCheckDelayMs(checks), v.reason.slice(0, 255), now, leg.id],
+        );
         return;
       }
       const set: Record<string, string | number | null> = { finished_at: now, claim_until: null, next_check_at: null };
-      if (v.to === 'approved') Object.assign(set, { trace_no: v.traceNo ?? null, rrn: v.rrn ?? null, reason: `settled by the sweep (${v.source})` });
+      if (v.to === 'approved')
+        Object.assign(set, {
+          trace_no: v.traceNo ?? null,
+          rrn: v.rrn ?? null,
+          reason: `settled by the sweep (${v.source})`,
+        });
       else Object.assign(set, { reason: v.reason.slice(0, 255), rc: v.rc ?? null });
       await moveLeg(m, leg.id, 'unknown', v.to, now, set);
-      await audit(m, { actor: 'system:sweeper', entity: 'refund_leg', entityId: leg.id, action: 'settle', before: { status: 'unknown' }, after: { status: v.to, rf: leg.rf }, at: now });
+      await audit(m, {
+        actor: 'system:sweeper',
+        entity: 'refund_leg',
+        entityId: leg.id,
+        action: 'settle',
+        before: { status: 'unknown' },
+        after: { status: v.to, rf: leg.rf },
+        at: now,
+      });
     });
   }
 }

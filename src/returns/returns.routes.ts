@@ -4,12 +4,19 @@ import { actorOf, allow, checkOrderLane } from '../http/auth';
 import { noQuery, parse, pathParam, qty, uuidParam } from '../http/validate';
 import { ReturnsService } from './returns.service';
 
-const returnBody = z.object({
-  lines: z.array(z.object({ lineNo: z.number().int().min(1).max(500), qty }).strict()).min(1, 'at least one line').max(500),
-  restock: z.boolean().optional(),
-  reason: z.string().trim().min(1).max(2000).optional(),
-}).strict();
-const resolveBody = z.object({ outcome: z.enum(['approved', 'failed']), note: z.string().trim().min(1, 'say why').max(2000) }).strict();
+const returnBody = z
+  .object({
+    lines: z
+      .array(z.object({ lineNo: z.number().int().min(1).max(500), qty }).strict())
+      .min(1, 'at least one line')
+      .max(500),
+    restock: z.boolean().optional(),
+    reason: z.string().trim().min(1).max(2000).optional(),
+  })
+  .strict();
+const resolveBody = z
+  .object({ outcome: z.enum(['approved', 'failed']), note: z.string().trim().min(1, 'say why').max(2000) })
+  .strict();
 const cashBody = z.object({ note: z.string().trim().min(1, 'say how it was paid').max(2000) }).strict();
 
 export function returnsRoutes(returns: ReturnsService): Router {

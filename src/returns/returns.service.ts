@@ -67,7 +67,12 @@ export class ReturnsService implements OrderRefunder {
   async create(orderId: string, input: NewReturn, actor: string): Promise<ReturnView> {
     const seen = new Set<number>();
     for (const l of input.lines) {
-      if (seen.has(l.lineNo)) throw unprocessable('duplicate_line', `line ${l.lineNo} appears more than once; put the quantity on one entry`, { lineNo: l.lineNo });
+      if (seen.has(l.lineNo))
+        throw unprocessable(
+          'duplicate_line',
+          `line ${l.lineNo} appears more than once; put the quantity on one entry`,
+          { lineNo: l.lineNo },
+        );
       seen.add(l.lineNo);
     }
     const id = await this.db.tx((m) => this.createIn(m, orderId, input, actor));
@@ -78,43 +83,99 @@ export class ReturnsService implements OrderRefunder {
   async createIn(m: EntityManager, orderId: string, input: NewReturn, actor: string): Promise<string> {
     const now = this.clock.now().getTime();
     const order = await this.orders.lockOrder(m, orderId);
-    if (order.status !== 'paid') throw conflict('order_not_returnable', `order ${orderId} is ${order.status}; only a paid order takes returns`, { status: order.status });
+    if (order.status !== 'paid')
+      throw conflict('order_not_returnable', `order ${orderId} is ${order.status}; only a paid order takes returns`, {
+        status: order.status,
+      });
     // A seat order has issued tickets; taking seats back would resell a seat whose ticket still admits someone.
-    if (order.kind !== 'goods') throw conflict('order_not_returnable', `order ${orderId} sold ${order.kind}; tickets are not returned here`, { kind: order.kind });
+    if (order.kind !== 'goods')
+      throw conflict('order_not_returnable', `order ${orderId} sold ${order.kind}; tickets are not returned here`, {
+        kind: order.kind,
+      });
     const lines = await m.find(OrderLine, { where: { orderId }, order: { lineNo: 'ASC' } });
     const byNo = new Map(lines.map((l) => [l.lineNo, l]));
     const missing = input.lines.filter((l) => !byNo.has(l.lineNo)).map((l) => l.lineNo);
-    if (missing.length) throw unprocessable('unknown_line', `order ${orderId} has no line ${missing.join(', ')}`, { lineNos: missing });
+    if (missing.length)
+      throw unprocessable('unknown_line', `order ${orderId} has no line ${missing.join(', ')}`, { lineNos: missing });
     const refundable = refundablePerLine(order, lines);
     const returnId = newId();
     const taken: ReturnLine[] = [];
     for (const req of [...input.lines].sort((a, b) => a.lineNo - b.lineNo)) {
       const line = byNo.get(req.lineNo)!;
       // The guard: units are claimed by a conditional UPDATE, so concurrent returns of the same units cannot both win.
-      const n = await exec(m, 'UPDATE order_line SET returned_qty = returned_qty + ? WHERE id = ? AND returned_qty + ? <= qty', [req.qty, line.id, req.qty]);
-      const [{ returned_qty }] = await rows<{ returned_qty: unknown }>(m, 'SELECT returned_qty FROM order_line WHERE id = ?', [line.id]);
+      const n = await exec(
+        m,
+        'UPDATE order_line SET returned_qty = returned_qty + ? WHERE id = ? AND returned_qty + ? <= qty',
+        [req.qty, line.id, req.qty],
+      );
+      const [{ returned_qty }] = await rows<{ returned_qty: unknown }>(
+        m,
+        'SELECT returned_qty FROM order_line WHERE id = ?',
+        [line.id],
+      );
       const returned = Number(returned_qty);
       if (n !== 1) {
-        throw conflict('return_exceeds_sold', `line ${req.lineNo}: ${line.qty} sold, ${returned} already returned, ${req.qty} asked`,
-          { lineNo: req.lineNo, soldQty: line.qty, returnedQty: returned, requestedQty: req.qty });
+        throw conflict(
+          'return_exceeds_sold',
+          `line ${req.lineNo}: ${line.qty} sold, ${returned} already returned, ${req.qty} asked`,
+          { lineNo: req.lineNo, soldQty: line.qty, returnedQty: returned, requestedQty: req.qty },
+        );
       }
       const firstUnit = returned - req.qty;
-      taken.push(Object.assign(new ReturnLine(), {
-        returnId, lineNo: req.lineNo, orderLineId: line.id, qty: req.qty, firstUnit,
-        refundFen: unitsRefund(refundable.get(line.lineNo)!, line.qty, firstUnit, req.qty),
-      }));
+      taken.push(
+        Object.assign(new ReturnLine(), {
+          returnId,
+          lineNo: req.lineNo,
+          orderLineId: line.id,
+          qty: req.qty,
+          firstUnit,
+          refundFen: unitsRefund(refundable.get(line.lineNo)!, line.qty, firstUnit, req.qty),
+        }),
+      );
     }
     const refundFen = taken.reduce((s, l) => s + l.refundFen, 0);
     const restock = input.restock ?? true;
-    await m.insert(OrderReturn, { id: returnId, orderId, kind: 'return', refundFen, restock, reason: input.reason ?? null, createdBy: actor, createdAt: now });
-    await m.insert(ReturnLine, taken.map((l) => ({ ...l })));
-    await exec(m, 'UPDATE orders SET refunded_fen = refunded_fen + ?, updated_at = ? WHERE id = ?', [refundFen, now, orderId]);
+    await m.insert(OrderReturn, {
+      id: returnId,
+      orderId,
+      kind: 'return',
+      refundFen,
+      restock,
+      reason: input.reason ?? null,
+      createdBy: actor,
+      createdAt: now,
+    });
+    await m.insert(
+      ReturnLine,
+      taken.map((l) => ({ ...l })),
+    );
+    await exec(m, 'UPDATE orders SET refunded_fen = refunded_fen + ?, updated_at = ? WHERE id = ?', [
+      refundFen,
+      now,
+      orderId,
+    ]);
     const legs = await this.allocateLegs(m, order, returnId, refundFen, now);
     await audit(m, {
-      actor, entity: 'return', entityId: returnId, action: 'create', at: now,
-      after: { orderId, refundFen, restock, reason: input.reason, lines: taken.map((l) => ({ lineNo: l.lineNo, qty: l.qty, refundFen: l.refundFen })), legs: legs.map(legAudit) },
+      actor,
+      entity: 'return',
+      entityId: returnId,
+      action: 'create',
+      at: now,
+      after: {
+        orderId,
+        refundFen,
+        restock,
+        reason: input.reason,
+        lines: taken.map((l) => ({ lineNo: l.lineNo, qty: l.qty, refundFen: l.refundFen })),
+        legs: legs.map(legAudit),
+      },
     });
-    await this.inventory.takeBack(m, taken.map((l) => ({ sku: byNo.get(l.lineNo)!.sku, qty: l.qty, orderId, orderLineId: l.orderLineId, restock })), returnId, actor);
+    await this.inventory.takeBack(
+      m,
+      taken.map((l) => ({ sku: byNo.get(l.lineNo)!.sku, qty: l.qty, orderId, orderLineId: l.orderLineId, restock })),
+      returnId,
+      actor,
+    );
     return returnId;
   }
 
@@ -124,10 +185,30 @@ export class ReturnsService implements OrderRefunder {
     const refundFen = left.reduce((s, t) => s + t.leftFen, 0);
     if (refundFen === 0) return null;
     const returnId = newId();
-    await m.insert(OrderReturn, { id: returnId, orderId: order.id, kind: 'cancel', refundFen, restock: true, reason: 'order cancelled with approved tenders', createdBy: actor, createdAt: now });
-    await exec(m, 'UPDATE orders SET refunded_fen = refunded_fen + ?, updated_at = ? WHERE id = ?', [refundFen, now, order.id]);
+    await m.insert(OrderReturn, {
+      id: returnId,
+      orderId: order.id,
+      kind: 'cancel',
+      refundFen,
+      restock: true,
+      reason: 'order cancelled with approved tenders',
+      createdBy: actor,
+      createdAt: now,
+    });
+    await exec(m, 'UPDATE orders SET refunded_fen = refunded_fen + ?, updated_at = ? WHERE id = ?', [
+      refundFen,
+      now,
+      order.id,
+    ]);
     const legs = await this.allocateLegs(m, order, returnId, refundFen, now);
-    await audit(m, { actor, entity: 'return', entityId: returnId, action: 'cancel_refund', after: { orderId: order.id, refundFen, legs: legs.map(legAudit) }, at: now });
+    await audit(m, {
+      actor,
+      entity: 'return',
+      entityId: returnId,
+      action: 'cancel_refund',
+      after: { orderId: order.id, refundFen, legs: legs.map(legAudit) },
+      at: now,
+    });
     return returnId;
   }
 
@@ -139,7 +220,7 @@ export class ReturnsService implements OrderRefunder {
     return tenders.map((p) => {
       // Every leg, failed ones included, is a claim on its tender: a failed leg is owed and is paid in cash, not re-sent.
       const claimed = legs.filter((l) => l.paymentId === p.id).reduce((s, l) => s + l.amountFen, 0);
-      const overpaid = p.refundState ? p.refundFen ?? p.amountFen : 0;
+      const overpaid = p.refundState ? (p.refundFen ?? p.amountFen) : 0;
       return { p, leftFen: Math.max(0, p.amountFen - overpaid - claimed) };
     });
   }
@@ -149,7 +230,13 @@ export class ReturnsService implements OrderRefunder {
    * and stores one leg per tender: cash approved at once; card queued with its own RF and its way
    * (V0 in the open batch for the whole amount, else R0 with RR and OD) decided before the first byte.
    */
-  private async allocateLegs(m: EntityManager, order: Order, returnId: string, refundFen: number, now: number): Promise<RefundLeg[]> {
+  private async allocateLegs(
+    m: EntityManager,
+    order: Order,
+    returnId: string,
+    refundFen: number,
+    now: number,
+  ): Promise<RefundLeg[]> {
     const tenders = await this.leftPerTender(m, order.id);
     const today = chinaTimestamp(new Date(now)).slice(0, 8);
     let remaining = refundFen;
@@ -160,31 +247,74 @@ export class ReturnsService implements OrderRefunder {
       if (amountFen === 0) continue;
       remaining -= amountFen;
       const leg = Object.assign(new RefundLeg(), {
-        id: newId(), returnId, orderId: order.id, paymentId: p.id, seq: legs.length + 1, method: p.method, amountFen, lane: p.lane,
-        acked: false, checks: 0, createdAt: now, updatedAt: now, rf: null, txnTime: null, rc: null, rm: null, reason: null, traceNo: null, rrn: null,
-        nextCheckAt: null, claimUntil: null, resolvedBy: null, note: null, finishedAt: null,
+        id: newId(),
+        returnId,
+        orderId: order.id,
+        paymentId: p.id,
+        seq: legs.length + 1,
+        method: p.method,
+        amountFen,
+        lane: p.lane,
+        acked: false,
+        checks: 0,
+        createdAt: now,
+        updatedAt: now,
+        rf: null,
+        txnTime: null,
+        rc: null,
+        rm: null,
+        reason: null,
+        traceNo: null,
+        rrn: null,
+        nextCheckAt: null,
+        claimUntil: null,
+        resolvedBy: null,
+        note: null,
+        finishedAt: null,
       } as RefundLeg);
       if (p.method === 'cash') {
         Object.assign(leg, { status: 'approved', via: 'cash', finishedAt: now });
       } else {
-        const wholeInOpenBatch = p.terminalTime?.slice(0, 8) === today && amountFen === p.amountFen && leftFen === p.amountFen && !!p.traceNo;
+        const wholeInOpenBatch =
+          p.terminalTime?.slice(0, 8) === today && amountFen === p.amountFen && leftFen === p.amountFen && !!p.traceNo;
         const via: LegVia = wholeInOpenBatch ? 'V0' : p.rrn && p.terminalTime ? 'R0' : 'none';
         if (via === 'none') {
-          Object.assign(leg, { status: 'failed', via, finishedAt: now, reason: 'the card sale has no terminal reference (RR) to refund against; pay this leg in cash' });
+          Object.assign(leg, {
+            status: 'failed',
+            via,
+            finishedAt: now,
+            reason: 'the card sale has no terminal reference (RR) to refund against; pay this leg in cash',
+          });
         } else {
-          Object.assign(leg, { status: 'queued', via, rf: `R${newPaymentReference(new Date(now)).slice(1)}`, txnTime: chinaTimestamp(new Date(now)) });
+          Object.assign(leg, {
+            status: 'queued',
+            via,
+            rf: `R${newPaymentReference(new Date(now)).slice(1)}`,
+            txnTime: chinaTimestamp(new Date(now)),
+          });
         }
       }
       legs.push(leg);
     }
-    if (remaining !== 0) throw conflict('refund_exceeds_tenders', `the order's tenders have ${refundFen - remaining} fen left to refund, ${refundFen} asked`, { refundFen, leftFen: refundFen - remaining });
-    if (legs.length) await m.insert(RefundLeg, legs.map((l) => ({ ...l }))); // copies: see OrdersService.createIn
+    if (remaining !== 0)
+      throw conflict(
+        'refund_exceeds_tenders',
+        `the order's tenders have ${refundFen - remaining} fen left to refund, ${refundFen} asked`,
+        { refundFen, leftFen: refundFen - remaining },
+      );
+    if (legs.length)
+      await m.insert(
+        RefundLeg,
+        legs.map((l) => ({ ...l })),
+      ); // copies: see OrdersService.createIn
     return legs;
   }
 
   /** Drives the return's queued card legs on their terminals, one after another (outside any transaction). */
   async drive(returnId: string): Promise<void> {
-    const queued = await this.db.read((m) => m.find(RefundLeg, { where: { returnId, status: 'queued' }, order: { seq: 'ASC' } }));
+    const queued = await this.db.read((m) =>
+      m.find(RefundLeg, { where: { returnId, status: 'queued' }, order: { seq: 'ASC' } }),
+    );
     for (const leg of queued) await this.legs.drive(leg);
   }
 
@@ -194,9 +324,20 @@ export class ReturnsService implements OrderRefunder {
       const now = this.clock.now().getTime();
       const leg = await m.findOne(RefundLeg, { where: { id: legId, returnId } });
       if (!leg) throw notFound('refund_leg', legId);
-      if (leg.status !== 'failed') throw conflict('leg_not_failed', `only a failed leg is paid in cash; this one is ${leg.status}`, { status: leg.status });
+      if (leg.status !== 'failed')
+        throw conflict('leg_not_failed', `only a failed leg is paid in cash; this one is ${leg.status}`, {
+          status: leg.status,
+        });
       await moveLeg(m, legId, 'failed', 'paid_in_cash', now, { resolved_by: actor, note, finished_at: now });
-      await audit(m, { actor, entity: 'refund_leg', entityId: legId, action: 'paid_in_cash', before: { status: 'failed', amountFen: leg.amountFen }, after: { status: 'paid_in_cash', amountFen: leg.amountFen, note }, at: now });
+      await audit(m, {
+        actor,
+        entity: 'refund_leg',
+        entityId: legId,
+        action: 'paid_in_cash',
+        before: { status: 'failed', amountFen: leg.amountFen },
+        after: { status: 'paid_in_cash', amountFen: leg.amountFen, note },
+        at: now,
+      });
     });
     return this.get(returnId);
   }
@@ -205,21 +346,48 @@ export class ReturnsService implements OrderRefunder {
    * A person settles an unknown leg (from the acquirer's reconciliation file or the terminal's
    * printout): the way out when neither the terminal nor the acquirer can tell. Audited with the note.
    */
-  async resolveLeg(returnId: string, legId: string, outcome: 'approved' | 'failed', note: string, actor: string): Promise<ReturnView> {
+  async resolveLeg(
+    returnId: string,
+    legId: string,
+    outcome: 'approved' | 'failed',
+    note: string,
+    actor: string,
+  ): Promise<ReturnView> {
     await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       const leg = await m.findOne(RefundLeg, { where: { id: legId, returnId } });
       if (!leg) throw notFound('refund_leg', legId);
-      if (leg.status !== 'unknown') throw conflict('leg_not_unknown', `only an unknown leg is resolved by hand; this one is ${leg.status}`, { status: leg.status });
-      await moveLeg(m, legId, 'unknown', outcome, now, { resolved_by: actor, note, finished_at: now, next_check_at: null, claim_until: null });
-      await audit(m, { actor, entity: 'refund_leg', entityId: legId, action: 'resolve', before: { status: 'unknown' }, after: { status: outcome, amountFen: leg.amountFen, rf: leg.rf, note }, at: now });
+      if (leg.status !== 'unknown')
+        throw conflict('leg_not_unknown', `only an unknown leg is resolved by hand; this one is ${leg.status}`, {
+          status: leg.status,
+        });
+      await moveLeg(m, legId, 'unknown', outcome, now, {
+        resolved_by: actor,
+        note,
+        finished_at: now,
+        next_check_at: null,
+        claim_until: null,
+      });
+      await audit(m, {
+        actor,
+        entity: 'refund_leg',
+        entityId: legId,
+        action: 'resolve',
+        before: { status: 'unknown' },
+        after: { status: outcome, amountFen: leg.amountFen, rf: leg.rf, note },
+        at: now,
+      });
     });
     return this.get(returnId);
   }
 
   /** The lane of the return's order, or null when there is no such return. */
   async laneOf(returnId: string): Promise<string | null> {
-    const r = await this.db.read((m) => rows<{ lane: string }>(m, 'SELECT o.lane FROM order_return r JOIN orders o ON o.id = r.order_id WHERE r.id = ?', [returnId]));
+    const r = await this.db.read((m) =>
+      rows<{ lane: string }>(m, 'SELECT o.lane FROM order_return r JOIN orders o ON o.id = r.order_id WHERE r.id = ?', [
+        returnId,
+      ]),
+    );
     return r[0]?.lane ?? null;
   }
 
@@ -239,7 +407,9 @@ export class ReturnsService implements OrderRefunder {
 
   /** Legs that need a person: failed ones not yet paid in cash (oldest first). */
   async failedLegs(): Promise<(LegView & { returnId: string; orderId: string })[]> {
-    const legs = await this.db.read((m) => m.find(RefundLeg, { where: { status: 'failed' }, order: { createdAt: 'ASC' }, take: 500 }));
+    const legs = await this.db.read((m) =>
+      m.find(RefundLeg, { where: { status: 'failed' }, order: { createdAt: 'ASC' }, take: 500 }),
+    );
     return legs.map((l) => ({ ...legView(l), returnId: l.returnId, orderId: l.orderId }));
   }
 
@@ -250,11 +420,25 @@ export class ReturnsService implements OrderRefunder {
     const legs = await m.find(RefundLeg, { where: { returnId: In(ids) } });
     return rs.map((r) => {
       const ls = legs.filter((l) => l.returnId === r.id).sort((a, b) => a.seq - b.seq);
-      const status: ReturnStatus = ls.some((l) => OPEN_LEG_STATUSES.includes(l.status)) ? 'refunding' : ls.some((l) => l.status === 'failed') ? 'needs_attention' : 'refunded';
+      const status: ReturnStatus = ls.some((l) => OPEN_LEG_STATUSES.includes(l.status))
+        ? 'refunding'
+        : ls.some((l) => l.status === 'failed')
+          ? 'needs_attention'
+          : 'refunded';
       return {
-        id: r.id, orderId: r.orderId, kind: r.kind, status, refundFen: r.refundFen, restock: r.restock, reason: r.reason,
-        lines: lines.filter((l) => l.returnId === r.id).sort((a, b) => a.lineNo - b.lineNo).map((l) => ({ lineNo: l.lineNo, qty: l.qty, refundFen: l.refundFen })),
-        legs: ls.map(legView), createdAt: new Date(r.createdAt).toISOString(),
+        id: r.id,
+        orderId: r.orderId,
+        kind: r.kind,
+        status,
+        refundFen: r.refundFen,
+        restock: r.restock,
+        reason: r.reason,
+        lines: lines
+          .filter((l) => l.returnId === r.id)
+          .sort((a, b) => a.lineNo - b.lineNo)
+          .map((l) => ({ lineNo: l.lineNo, qty: l.qty, refundFen: l.refundFen })),
+        legs: ls.map(legView),
+        createdAt: new Date(r.createdAt).toISOString(),
       };
     });
   }
@@ -264,7 +448,10 @@ export class ReturnsService implements OrderRefunder {
  * What each line can give back in all: its net, or — when cash rounding dropped fen from the
  * order — the amount actually collected split over the lines' nets, so refunds never exceed it.
  */
-export function refundablePerLine(order: Pick<Order, 'totalFen' | 'roundingFen'>, lines: Pick<OrderLine, 'lineNo' | 'qty' | 'unitPriceFen' | 'discountFen'>[]): Map<number, number> {
+export function refundablePerLine(
+  order: Pick<Order, 'totalFen' | 'roundingFen'>,
+  lines: Pick<OrderLine, 'lineNo' | 'qty' | 'unitPriceFen' | 'discountFen'>[],
+): Map<number, number> {
   const sorted = [...lines].sort((a, b) => a.lineNo - b.lineNo);
   const nets = sorted.map((l) => l.qty * l.unitPriceFen - l.discountFen);
   const parts = order.roundingFen === 0 ? nets : splitByLargestRemainder(order.totalFen - order.roundingFen, nets);
@@ -273,9 +460,27 @@ export function refundablePerLine(order: Pick<Order, 'totalFen' | 'roundingFen'>
 
 function legView(l: RefundLeg): LegView {
   return {
-    id: l.id, paymentId: l.paymentId, method: l.method, via: l.via, amountFen: l.amountFen, status: l.status, lane: l.lane, rf: l.rf,
-    rc: l.rc, rm: l.rm, reason: l.reason, resolution: l.resolvedBy ? { by: l.resolvedBy, note: l.note } : null,
+    id: l.id,
+    paymentId: l.paymentId,
+    method: l.method,
+    via: l.via,
+    amountFen: l.amountFen,
+    status: l.status,
+    lane: l.lane,
+    rf: l.rf,
+    rc: l.rc,
+    rm: l.rm,
+    reason: l.reason,
+    resolution: l.resolvedBy ? { by: l.resolvedBy, note: l.note } : null,
   };
 }
 
-const legAudit = (l: RefundLeg) => ({ id: l.id, paymentId: l.paymentId, method: l.method, via: l.via, amountFen: l.amountFen, status: l.status, rf: l.rf });
+const legAudit = (l: RefundLeg) => ({
+  id: l.id,
+  paymentId: l.paymentId,
+  method: l.method,
+  via: l.via,
+  amountFen: l.amountFen,
+  status: l.status,
+  rf: l.rf,
+});

@@ -26,8 +26,12 @@ export function chinaTimestamp(d: Date): string {
   const c = new Date(d.getTime() + CHINA_OFFSET_MS);
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   return (
-    p(c.getUTCFullYear(), 4) + p(c.getUTCMonth() + 1) + p(c.getUTCDate()) +
-    p(c.getUTCHours()) + p(c.getUTCMinutes()) + p(c.getUTCSeconds())
+    p(c.getUTCFullYear(), 4) +
+    p(c.getUTCMonth() + 1) +
+    p(c.getUTCDate()) +
+    p(c.getUTCHours()) +
+    p(c.getUTCMinutes()) +
+    p(c.getUTCSeconds())
   );
 }
 

@@ -3,15 +3,29 @@ import { jsonLogger } from './logger';
 
 function capture(): { stream: Writable & { write(s: string): boolean }; lines(): Record<string, unknown>[] } {
   let out = '';
-  const stream = new Writable({ write(chunk, _enc, cb) { out += chunk.toString(); cb(); } }) as Writable & { write(s: string): boolean };
-  return { stream, lines: () => out.trim().split('\n').map((l) => JSON.parse(l)) };
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      out += chunk.toString();
+      cb();
+    },
+  }) as Writable & { write(s: string): boolean };
+  return {
+    stream,
+    lines: () =>
+      out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+  };
 }
 
 describe('jsonLogger (pino)', () => {
   it('writes one JSON line per entry with level, msg and the fields', () => {
     const c = capture();
     jsonLogger(false, c.stream).warn('sweep', { queried: 3 });
-    expect(c.lines()).toEqual([expect.objectContaining({ level: 'warn', msg: 'sweep', queried: 3, time: expect.any(String) })]);
+    expect(c.lines()).toEqual([
+      expect.objectContaining({ level: 'warn', msg: 'sweep', queried: 3, time: expect.any(String) }),
+    ]);
   });
 
   it('masks a full card number wherever it appears', () => {

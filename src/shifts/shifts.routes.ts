@@ -7,14 +7,16 @@ import { ShiftsService } from './shifts.service';
 
 const openBody = z.object({ lane: laneName, floatFen: fen }).strict();
 const closeBody = z.object({ countedCashFen: fen }).strict();
-const listQuery = z.object({
-  lane: laneName.optional(),
-  status: z.enum(['open', 'closed']).optional(),
-  from: instant.optional(),
-  to: instant.optional(),
-  limit: pageLimit.max(200).default(50),
-  offset: z.coerce.number().int('a whole number').min(0).max(1_000_000).default(0),
-}).strict();
+const listQuery = z
+  .object({
+    lane: laneName.optional(),
+    status: z.enum(['open', 'closed']).optional(),
+    from: instant.optional(),
+    to: instant.optional(),
+    limit: pageLimit.max(200).default(50),
+    offset: z.coerce.number().int('a whole number').min(0).max(1_000_000).default(0),
+  })
+  .strict();
 
 export function shiftsRoutes(shifts: ShiftsService, knownLane: (lane: string) => boolean): Router {
   const r = Router();
@@ -23,7 +25,10 @@ export function shiftsRoutes(shifts: ShiftsService, knownLane: (lane: string) =>
     noQuery(req);
     const body = parse(openBody, req.body);
     checkLane(req, body.lane);
-    if (!knownLane(body.lane)) throw unprocessable('unknown_lane', `lane ${body.lane} has no terminal and is not a cash lane (POS_LANES)`, { lane: body.lane });
+    if (!knownLane(body.lane))
+      throw unprocessable('unknown_lane', `lane ${body.lane} has no terminal and is not a cash lane (POS_LANES)`, {
+        lane: body.lane,
+      });
     res.status(201).json(await shifts.open(body, actorOf(req)));
   });
 

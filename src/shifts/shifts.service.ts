@@ -26,7 +26,10 @@ export interface ShiftView {
   closedAt: string | null;
 }
 
-export interface TenderTotals { count: number; fen: number }
+export interface TenderTotals {
+  count: number;
+  fen: number;
+}
 
 export interface ShiftReport {
   kind: 'X' | 'Z';
@@ -48,14 +51,29 @@ export interface ShiftReport {
 }
 
 type ShiftRow = {
-  id: string; lane: string; status: ShiftStatus; float_fen: unknown; counted_cash_fen: unknown; opened_by: string; opened_at: unknown;
-  closed_by: string | null; closed_at: unknown; z_report: string | null;
+  id: string;
+  lane: string;
+  status: ShiftStatus;
+  float_fen: unknown;
+  counted_cash_fen: unknown;
+  opened_by: string;
+  opened_at: unknown;
+  closed_by: string | null;
+  closed_at: unknown;
+  z_report: string | null;
 };
 
 const iso = (t: unknown) => (t == null ? null : new Date(Number(t)).toISOString());
 const toView = (r: ShiftRow): ShiftView => ({
-  id: r.id, lane: r.lane, status: r.status, floatFen: Number(r.float_fen), countedCashFen: r.counted_cash_fen == null ? null : Number(r.counted_cash_fen),
-  openedBy: r.opened_by, openedAt: iso(r.opened_at)!, closedBy: r.closed_by, closedAt: iso(r.closed_at),
+  id: r.id,
+  lane: r.lane,
+  status: r.status,
+  floatFen: Number(r.float_fen),
+  countedCashFen: r.counted_cash_fen == null ? null : Number(r.counted_cash_fen),
+  openedBy: r.opened_by,
+  openedAt: iso(r.opened_at)!,
+  closedBy: r.closed_by,
+  closedAt: iso(r.closed_at),
 });
 
 function isDuplicateKey(err: unknown): boolean {
@@ -67,7 +85,11 @@ function isDuplicateKey(err: unknown): boolean {
 export class ShiftsService {
   private returnsTables: boolean | null = null;
 
-  constructor(private readonly db: Db, private readonly clock: Clock, private readonly printQueue: PrintQueue) {}
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly printQueue: PrintQueue,
+  ) {}
 
   /**
    * Whether the returns work (refund_leg) is in this database. The shift report counts its refund
@@ -76,9 +98,10 @@ export class ShiftsService {
   private async hasReturns(m: EntityManager): Promise<boolean> {
     if (this.returnsTables === null) {
       // With the caller's manager: on SQLite a separate read would queue behind this very transaction.
-      const sql = this.db.kind === 'sqlite'
-        ? "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'refund_leg'"
-        : "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'refund_leg'";
+      const sql =
+        this.db.kind === 'sqlite'
+          ? "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'refund_leg'"
+          : "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'refund_leg'";
       this.returnsTables = (await rows(m, sql)).length > 0;
     }
     return this.returnsTables;
@@ -89,11 +112,24 @@ export class ShiftsService {
     const id = newId();
     try {
       await this.db.tx(async (m) => {
-        const open = await rows<{ id: string }>(m, "SELECT id FROM shift WHERE open_lane = ?", [input.lane]);
-        if (open.length) throw conflict('shift_already_open', `lane ${input.lane} already has an open shift; close it first`, { shiftId: open[0].id });
-        await exec(m, `INSERT INTO shift (id, lane, open_lane, status, float_fen, opened_by, opened_at) VALUES (?, ?, ?, 'open', ?, ?, ?)`,
-          [id, input.lane, input.lane, input.floatFen, actor, now]);
-        await audit(m, { actor, entity: 'shift', entityId: id, action: 'open', after: { lane: input.lane, floatFen: input.floatFen }, at: now });
+        const open = await rows<{ id: string }>(m, 'SELECT id FROM shift WHERE open_lane = ?', [input.lane]);
+        if (open.length)
+          throw conflict('shift_already_open', `lane ${input.lane} already has an open shift; close it first`, {
+            shiftId: open[0].id,
+          });
+        await exec(
+          m,
+          `INSERT INTO shift (id, lane, open_lane, status, float_fen, opened_by, opened_at) VALUES (?, ?, ?, 'open', ?, ?, ?)`,
+          [id, input.lane, input.lane, input.floatFen, actor, now],
+        );
+        await audit(m, {
+          actor,
+          entity: 'shift',
+          entityId: id,
+          action: 'open',
+          after: { lane: input.lane, floatFen: input.floatFen },
+          at: now,
+        });
       });
     } catch (err) {
       if (err instanceof DomainError || !isDuplicateKey(err)) throw err;
@@ -104,20 +140,44 @@ export class ShiftsService {
 
   /** Closes the shift and keeps its Z report; the report is queued for the lane's printer in the same transaction. */
   async close(id: string, countedCashFen: number, actor: string, boundLane: string | null): Promise<ShiftReport> {
-    return this.db.tx(async (m) => {
-      const now = this.clock.now().getTime();
-      const s = await this.rowIn(m, id);
-      if (boundLane && boundLane !== s.lane) throw new DomainError(403, 'lane_mismatch', `this key is for lane ${boundLane}, not ${s.lane}`);
-      const report = await this.reportIn(m, { ...s, status: 'closed', closed_at: now, counted_cash_fen: countedCashFen }, now);
-      const n = await exec(m,
-        `UPDATE shift SET status = 'closed', open_lane = NULL, counted_cash_fen = ?, closed_by = ?, closed_at = ?, z_report = ? WHERE id = ? AND status = 'open'`,
-        [countedCashFen, actor, now, JSON.stringify(report), id]);
-      if (n !== 1) throw conflict('shift_not_open', `shift ${id} is already closed`, { status: s.status });
-      await audit(m, { actor, entity: 'shift', entityId: id, action: 'close', before: { status: 'open' },
-        after: { status: 'closed', countedCashFen, expectedCashFen: report.expectedCashFen, overShortFen: report.overShortFen }, at: now });
-      await this.printQueue.enqueueIn(m, { lane: s.lane, kind: 'z_report', shiftId: id, actor }, now);
-      return report;
-    }).then((r) => { this.printQueue.poke(); return r; });
+    return this.db
+      .tx(async (m) => {
+        const now = this.clock.now().getTime();
+        const s = await this.rowIn(m, id);
+        if (boundLane && boundLane !== s.lane)
+          throw new DomainError(403, 'lane_mismatch', `this key is for lane ${boundLane}, not ${s.lane}`);
+        const report = await this.reportIn(
+          m,
+          { ...s, status: 'closed', closed_at: now, counted_cash_fen: countedCashFen },
+          now,
+        );
+        const n = await exec(
+          m,
+          `UPDATE shift SET status = 'closed', open_lane = NULL, counted_cash_fen = ?, closed_by = ?, closed_at = ?, z_report = ? WHERE id = ? AND status = 'open'`,
+          [countedCashFen, actor, now, JSON.stringify(report), id],
+        );
+        if (n !== 1) throw conflict('shift_not_open', `shift ${id} is already closed`, { status: s.status });
+        await audit(m, {
+          actor,
+          entity: 'shift',
+          entityId: id,
+          action: 'close',
+          before: { status: 'open' },
+          after: {
+            status: 'closed',
+            countedCashFen,
+            expectedCashFen: report.expectedCashFen,
+            overShortFen: report.overShortFen,
+          },
+          at: now,
+        });
+        await this.printQueue.enqueueIn(m, { lane: s.lane, kind: 'z_report', shiftId: id, actor }, now);
+        return report;
+      })
+      .then((r) => {
+        this.printQueue.poke();
+        return r;
+      });
   }
 
   async get(id: string): Promise<ShiftView> {
@@ -128,7 +188,8 @@ export class ShiftsService {
   async report(id: string, boundLane: string | null): Promise<ShiftReport> {
     return this.db.read(async (m) => {
       const s = await this.rowIn(m, id);
-      if (boundLane && boundLane !== s.lane) throw new DomainError(403, 'lane_mismatch', `this key is for lane ${boundLane}, not ${s.lane}`);
+      if (boundLane && boundLane !== s.lane)
+        throw new DomainError(403, 'lane_mismatch', `this key is for lane ${boundLane}, not ${s.lane}`);
       if (s.status === 'closed' && s.z_report) return JSON.parse(s.z_report) as ShiftReport;
       return this.reportIn(m, s, this.clock.now().getTime());
     });
@@ -141,17 +202,40 @@ export class ShiftsService {
     return JSON.parse(s.z_report) as ShiftReport;
   }
 
-  async list(q: { lane?: string; status?: ShiftStatus; from?: number; to?: number; limit: number; offset: number }): Promise<{ items: ShiftView[]; total: number; limit: number; offset: number }> {
+  async list(q: {
+    lane?: string;
+    status?: ShiftStatus;
+    from?: number;
+    to?: number;
+    limit: number;
+    offset: number;
+  }): Promise<{ items: ShiftView[]; total: number; limit: number; offset: number }> {
     const where: string[] = [];
     const params: unknown[] = [];
-    if (q.lane) { where.push('lane = ?'); params.push(q.lane); }
-    if (q.status) { where.push('status = ?'); params.push(q.status); }
-    if (q.from !== undefined) { where.push('opened_at >= ?'); params.push(q.from); }
-    if (q.to !== undefined) { where.push('opened_at < ?'); params.push(q.to); }
+    if (q.lane) {
+      where.push('lane = ?');
+      params.push(q.lane);
+    }
+    if (q.status) {
+      where.push('status = ?');
+      params.push(q.status);
+    }
+    if (q.from !== undefined) {
+      where.push('opened_at >= ?');
+      params.push(q.from);
+    }
+    if (q.to !== undefined) {
+      where.push('opened_at < ?');
+      params.push(q.to);
+    }
     const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
     return this.db.read(async (m) => {
       const [{ n }] = await rows<{ n: unknown }>(m, `SELECT COUNT(*) AS n FROM shift ${w}`, params);
-      const found = await rows<ShiftRow>(m, `SELECT * FROM shift ${w} ORDER BY opened_at DESC, id LIMIT ${Number(q.limit)} OFFSET ${Number(q.offset)}`, params);
+      const found = await rows<ShiftRow>(
+        m,
+        `SELECT * FROM shift ${w} ORDER BY opened_at DESC, id LIMIT ${Number(q.limit)} OFFSET ${Number(q.offset)}`,
+        params,
+      );
       return { items: found.map(toView), total: Number(n), limit: q.limit, offset: q.offset };
     });
   }
@@ -159,7 +243,8 @@ export class ShiftsService {
   /** With POS_SHIFTS=on: the lane takes no new order or tender without an open shift. */
   async requireOpen(lane: string): Promise<void> {
     const open = await this.db.read((m) => rows(m, 'SELECT id FROM shift WHERE open_lane = ?', [lane]));
-    if (!open.length) throw conflict('no_open_shift', `lane ${lane} has no open shift; open one with POST /v1/shifts`, { lane });
+    if (!open.length)
+      throw conflict('no_open_shift', `lane ${lane} has no open shift; open one with POST /v1/shifts`, { lane });
   }
 
   private async rowIn(m: EntityManager, id: string): Promise<ShiftRow> {
@@ -172,28 +257,44 @@ export class ShiftsService {
   private async reportIn(m: EntityManager, s: ShiftRow, now: number): Promise<ShiftReport> {
     const from = Number(s.opened_at);
     const until = s.closed_at == null ? now + 1 : Number(s.closed_at);
-    const sales = await rows<{ method: string; n: unknown; fen: unknown }>(m,
+    const sales = await rows<{ method: string; n: unknown; fen: unknown }>(
+      m,
       `SELECT method, COUNT(*) AS n, SUM(amount_fen) AS fen FROM payment
-        WHERE lane = ? AND status = 'approved' AND finished_at >= ? AND finished_at < ? GROUP BY method`, [s.lane, from, until]);
+        WHERE lane = ? AND status = 'approved' AND finished_at >= ? AND finished_at < ? GROUP BY method`,
+      [s.lane, from, until],
+    );
     // Card overpayments given back at the terminal…
-    const refunds = await rows<{ method: string; n: unknown; fen: unknown }>(m,
+    const refunds = await rows<{ method: string; n: unknown; fen: unknown }>(
+      m,
       `SELECT method, COUNT(*) AS n, SUM(refund_fen) AS fen FROM payment
-        WHERE lane = ? AND refund_state = 'done' AND updated_at >= ? AND updated_at < ? GROUP BY method`, [s.lane, from, until]);
+        WHERE lane = ? AND refund_state = 'done' AND updated_at >= ? AND updated_at < ? GROUP BY method`,
+      [s.lane, from, until],
+    );
     // …and the refund legs of returns: money back in cash (a cash leg, or a card leg paid out in cash) or to the card.
     // A leg belongs to the lane of the tender it refunds.
     const includesReturns = await this.hasReturns(m);
     if (includesReturns) {
-      refunds.push(...await rows<{ method: string; n: unknown; fen: unknown }>(m,
-        `SELECT CASE WHEN status = 'paid_in_cash' THEN 'cash' ELSE method END AS method, COUNT(*) AS n, SUM(amount_fen) AS fen FROM refund_leg
+      refunds.push(
+        ...(await rows<{ method: string; n: unknown; fen: unknown }>(
+          m,
+          `SELECT CASE WHEN status = 'paid_in_cash' THEN 'cash' ELSE method END AS method, COUNT(*) AS n, SUM(amount_fen) AS fen FROM refund_leg
           WHERE lane = ? AND (status = 'approved' OR status = 'paid_in_cash') AND finished_at >= ? AND finished_at < ?
-          GROUP BY CASE WHEN status = 'paid_in_cash' THEN 'cash' ELSE method END`, [s.lane, from, until]));
+          GROUP BY CASE WHEN status = 'paid_in_cash' THEN 'cash' ELSE method END`,
+          [s.lane, from, until],
+        )),
+      );
     }
-    const [held] = await rows<{ n: unknown }>(m,
+    const [held] = await rows<{ n: unknown }>(
+      m,
       `SELECT COUNT(*) AS n FROM payment WHERE lane = ? AND method = 'card' AND status IN ('pending', 'unknown', 'suspense') AND created_at >= ? AND created_at < ?`,
-      [s.lane, from, until]);
+      [s.lane, from, until],
+    );
     const pick = (list: { method: string; n: unknown; fen: unknown }[], method: string): TenderTotals => {
       const hits = list.filter((x) => x.method === method);
-      return { count: hits.reduce((a, r) => a + Number(r.n ?? 0), 0), fen: hits.reduce((a, r) => a + Number(r.fen ?? 0), 0) };
+      return {
+        count: hits.reduce((a, r) => a + Number(r.n ?? 0), 0),
+        fen: hits.reduce((a, r) => a + Number(r.fen ?? 0), 0),
+      };
     };
     const sale = { cash: pick(sales, 'cash'), card: pick(sales, 'card') };
     const back = { cash: pick(refunds, 'cash'), card: pick(refunds, 'card') };
@@ -201,12 +302,20 @@ export class ShiftsService {
     const expectedCashFen = floatFen + sale.cash.fen - back.cash.fen;
     const counted = s.counted_cash_fen == null ? null : Number(s.counted_cash_fen);
     return {
-      kind: s.status === 'closed' ? 'Z' : 'X', shiftId: s.id, lane: s.lane, status: s.status,
-      openedAt: iso(from)!, closedAt: iso(s.closed_at), generatedAt: new Date(now).toISOString(), floatFen,
+      kind: s.status === 'closed' ? 'Z' : 'X',
+      shiftId: s.id,
+      lane: s.lane,
+      status: s.status,
+      openedAt: iso(from)!,
+      closedAt: iso(s.closed_at),
+      generatedAt: new Date(now).toISOString(),
+      floatFen,
       sales: { ...sale, totalFen: sale.cash.fen + sale.card.fen },
       refunds: { ...back, totalFen: back.cash.fen + back.card.fen, includesReturns },
       heldCardPayments: Number(held?.n ?? 0),
-      expectedCashFen, countedCashFen: counted, overShortFen: counted == null ? null : counted - expectedCashFen,
+      expectedCashFen,
+      countedCashFen: counted,
+      overShortFen: counted == null ? null : counted - expectedCashFen,
     };
   }
 }

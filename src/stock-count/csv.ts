@@ -6,8 +6,15 @@ import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { SKU_PATTERN } from '../http/validate';
 
-export interface CountEntry { line: number; sku: string; counted: number }
-export interface LineError { line: number; message: string }
+export interface CountEntry {
+  line: number;
+  sku: string;
+  counted: number;
+}
+export interface LineError {
+  line: number;
+  message: string;
+}
 
 const SKU = SKU_PATTERN;
 export const MAX_COUNTED = 1_000_000;
@@ -31,7 +38,10 @@ const unquote = (s: string) => {
   return t.length >= 2 && t.startsWith('"') && t.endsWith('"') ? t.slice(1, -1).replace(/""/g, '"') : t;
 };
 
-export async function readCountCsv(body: Readable, maxBytes: number): Promise<{ entries: CountEntry[]; errors: LineError[] }> {
+export async function readCountCsv(
+  body: Readable,
+  maxBytes: number,
+): Promise<{ entries: CountEntry[]; errors: LineError[] }> {
   const decoder = new StringDecoder('utf8');
   const entries: CountEntry[] = [];
   const errors: LineError[] = [];

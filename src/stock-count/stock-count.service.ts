@@ -67,7 +67,18 @@ export interface CountTotals {
   surplusFen: number;
 }
 
-interface LineRow { sku: string; expected_at_open: unknown; counted: unknown; on_hand_at_count: unknown; held_at_count: unknown; posted_delta: unknown; on_hand: unknown; price_fen: unknown; gone: unknown; held_sold: unknown }
+interface LineRow {
+  sku: string;
+  expected_at_open: unknown;
+  counted: unknown;
+  on_hand_at_count: unknown;
+  held_at_count: unknown;
+  posted_delta: unknown;
+  on_hand: unknown;
+  price_fen: unknown;
+  gone: unknown;
+  held_sold: unknown;
+}
 
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 const PAGE = 5000;
@@ -83,15 +94,30 @@ function lineView(r: LineRow): CountLineView & { priceFen: number } {
   const writeOff = adjustment === null ? null : Math.max(0, -adjustment);
   const price = Number(r.price_fen);
   return {
-    sku: r.sku, expectedAtOpen: Number(r.expected_at_open), expected: onHand, counted, expectedAtCount: atCount, variance,
+    sku: r.sku,
+    expectedAtOpen: Number(r.expected_at_open),
+    expected: onHand,
+    counted,
+    expectedAtCount: atCount,
+    variance,
     // Moved = on hand changed by anything but the sale of goods that were already off the shelf when counted.
-    heldByOpenPayments: held, goneSinceCount: gone, adjustment, writeOff, movedSinceCount: counted !== null && atCount !== onHand + Number(r.held_sold ?? 0),
-    varianceValueFen: variance === null ? null : variance * price, postedDelta: num(r.posted_delta), priceFen: price,
+    heldByOpenPayments: held,
+    goneSinceCount: gone,
+    adjustment,
+    writeOff,
+    movedSinceCount: counted !== null && atCount !== onHand + Number(r.held_sold ?? 0),
+    varianceValueFen: variance === null ? null : variance * price,
+    postedDelta: num(r.posted_delta),
+    priceFen: price,
   };
 }
 
 export class StockCountService {
-  constructor(private readonly db: Db, private readonly inventory: InventoryService, private readonly clock: Clock) {}
+  constructor(
+    private readonly db: Db,
+    private readonly inventory: InventoryService,
+    private readonly clock: Clock,
+  ) {}
 
   async open(skus: string[] | undefined, actor: string): Promise<{ id: string; status: CountStatus; skus: number }> {
     const id = randomUUID();
@@ -103,29 +129,70 @@ export class StockCountService {
         const unknown: string[] = [];
         for (let i = 0; i < skus.length; i += 1000) {
           const chunk = skus.slice(i, i + 1000);
-          const found = new Set((await rows<{ sku: string }>(m, `SELECT sku FROM sku WHERE kind = 'goods' AND sku IN (${placeholders(chunk.length)})`, chunk)).map((r) => r.sku));
+          const found = new Set(
+            (
+              await rows<{ sku: string }>(
+                m,
+                `SELECT sku FROM sku WHERE kind = 'goods' AND sku IN (${placeholders(chunk.length)})`,
+                chunk,
+              )
+            ).map((r) => r.sku),
+          );
           unknown.push(...chunk.filter((s) => !found.has(s)));
         }
-        if (unknown.length) throw unprocessable('unknown_sku', `unknown SKU: ${unknown.slice(0, 20).join(', ')}`, { skus: unknown.slice(0, 100) });
+        if (unknown.length)
+          throw unprocessable('unknown_sku', `unknown SKU: ${unknown.slice(0, 20).join(', ')}`, {
+            skus: unknown.slice(0, 100),
+          });
       }
-      await exec(m, 'INSERT INTO stock_count (id, status, scope, skus, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        [id, 'open', skus ? 'list' : 'all', 0, actor, now, now]);
+      await exec(
+        m,
+        'INSERT INTO stock_count (id, status, scope, skus, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [id, 'open', skus ? 'list' : 'all', 0, actor, now, now],
+      );
       let n = 0;
       if (skus) {
         for (let i = 0; i < skus.length; i += 1000) {
           const chunk = skus.slice(i, i + 1000);
-          n += await exec(m, `INSERT INTO stock_count_line (count_id, sku, expected_at_open) SELECT ?, sku, on_hand FROM sku WHERE sku IN (${placeholders(chunk.length)})`, [id, ...chunk]);
+          n += await exec(
+            m,
+            `INSERT INTO stock_count_line (count_id, sku, expected_at_open) SELECT ?, sku, on_hand FROM sku WHERE sku IN (${placeholders(chunk.length)})`,
+            [id, ...chunk],
+          );
         }
       } else {
-        n = await exec(m, "INSERT INTO stock_count_line (count_id, sku, expected_at_open) SELECT ?, sku, on_hand FROM sku WHERE kind = 'goods'", [id]);
+        n = await exec(
+          m,
+          "INSERT INTO stock_count_line (count_id, sku, expected_at_open) SELECT ?, sku, on_hand FROM sku WHERE kind = 'goods'",
+          [id],
+        );
       }
       await exec(m, 'UPDATE stock_count SET skus = ? WHERE id = ?', [n, id]);
-      await audit(m, { actor, entity: 'stock_count', entityId: id, action: 'open', after: { scope: skus ? 'list' : 'all', skus: n }, at: now });
+      await audit(m, {
+        actor,
+        entity: 'stock_count',
+        entityId: id,
+        action: 'open',
+        after: { scope: skus ? 'list' : 'all', skus: n },
+        at: now,
+      });
       return { id, status: 'open' as const, skus: n };
     });
   }
 
-  private async countIn(m: EntityManager, id: string): Promise<{ id: string; status: CountStatus; scope: string; skus: unknown; created_by: string; created_at: unknown; ended_by: string | null; ended_at: unknown }> {
+  private async countIn(
+    m: EntityManager,
+    id: string,
+  ): Promise<{
+    id: string;
+    status: CountStatus;
+    scope: string;
+    skus: unknown;
+    created_by: string;
+    created_at: unknown;
+    ended_by: string | null;
+    ended_at: unknown;
+  }> {
     const c = await rows<any>(m, 'SELECT * FROM stock_count WHERE id = ?', [id]);
     if (!c.length) throw notFound('stock_count', id);
     return c[0];
@@ -140,8 +207,14 @@ export class StockCountService {
   }
 
   /** Records counted figures (all or nothing): a later figure for a SKU replaces the earlier one. */
-  async record(id: string, entries: CountEntry[], errors: LineError[], actor: string): Promise<{ id: string; accepted: number }> {
-    if (entries.length === 0 && errors.length === 0) throw unprocessable('empty_upload', 'the upload has no counted lines');
+  async record(
+    id: string,
+    entries: CountEntry[],
+    errors: LineError[],
+    actor: string,
+  ): Promise<{ id: string; accepted: number }> {
+    if (entries.length === 0 && errors.length === 0)
+      throw unprocessable('empty_upload', 'the upload has no counted lines');
     const problems = [...errors];
     const firstSeen = new Map<string, number>();
     for (const e of entries) {
@@ -156,18 +229,34 @@ export class StockCountService {
       for (let i = 0; i < entries.length; i += 1000) {
         const chunk = entries.slice(i, i + 1000);
         const skus = [...new Set(chunk.map((e) => e.sku))];
-        const inCount = new Set((await rows<{ sku: string }>(m, `SELECT sku FROM stock_count_line WHERE count_id = ? AND sku IN (${placeholders(skus.length)})`, [id, ...skus])).map((r) => r.sku));
-        for (const e of chunk) if (!inCount.has(e.sku)) problems.push({ line: e.line, message: `SKU ${e.sku} is not in this count` });
+        const inCount = new Set(
+          (
+            await rows<{ sku: string }>(
+              m,
+              `SELECT sku FROM stock_count_line WHERE count_id = ? AND sku IN (${placeholders(skus.length)})`,
+              [id, ...skus],
+            )
+          ).map((r) => r.sku),
+        );
+        for (const e of chunk)
+          if (!inCount.has(e.sku)) problems.push({ line: e.line, message: `SKU ${e.sku} is not in this count` });
       }
       if (problems.length) {
         problems.sort((a, b) => a.line - b.line);
-        throw new DomainError(422, 'invalid_count_lines', `${problems.length} line(s) cannot be used; nothing was recorded (first: line ${problems[0].line}: ${problems[0].message})`,
-          { errorCount: problems.length, errors: problems.slice(0, 200) });
+        throw new DomainError(
+          422,
+          'invalid_count_lines',
+          `${problems.length} line(s) cannot be used; nothing was recorded (first: line ${problems[0].line}: ${problems[0].message})`,
+          { errorCount: problems.length, errors: problems.slice(0, 200) },
+        );
       }
       for (let i = 0; i < entries.length; i += 500) {
         const chunk = entries.slice(i, i + 500);
-        await exec(m, `INSERT INTO stock_count_entry (count_id, upload_id, line_no, sku, counted, counted_by, at) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-          chunk.flatMap((e) => [id, uploadId, e.line, e.sku, e.counted, actor, now]));
+        await exec(
+          m,
+          `INSERT INTO stock_count_entry (count_id, upload_id, line_no, sku, counted, counted_by, at) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+          chunk.flatMap((e) => [id, uploadId, e.line, e.sku, e.counted, actor, now]),
+        );
       }
       // The line takes the counted figure, the on-hand and what was held at that moment, read as one
       // snapshot: on MySQL the SKU rows are locked first so no sale or reservation lands between the reads.
@@ -175,26 +264,61 @@ export class StockCountService {
         const skus = entries.map((e) => e.sku).sort();
         for (let i = 0; i < skus.length; i += 1000) {
           const chunk = skus.slice(i, i + 1000);
-          await rows(m, `SELECT sku FROM sku WHERE sku IN (${placeholders(chunk.length)}) ORDER BY sku FOR UPDATE`, chunk);
+          await rows(
+            m,
+            `SELECT sku FROM sku WHERE sku IN (${placeholders(chunk.length)}) ORDER BY sku FOR UPDATE`,
+            chunk,
+          );
         }
-        await exec(m, `UPDATE stock_count_line l JOIN stock_count_entry e ON e.count_id = l.count_id AND e.sku = l.sku JOIN sku s ON s.sku = l.sku
-          SET l.counted = e.counted, l.on_hand_at_count = s.on_hand, l.held_at_count = s.reserved, l.counted_at = ?, l.counted_by = ? WHERE e.upload_id = ?`, [now, actor, uploadId]);
+        await exec(
+          m,
+          `UPDATE stock_count_line l JOIN stock_count_entry e ON e.count_id = l.count_id AND e.sku = l.sku JOIN sku s ON s.sku = l.sku
+          SET l.counted = e.counted, l.on_hand_at_count = s.on_hand, l.held_at_count = s.reserved, l.counted_at = ?, l.counted_by = ? WHERE e.upload_id = ?`,
+          [now, actor, uploadId],
+        );
       } else {
-        await exec(m, `UPDATE stock_count_line SET counted = e.counted, on_hand_at_count = s.on_hand, held_at_count = s.reserved, counted_at = ?, counted_by = ?
-          FROM stock_count_entry e JOIN sku s ON s.sku = e.sku WHERE e.upload_id = ? AND e.count_id = stock_count_line.count_id AND e.sku = stock_count_line.sku`, [now, actor, uploadId]);
+        await exec(
+          m,
+          `UPDATE stock_count_line SET counted = e.counted, on_hand_at_count = s.on_hand, held_at_count = s.reserved, counted_at = ?, counted_by = ?
+          FROM stock_count_entry e JOIN sku s ON s.sku = e.sku WHERE e.upload_id = ? AND e.count_id = stock_count_line.count_id AND e.sku = stock_count_line.sku`,
+          [now, actor, uploadId],
+        );
       }
       // Which order lines held those units (a recount replaces the earlier snapshot of its SKUs).
-      await exec(m, 'DELETE FROM stock_count_hold WHERE count_id = ? AND sku IN (SELECT sku FROM stock_count_entry WHERE upload_id = ?)', [id, uploadId]);
-      await exec(m, `INSERT INTO stock_count_hold (count_id, order_line_id, sku, order_id, qty)
+      await exec(
+        m,
+        'DELETE FROM stock_count_hold WHERE count_id = ? AND sku IN (SELECT sku FROM stock_count_entry WHERE upload_id = ?)',
+        [id, uploadId],
+      );
+      await exec(
+        m,
+        `INSERT INTO stock_count_hold (count_id, order_line_id, sku, order_id, qty)
         SELECT ?, ol.id, ol.sku, ol.order_id, ol.qty FROM stock_count_entry e JOIN order_line ol ON ol.sku = e.sku AND ol.reservation = 'active'
-         WHERE e.upload_id = ?`, [id, uploadId]);
-      await audit(m, { actor, entity: 'stock_count', entityId: id, action: 'record', after: { uploadId, lines: entries.length }, at: now });
+         WHERE e.upload_id = ?`,
+        [id, uploadId],
+      );
+      await audit(m, {
+        actor,
+        entity: 'stock_count',
+        entityId: id,
+        action: 'record',
+        after: { uploadId, lines: entries.length },
+        at: now,
+      });
       return { id, accepted: entries.length };
     });
   }
 
-  private async page(m: EntityManager, id: string, afterSku: string | null, limit: number, onlyCounted = false): Promise<LineRow[]> {
-    return rows<LineRow>(m, `
+  private async page(
+    m: EntityManager,
+    id: string,
+    afterSku: string | null,
+    limit: number,
+    onlyCounted = false,
+  ): Promise<LineRow[]> {
+    return rows<LineRow>(
+      m,
+      `
       SELECT l.sku, l.expected_at_open, l.counted, l.on_hand_at_count, l.held_at_count, l.posted_delta, s.on_hand, s.price_fen,
              (SELECT COALESCE(SUM(h.qty), 0) FROM stock_count_hold h JOIN order_line ol ON ol.id = h.order_line_id
                WHERE h.count_id = l.count_id AND h.sku = l.sku AND ol.reservation = 'released'
@@ -203,7 +327,9 @@ export class StockCountService {
                WHERE h.count_id = l.count_id AND h.sku = l.sku AND ol.reservation = 'sold') AS held_sold
         FROM stock_count_line l JOIN sku s ON s.sku = l.sku
        WHERE l.count_id = ?${afterSku !== null ? ' AND l.sku > ?' : ''}${onlyCounted ? ' AND l.counted IS NOT NULL' : ''}
-       ORDER BY l.sku LIMIT ${Number(limit)}`, afterSku !== null ? [id, afterSku] : [id]);
+       ORDER BY l.sku LIMIT ${Number(limit)}`,
+      afterSku !== null ? [id, afterSku] : [id],
+    );
   }
 
   /** Every line in SKU order, a page at a time (a count can have 100 000 SKUs). */
@@ -217,23 +343,70 @@ export class StockCountService {
     }
   }
 
-  async view(id: string, opts: { after?: string; limit: number }): Promise<{ id: string; status: CountStatus; scope: string; createdAt: string; endedAt: string | null; totals: CountTotals; lines: CountLineView[]; next: string | null }> {
+  async view(
+    id: string,
+    opts: { after?: string; limit: number },
+  ): Promise<{
+    id: string;
+    status: CountStatus;
+    scope: string;
+    createdAt: string;
+    endedAt: string | null;
+    totals: CountTotals;
+    lines: CountLineView[];
+    next: string | null;
+  }> {
     const c = await this.db.read((m) => this.countIn(m, id));
-    const totals: CountTotals = { skus: 0, counted: 0, withVariance: 0, movedSinceCount: 0, shrinkageUnits: 0, shrinkageFen: 0, heldUnits: 0, heldFen: 0, surplusUnits: 0, surplusFen: 0 };
+    const totals: CountTotals = {
+      skus: 0,
+      counted: 0,
+      withVariance: 0,
+      movedSinceCount: 0,
+      shrinkageUnits: 0,
+      shrinkageFen: 0,
+      heldUnits: 0,
+      heldFen: 0,
+      surplusUnits: 0,
+      surplusFen: 0,
+    };
     for await (const l of this.lines(id)) addToTotals(totals, l);
     const page = await this.db.read((m) => this.page(m, id, opts.after ?? null, opts.limit));
-    const lines = page.map((r) => { const { priceFen: _p, ...v } = lineView(r); return v; });
+    const lines = page.map((r) => {
+      const { priceFen: _p, ...v } = lineView(r);
+      return v;
+    });
     return {
-      id, status: c.status, scope: c.scope, createdAt: new Date(Number(c.created_at)).toISOString(), endedAt: c.ended_at ? new Date(Number(c.ended_at)).toISOString() : null,
-      totals, lines, next: page.length === opts.limit ? page[page.length - 1].sku : null,
+      id,
+      status: c.status,
+      scope: c.scope,
+      createdAt: new Date(Number(c.created_at)).toISOString(),
+      endedAt: c.ended_at ? new Date(Number(c.ended_at)).toISOString() : null,
+      totals,
+      lines,
+      next: page.length === opts.limit ? page[page.length - 1].sku : null,
     };
   }
 
-  async approve(id: string, acceptMoved: boolean, actor: string): Promise<{ id: string; status: CountStatus; adjustments: number; totals: CountTotals }> {
+  async approve(
+    id: string,
+    acceptMoved: boolean,
+    actor: string,
+  ): Promise<{ id: string; status: CountStatus; adjustments: number; totals: CountTotals }> {
     const now = this.clock.now().getTime();
     return this.db.tx(async (m) => {
       await this.lockOpen(m, id, now);
-      const totals: CountTotals = { skus: 0, counted: 0, withVariance: 0, movedSinceCount: 0, shrinkageUnits: 0, shrinkageFen: 0, heldUnits: 0, heldFen: 0, surplusUnits: 0, surplusFen: 0 };
+      const totals: CountTotals = {
+        skus: 0,
+        counted: 0,
+        withVariance: 0,
+        movedSinceCount: 0,
+        shrinkageUnits: 0,
+        shrinkageFen: 0,
+        heldUnits: 0,
+        heldFen: 0,
+        surplusUnits: 0,
+        surplusFen: 0,
+      };
       const moved: string[] = [];
       const deltas: { sku: string; delta: number }[] = [];
       let after: string | null = null;
@@ -250,14 +423,34 @@ export class StockCountService {
         after = page[page.length - 1].sku;
       }
       if (moved.length && !acceptMoved) {
-        throw conflict('moved_since_count', `${moved.length} SKU(s) changed after they were counted: recount them or approve with acceptMoved`, { skus: moved.slice(0, 200), count: moved.length });
+        throw conflict(
+          'moved_since_count',
+          `${moved.length} SKU(s) changed after they were counted: recount them or approve with acceptMoved`,
+          { skus: moved.slice(0, 200), count: moved.length },
+        );
       }
       for (const d of deltas) {
         await this.inventory.adjust(m, d.sku, d.delta, `count:${id}`, actor);
-        await exec(m, 'UPDATE stock_count_line SET posted_delta = ? WHERE count_id = ? AND sku = ?', [d.delta, id, d.sku]);
+        await exec(m, 'UPDATE stock_count_line SET posted_delta = ? WHERE count_id = ? AND sku = ?', [
+          d.delta,
+          id,
+          d.sku,
+        ]);
       }
-      await exec(m, "UPDATE stock_count SET status = 'approved', ended_by = ?, ended_at = ?, updated_at = ? WHERE id = ?", [actor, now, now, id]);
-      await audit(m, { actor, entity: 'stock_count', entityId: id, action: 'approve', before: { status: 'open' }, after: { status: 'approved', adjustments: deltas.length, acceptedMoved: moved.length, totals }, at: now });
+      await exec(
+        m,
+        "UPDATE stock_count SET status = 'approved', ended_by = ?, ended_at = ?, updated_at = ? WHERE id = ?",
+        [actor, now, now, id],
+      );
+      await audit(m, {
+        actor,
+        entity: 'stock_count',
+        entityId: id,
+        action: 'approve',
+        before: { status: 'open' },
+        after: { status: 'approved', adjustments: deltas.length, acceptedMoved: moved.length, totals },
+        at: now,
+      });
       return { id, status: 'approved' as const, adjustments: deltas.length, totals };
     });
   }
@@ -266,8 +459,20 @@ export class StockCountService {
     const now = this.clock.now().getTime();
     return this.db.tx(async (m) => {
       await this.lockOpen(m, id, now);
-      await exec(m, "UPDATE stock_count SET status = 'cancelled', ended_by = ?, ended_at = ?, updated_at = ? WHERE id = ?", [actor, now, now, id]);
-      await audit(m, { actor, entity: 'stock_count', entityId: id, action: 'cancel', before: { status: 'open' }, after: { status: 'cancelled' }, at: now });
+      await exec(
+        m,
+        "UPDATE stock_count SET status = 'cancelled', ended_by = ?, ended_at = ?, updated_at = ? WHERE id = ?",
+        [actor, now, now, id],
+      );
+      await audit(m, {
+        actor,
+        entity: 'stock_count',
+        entityId: id,
+        action: 'cancel',
+        before: { status: 'open' },
+        after: { status: 'cancelled' },
+        at: now,
+      });
       return { id, status: 'cancelled' as const };
     });
   }
@@ -284,8 +489,14 @@ function addToTotals(t: CountTotals, l: CountLineView & { priceFen: number }): v
   if (l.movedSinceCount) t.movedSinceCount++;
   const a = l.adjustment!;
   if (a !== 0) t.withVariance++;
-  if (a > 0) { t.surplusUnits += a; t.surplusFen += a * l.priceFen; }
-  if (a < 0) { t.shrinkageUnits += -a; t.shrinkageFen += -a * l.priceFen; }
+  if (a > 0) {
+    t.surplusUnits += a;
+    t.surplusFen += a * l.priceFen;
+  }
+  if (a < 0) {
+    t.shrinkageUnits += -a;
+    t.shrinkageFen += -a * l.priceFen;
+  }
   t.heldUnits += l.heldByOpenPayments;
   t.heldFen += l.heldByOpenPayments * l.priceFen;
 }

@@ -12,25 +12,34 @@ import { drivenLanes } from '../payments/lane-lease';
  * are locked, and SKIP LOCKED lets other instances take the next ones at the same moment. The claim
  * (claimed_by, claim_until) keeps them this instance's until it records a verdict or the claim ends.
  */
-export async function claimDue(db: Db, now: number, opts: { instanceId: string; batchSize: number; claimMs: number }): Promise<Payment[]> {
+export async function claimDue(
+  db: Db,
+  now: number,
+  opts: { instanceId: string; batchSize: number; claimMs: number },
+): Promise<Payment[]> {
   return db.tx(async (m) => {
     const ids: string[] = [];
     for (const status of ['unknown', 'suspense']) {
       const room = opts.batchSize - ids.length;
       if (room <= 0) break;
-      const due = await rows<{ id: string }>(m,
+      const due = await rows<{ id: string }>(
+        m,
         `SELECT id FROM payment${db.kind === 'mysql' ? ' FORCE INDEX (ix_payment_status_due)' : ''} WHERE status = ? AND next_check_at <= ?
            AND (claim_until IS NULL OR claim_until < ?) ORDER BY next_check_at LIMIT ${Number(room)}${db.forUpdateSkipLocked}`,
-        [status, now, now]);
+        [status, now, now],
+      );
       ids.push(...due.map((d) => d.id));
     }
     if (ids.length === 0) return [];
     // The claim is itself conditional and read back: on Galera the read above takes no lock, so another
     // node may have claimed (or settled) some of these since; only the rows this UPDATE changed are ours.
     const until = now + opts.claimMs;
-    await exec(m, `UPDATE payment SET claimed_by = ?, claim_until = ? WHERE id IN (${placeholders(ids.length)})
+    await exec(
+      m,
+      `UPDATE payment SET claimed_by = ?, claim_until = ? WHERE id IN (${placeholders(ids.length)})
        AND status IN ('unknown', 'suspense') AND next_check_at <= ? AND (claim_until IS NULL OR claim_until < ?)`,
-      [opts.instanceId, until, ...ids, now, now]);
+      [opts.instanceId, until, ...ids, now, now],
+    );
     return m.find(Payment, { where: { id: In(ids), claimedBy: opts.instanceId, claimUntil: until } });
   });
 }
@@ -43,10 +52,19 @@ export async function claimDue(db: Db, now: number, opts: { instanceId: string; 
  * nobody else claimed since (claimed_by still ours: recording a verdict or settling clears it) and
  * still open is worked, and its claim then runs from now, covering the work actually in progress.
  */
-export async function renewClaim(db: Db, id: string, now: number, opts: { instanceId: string; claimMs: number }): Promise<boolean> {
-  const n = await db.tx((m) => exec(m,
-    "UPDATE payment SET claim_until = ? WHERE id = ? AND claimed_by = ? AND status IN ('unknown', 'suspense')",
-    [now + opts.claimMs, id, opts.instanceId]));
+export async function renewClaim(
+  db: Db,
+  id: string,
+  now: number,
+  opts: { instanceId: string; claimMs: number },
+): Promise<boolean> {
+  const n = await db.tx((m) =>
+    exec(
+      m,
+      "UPDATE payment SET claim_until = ? WHERE id = ? AND claimed_by = ? AND status IN ('unknown', 'suspense')",
+      [now + opts.claimMs, id, opts.instanceId],
+    ),
+  );
   return n === 1;
 }
 
@@ -59,27 +77,48 @@ const ORPHAN_AFTER_MS = 10_000;
  * holds (its owner died), found by any instance. Attempts on a lane another live instance drives are
  * left alone: they are that instance's.
  */
-export async function markOrphanedPending(db: Db, payments: PaymentsService, cards: TerminalCardDriver | null, now: number, log: Logger): Promise<number> {
+export async function markOrphanedPending(
+  db: Db,
+  payments: PaymentsService,
+  cards: TerminalCardDriver | null,
+  now: number,
+  log: Logger,
+): Promise<number> {
   const mine = cards?.lanes() ?? [];
   const found: { id: string; why: string }[] = [];
   if (mine.length) {
-    const stale = await db.read((m) => rows<{ id: string }>(m,
-      `SELECT id FROM payment WHERE status = 'pending' AND method = 'card' AND updated_at < ? AND lane IN (${placeholders(mine.length)})`, [now - ORPHAN_AFTER_MS, ...mine]));
+    const stale = await db.read((m) =>
+      rows<{ id: string }>(
+        m,
+        `SELECT id FROM payment WHERE status = 'pending' AND method = 'card' AND updated_at < ? AND lane IN (${placeholders(mine.length)})`,
+        [now - ORPHAN_AFTER_MS, ...mine],
+      ),
+    );
     for (const { id } of stale) if (!cards!.isInFlight(id)) found.push({ id, why: 'no_outcome_recorded' });
   }
   // Two reads rather than a join: lane names are compared in JavaScript, whatever collation each table got.
   const driven = await drivenLanes(db, now);
-  const pending = await db.read((m) => rows<{ id: string; lane: string | null }>(m,
-    "SELECT id, lane FROM payment WHERE status = 'pending' AND method = 'card'"));
+  const pending = await db.read((m) =>
+    rows<{ id: string; lane: string | null }>(
+      m,
+      "SELECT id, lane FROM payment WHERE status = 'pending' AND method = 'card'",
+    ),
+  );
   for (const { id, lane } of pending) {
     if ((lane && driven.has(lane)) || cards?.isInFlight(id) || found.some((f) => f.id === id)) continue;
     found.push({ id, why: 'lane_not_driven' });
-    log.warn('a card attempt was left pending on a lane no live instance drives; its outcome is unknown', { paymentId: id, lane });
+    log.warn('a card attempt was left pending on a lane no live instance drives; its outcome is unknown', {
+      paymentId: id,
+      lane,
+    });
   }
   let n = 0;
   for (const { id, why } of found) {
     // Nobody knows whether its ACK came: taken as accepted, so the terminal's `N` cannot decline a charged card.
-    await payments.markUnknown(id, { reason: why, acked: true }, 'system:sweeper').then(() => n++, () => undefined);
+    await payments.markUnknown(id, { reason: why, acked: true }, 'system:sweeper').then(
+      () => n++,
+      () => undefined,
+    );
   }
   return n;
 }

@@ -43,7 +43,12 @@ export class ResolutionPolicy {
     if (v.kind !== 'unknown' || !learnt.terminalReversal) return v;
     // The terminal's reversal is still pending. Past the reversal window, with no terminal to flush it, only the T+1 file can tell.
     const parked = !terminal && !this.reversals.withinWindow(p);
-    return { ...v, terminalReversal: 'pending', suspense: parked || v.suspense, reason: parked ? 'terminal_reversal_unsettled' : v.reason };
+    return {
+      ...v,
+      terminalReversal: 'pending',
+      suspense: parked || v.suspense,
+      reason: parked ? 'terminal_reversal_unsettled' : v.reason,
+    };
   }
 
   private async askTerminal(t: Terminal, p: Payment, learnt: { terminalReversal: boolean }): Promise<Verdict | null> {
@@ -53,15 +58,30 @@ export class ResolutionPolicy {
       learnt.terminalReversal = true;
       // The terminal holds a reversal it has not sent: sign-in flushes it, then the journal says R.
       const signIn = await t.signIn();
-      if (!signIn.ok) this.log.info('sign-in to flush a pending reversal failed', { paymentId: p.id, rc: signIn.rc, reason: signIn.reason });
+      if (!signIn.ok)
+        this.log.info('sign-in to flush a pending reversal failed', {
+          paymentId: p.id,
+          rc: signIn.rc,
+          reason: signIn.reason,
+        });
       q = await t.query(p.rf!);
     }
-    this.metrics.observe('pos_sweeper_query_seconds', 'Status query latency', (Date.now() - started) / 1000, { to: 'terminal' });
+    this.metrics.observe('pos_sweeper_query_seconds', 'Status query latency', (Date.now() - started) / 1000, {
+      to: 'terminal',
+    });
     if (q.kind !== 'status') return null;
     const flushed = learnt.terminalReversal ? { terminalReversal: 'flushed' as const } : {};
     switch (q.status) {
       case 'A':
-        return { kind: 'approved', source: 'terminal', facts: { traceNo: q.traceNo ?? null, rrn: q.rrn ?? null, terminalTime: q.txnDate && q.txnTime ? q.txnDate + q.txnTime : null } };
+        return {
+          kind: 'approved',
+          source: 'terminal',
+          facts: {
+            traceNo: q.traceNo ?? null,
+            rrn: q.rrn ?? null,
+            terminalTime: q.txnDate && q.txnTime ? q.txnDate + q.txnTime : null,
+          },
+        };
       case 'D':
         return { kind: 'failed', to: 'declined', reason: 'terminal_journal_declined', ...flushed };
       case 'R':
@@ -80,24 +100,44 @@ export class ResolutionPolicy {
     if (!this.acquirer || !p.rf || !p.txnTime) return { kind: 'unknown', reason: 'no_acquirer' };
     const started = Date.now();
     const a = await this.acquirer.query({ orderId: p.rf, txnTime: p.txnTime });
-    this.metrics.observe('pos_sweeper_query_seconds', 'Status query latency', (Date.now() - started) / 1000, { to: 'acquirer' });
+    this.metrics.observe('pos_sweeper_query_seconds', 'Status query latency', (Date.now() - started) / 1000, {
+      to: 'acquirer',
+    });
     this.metrics.counter('pos_acquirer_queries_total', 'Acquirer status queries by result').inc({ result: a.kind });
     switch (a.kind) {
       case 'approved':
         if (terminalReversal) {
           // Approved at the bank for now, but the terminal will reverse it: selling the goods would give them away. Cancel it here if we still can.
-          this.log.warn('acquirer says approved while the terminal holds a reversal of the sale; not settling it', { paymentId: p.id, rf: p.rf });
+          this.log.warn('acquirer says approved while the terminal holds a reversal of the sale; not settling it', {
+            paymentId: p.id,
+            rf: p.rf,
+          });
           return this.reversals.maybeReverse(p, 'terminal_reversal_pending', true);
         }
-        return { kind: 'approved', source: 'acquirer', facts: { queryId: a.queryId ?? null, traceNo: a.traceNo ?? null, settleDate: a.settleDate ?? null } };
+        return {
+          kind: 'approved',
+          source: 'acquirer',
+          facts: { queryId: a.queryId ?? null, traceNo: a.traceNo ?? null, settleDate: a.settleDate ?? null },
+        };
       case 'failed':
         return terminalReversal
-          ? { kind: 'failed', to: 'reversed', rc: a.origRespCode, reason: 'acquirer_original_failed', terminalReversal: 'flushed' }
+          ? {
+              kind: 'failed',
+              to: 'reversed',
+              rc: a.origRespCode,
+              reason: 'acquirer_original_failed',
+              terminalReversal: 'flushed',
+            }
           : { kind: 'failed', to: 'declined', rc: a.origRespCode, reason: 'acquirer_original_failed' };
       case 'rate_limited':
         return { kind: 'unknown', reason: 'acquirer_rate_limited', backoffMs: 60_000 };
       default:
-        this.log.info('acquirer could not tell', { paymentId: p.id, result: a.kind, respCode: 'respCode' in a ? a.respCode : undefined, detail: a.kind === 'no_answer' ? a.reason : undefined });
+        this.log.info('acquirer could not tell', {
+          paymentId: p.id,
+          result: a.kind,
+          respCode: 'respCode' in a ? a.respCode : undefined,
+          detail: a.kind === 'no_answer' ? a.reason : undefined,
+        });
         return this.reversals.maybeReverse(p, `acquirer_${a.kind}`);
     }
   }

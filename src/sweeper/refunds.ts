@@ -42,8 +42,13 @@ export class Refunds {
   async process(): Promise<number> {
     const lanes = this.cards?.lanes() ?? [];
     if (!lanes.length) return 0;
-    const queued = await this.db.read((m) => m.createQueryBuilder(Payment, 'p')
-      .where("p.refund_state = 'queued' AND p.lane IN (:...lanes)", { lanes }).limit(20).getMany());
+    const queued = await this.db.read((m) =>
+      m
+        .createQueryBuilder(Payment, 'p')
+        .where("p.refund_state = 'queued' AND p.lane IN (:...lanes)", { lanes })
+        .limit(20)
+        .getMany(),
+    );
     let done = 0;
     for (const p of queued) {
       const t = this.idleTerminal(p.lane);
@@ -52,9 +57,13 @@ export class Refunds {
       const rf = p.refundRf ?? `${p.rf!.slice(0, 29)}-RF`;
       const txnTime = chinaTimestamp(now);
       // The refund's RF is in the database before its first byte; the claim is conditional, so one instance sends it.
-      const claimed = await this.db.tx((m) => exec(m,
-        "UPDATE payment SET refund_state = 'in_progress', refund_rf = ?, refund_txn_time = ?, updated_at = ? WHERE id = ? AND refund_state = 'queued'",
-        [rf, txnTime, now.getTime(), p.id]));
+      const claimed = await this.db.tx((m) =>
+        exec(
+          m,
+          "UPDATE payment SET refund_state = 'in_progress', refund_rf = ?, refund_txn_time = ?, updated_at = ? WHERE id = ? AND refund_state = 'queued'",
+          [rf, txnTime, now.getTime(), p.id],
+        ),
+      );
       if (claimed !== 1) continue;
       this.inFlight.add(p.id);
       try {
@@ -86,7 +95,11 @@ export class Refunds {
         outcomeKind = outcome.kind;
         state = outcome.kind === 'approved' ? 'done' : outcome.kind === 'unknown' ? 'unknown' : 'failed';
       } catch (err) {
-        this.log.error('refund at the terminal failed in the driver; its outcome is unknown', { paymentId: p.id, rf, err: String(err) });
+        this.log.error('refund at the terminal failed in the driver; its outcome is unknown', {
+          paymentId: p.id,
+          rf,
+          err: String(err),
+        });
         state = 'unknown';
         outcomeKind = 'driver_failed';
       }
@@ -95,11 +108,30 @@ export class Refunds {
     return state;
   }
 
-  private async record(paymentId: string, from: string, state: RefundOutcome, detail: Record<string, unknown>): Promise<boolean> {
+  private async record(
+    paymentId: string,
+    from: string,
+    state: RefundOutcome,
+    detail: Record<string, unknown>,
+  ): Promise<boolean> {
     return this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
-      const n = await exec(m, 'UPDATE payment SET refund_state = ?, updated_at = ? WHERE id = ? AND refund_state = ?', [state, now, paymentId, from]);
-      if (n === 1) await audit(m, { actor: 'system:sweeper', entity: 'payment', entityId: paymentId, action: 'refund', before: { state: from }, after: { state, ...detail }, at: now });
+      const n = await exec(m, 'UPDATE payment SET refund_state = ?, updated_at = ? WHERE id = ? AND refund_state = ?', [
+        state,
+        now,
+        paymentId,
+        from,
+      ]);
+      if (n === 1)
+        await audit(m, {
+          actor: 'system:sweeper',
+          entity: 'payment',
+          entityId: paymentId,
+          action: 'refund',
+          before: { state: from },
+          after: { state, ...detail },
+          at: now,
+        });
       return n === 1;
     });
   }
@@ -109,7 +141,9 @@ export class Refunds {
    * it is not sending; on a lane no live instance drives, any (its sender died with its lease).
    */
   async recoverInterrupted(): Promise<number> {
-    const stuck = await this.db.read((m) => rows<{ id: string; lane: string | null }>(m, "SELECT id, lane FROM payment WHERE refund_state = 'in_progress'"));
+    const stuck = await this.db.read((m) =>
+      rows<{ id: string; lane: string | null }>(m, "SELECT id, lane FROM payment WHERE refund_state = 'in_progress'"),
+    );
     if (!stuck.length) return 0;
     const driven = await drivenLanes(this.db, this.clock.now().getTime());
     let n = 0;
@@ -126,10 +160,20 @@ export class Refunds {
   /** Asks about unknown refunds by their own RF: the terminal's journal when this instance drives the lane, else the acquirer. */
   async checkUnknown(): Promise<number> {
     const now = this.clock.now().getTime();
-    const unknown = await this.db.read((m) => rows<{ id: string }>(m,
-      "SELECT id FROM payment WHERE refund_state = 'unknown' AND updated_at <= ? ORDER BY updated_at LIMIT 20", [now - RECHECK_MS]));
+    const unknown = await this.db.read((m) =>
+      rows<{ id: string }>(
+        m,
+        "SELECT id FROM payment WHERE refund_state = 'unknown' AND updated_at <= ? ORDER BY updated_at LIMIT 20",
+        [now - RECHECK_MS],
+      ),
+    );
     if (!unknown.length) return 0;
-    const found = await this.db.read((m) => m.findByIds(Payment, unknown.map((u) => u.id)));
+    const found = await this.db.read((m) =>
+      m.findByIds(
+        Payment,
+        unknown.map((u) => u.id),
+      ),
+    );
     const driven = await drivenLanes(this.db, now);
     let settled = 0;
     for (const p of found) {
@@ -141,7 +185,10 @@ export class Refunds {
       let source = 'none';
       if (t) {
         let q = await t.query(p.refundRf!);
-        if (q.kind === 'status' && q.status === 'P') { await t.signIn(); q = await t.query(p.refundRf!); }
+        if (q.kind === 'status' && q.status === 'P') {
+          await t.signIn();
+          q = await t.query(p.refundRf!);
+        }
         if (q.kind === 'status') {
           source = `terminal:${q.status}`;
           if (q.status === 'A') verdict = 'done';
@@ -158,7 +205,12 @@ export class Refunds {
         if (await this.record(p.id, 'unknown', verdict, { rf: p.refundRf, source })) settled++;
       } else {
         // Nobody could tell: ask again later, by the same RF.
-        await this.db.tx((m) => exec(m, "UPDATE payment SET updated_at = ? WHERE id = ? AND refund_state = 'unknown'", [this.clock.now().getTime(), p.id]));
+        await this.db.tx((m) =>
+          exec(m, "UPDATE payment SET updated_at = ? WHERE id = ? AND refund_state = 'unknown'", [
+            this.clock.now().getTime(),
+            p.id,
+          ]),
+        );
       }
     }
     return settled;

@@ -38,16 +38,30 @@ export class Reversals {
    * reverse it. `urgent` skips the grace period (the terminal's own reversal is pending, so the
    * acquirer's "approved" will not stand: cancel it where we can).
    */
-  async maybeReverse(p: Payment, why: string, urgent = false): Promise<Extract<Verdict, { kind: 'unknown' }> | Extract<Verdict, { kind: 'failed' }>> {
+  async maybeReverse(
+    p: Payment,
+    why: string,
+    urgent = false,
+  ): Promise<Extract<Verdict, { kind: 'unknown' }> | Extract<Verdict, { kind: 'failed' }>> {
     const now = this.clock.now();
     if (!this.acquirer || !p.rf || !p.txnTime) return { kind: 'unknown', reason: why };
     if (p.reversalState === 'refused') return { kind: 'unknown', reason: 'reversal_refused' };
     const since = p.unknownSince ?? p.createdAt;
     if (!urgent && now.getTime() - since < this.graceMs) return { kind: 'unknown', reason: why };
     if (!this.allowedNow(p)) return { kind: 'unknown', reason: 'past_reversal_cutoff' };
-    if (p.reversalState === 'sent') this.log.warn('a reversal was recorded as sent with no answer (crash?); sending the same reversal again', { paymentId: p.id, rf: p.rf });
+    if (p.reversalState === 'sent')
+      this.log.warn('a reversal was recorded as sent with no answer (crash?); sending the same reversal again', {
+        paymentId: p.id,
+        rf: p.rf,
+      });
     // Recorded before it is sent, so a crash mid-call is visible to the next check.
-    await this.db.tx((m) => exec(m, "UPDATE payment SET reversal_state = 'sent', updated_at = ? WHERE id = ? AND status IN ('unknown', 'suspense')", [now.getTime(), p.id]));
+    await this.db.tx((m) =>
+      exec(
+        m,
+        "UPDATE payment SET reversal_state = 'sent', updated_at = ? WHERE id = ? AND status IN ('unknown', 'suspense')",
+        [now.getTime(), p.id],
+      ),
+    );
     const r = await this.acquirer.reverse({ orderId: p.rf, txnTime: p.txnTime, amountFen: p.amountFen });
     this.metrics.counter('pos_acquirer_reversals_total', 'Reversals by result').inc({ result: r.kind });
     switch (r.kind) {
@@ -57,7 +71,11 @@ export class Reversals {
         this.log.info('reversal refused; asking for the original instead', { paymentId: p.id, respCode: r.respCode });
         return { kind: 'unknown', reason: 'reversal_refused', reversalState: 'refused' };
       default:
-        this.log.info('reversal outcome unknown', { paymentId: p.id, result: r.kind, detail: 'reason' in r ? r.reason : r.respCode });
+        this.log.info('reversal outcome unknown', {
+          paymentId: p.id,
+          result: r.kind,
+          detail: 'reason' in r ? r.reason : r.respCode,
+        });
         return { kind: 'unknown', reason: 'reversal_outcome_unknown', reversalState: 'unknown' };
     }
   }

@@ -4,9 +4,9 @@
  */
 export function nextCheckDelayMs(checks: number): number {
   if (checks < 6) return 1000 * 2 ** checks;
-  if (checks < 12) return 60_000 * (checks - 5);      // 1…6 min
-  if (checks < 16) return 15 * 60_000;                // quarter-hourly
-  return 60 * 60_000;                                  // hourly
+  if (checks < 12) return 60_000 * (checks - 5); // 1…6 min
+  if (checks < 16) return 15 * 60_000; // quarter-hourly
+  return 60 * 60_000; // hourly
 }
 
 const CHINA_OFFSET_MS = 8 * 3600_000;

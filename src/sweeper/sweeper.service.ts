@@ -78,7 +78,10 @@ export class Sweeper {
 
   /** One sweep; a call while one is running waits for that one instead of starting another. */
   sweep(): Promise<SweepReport> {
-    if (!this.running) this.running = this.sweepOnce().finally(() => { this.running = null; });
+    if (!this.running)
+      this.running = this.sweepOnce().finally(() => {
+        this.running = null;
+      });
     return this.running;
   }
 
@@ -93,10 +96,26 @@ export class Sweeper {
   }
 
   private async sweepOnce(): Promise<SweepReport> {
-    const report: SweepReport = { queried: 0, approved: 0, failed: 0, stillUnknown: 0, suspense: 0, expired: 0, refunds: 0, disputed: 0, orphaned: 0 };
+    const report: SweepReport = {
+      queried: 0,
+      approved: 0,
+      failed: 0,
+      stillUnknown: 0,
+      suspense: 0,
+      expired: 0,
+      refunds: 0,
+      disputed: 0,
+      orphaned: 0,
+    };
     // Renewing first means this sweep's view of "my lanes" is current (and a lane whose owner died is taken over).
     await this.leases?.tick().catch((err) => this.log.warn('lane lease renewal failed', { err: String(err) }));
-    report.orphaned = await markOrphanedPending(this.db, this.payments, this.cards, this.clock.now().getTime(), this.log);
+    report.orphaned = await markOrphanedPending(
+      this.db,
+      this.payments,
+      this.cards,
+      this.clock.now().getTime(),
+      this.log,
+    );
     for (;;) {
       const claimed = await claimDue(this.db, this.clock.now().getTime(), this.opts);
       if (claimed.length === 0) break;
@@ -107,7 +126,8 @@ export class Sweeper {
     await this.refunds.recoverInterrupted();
     report.refunds = await this.refunds.process();
     report.refunds += await this.refunds.checkUnknown();
-    for (const [k, v] of Object.entries(report)) this.metrics.counter('pos_sweeper_outcomes_total', 'Sweeper outcomes by kind').inc({ outcome: k }, v);
+    for (const [k, v] of Object.entries(report))
+      this.metrics.counter('pos_sweeper_outcomes_total', 'Sweeper outcomes by kind').inc({ outcome: k }, v);
     if (this.steps.length) report.steps = {};
     for (const s of this.steps) {
       try {
@@ -149,10 +169,19 @@ export class Sweeper {
     const actor = 'system:sweeper';
     try {
       if (verdict.kind === 'approved') {
-        await this.payments.settleApproved(p.id, verdict.facts, `${actor}:${verdict.source}`, undefined, { checked: true });
+        await this.payments.settleApproved(p.id, verdict.facts, `${actor}:${verdict.source}`, undefined, {
+          checked: true,
+        });
         report.approved++;
       } else if (verdict.kind === 'failed') {
-        await this.payments.settleFailed(p.id, verdict.to, { rc: verdict.rc, reason: verdict.reason }, actor, undefined, { checked: true, terminalReversal: verdict.terminalReversal });
+        await this.payments.settleFailed(
+          p.id,
+          verdict.to,
+          { rc: verdict.rc, reason: verdict.reason },
+          actor,
+          undefined,
+          { checked: true, terminalReversal: verdict.terminalReversal },
+        );
         report.failed++;
       } else {
         const parked = await this.reschedule(p, verdict);
@@ -160,13 +189,33 @@ export class Sweeper {
         else report.stillUnknown++;
       }
     } catch (err) {
-      if (!(err instanceof DomainError) || !['payment_changed', 'payment_transition_refused'].includes(err.code) || verdict.kind === 'unknown') throw err;
+      if (
+        !(err instanceof DomainError) ||
+        !['payment_changed', 'payment_transition_refused'].includes(err.code) ||
+        verdict.kind === 'unknown'
+      )
+        throw err;
       // Settled by another hand meanwhile (a person's resolve): first wins; a verified answer that disagrees makes it disputed.
       const says = verdict.kind === 'approved' ? 'charged' : 'not_charged';
       const source = verdict.kind === 'approved' ? verdict.source : 'terminal';
-      const r = await this.payments.contest(p.id, says, { source, detail: { verdict: verdict.kind, ...(verdict.kind === 'approved' ? verdict.facts : { reason: verdict.reason, rc: verdict.rc }) } }, actor);
+      const r = await this.payments.contest(
+        p.id,
+        says,
+        {
+          source,
+          detail: {
+            verdict: verdict.kind,
+            ...(verdict.kind === 'approved' ? verdict.facts : { reason: verdict.reason, rc: verdict.rc }),
+          },
+        },
+        actor,
+      );
       if (r === 'disputed') report.disputed++;
-      this.log.warn('a verdict arrived after the payment was settled by another hand', { paymentId: p.id, verdict: verdict.kind, result: r });
+      this.log.warn('a verdict arrived after the payment was settled by another hand', {
+        paymentId: p.id,
+        verdict: verdict.kind,
+        result: r,
+      });
     }
   }
 
@@ -175,16 +224,47 @@ export class Sweeper {
     const now = this.clock.now().getTime();
     const checks = p.checks + 1;
     const delay = Math.max(nextCheckDelayMs(checks), v.backoffMs ?? 0);
-    const overdue = p.status === 'unknown' && (v.suspense || now - (p.unknownSince ?? p.createdAt) >= this.opts.suspenseAfterMs);
+    const overdue =
+      p.status === 'unknown' && (v.suspense || now - (p.unknownSince ?? p.createdAt) >= this.opts.suspenseAfterMs);
     return this.db.tx(async (m) => {
-      const set = [`checks = ?`, `next_check_at = ?`, `claimed_by = NULL`, `claim_until = NULL`, `reason = ?`, `updated_at = ?`];
-      const params: (string | number)[] = [checks, now + (overdue || p.status === 'suspense' ? Math.max(delay, 3600_000) : delay), v.reason.slice(0, 255), now];
-      if (v.reversalState) { set.push('reversal_state = ?'); params.push(v.reversalState); }
-      if (v.terminalReversal) { set.push('terminal_reversal = ?'); params.push(v.terminalReversal); }
+      const set = [
+        `checks = ?`,
+        `next_check_at = ?`,
+        `claimed_by = NULL`,
+        `claim_until = NULL`,
+        `reason = ?`,
+        `updated_at = ?`,
+      ];
+      const params: (string | number)[] = [
+        checks,
+        now + (overdue || p.status === 'suspense' ? Math.max(delay, 3600_000) : delay),
+        v.reason.slice(0, 255),
+        now,
+      ];
+      if (v.reversalState) {
+        set.push('reversal_state = ?');
+        params.push(v.reversalState);
+      }
+      if (v.terminalReversal) {
+        set.push('terminal_reversal = ?');
+        params.push(v.terminalReversal);
+      }
       if (overdue) set.push(`status = 'suspense'`);
-      const n = await exec(m, `UPDATE payment SET ${set.join(', ')} WHERE id = ? AND status = ?`, [...params, p.id, p.status]);
+      const n = await exec(m, `UPDATE payment SET ${set.join(', ')} WHERE id = ? AND status = ?`, [
+        ...params,
+        p.id,
+        p.status,
+      ]);
       if (n === 1 && overdue) {
-        await audit(m, { actor: 'system:sweeper', entity: 'payment', entityId: p.id, action: 'suspense', before: { status: 'unknown' }, after: { status: 'suspense', reason: v.reason }, at: now });
+        await audit(m, {
+          actor: 'system:sweeper',
+          entity: 'payment',
+          entityId: p.id,
+          action: 'suspense',
+          before: { status: 'unknown' },
+          after: { status: 'suspense', reason: v.reason },
+          at: now,
+        });
       }
       return n === 1 && overdue;
     });

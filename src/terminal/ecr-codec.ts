@@ -96,6 +96,7 @@ export function decodeFrame(frame: Uint8Array): EcrMessage {
 }
 
 export const amountField = (fen: number) => {
-  if (!Number.isSafeInteger(fen) || fen < 0 || fen > 999_999_999_999) throw new CodecError(`amount ${fen} does not fit AM`);
+  if (!Number.isSafeInteger(fen) || fen < 0 || fen > 999_999_999_999)
+    throw new CodecError(`amount ${fen} does not fit AM`);
   return fen.toString().padStart(12, '0');
 };

@@ -19,7 +19,10 @@ export class Framer {
   private inFrame = false;
   private lastByteAt = 0;
 
-  constructor(private readonly tByteMs = 300, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly tByteMs = 300,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Feeds bytes; returns what they completed, in order. */
   push(chunk: Uint8Array): FramerEvent[] {

@@ -26,9 +26,9 @@ export interface SendResult {
 
 /** Deliberate misbehaviour, each a count of how many times to do it. */
 export interface LinkFaults {
-  nakFrames: number;       // NAK the next good frames instead of handling them
-  dropAcks: number;        // say nothing instead of ACKing the next good frames (they are still handled)
-  corruptLrc: number;      // send the next frames with a wrong LRC
+  nakFrames: number; // NAK the next good frames instead of handling them
+  dropAcks: number; // say nothing instead of ACKing the next good frames (they are still handled)
+  corruptLrc: number; // send the next frames with a wrong LRC
   noiseBeforeFrames: number; // send line noise before the next frames
 }
 
@@ -44,7 +44,10 @@ export class EcrLink extends EventEmitter {
   private stallTimer: NodeJS.Timeout | null = null;
   private down = false;
 
-  constructor(private readonly io: LinkIo, opts: LinkOptions = {}) {
+  constructor(
+    private readonly io: LinkIo,
+    opts: LinkOptions = {},
+  ) {
     super();
     this.tAckMs = opts.tAckMs ?? 500;
     this.maxSends = opts.maxSends ?? 3;
@@ -73,7 +76,11 @@ export class EcrLink extends EventEmitter {
       }
     }
     if (this.stallTimer) clearTimeout(this.stallTimer);
-    this.stallTimer = this.framer.pending ? setTimeout(() => { if (this.framer.expire()) this.emit('bad', 'frame stalled past T_BYTE'); }, this.tByteMs + 10) : null;
+    this.stallTimer = this.framer.pending
+      ? setTimeout(() => {
+          if (this.framer.expire()) this.emit('bad', 'frame stalled past T_BYTE');
+        }, this.tByteMs + 10)
+      : null;
   }
 
   private receive(frame: Buffer): void {
@@ -127,8 +134,15 @@ export class EcrLink extends EventEmitter {
         out[out.length - 1] ^= 0x5a;
       }
       const answer = new Promise<'ack' | 'nak' | 'down' | 'silence'>((resolve) => {
-        const timer = setTimeout(() => { this.waitingAck = null; resolve('silence'); }, this.tAckMs);
-        this.waitingAck = (r) => { clearTimeout(timer); this.waitingAck = null; resolve(r); };
+        const timer = setTimeout(() => {
+          this.waitingAck = null;
+          resolve('silence');
+        }, this.tAckMs);
+        this.waitingAck = (r) => {
+          clearTimeout(timer);
+          this.waitingAck = null;
+          resolve(r);
+        };
       });
       onWrite?.();
       this.io.write(out);

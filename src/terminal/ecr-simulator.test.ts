@@ -17,7 +17,9 @@ function ecr(sim: () => TerminalSimulator) {
     },
   };
   const send = (m: EcrMessage) => sim().feed(encodeFrame(m));
-  const until = async (pred: () => boolean) => { for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 5)); };
+  const until = async (pred: () => boolean) => {
+    for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
   return { io, got, send, until };
 }
 

@@ -14,14 +14,16 @@ import { EcrMessage } from './ecr-codec';
 import { EcrLink, LinkIo } from './ecr-link';
 
 export type SimAction =
-  | 'approve'      // RC 00
-  | 'decline'      // RC `rc` (default 51)
-  | 'C1'           // cancelled at the terminal; nothing reached the bank
-  | '98'           // no bank answer: pending reversal, sent before the next online transaction or on L0
-  | 'BZ' | 'NS' | 'FE'
-  | 'unlisted'     // an RC the spec does not list (`rc`, default 'X9')
-  | 'silence'      // no final response at all
-  | 'close';       // close the port mid-transaction (after the ACK and any prompts)
+  | 'approve' // RC 00
+  | 'decline' // RC `rc` (default 51)
+  | 'C1' // cancelled at the terminal; nothing reached the bank
+  | '98' // no bank answer: pending reversal, sent before the next online transaction or on L0
+  | 'BZ'
+  | 'NS'
+  | 'FE'
+  | 'unlisted' // an RC the spec does not list (`rc`, default 'X9')
+  | 'silence' // no final response at all
+  | 'close'; // close the port mid-transaction (after the ACK and any prompts)
 
 export interface SimRule {
   action: SimAction;
@@ -32,10 +34,10 @@ export interface SimRule {
   delayMs?: number;
   /** For `silence` and `close`: what the bank did with it (default: approved — the worst case for the store). */
   bank?: 'approved' | 'declined' | 'none';
-  nakFirst?: boolean;       // NAK the request frame the first time
-  dropAck?: boolean;        // do not ACK the request frame the first time (the ECR resends; handled once)
-  noise?: boolean;          // line noise before each frame the terminal sends
-  corruptLrc?: boolean;     // the first response frame goes out with a bad LRC
+  nakFirst?: boolean; // NAK the request frame the first time
+  dropAck?: boolean; // do not ACK the request frame the first time (the ECR resends; handled once)
+  noise?: boolean; // line noise before each frame the terminal sends
+  corruptLrc?: boolean; // the first response frame goes out with a bad LRC
 }
 
 export interface SimScript {
@@ -85,7 +87,10 @@ export class TerminalSimulator extends EventEmitter {
   readonly terminalId: string;
   readonly merchantId: string;
 
-  constructor(io: LinkIo, private readonly opts: SimulatorOptions = {}) {
+  constructor(
+    io: LinkIo,
+    private readonly opts: SimulatorOptions = {},
+  ) {
     super();
     this.link = new EcrLink(io);
     this.script = { next: [], byAmount: {}, ...opts.script };
@@ -95,13 +100,25 @@ export class TerminalSimulator extends EventEmitter {
     this.link.on('message', (m: EcrMessage) => {
       // One request at a time, as a real terminal does: a request during another is answered BZ.
       if (this.busy) {
-        void this.link.send({ MT: `${m.MT[0]}1`, SQ: m.SQ ?? '000000', RC: 'BZ', RM: '终端忙', ...(m.RF !== undefined ? { RF: m.RF } : {}) });
+        void this.link.send({
+          MT: `${m.MT[0]}1`,
+          SQ: m.SQ ?? '000000',
+          RC: 'BZ',
+          RM: '终端忙',
+          ...(m.RF !== undefined ? { RF: m.RF } : {}),
+        });
         return;
       }
       this.busy = true;
       const id = ++this.requests;
       // A request that never got a final response (silence, close) frees the terminal when it is done with it.
-      this.working = this.handle(m).catch((err) => { this.emit('fault', err); }).finally(() => { if (this.requests === id) this.busy = false; });
+      this.working = this.handle(m)
+        .catch((err) => {
+          this.emit('fault', err);
+        })
+        .finally(() => {
+          if (this.requests === id) this.busy = false;
+        });
     });
   }
 
@@ -125,7 +142,11 @@ export class TerminalSimulator extends EventEmitter {
   }
 
   private ruleFor(amountFen: number): SimRule {
-    return this.script.next.shift() ?? this.script.byAmount[String(amountFen)] ?? this.script.otherwise ?? { action: 'approve' };
+    return (
+      this.script.next.shift() ??
+      this.script.byAmount[String(amountFen)] ??
+      this.script.otherwise ?? { action: 'approve' }
+    );
   }
 
   /** A final response ends the request: from then on the terminal takes the next one, even before our ACK arrives. */
@@ -138,7 +159,9 @@ export class TerminalSimulator extends EventEmitter {
     const sq = m.SQ ?? '000000';
     this.emit('request', m);
     switch (m.MT) {
-      case 'S0': case 'V0': case 'R0':
+      case 'S0':
+      case 'V0':
+      case 'R0':
         return this.financial(m, sq);
       case 'Q0':
         return this.reply(this.queryAnswer(sq, m.RF ?? ''));
@@ -150,7 +173,13 @@ export class TerminalSimulator extends EventEmitter {
         const approved = [...this.journal.values()].filter((j) => j.status === 'A');
         const total = approved.reduce((s, j) => s + (j.mt === 'R0' ? -j.amountFen : j.amountFen), 0);
         this.batch++;
-        return this.reply({ MT: 'T1', SQ: sq, RC: '00', NC: String(approved.length), NA: Math.max(total, 0).toString().padStart(12, '0') });
+        return this.reply({
+          MT: 'T1',
+          SQ: sq,
+          RC: '00',
+          NC: String(approved.length),
+          NA: Math.max(total, 0).toString().padStart(12, '0'),
+        });
       }
       case 'H0':
         return this.reply({ MT: 'H1', SQ: sq, RC: '00' });
@@ -164,7 +193,13 @@ export class TerminalSimulator extends EventEmitter {
     if (!j) return { MT: 'Q1', SQ: sq, RC: '00', RF: rf, ST: 'N' };
     const base: EcrMessage = { MT: 'Q1', SQ: sq, RC: '00', RF: rf, ST: j.status };
     if (j.status === 'A' || j.status === 'R' || j.status === 'V') {
-      Object.assign(base, { AM: j.amountFen.toString().padStart(12, '0'), TN: j.traceNo, RR: j.rrn, DT: j.date, TM: j.time });
+      Object.assign(base, {
+        AM: j.amountFen.toString().padStart(12, '0'),
+        TN: j.traceNo,
+        RR: j.rrn,
+        DT: j.date,
+        TM: j.time,
+      });
     }
     return base;
   }
@@ -186,20 +221,33 @@ export class TerminalSimulator extends EventEmitter {
     const rf = m.RF ?? '';
     const amountFen = Number(m.AM ?? '0');
     // Every final response echoes the request's RF (and AM) so the ECR can tell it is the answer to this request.
-    const echo: EcrMessage = { ...(m.RF !== undefined ? { RF: m.RF } : {}), ...(m.AM !== undefined ? { AM: m.AM } : {}) };
-    if (!rf || !/^\d{12}$/.test(m.AM ?? '')) return this.reply({ MT: resp, SQ: sq, RC: 'FE', RM: '报文格式错', ...echo });
+    const echo: EcrMessage = {
+      ...(m.RF !== undefined ? { RF: m.RF } : {}),
+      ...(m.AM !== undefined ? { AM: m.AM } : {}),
+    };
+    if (!rf || !/^\d{12}$/.test(m.AM ?? ''))
+      return this.reply({ MT: resp, SQ: sq, RC: 'FE', RM: '报文格式错', ...echo });
     if (!this.signedIn) return this.reply({ MT: resp, SQ: sq, RC: 'NS', RM: '请先签到', ...echo });
     const rule = this.ruleFor(amountFen);
     // Faults that act on the request frame itself were armed before it arrived (armFaults); the rest act now.
     if (rule.noise) this.link.faults.noiseBeforeFrames += 1 + (rule.prompts?.length ?? 0);
     if (rule.corruptLrc) this.link.faults.corruptLrc += 1;
     if (rule.action === 'BZ' || rule.action === 'NS' || rule.action === 'FE') {
-      return this.reply({ MT: resp, SQ: sq, RC: rule.action, RM: rule.action === 'BZ' ? '终端忙' : rule.action === 'NS' ? '请先签到' : '报文格式错', ...echo });
+      return this.reply({
+        MT: resp,
+        SQ: sq,
+        RC: rule.action,
+        RM: rule.action === 'BZ' ? '终端忙' : rule.action === 'NS' ? '请先签到' : '报文格式错',
+        ...echo,
+      });
     }
     await this.flushReversals();
     // A void names its sale by trace number; one this terminal has no record of cannot be voided, and
     // saying "approved" would tell the till a refund happened that never did. 25: original not found.
-    const original = mt === 'V0' ? [...this.journal.values()].find((j) => j.traceNo === m.TN && j.mt === 'S0' && j.status === 'A') : undefined;
+    const original =
+      mt === 'V0'
+        ? [...this.journal.values()].find((j) => j.traceNo === m.TN && j.mt === 'S0' && j.status === 'A')
+        : undefined;
     if (mt === 'V0' && !original) return this.reply({ MT: resp, SQ: sq, RC: '25', RM: '原交易不存在', ...echo });
     for (const text of rule.prompts ?? []) await this.reply({ MT: 'P1', SQ: sq, RM: text });
     if (rule.delayMs) await new Promise((r) => setTimeout(r, rule.delayMs));
@@ -208,12 +256,26 @@ export class TerminalSimulator extends EventEmitter {
     const stamp = chinaTimestamp(now);
     this.trace = this.trace >= 999_999 ? 1 : this.trace + 1;
     const entry: JournalEntry = {
-      rf, mt, status: 'A', amountFen, traceNo: this.trace.toString().padStart(6, '0'),
-      rrn: `${stamp.slice(2, 8)}${this.trace.toString().padStart(6, '0')}`, date: stamp.slice(0, 8), time: stamp.slice(8, 14), rc: '00',
+      rf,
+      mt,
+      status: 'A',
+      amountFen,
+      traceNo: this.trace.toString().padStart(6, '0'),
+      rrn: `${stamp.slice(2, 8)}${this.trace.toString().padStart(6, '0')}`,
+      date: stamp.slice(0, 8),
+      time: stamp.slice(8, 14),
+      rc: '00',
     };
     const record = async (status: 'approved' | 'declined', respCode: string) => {
       if (this.opts.bank && mt === 'S0') {
-        await this.opts.bank.record({ orderId: rf, amountFen, status, txnTime: stamp, respCode, traceNo: entry.traceNo });
+        await this.opts.bank.record({
+          orderId: rf,
+          amountFen,
+          status,
+          txnTime: stamp,
+          respCode,
+          traceNo: entry.traceNo,
+        });
       }
       if (mt === 'V0' && status === 'approved' && original) {
         original.status = 'V';
@@ -226,9 +288,22 @@ export class TerminalSimulator extends EventEmitter {
         this.journal.set(rf, entry);
         await record('approved', '00');
         return this.reply({
-          MT: resp, SQ: sq, RC: '00', RM: '交易成功', AM: m.AM!, RF: rf, CN: '622848******1234', CT: 'D', TI: this.terminalId,
-          MI: this.merchantId, BN: this.batch.toString().padStart(6, '0'), TN: entry.traceNo, RR: entry.rrn, AC: randomInt(0, 999_999).toString().padStart(6, '0'),
-          DT: entry.date, TM: entry.time,
+          MT: resp,
+          SQ: sq,
+          RC: '00',
+          RM: '交易成功',
+          AM: m.AM!,
+          RF: rf,
+          CN: '622848******1234',
+          CT: 'D',
+          TI: this.terminalId,
+          MI: this.merchantId,
+          BN: this.batch.toString().padStart(6, '0'),
+          TN: entry.traceNo,
+          RR: entry.rrn,
+          AC: randomInt(0, 999_999).toString().padStart(6, '0'),
+          DT: entry.date,
+          TM: entry.time,
         });
       case 'decline': {
         const rc = rule.rc ?? '51';
@@ -255,7 +330,11 @@ export class TerminalSimulator extends EventEmitter {
       case 'close': {
         const bank = rule.bank ?? 'approved';
         if (bank !== 'none') {
-          this.journal.set(rf, { ...entry, status: bank === 'approved' ? 'A' : 'D', rc: bank === 'approved' ? '00' : '51' });
+          this.journal.set(rf, {
+            ...entry,
+            status: bank === 'approved' ? 'A' : 'D',
+            rc: bank === 'approved' ? '00' : '51',
+          });
           await record(bank, bank === 'approved' ? '00' : '51');
         }
         if (rule.action === 'close') this.opts.onClose?.();

@@ -16,18 +16,41 @@ export interface SimulatedTerminal {
   close(): Promise<void>;
 }
 
-export async function createSimulatedTerminal(lane: string, opts: {
-  bank?: SimBankPort; tRespMs: number; tAckMs?: number; script?: SimScript; log?: Logger; now?: () => Date;
-}): Promise<SimulatedTerminal> {
+export async function createSimulatedTerminal(
+  lane: string,
+  opts: {
+    bank?: SimBankPort;
+    tRespMs: number;
+    tAckMs?: number;
+    script?: SimScript;
+    log?: Logger;
+    now?: () => Date;
+  },
+): Promise<SimulatedTerminal> {
   const binding = new NullModemBinding();
   const ecrEnd = `${lane}/ecr`;
   const posEnd = `${lane}/pos`;
   binding.pair(ecrEnd, posEnd);
-  const sim = await runSimulatorOnPort(binding, posEnd, { bank: opts.bank, script: opts.script, now: opts.now, reopenAfterMs: 200 });
-  const terminal = await new SerialTerminal(lane, { binding, path: ecrEnd, tRespMs: opts.tRespMs, tAckMs: opts.tAckMs, reconnectMs: 250, log: opts.log }).start();
+  const sim = await runSimulatorOnPort(binding, posEnd, {
+    bank: opts.bank,
+    script: opts.script,
+    now: opts.now,
+    reopenAfterMs: 200,
+  });
+  const terminal = await new SerialTerminal(lane, {
+    binding,
+    path: ecrEnd,
+    tRespMs: opts.tRespMs,
+    tAckMs: opts.tAckMs,
+    reconnectMs: 250,
+    log: opts.log,
+  }).start();
   return {
     terminal,
     simulator: sim.simulator,
-    close: async () => { await terminal.close(); await sim.close(); },
+    close: async () => {
+      await terminal.close();
+      await sim.close();
+    },
   };
 }

@@ -10,7 +10,10 @@ describe('POS_TERMINALS', () => {
     expect(parseTerminalsEnv('')).toEqual([]);
   });
 
-  it.each([['lane-1'], ['lane-1:/dev/x@12345'], ['lane 1:sim'], ['a:sim,a:sim']])('refuses %s with a clear message', (v) => {
-    expect(() => parseTerminalsEnv(v)).toThrow(/POS_TERMINALS/);
-  });
+  it.each([['lane-1'], ['lane-1:/dev/x@12345'], ['lane 1:sim'], ['a:sim,a:sim']])(
+    'refuses %s with a clear message',
+    (v) => {
+      expect(() => parseTerminalsEnv(v)).toThrow(/POS_TERMINALS/);
+    },
+  );
 });

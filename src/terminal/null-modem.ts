@@ -3,7 +3,13 @@
  * cable: what one end writes the other reads. The embedded default runs the real driver and the
  * real simulator over it, so `npm start` exercises the same framing and link code as a pty.
  */
-import type { BindingInterface, BindingPortInterface, OpenOptions, PortInfo, PortStatus } from '@serialport/bindings-interface';
+import type {
+  BindingInterface,
+  BindingPortInterface,
+  OpenOptions,
+  PortInfo,
+  PortStatus,
+} from '@serialport/bindings-interface';
 
 class Wire {
   private chunks: Buffer[] = [];
@@ -18,11 +24,16 @@ class Wire {
   async take(max: number): Promise<Buffer | null> {
     while (this.chunks.length === 0) {
       if (this.closed) return null;
-      await new Promise<void>((r) => { this.waiter = r; });
+      await new Promise<void>((r) => {
+        this.waiter = r;
+      });
       this.waiter = null;
     }
     const head = this.chunks[0];
-    if (head.length <= max) { this.chunks.shift(); return head; }
+    if (head.length <= max) {
+      this.chunks.shift();
+      return head;
+    }
     this.chunks[0] = head.subarray(max);
     return head.subarray(0, max);
   }
@@ -37,7 +48,12 @@ const canceled = () => Object.assign(new Error('port closed'), { canceled: true 
 
 class NullModemPort implements BindingPortInterface {
   isOpen = true;
-  constructor(readonly openOptions: Required<OpenOptions>, private readonly inbound: Wire, private readonly outbound: Wire, private readonly onClose: () => void) {}
+  constructor(
+    readonly openOptions: Required<OpenOptions>,
+    private readonly inbound: Wire,
+    private readonly outbound: Wire,
+    private readonly onClose: () => void,
+  ) {}
   async close(): Promise<void> {
     if (!this.isOpen) return;
     this.isOpen = false;
@@ -62,8 +78,12 @@ class NullModemPort implements BindingPortInterface {
   }
   async update(): Promise<void> {}
   async set(): Promise<void> {}
-  async get(): Promise<PortStatus> { return { cts: true, dsr: true, dcd: true }; }
-  async getBaudRate(): Promise<{ baudRate: number }> { return { baudRate: this.openOptions.baudRate }; }
+  async get(): Promise<PortStatus> {
+    return { cts: true, dsr: true, dcd: true };
+  }
+  async getBaudRate(): Promise<{ baudRate: number }> {
+    return { baudRate: this.openOptions.baudRate };
+  }
   async flush(): Promise<void> {}
   async drain(): Promise<void> {}
 }
@@ -81,7 +101,15 @@ export class NullModemBinding implements BindingInterface<NullModemPort> {
   }
 
   async list(): Promise<PortInfo[]> {
-    return [...this.ends.keys()].map((path) => ({ path, manufacturer: 'null-modem', serialNumber: undefined, pnpId: undefined, locationId: undefined, productId: undefined, vendorId: undefined }));
+    return [...this.ends.keys()].map((path) => ({
+      path,
+      manufacturer: 'null-modem',
+      serialNumber: undefined,
+      pnpId: undefined,
+      locationId: undefined,
+      productId: undefined,
+      vendorId: undefined,
+    }));
   }
 
   async open(options: OpenOptions): Promise<NullModemPort> {
@@ -92,7 +120,18 @@ export class NullModemBinding implements BindingInterface<NullModemPort> {
     // A reopened end gets fresh wires (a new cable), so a closed line can come back.
     if (this.wires.get(inKey)!.closed) this.wires.set(inKey, new Wire());
     if (this.wires.get(outKey)!.closed) this.wires.set(outKey, new Wire());
-    const full: Required<OpenOptions> = { dataBits: 8, lock: true, stopBits: 1, parity: 'none', rtscts: false, xon: false, xoff: false, xany: false, hupcl: true, ...options } as Required<OpenOptions>;
+    const full: Required<OpenOptions> = {
+      dataBits: 8,
+      lock: true,
+      stopBits: 1,
+      parity: 'none',
+      rtscts: false,
+      xon: false,
+      xoff: false,
+      xany: false,
+      hupcl: true,
+      ...options,
+    } as Required<OpenOptions>;
     return new NullModemPort(full, this.wires.get(inKey)!, this.wires.get(outKey)!, () => undefined);
   }
 }

@@ -31,8 +31,14 @@ async function harness(reply: Reply, opts: { tRespMs?: number } = {}) {
           frames.push(msg);
           for (const r of reply(msg, nth++)) {
             // A reply due after the test closed the port is dropped (a slow machine may get there).
-            if (Buffer.isBuffer(r)) setImmediate(() => { if (port.isOpen) port.emitData(r); });
-            else setTimeout(() => { if (port.isOpen) port.emitData(r.bytes); }, r.after);
+            if (Buffer.isBuffer(r))
+              setImmediate(() => {
+                if (port.isOpen) port.emitData(r);
+              });
+            else
+              setTimeout(() => {
+                if (port.isOpen) port.emitData(r.bytes);
+              }, r.after);
           }
         }
       };
@@ -40,23 +46,41 @@ async function harness(reply: Reply, opts: { tRespMs?: number } = {}) {
     },
   };
   const frames: EcrMessage[] = [];
-  const terminal = await new SerialTerminal('lane-t', { binding, path: '/dev/ttyMOCK0', tRespMs: opts.tRespMs ?? 300, tAckMs: 60 }).start();
+  const terminal = await new SerialTerminal('lane-t', {
+    binding,
+    path: '/dev/ttyMOCK0',
+    tRespMs: opts.tRespMs ?? 300,
+    tAckMs: 60,
+  }).start();
   return { terminal, frames, port: () => port };
 }
 
 const ack = Buffer.from([ACK]);
 const nak = Buffer.from([NAK]);
 /** The final response to request `m`: same SQ and RF, as the spec has the terminal echo them. */
-const s1 = (m: EcrMessage, rc: string, extra: EcrMessage = {}) => encodeFrame({ MT: 'S1', SQ: m.SQ, RC: rc, RF: m.RF, ...extra });
+const s1 = (m: EcrMessage, rc: string, extra: EcrMessage = {}) =>
+  encodeFrame({ MT: 'S1', SQ: m.SQ, RC: rc, RF: m.RF, ...extra });
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Closes the ECR's port under it, as a pulled cable or a USB reset does. */
-const pullCable = (t: SerialTerminal) => new Promise<void>((r) => { const port = (t as unknown as { port: { close(cb: () => void): void } | null }).port; if (port) port.close(() => r()); else r(); });
+const pullCable = (t: SerialTerminal) =>
+  new Promise<void>((r) => {
+    const port = (t as unknown as { port: { close(cb: () => void): void } | null }).port;
+    if (port) port.close(() => r());
+    else r();
+  });
 
 describe('SerialTerminal on a mock serial port', () => {
   it('approves on S1 00 and ACKs the answer', async () => {
-    const h = await harness((m) => (m.MT === 'S0' ? [ack, s1(m, '00', { AM: m.AM, RF: m.RF, CN: '622848******1234', TN: '000001', RR: '261125000001' })] : []));
+    const h = await harness((m) =>
+      m.MT === 'S0'
+        ? [ack, s1(m, '00', { AM: m.AM, RF: m.RF, CN: '622848******1234', TN: '000001', RR: '261125000001' })]
+        : [],
+    );
     const out = await h.terminal.sale({ rf: 'R1', amountFen: 1234 });
-    expect(out).toMatchObject({ kind: 'approved', sale: { amountFen: 1234, cardMasked: '622848******1234', traceNo: '000001' } });
+    expect(out).toMatchObject({
+      kind: 'approved',
+      sale: { amountFen: 1234, cardMasked: '622848******1234', traceNo: '000001' },
+    });
     await new Promise((r) => setTimeout(r, 20));
     expect(h.port().recording.includes(ACK)).toBe(true);
     await h.terminal.close();
@@ -72,7 +96,10 @@ describe('SerialTerminal on a mock serial port', () => {
 
   it('NAKed on all three sends: not executed; nothing more is sent', async () => {
     const h = await harness(() => [nak]);
-    expect(await h.terminal.sale({ rf: 'R3', amountFen: 1 })).toMatchObject({ kind: 'not_executed', reason: expect.stringMatching(/NAKed on all 3/) });
+    expect(await h.terminal.sale({ rf: 'R3', amountFen: 1 })).toMatchObject({
+      kind: 'not_executed',
+      reason: expect.stringMatching(/NAKed on all 3/),
+    });
     expect(h.frames).toHaveLength(3);
     await h.terminal.close();
   });
@@ -92,14 +119,31 @@ describe('SerialTerminal on a mock serial port', () => {
 
   it('each prompt restarts T_RESP and reaches the hook', async () => {
     const prompts: string[] = [];
-    const h = await harness((m) => (m.MT !== 'S0' ? [] : [
-      ack,
-      // Each gap is well inside T_RESP (slack for a loaded machine); the answer comes long after one T_RESP.
-      { after: 600, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请插卡' }) },
-      { after: 1200, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请输入密码' }) },
-      { after: 1800, bytes: s1(m, '00') },
-    ]), { tRespMs: 1000 });
-    expect((await h.terminal.sale({ rf: 'R6', amountFen: 1 }, { onPrompt: (t) => { prompts.push(t); } })).kind).toBe('approved');
+    const h = await harness(
+      (m) =>
+        m.MT !== 'S0'
+          ? []
+          : [
+              ack,
+              // Each gap is well inside T_RESP (slack for a loaded machine); the answer comes long after one T_RESP.
+              { after: 600, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请插卡' }) },
+              { after: 1200, bytes: encodeFrame({ MT: 'P1', SQ: m.SQ, RM: '请输入密码' }) },
+              { after: 1800, bytes: s1(m, '00') },
+            ],
+      { tRespMs: 1000 },
+    );
+    expect(
+      (
+        await h.terminal.sale(
+          { rf: 'R6', amountFen: 1 },
+          {
+            onPrompt: (t) => {
+              prompts.push(t);
+            },
+          },
+        )
+      ).kind,
+    ).toBe('approved');
     expect(prompts).toEqual(['请插卡', '请输入密码']);
     await h.terminal.close();
   });
@@ -126,16 +170,21 @@ describe('SerialTerminal on a mock serial port', () => {
     const first = h.terminal.sale({ rf: 'R8', amountFen: 1 });
     await new Promise((r) => setTimeout(r, 10));
     expect(h.terminal.isIdle()).toBe(false);
-    expect(await h.terminal.sale({ rf: 'R9', amountFen: 1 })).toMatchObject({ kind: 'not_executed', reason: expect.stringMatching(/busy/) });
+    expect(await h.terminal.sale({ rf: 'R9', amountFen: 1 })).toMatchObject({
+      kind: 'not_executed',
+      reason: expect.stringMatching(/busy/),
+    });
     expect((await first).kind).toBe('approved');
     expect(h.frames.map((f) => f.RF)).toEqual(['R8']);
     await h.terminal.close();
   });
 
   it('a sale waits for a status query in flight instead of failing; a query is refused during a sale', async () => {
-    const h = await harness((m) => (m.MT === 'Q0'
-      ? [ack, { after: 80, bytes: encodeFrame({ MT: 'Q1', SQ: m.SQ, RC: '00', RF: m.RF, ST: 'N' }) }]
-      : [ack, { after: 80, bytes: s1(m, '00') }]));
+    const h = await harness((m) =>
+      m.MT === 'Q0'
+        ? [ack, { after: 80, bytes: encodeFrame({ MT: 'Q1', SQ: m.SQ, RC: '00', RF: m.RF, ST: 'N' }) }]
+        : [ack, { after: 80, bytes: s1(m, '00') }],
+    );
     const query = h.terminal.query('OLD');
     await new Promise((r) => setTimeout(r, 10));
     const sale = h.terminal.sale({ rf: 'NEW', amountFen: 1 });
@@ -157,7 +206,10 @@ describe('SerialTerminal on a mock serial port', () => {
     }
     let signedIn = false;
     const h = await harness((m) => {
-      if (m.MT === 'L0') { signedIn = true; return [ack, encodeFrame({ MT: 'L1', SQ: m.SQ, RC: '00' })]; }
+      if (m.MT === 'L0') {
+        signedIn = true;
+        return [ack, encodeFrame({ MT: 'L1', SQ: m.SQ, RC: '00' })];
+      }
       return [ack, s1(m, signedIn ? '00' : 'NS')];
     });
     expect((await h.terminal.sale({ rf: 'RNS', amountFen: 1 })).kind).toBe('approved');
@@ -217,8 +269,13 @@ describe('SerialTerminal on a mock serial port', () => {
 
   // Defect 6 (issue 10): a final response is the answer only when SQ and RF (and AM when it carries one) match.
   it('answers matched too loosely: an S1 with our SQ but another RF is ignored and the real answer is taken', async () => {
-    const h = await harness((m) => (m.MT === 'S0' ? [ack, s1(m, '51', { RF: 'SOMEONE-ELSE' }), { after: 40, bytes: s1(m, '00', { AM: m.AM }) }] : []));
-    expect(await h.terminal.sale({ rf: 'MATCH1', amountFen: 100 })).toMatchObject({ kind: 'approved', sale: { rf: 'MATCH1' } });
+    const h = await harness((m) =>
+      m.MT === 'S0' ? [ack, s1(m, '51', { RF: 'SOMEONE-ELSE' }), { after: 40, bytes: s1(m, '00', { AM: m.AM }) }] : [],
+    );
+    expect(await h.terminal.sale({ rf: 'MATCH1', amountFen: 100 })).toMatchObject({
+      kind: 'approved',
+      sale: { rf: 'MATCH1' },
+    });
     await h.terminal.close();
   });
 
@@ -229,19 +286,28 @@ describe('SerialTerminal on a mock serial port', () => {
   });
 
   it('answers matched too loosely: an S1 carrying no RF is not taken as a decline', async () => {
-    const h = await harness((m) => (m.MT === 'S0' ? [ack, encodeFrame({ MT: 'S1', SQ: m.SQ, RC: '51' })] : []), { tRespMs: 150 });
+    const h = await harness((m) => (m.MT === 'S0' ? [ack, encodeFrame({ MT: 'S1', SQ: m.SQ, RC: '51' })] : []), {
+      tRespMs: 150,
+    });
     expect(await h.terminal.sale({ rf: 'MATCH3', amountFen: 100 })).toMatchObject({ kind: 'unknown', acked: true });
     await h.terminal.close();
   });
 
   it('answers matched too loosely: an S1 with another SQ is ignored', async () => {
-    const h = await harness((m) => (m.MT === 'S0' ? [ack, encodeFrame({ MT: 'S1', SQ: '000777', RC: '51', RF: m.RF })] : []), { tRespMs: 150 });
+    const h = await harness(
+      (m) => (m.MT === 'S0' ? [ack, encodeFrame({ MT: 'S1', SQ: '000777', RC: '51', RF: m.RF })] : []),
+      { tRespMs: 150 },
+    );
     expect(await h.terminal.sale({ rf: 'MATCH4', amountFen: 100 })).toMatchObject({ kind: 'unknown', acked: true });
     await h.terminal.close();
   });
 
   it('answers matched too loosely: a Q1 about another RF is ignored', async () => {
-    const h = await harness((m) => [ack, encodeFrame({ MT: 'Q1', SQ: m.SQ, RC: '00', RF: 'OTHER', ST: 'N' }), { after: 40, bytes: encodeFrame({ MT: 'Q1', SQ: m.SQ, RC: '00', RF: m.RF, ST: 'A', AM: '000000000100' }) }]);
+    const h = await harness((m) => [
+      ack,
+      encodeFrame({ MT: 'Q1', SQ: m.SQ, RC: '00', RF: 'OTHER', ST: 'N' }),
+      { after: 40, bytes: encodeFrame({ MT: 'Q1', SQ: m.SQ, RC: '00', RF: m.RF, ST: 'A', AM: '000000000100' }) },
+    ]);
     expect(await h.terminal.query('MATCH5')).toMatchObject({ kind: 'status', status: 'A' });
     await h.terminal.close();
   });

@@ -10,8 +10,17 @@ import { Logger, silentLogger } from '../shared/logger';
 import { EcrMessage, amountField } from './ecr-codec';
 import { EcrLink } from './ecr-link';
 import {
-  ApprovedSale, QueryOutcome, QueryStatus, RefundRequest, SaleHooks, SaleOutcome, SaleRequest, SimpleOutcome, Terminal,
-  TerminalBusyError, VoidRequest,
+  ApprovedSale,
+  QueryOutcome,
+  QueryStatus,
+  RefundRequest,
+  SaleHooks,
+  SaleOutcome,
+  SaleRequest,
+  SimpleOutcome,
+  Terminal,
+  TerminalBusyError,
+  VoidRequest,
 } from './terminal';
 
 export interface SerialTerminalOptions {
@@ -65,26 +74,49 @@ export class SerialTerminal implements Terminal {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
 
-  constructor(readonly lane: string, private readonly opts: SerialTerminalOptions) {
+  constructor(
+    readonly lane: string,
+    private readonly opts: SerialTerminalOptions,
+  ) {
     this.log = opts.log ?? silentLogger;
   }
 
   /** Opens the port; when it cannot, keeps trying in the background and reports not connected. */
   async start(): Promise<this> {
     await this.open().catch((err) => {
-      this.log.warn('terminal port could not be opened; retrying', { lane: this.lane, path: this.opts.path, err: String(err) });
+      this.log.warn('terminal port could not be opened; retrying', {
+        lane: this.lane,
+        path: this.opts.path,
+        err: String(err),
+      });
       this.scheduleReconnect();
     });
     return this;
   }
 
-  isIdle(): boolean { return !this.busy; }
-  isConnected(): boolean { return this.connected; }
+  isIdle(): boolean {
+    return !this.busy;
+  }
+  isConnected(): boolean {
+    return this.connected;
+  }
 
   private open(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const port = new SerialPortStream({ binding: this.opts.binding, path: this.opts.path, baudRate: this.opts.baudRate ?? 9600, autoOpen: false });
-      const link = new EcrLink({ write: (b) => { port.write(b); } }, { tAckMs: this.opts.tAckMs, tByteMs: this.opts.tByteMs });
+      const port = new SerialPortStream({
+        binding: this.opts.binding,
+        path: this.opts.path,
+        baudRate: this.opts.baudRate ?? 9600,
+        autoOpen: false,
+      });
+      const link = new EcrLink(
+        {
+          write: (b) => {
+            port.write(b);
+          },
+        },
+        { tAckMs: this.opts.tAckMs, tByteMs: this.opts.tByteMs },
+      );
       link.on('message', (m: EcrMessage) => this.onMessage(m));
       link.on('bad', (reason: string) => this.log.warn('bad frame from terminal', { lane: this.lane, reason }));
       port.on('data', (d: Buffer) => link.feed(d));
@@ -133,7 +165,9 @@ export class SerialTerminal implements Terminal {
   }
 
   /** For tests of the wrap: the SQ the next request will carry is after `n`. */
-  setSequence(n: number): void { this.sq = n; }
+  setSequence(n: number): void {
+    this.sq = n;
+  }
 
   private onMessage(m: EcrMessage): void {
     const c = this.current;
@@ -147,14 +181,24 @@ export class SerialTerminal implements Terminal {
       return;
     }
     if (m.MT !== c.expect) {
-      this.log.warn('terminal message of an unexpected type; ignored', { lane: this.lane, mt: m.MT, sq: m.SQ, expected: c.expect });
+      this.log.warn('terminal message of an unexpected type; ignored', {
+        lane: this.lane,
+        mt: m.MT,
+        sq: m.SQ,
+        expected: c.expect,
+      });
       return;
     }
     // A stale or misrouted final response (an earlier request's, after an SQ wrap or a restart of our counter)
     // must not settle this one: RF always, and AM whenever the response carries one, must be ours.
     const mismatch = answerMismatch(c.request, m);
     if (mismatch) {
-      this.log.warn('terminal answer does not match the request in flight; ignored', { lane: this.lane, mt: m.MT, sq: m.SQ, mismatch });
+      this.log.warn('terminal answer does not match the request in flight; ignored', {
+        lane: this.lane,
+        mt: m.MT,
+        sq: m.SQ,
+        mismatch,
+      });
       return;
     }
     c.done({ kind: 'response', msg: m });
@@ -178,7 +222,9 @@ export class SerialTerminal implements Terminal {
     }
     this.busy = kind;
     let done!: () => void;
-    this.idle = new Promise((r) => { done = r; });
+    this.idle = new Promise((r) => {
+      done = r;
+    });
     try {
       const link = this.link;
       if (!link || !this.connected) return { kind: 'not_sent', naks: 0, sends: 0 };
@@ -186,17 +232,36 @@ export class SerialTerminal implements Terminal {
       const msg: EcrMessage = { MT: fields.MT, SQ: sq, ...fields };
       const expect = `${fields.MT[0]}1`;
       let settle!: (e: Exchange) => void;
-      const result = new Promise<Exchange>((r) => { settle = r; });
+      const result = new Promise<Exchange>((r) => {
+        settle = r;
+      });
       const c: Current = {
-        sq, expect, request: msg, acked: false, written: false, hooks, timeoutMs, timer: null,
-        done: (e) => { if (c.timer) clearTimeout(c.timer); if (this.current === c) this.current = null; settle(e); },
+        sq,
+        expect,
+        request: msg,
+        acked: false,
+        written: false,
+        hooks,
+        timeoutMs,
+        timer: null,
+        done: (e) => {
+          if (c.timer) clearTimeout(c.timer);
+          if (this.current === c) this.current = null;
+          settle(e);
+        },
       };
       this.current = c;
-      const sent = await link.send(msg, () => { c.written = true; });
+      const sent = await link.send(msg, () => {
+        c.written = true;
+      });
       if (!sent.acked) {
         // A final response can beat a lost ACK (then the terminal did take the request); a lost line settled it already.
         if (this.current !== c) return await result;
-        c.done(sent.sends === 0 ? { kind: 'line_down', acked: false, written: c.written } : { kind: 'not_sent', naks: sent.naks, sends: sent.sends });
+        c.done(
+          sent.sends === 0
+            ? { kind: 'line_down', acked: false, written: c.written }
+            : { kind: 'not_sent', naks: sent.naks, sends: sent.sends },
+        );
         return await result;
       }
       if (this.current === c) {
@@ -229,8 +294,10 @@ export class SerialTerminal implements Terminal {
       case 'line_down':
         // Once a byte is out, the terminal may have read the whole frame and gone to the bank: only
         // "nothing written" is a confirmed non-execution. Q0 `N` later settles an un-ACKed one as failed.
-        if (ex.acked) return { kind: 'unknown', reason: 'line broke after the terminal accepted the request', acked: true };
-        if (ex.written) return { kind: 'unknown', reason: 'line broke after the request was sent, before its ACK', acked: false };
+        if (ex.acked)
+          return { kind: 'unknown', reason: 'line broke after the terminal accepted the request', acked: true };
+        if (ex.written)
+          return { kind: 'unknown', reason: 'line broke after the request was sent, before its ACK', acked: false };
         return { kind: 'not_executed', reason: 'terminal not connected' };
       case 'no_response':
         return { kind: 'unknown', reason: `no final response within ${this.opts.tRespMs} ms`, acked: true };
@@ -246,7 +313,14 @@ export class SerialTerminal implements Terminal {
       if (signIn.ok) return this.financial(fields, hooks, false);
     }
     if (NOT_EXECUTED_RCS.has(rc)) return { kind: 'not_executed', rc, rm: m.RM, reason: `terminal answered ${rc}` };
-    return { kind: 'unknown', rc, rm: m.RM, reason: rc === '98' ? 'no answer from the bank (98); the terminal will reverse it' : `unlisted response code ${rc}`, acked: true };
+    return {
+      kind: 'unknown',
+      rc,
+      rm: m.RM,
+      reason:
+        rc === '98' ? 'no answer from the bank (98); the terminal will reverse it' : `unlisted response code ${rc}`,
+      acked: true,
+    };
   }
 
   sale(req: SaleRequest, hooks?: SaleHooks): Promise<SaleOutcome> {
@@ -258,22 +332,36 @@ export class SerialTerminal implements Terminal {
   }
 
   refund(req: RefundRequest, hooks?: SaleHooks): Promise<SaleOutcome> {
-    return this.financial({ MT: 'R0', AM: amountField(req.amountFen), RR: req.rrn, OD: req.originalDate, RF: req.rf }, hooks);
+    return this.financial(
+      { MT: 'R0', AM: amountField(req.amountFen), RR: req.rrn, OD: req.originalDate, RF: req.rf },
+      hooks,
+    );
   }
 
   async query(rf: string): Promise<QueryOutcome> {
-    const ex = await this.exchange({ MT: 'Q0', RF: rf }, this.opts.tQueryMs ?? 10_000).catch((err) => ({ kind: 'error', err }) as const);
-    if (ex.kind !== 'response') return { kind: 'failed', reason: ex.kind === 'error' ? String(ex.err) : `query ${ex.kind.replace('_', ' ')}` };
+    const ex = await this.exchange({ MT: 'Q0', RF: rf }, this.opts.tQueryMs ?? 10_000).catch(
+      (err) => ({ kind: 'error', err }) as const,
+    );
+    if (ex.kind !== 'response')
+      return { kind: 'failed', reason: ex.kind === 'error' ? String(ex.err) : `query ${ex.kind.replace('_', ' ')}` };
     const m = ex.msg;
-    if (m.RC !== '00' || !m.ST || !'ADRPVN'.includes(m.ST) || m.ST.length !== 1) return { kind: 'failed', rc: m.RC, reason: `terminal answered ${m.RC}` };
+    if (m.RC !== '00' || !m.ST || !'ADRPVN'.includes(m.ST) || m.ST.length !== 1)
+      return { kind: 'failed', rc: m.RC, reason: `terminal answered ${m.RC}` };
     return {
-      kind: 'status', status: m.ST as QueryStatus, amountFen: m.AM ? Number(m.AM) : undefined,
-      traceNo: m.TN, rrn: m.RR, txnDate: m.DT, txnTime: m.TM,
+      kind: 'status',
+      status: m.ST as QueryStatus,
+      amountFen: m.AM ? Number(m.AM) : undefined,
+      traceNo: m.TN,
+      rrn: m.RR,
+      txnDate: m.DT,
+      txnTime: m.TM,
     };
   }
 
   async signIn(): Promise<SimpleOutcome> {
-    const ex = await this.exchange({ MT: 'L0' }, this.opts.tQueryMs ?? 30_000).catch((err) => ({ kind: 'error', err }) as const);
+    const ex = await this.exchange({ MT: 'L0' }, this.opts.tQueryMs ?? 30_000).catch(
+      (err) => ({ kind: 'error', err }) as const,
+    );
     if (ex.kind !== 'response') return { ok: false, reason: ex.kind === 'error' ? String(ex.err) : ex.kind };
     return { ok: ex.msg.RC === '00', rc: ex.msg.RC, rm: ex.msg.RM };
   }
@@ -298,9 +386,20 @@ export function answerMismatch(req: EcrMessage, res: EcrMessage): string | null 
 
 function approvedSale(m: EcrMessage, req: EcrMessage): ApprovedSale {
   return {
-    rc: '00', rm: m.RM, amountFen: Number(m.AM ?? req.AM), rf: m.RF ?? req.RF,
-    cardMasked: maskedCard(m.CN), cardType: m.CT, terminalId: m.TI, merchantId: m.MI, batchNo: m.BN, traceNo: m.TN,
-    rrn: m.RR, authCode: m.AC, txnDate: m.DT, txnTime: m.TM,
+    rc: '00',
+    rm: m.RM,
+    amountFen: Number(m.AM ?? req.AM),
+    rf: m.RF ?? req.RF,
+    cardMasked: maskedCard(m.CN),
+    cardType: m.CT,
+    terminalId: m.TI,
+    merchantId: m.MI,
+    batchNo: m.BN,
+    traceNo: m.TN,
+    rrn: m.RR,
+    authCode: m.AC,
+    txnDate: m.DT,
+    txnTime: m.TM,
   };
 }
 

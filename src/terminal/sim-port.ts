@@ -11,27 +11,41 @@ export interface SimOnPort {
   close(): Promise<void>;
 }
 
-export async function runSimulatorOnPort(binding: BindingInterface, path: string, opts: SimulatorOptions & { baudRate?: number; reopenAfterMs?: number; exitOnClose?: boolean }): Promise<SimOnPort> {
+export async function runSimulatorOnPort(
+  binding: BindingInterface,
+  path: string,
+  opts: SimulatorOptions & { baudRate?: number; reopenAfterMs?: number; exitOnClose?: boolean },
+): Promise<SimOnPort> {
   let port: SerialPortStream | null = null;
   let stopped = false;
-  const simulator = new TerminalSimulator({ write: (b) => { port?.write(b); } }, {
-    ...opts,
-    onClose: () => {
-      const p = port;
-      port = null;
-      simulator.link.lineDown();
-      p?.close(() => {
-        if (opts.exitOnClose) return opts.onClose?.();
-        setTimeout(() => { if (!stopped) void open().then(() => simulator.link.lineUp()); }, opts.reopenAfterMs ?? 300);
-      });
+  const simulator = new TerminalSimulator(
+    {
+      write: (b) => {
+        port?.write(b);
+      },
     },
-  });
-  const open = () => new Promise<void>((resolve, reject) => {
-    const p = new SerialPortStream({ binding, path, baudRate: opts.baudRate ?? 9600, autoOpen: false });
-    p.on('data', (d: Buffer) => simulator.feed(d));
-    p.on('error', () => undefined);
-    p.open((err) => (err ? reject(err) : (port = p, resolve())));
-  });
+    {
+      ...opts,
+      onClose: () => {
+        const p = port;
+        port = null;
+        simulator.link.lineDown();
+        p?.close(() => {
+          if (opts.exitOnClose) return opts.onClose?.();
+          setTimeout(() => {
+            if (!stopped) void open().then(() => simulator.link.lineUp());
+          }, opts.reopenAfterMs ?? 300);
+        });
+      },
+    },
+  );
+  const open = () =>
+    new Promise<void>((resolve, reject) => {
+      const p = new SerialPortStream({ binding, path, baudRate: opts.baudRate ?? 9600, autoOpen: false });
+      p.on('data', (d: Buffer) => simulator.feed(d));
+      p.on('error', () => undefined);
+      p.open((err) => (err ? reject(err) : ((port = p), resolve())));
+    });
   await open();
   return {
     simulator,

@@ -30,7 +30,10 @@ async function body(req: IncomingMessage): Promise<unknown> {
 
 export async function runSimTerminal(args: string[]): Promise<void> {
   const path = arg(args, '--port');
-  if (!path) throw new Error('usage: pos sim-terminal --port PATH [--script FILE] [--control HOST:PORT] [--acquirer URL] [--baud N]');
+  if (!path)
+    throw new Error(
+      'usage: pos sim-terminal --port PATH [--script FILE] [--control HOST:PORT] [--acquirer URL] [--baud N]',
+    );
   const scriptFile = arg(args, '--script');
   const script: SimScript | undefined = scriptFile ? JSON.parse(readFileSync(scriptFile, 'utf8')) : undefined;
   const acquirerUrl = arg(args, '--acquirer');
@@ -38,18 +41,29 @@ export async function runSimTerminal(args: string[]): Promise<void> {
   if (acquirerUrl) bank = new (await import('../acquirer/bank-http')).HttpSimBank(acquirerUrl);
 
   const sim = await runSimulatorOnPort(autoDetect(), path, {
-    bank, script, baudRate: Number(arg(args, '--baud') ?? 9600), exitOnClose: true,
-    onClose: () => { process.stdout.write('sim-terminal: port closed by script; exiting\n'); setTimeout(() => process.exit(0), 50); },
+    bank,
+    script,
+    baudRate: Number(arg(args, '--baud') ?? 9600),
+    exitOnClose: true,
+    onClose: () => {
+      process.stdout.write('sim-terminal: port closed by script; exiting\n');
+      setTimeout(() => process.exit(0), 50);
+    },
   });
   const simulator = sim.simulator;
-  simulator.on('request', (m: Record<string, string>) => process.stdout.write(`sim-terminal: ${m.MT} SQ=${m.SQ}${m.RF ? ` RF=${m.RF}` : ''}${m.AM ? ` AM=${m.AM}` : ''}\n`));
+  simulator.on('request', (m: Record<string, string>) =>
+    process.stdout.write(`sim-terminal: ${m.MT} SQ=${m.SQ}${m.RF ? ` RF=${m.RF}` : ''}${m.AM ? ` AM=${m.AM}` : ''}\n`),
+  );
   process.stdout.write(`sim-terminal ready on ${path}\n`);
 
   const control = arg(args, '--control');
   if (control) {
     const [host, port] = control.split(':');
     const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
-      const send = (status: number, payload: unknown) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(payload)); };
+      const send = (status: number, payload: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(payload));
+      };
       try {
         if (req.method === 'POST' && req.url === '/rules') {
           const b = await body(req);
@@ -69,9 +83,14 @@ export async function runSimTerminal(args: string[]): Promise<void> {
       }
     });
     await new Promise<void>((r) => server.listen(Number(port || 0), host || '127.0.0.1', r));
-    process.stdout.write(`sim-terminal control on http://${host || '127.0.0.1'}:${(server.address() as AddressInfo).port}\n`);
+    process.stdout.write(
+      `sim-terminal control on http://${host || '127.0.0.1'}:${(server.address() as AddressInfo).port}\n`,
+    );
   }
-  const stop = async () => { await sim.close(); process.exit(0); };
+  const stop = async () => {
+    await sim.close();
+    process.exit(0);
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 }

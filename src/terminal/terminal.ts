@@ -10,16 +10,16 @@ export interface ApprovedSale {
   rm?: string;
   amountFen: number;
   rf: string;
-  cardMasked?: string;   // CN, e.g. 622848******1234
-  cardType?: string;     // CT
-  terminalId?: string;   // TI
-  merchantId?: string;   // MI
-  batchNo?: string;      // BN
-  traceNo?: string;      // TN
-  rrn?: string;          // RR
-  authCode?: string;     // AC
-  txnDate?: string;      // DT YYYYMMDD
-  txnTime?: string;      // TM hhmmss
+  cardMasked?: string; // CN, e.g. 622848******1234
+  cardType?: string; // CT
+  terminalId?: string; // TI
+  merchantId?: string; // MI
+  batchNo?: string; // BN
+  traceNo?: string; // TN
+  rrn?: string; // RR
+  authCode?: string; // AC
+  txnDate?: string; // DT YYYYMMDD
+  txnTime?: string; // TM hhmmss
 }
 
 /**
@@ -66,15 +66,15 @@ export interface SaleRequest {
 }
 
 export interface VoidRequest {
-  rf: string;          // a new reference for the void itself
+  rf: string; // a new reference for the void itself
   amountFen: number;
-  traceNo: string;     // TN of the sale being voided
+  traceNo: string; // TN of the sale being voided
 }
 
 export interface RefundRequest {
-  rf: string;          // a new reference for the refund itself
+  rf: string; // a new reference for the refund itself
   amountFen: number;
-  rrn: string;         // RR of the original sale
+  rrn: string; // RR of the original sale
   originalDate: string; // OD, YYYYMMDD
 }
 

@@ -5,22 +5,48 @@ import { laneName, noQuery, parse, pathParam, positiveFen, uuidParam } from '../
 import { unprocessable } from '../shared/errors';
 import { TicketingService } from './ticketing.service';
 
-const id = (max: number) => z.string().regex(new RegExp(`^[A-Za-z0-9][A-Za-z0-9_-]{0,${max - 1}}$`), `1–${max} letters, digits, _ -`);
+const id = (max: number) =>
+  z.string().regex(new RegExp(`^[A-Za-z0-9][A-Za-z0-9_-]{0,${max - 1}}$`), `1–${max} letters, digits, _ -`);
 const eventId = id(24);
 const seatId = id(32);
 const ttl = z.number().int('whole seconds').min(5, 'at least 5 seconds').max(7200, 'at most 7200 seconds');
 
-const eventBody = z.object({
-  id: eventId,
-  name: z.string().trim().min(1).max(200),
-  seats: z.array(z.object({
-    id: seatId, section: z.string().max(32).optional(), row: z.string().max(16).optional(),
-    number: z.number().int().min(0).max(1_000_000).optional(), priceFen: positiveFen,
-  }).strict()).min(1, 'at least one seat').max(20_000, 'at most 20 000 seats'),
-}).strict();
+const eventBody = z
+  .object({
+    id: eventId,
+    name: z.string().trim().min(1).max(200),
+    seats: z
+      .array(
+        z
+          .object({
+            id: seatId,
+            section: z.string().max(32).optional(),
+            row: z.string().max(16).optional(),
+            number: z.number().int().min(0).max(1_000_000).optional(),
+            priceFen: positiveFen,
+          })
+          .strict(),
+      )
+      .min(1, 'at least one seat')
+      .max(20_000, 'at most 20 000 seats'),
+  })
+  .strict();
 const holdBody = z.union([
-  z.object({ seats: z.array(seatId).min(1, 'at least one seat').max(50, 'at most 50 seats'), ttlSeconds: ttl.optional(), lane: laneName.optional() }).strict(),
-  z.object({ count: z.number().int().min(1).max(20), section: z.string().max(32).optional(), ttlSeconds: ttl.optional(), lane: laneName.optional() }).strict(),
+  z
+    .object({
+      seats: z.array(seatId).min(1, 'at least one seat').max(50, 'at most 50 seats'),
+      ttlSeconds: ttl.optional(),
+      lane: laneName.optional(),
+    })
+    .strict(),
+  z
+    .object({
+      count: z.number().int().min(1).max(20),
+      section: z.string().max(32).optional(),
+      ttlSeconds: ttl.optional(),
+      lane: laneName.optional(),
+    })
+    .strict(),
 ]);
 const extendBody = z.object({ ttlSeconds: ttl }).strict();
 
@@ -44,7 +70,10 @@ export function ticketingRoutes(ticketing: TicketingService, knownLane: LaneDire
     const lane = body.lane ?? req.principal?.lane ?? 'box-office';
     checkLane(req, lane);
     // A lane named explicitly must exist; the box office (no lane given) is the default counter.
-    if (body.lane !== undefined && !knownLane(body.lane)) throw unprocessable('unknown_lane', `lane ${body.lane} has no terminal and is not a cash lane (POS_LANES)`, { lane: body.lane });
+    if (body.lane !== undefined && !knownLane(body.lane))
+      throw unprocessable('unknown_lane', `lane ${body.lane} has no terminal and is not a cash lane (POS_LANES)`, {
+        lane: body.lane,
+      });
     res.status(201).json(await ticketing.hold(ev, { ...body, ttlSeconds: body.ttlSeconds ?? 900, lane }, actorOf(req)));
   });
 

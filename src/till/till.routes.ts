@@ -4,9 +4,13 @@ import { actorOf, allow, checkLane } from '../http/auth';
 import { fen, laneName, lines, noQuery, parse, pathParam, skuCode, uuidParam } from '../http/validate';
 import { TillService } from './till.service';
 
-export const itemQuery = z.object({ q: z.string().trim().min(1).max(64), limit: z.coerce.number().int().min(1).max(50).optional() }).strict();
+export const itemQuery = z
+  .object({ q: z.string().trim().min(1).max(64), limit: z.coerce.number().int().min(1).max(50).optional() })
+  .strict();
 export const quoteBody = z.object({ lines }).strict();
-export const cashBody = z.object({ lane: laneName, tenderedFen: fen, acceptUnknownCard: z.boolean().optional() }).strict();
+export const cashBody = z
+  .object({ lane: laneName, tenderedFen: fen, acceptUnknownCard: z.boolean().optional() })
+  .strict();
 
 export function tillRoutes(till: TillService): Router {
   const r = Router();

@@ -6,9 +6,12 @@ it('src/db imports no capability', () => {
   const dir = join(__dirname, '..', '..', 'src', 'db');
   const offenders: string[] = [];
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.ts'))) {
-    for (const m of readFileSync(join(dir, f), 'utf8').matchAll(/from\s+'([^']+)'|import\s+'([^']+)'|require\('([^']+)'\)/g)) {
+    for (const m of readFileSync(join(dir, f), 'utf8').matchAll(
+      /from\s+'([^']+)'|import\s+'([^']+)'|require\('([^']+)'\)/g,
+    )) {
       const spec = m[1] ?? m[2] ?? m[3];
-      if (spec.startsWith('.') && !spec.startsWith('./') && spec !== '../../migrations') offenders.push(`${f}: ${spec}`);
+      if (spec.startsWith('.') && !spec.startsWith('./') && spec !== '../../migrations')
+        offenders.push(`${f}: ${spec}`);
     }
   }
   expect(offenders).toEqual([]);

@@ -35,7 +35,11 @@ describe('back office in Chromium', () => {
     sim = await createSimulatedTerminal('lane-1', { bank, tRespMs: T_RESP, tAckMs: 150, script: DEMO_SCRIPT });
     // The acquirer simulator shares the terminal's bank, so its settlement files list what the terminal did.
     acq = await embeddedAcquirer(bank);
-    t = await startTestApp('sqlite', { acquirer: acq.acquirer, terminals: new Map([['lane-1', sim.terminal]]), config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600, orderHoldSeconds: 3 } });
+    t = await startTestApp('sqlite', {
+      acquirer: acq.acquirer,
+      terminals: new Map([['lane-1', sim.terminal]]),
+      config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600, orderHoldSeconds: 3 },
+    });
     officeKey = (await t.api('POST', '/v1/api-keys', { role: 'backoffice' })).body.key;
     office = await t.as('backoffice');
     cashier = await t.as('cashier', 'lane-1');
@@ -44,8 +48,15 @@ describe('back office in Chromium', () => {
     await signIn(page, `${t.url}/backoffice`, officeKey);
     await page.getByTestId('nav-held').waitFor();
   }, 120_000);
-  afterAll(async () => { await browser?.close(); await t?.stop(); await sim?.close(); await acq?.close(); });
-  afterEach(async () => { expect(await t.check()).toEqual([]); });
+  afterAll(async () => {
+    await browser?.close();
+    await t?.stop();
+    await sim?.close();
+    await acq?.close();
+  });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
 
   async function sku(priceFen: number, qty = 10): Promise<string> {
     const code = `BO-${++seq}`;
@@ -58,7 +69,11 @@ describe('back office in Chromium', () => {
   /** A card attempt whose outcome the terminal never gave (¥44.00 in the demo script): held money. */
   async function unknownPayment(code: string): Promise<{ orderId: string; paymentId: string }> {
     const o = await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: code, qty: 1 }] });
-    const p = await cashier('POST', `/v1/orders/${o.body.id}/payments`, { method: 'card', amountFen: o.body.totalFen, lane: 'lane-1' });
+    const p = await cashier('POST', `/v1/orders/${o.body.id}/payments`, {
+      method: 'card',
+      amountFen: o.body.totalFen,
+      lane: 'lane-1',
+    });
     const after = (await cashier('GET', `/v1/payments/${p.body.id}?wait=10`)).body;
     expect(after.status).toBe('unknown');
     return { orderId: o.body.id, paymentId: p.body.id };
@@ -172,7 +187,14 @@ describe('back office in Chromium', () => {
     await page.getByTestId('coupon-amount').fill('8.50');
     await page.getByTestId('coupon-save').click();
     await page.locator('[data-testid=coupon-row][data-code="WEB-SAVE8"][data-used="0"][data-remaining="3"]').waitFor();
-    expect((await office('GET', '/v1/coupons/WEB-SAVE8')).body).toMatchObject({ kind: 'amount_off', amountFen: 850, minSubtotalFen: 5000, skus: [a], maxUses: 3, remaining: 3 });
+    expect((await office('GET', '/v1/coupons/WEB-SAVE8')).body).toMatchObject({
+      kind: 'amount_off',
+      amountFen: 850,
+      minSubtotalFen: 5000,
+      skus: [a],
+      maxUses: 3,
+      remaining: 3,
+    });
 
     // A use reserved by an order shows as one fewer remaining once the list is read again.
     const o = await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1 }], coupon: 'WEB-SAVE8' });
@@ -193,7 +215,9 @@ describe('back office in Chromium', () => {
   });
 
   it('seat map: a seat held through the API turns to held within 2 s', async () => {
-    const seats = ['A', 'B'].flatMap((row) => [1, 2, 3, 4, 5, 6].map((n) => ({ id: `${row}${n}`, section: '池座', row, number: n, priceFen: 18000 })));
+    const seats = ['A', 'B'].flatMap((row) =>
+      [1, 2, 3, 4, 5, 6].map((n) => ({ id: `${row}${n}`, section: '池座', row, number: n, priceFen: 18000 })),
+    );
     expect((await office('POST', '/v1/events', { id: 'gala', name: '新年音乐会', seats })).status).toBe(201);
     await page.getByTestId('nav-seats').click();
     await page.locator('[data-testid=seat][data-seat-id="A3"][data-status="free"]').waitFor();
@@ -209,7 +233,13 @@ describe('back office in Chromium', () => {
   it('reconciliation: run a settle day against the acquirer simulator, see a difference, resolve it with a note', async () => {
     const day = addDays(settleDayAt(new Date()), -2);
     // A charge the acquirer settled that this store never recorded: an acquirer-only difference for a person.
-    await bank.record({ orderId: 'FOREIGN-WEB-1', amountFen: 1234, status: 'approved', txnTime: chinaTimestamp(new Date(`${day}T10:00:00+08:00`)), respCode: '00' });
+    await bank.record({
+      orderId: 'FOREIGN-WEB-1',
+      amountFen: 1234,
+      status: 'approved',
+      txnTime: chinaTimestamp(new Date(`${day}T10:00:00+08:00`)),
+      respCode: '00',
+    });
     await page.getByTestId('nav-recon').click();
     await page.getByTestId('recon-date').fill(day);
     await page.getByTestId('recon-start').click();
@@ -228,11 +258,14 @@ describe('back office in Chromium', () => {
     expect(runs[0].counts.acquirerOnly).toBe(1);
   });
 
-  it('shifts: a closed shift\'s Z report with its over/short', async () => {
+  it("shifts: a closed shift's Z report with its over/short", async () => {
     const a = await sku(1000);
     const shift = (await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 5000 })).body;
     const o = (await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1 }] })).body;
-    expect((await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 1000, lane: 'lane-1' })).status).toBe(201);
+    expect(
+      (await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 1000, lane: 'lane-1' }))
+        .status,
+    ).toBe(201);
     expect((await cashier('POST', `/v1/shifts/${shift.id}/close`, { countedCashFen: 6050 })).status).toBe(200);
     await page.getByTestId('nav-shifts').click();
     await page.locator(`[data-testid=z-report][data-shift-id="${shift.id}"][data-over-short-fen="50"]`).waitFor();

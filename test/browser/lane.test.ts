@@ -27,15 +27,29 @@ describe('lane (cashier screen) in Chromium', () => {
 
   beforeAll(async () => {
     await buildPages();
-    sim = await createSimulatedTerminal('lane-1', { bank: new MemorySimBank(), tRespMs: T_RESP, tAckMs: 150, script: DEMO_SCRIPT });
-    t = await startTestApp('sqlite', { terminals: new Map([['lane-1', sim.terminal]]), config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600 } });
+    sim = await createSimulatedTerminal('lane-1', {
+      bank: new MemorySimBank(),
+      tRespMs: T_RESP,
+      tAckMs: 150,
+      script: DEMO_SCRIPT,
+    });
+    t = await startTestApp('sqlite', {
+      terminals: new Map([['lane-1', sim.terminal]]),
+      config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600 },
+    });
     office = await t.as('backoffice');
     cashierKey = (await t.api('POST', '/v1/api-keys', { role: 'cashier', lane: 'lane-1' })).body.key;
     cashier = await t.as('cashier', 'lane-1');
     browser = await launch();
   }, 120_000);
-  afterAll(async () => { await browser?.close(); await t?.stop(); await sim?.close(); });
-  afterEach(async () => { expect(await t.check()).toEqual([]); });
+  afterAll(async () => {
+    await browser?.close();
+    await t?.stop();
+    await sim?.close();
+  });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
 
   async function sku(priceFen: number, qty = 10): Promise<string> {
     const code = `LANE-${++seq}`;
@@ -48,7 +62,10 @@ describe('lane (cashier screen) in Chromium', () => {
   async function eventually<T>(read: () => Promise<T>, want: T, ms = 10_000): Promise<void> {
     const until = Date.now() + ms;
     let got = await read();
-    while (got !== want && Date.now() < until) { await new Promise((r) => setTimeout(r, 100)); got = await read(); }
+    while (got !== want && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+      got = await read();
+    }
     expect(got).toBe(want);
   }
 
@@ -193,9 +210,11 @@ describe('lane (cashier screen) in Chromium', () => {
     await page.close();
   });
 
-  it('barcode scan, coupon checked when entered, the order\'s own discount and total, the receipt and a reprint', async () => {
+  it("barcode scan, coupon checked when entered, the order's own discount and total, the receipt and a reprint", async () => {
     const a = await sku(2000);
-    expect((await office('PUT', `/v1/skus/${a}`, { name: '矿泉水', priceFen: 2000, barcode: '6901234567892' })).status).toBe(200);
+    expect(
+      (await office('PUT', `/v1/skus/${a}`, { name: '矿泉水', priceFen: 2000, barcode: '6901234567892' })).status,
+    ).toBe(200);
     expect((await office('PUT', '/v1/coupons/SAVE5', { kind: 'amount_off', amountFen: 500 })).status).toBe(200);
     const page = await openLane();
     await scan(page, '6901234567892'); // the pack's EAN-13
@@ -219,11 +238,21 @@ describe('lane (cashier screen) in Chromium', () => {
     await page.close();
   });
 
-  it('return from a scanned receipt: pick a line and units, the refund is the server\'s and the stock comes back', async () => {
+  it("return from a scanned receipt: pick a line and units, the refund is the server's and the stock comes back", async () => {
     const a = await sku(1250);
     const b = await sku(800);
-    const o = (await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 2 }, { sku: b, qty: 1 }] })).body;
-    expect((await cashier('POST', `/v1/till/orders/${o.id}/cash`, { lane: 'lane-1', tenderedFen: 5000 })).status).toBe(201);
+    const o = (
+      await cashier('POST', '/v1/orders', {
+        lane: 'lane-1',
+        lines: [
+          { sku: a, qty: 2 },
+          { sku: b, qty: 1 },
+        ],
+      })
+    ).body;
+    expect((await cashier('POST', `/v1/till/orders/${o.id}/cash`, { lane: 'lane-1', tenderedFen: 5000 })).status).toBe(
+      201,
+    );
     const page = await openLane();
     await scan(page, orderCodeOf(o.id)); // the receipt's barcode, scanned into the ordinary scan field
     await page.getByTestId('returns-panel').waitFor();
@@ -275,8 +304,13 @@ describe('lane with shifts required, in Chromium', () => {
     t = await startTestApp('sqlite', { config: { cashLanes: ['lane-1'] }, deps: { lane: { shiftsRequired: true } } });
     browser = await launch();
   }, 120_000);
-  afterAll(async () => { await browser?.close(); await t?.stop(); });
-  afterEach(async () => { expect(await t.check()).toEqual([]); });
+  afterAll(async () => {
+    await browser?.close();
+    await t?.stop();
+  });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
 
   it('no shift open: going to payment says so and opens the shift screen; after opening, the sale goes through', async () => {
     const office = await t.as('backoffice');

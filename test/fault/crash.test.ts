@@ -21,8 +21,8 @@ import { ensureBuilt, freePort, repoRoot, seeded, ServiceProcess } from './servi
 const SEED = Number(process.env.CRASH_SEED ?? 20261125);
 const CLIENTS = 5;
 const CHECKOUTS = 40; // per client: 200 in all
-const PRICE = 1234;   // any amount but the demo's 5100/9800/4400 approves
-const SILENT = 4400;  // the terminal ACKs, the bank charges, no final response ever comes
+const PRICE = 1234; // any amount but the demo's 5100/9800/4400 approves
+const SILENT = 4400; // the terminal ACKs, the bank charges, no final response ever comes
 /** How long a retry keeps getting 409 "in progress" before the key counts as stuck (an idempotency lease must end sooner). */
 const LEASE_MS = 3000; // IDEMPOTENCY_LEASE_MS for the service under test (30 s in a store)
 const STUCK_AFTER_MS = Number(process.env.CRASH_STUCK_AFTER_MS ?? LEASE_MS + 12_000);
@@ -41,8 +41,17 @@ describe('pos serve with a device lane', () => {
   it('real lanes trusting the simulated acquirer: pos serve with a device lane and no ACQUIRER_URL exits before listening', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pos-refuse-'));
     const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'src', 'cli.js'), 'serve'], {
-      cwd: dir, encoding: 'utf8', timeout: 60_000,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: `sqlite:${join(dir, 'pos.db')}`, PORT: '0', POS_LOG: 'silent', POS_TERMINALS: 'lane-1:/dev/ttyPOS-NOT-THERE' },
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        DATABASE_URL: `sqlite:${join(dir, 'pos.db')}`,
+        PORT: '0',
+        POS_LOG: 'silent',
+        POS_TERMINALS: 'lane-1:/dev/ttyPOS-NOT-THERE',
+      },
     });
     expect(r.status).toBe(2);
     expect(r.stdout).not.toMatch(/listening/);
@@ -62,7 +71,17 @@ describe.each(testDbKinds())('crash harness on $name', ({ name }) => {
   let requests = 0;
   let nextKill = 0;
   let restarting: Promise<void> | null = null;
-  const figures = { kills: 0, checkouts: 0, cash: 0, card: 0, cardUnknownAfterCrash: 0, retries: 0, inProgress409: 0, declinedButCharged: 0, rerunFoundOwnAttempt: 0 };
+  const figures = {
+    kills: 0,
+    checkouts: 0,
+    cash: 0,
+    card: 0,
+    cardUnknownAfterCrash: 0,
+    retries: 0,
+    inProgress409: 0,
+    declinedButCharged: 0,
+    rerunFoundOwnAttempt: 0,
+  };
 
   const crashSoon = () => {
     if (restarting) return;
@@ -73,11 +92,18 @@ describe.each(testDbKinds())('crash harness on $name', ({ name }) => {
       await svc.kill();
       figures.kills++;
       await svc.start();
-    })().finally(() => { restarting = null; });
+    })().finally(() => {
+      restarting = null;
+    });
   };
 
   /** One HTTP call that survives crashes: connection errors and 5xx are retried with the same key. */
-  async function call(method: string, path: string, body?: unknown, opts: { key?: string; as?: string; countForKills?: boolean } = {}): Promise<Res> {
+  async function call(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { key?: string; as?: string; countForKills?: boolean } = {},
+  ): Promise<Res> {
     const started = Date.now();
     let firstInProgress = 0;
     for (let attempt = 0; ; attempt++) {
@@ -93,20 +119,28 @@ describe.each(testDbKinds())('crash harness on $name', ({ name }) => {
       if (opts.key) headers['idempotency-key'] = opts.key;
       let res: Res | null;
       try {
-        const r = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(20_000) });
+        const r = await fetch(base + path, {
+          method,
+          headers,
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: AbortSignal.timeout(20_000),
+        });
         const text = await r.text();
         res = { status: r.status, body: text ? JSON.parse(text) : null };
       } catch {
         res = null; // the service died under us (or was not up yet): retry with the same key
       }
-      if (res && res.status < 500 && !(res.status === 409 && res.body?.error?.code === 'idempotency_key_in_progress')) return res;
+      if (res && res.status < 500 && !(res.status === 409 && res.body?.error?.code === 'idempotency_key_in_progress'))
+        return res;
       if (res?.status === 409) {
         figures.inProgress409++;
         firstInProgress ||= Date.now();
-        if (Date.now() - firstInProgress > STUCK_AFTER_MS) throw new StuckKey(`${method} ${path} key ${opts.key}: 409 in progress for ${STUCK_AFTER_MS} ms`);
+        if (Date.now() - firstInProgress > STUCK_AFTER_MS)
+          throw new StuckKey(`${method} ${path} key ${opts.key}: 409 in progress for ${STUCK_AFTER_MS} ms`);
       }
       figures.retries++;
-      if (Date.now() - started > 120_000) throw new Error(`${method} ${path}: no answer in 120 s (${res ? res.status : 'connection error'})`);
+      if (Date.now() - started > 120_000)
+        throw new Error(`${method} ${path}: no answer in 120 s (${res ? res.status : 'connection error'})`);
       await new Promise((r) => setTimeout(r, 100 + Math.floor(rng() * 150)));
     }
   }
@@ -127,15 +161,28 @@ describe.each(testDbKinds())('crash harness on $name', ({ name }) => {
 
   async function checkout(client: number, n: number): Promise<void> {
     const lane = `lane-${client + 1}`;
-    const o = await call('POST', '/v1/orders', { lane, lines: [{ sku: 'CRASH', qty: 1 }] }, { key: `o-${client}-${n}` });
+    const o = await call(
+      'POST',
+      '/v1/orders',
+      { lane, lines: [{ sku: 'CRASH', qty: 1 }] },
+      { key: `o-${client}-${n}` },
+    );
     if (o.status !== 201) throw new Error(`order: ${o.status} ${JSON.stringify(o.body)}`);
     orders.push({ id: o.body.id, client, n });
     if (rng() < 0.5) {
       figures.card++;
-      const p = await call('POST', `/v1/orders/${o.body.id}/payments`, { method: 'card', amountFen: PRICE, lane }, { key: `c-${client}-${n}` });
+      const p = await call(
+        'POST',
+        `/v1/orders/${o.body.id}/payments`,
+        { method: 'card', amountFen: PRICE, lane },
+        { key: `c-${client}-${n}` },
+      );
       // A retry re-run after the key's lease (the first run committed, then the service died before recording its answer)
       // finds our own attempt, now unknown: follow that one.
-      const rerun = p.status === 409 && p.body?.error?.code === 'payment_in_progress' ? p.body.error.details?.payments?.[0]?.id : undefined;
+      const rerun =
+        p.status === 409 && p.body?.error?.code === 'payment_in_progress'
+          ? p.body.error.details?.payments?.[0]?.id
+          : undefined;
       if (rerun) figures.rerunFoundOwnAttempt++;
       else if (p.status !== 202) throw new Error(`card tender: ${p.status} ${JSON.stringify(p.body)}`);
       const paymentId: string = rerun ?? p.body.id;
@@ -153,9 +200,15 @@ describe.each(testDbKinds())('crash harness on $name', ({ name }) => {
     const now = await call('GET', `/v1/orders/${o.body.id}`);
     if (now.body.status === 'paid') return;
     const owed = now.body.totalFen - now.body.paidFen;
-    const c = await call('POST', `/v1/orders/${o.body.id}/payments`, { method: 'cash', amountFen: owed, lane, acceptUnknownCard: true }, { key: `k-${client}-${n}` });
+    const c = await call(
+      'POST',
+      `/v1/orders/${o.body.id}/payments`,
+      { method: 'cash', amountFen: owed, lane, acceptUnknownCard: true },
+      { key: `k-${client}-${n}` },
+    );
     // The sweeper may settle the unknown card between our look and our tender: then the order is paid already.
-    if (c.status === 409 && c.body?.error?.code === 'order_not_payable' && c.body.error.details?.status === 'paid') return;
+    if (c.status === 409 && c.body?.error?.code === 'order_not_payable' && c.body.error.details?.status === 'paid')
+      return;
     if (c.status !== 201) throw new Error(`cash tender: ${c.status} ${JSON.stringify(c.body)}`);
   }
 
@@ -170,19 +223,52 @@ describe.each(testDbKinds())('crash harness on $name', ({ name }) => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     svc = new ServiceProcess({
-      PATH: process.env.PATH, HOME: process.env.HOME,
-      DATABASE_URL: fdb.url, HOST: '127.0.0.1', PORT: String(port), POS_ADMIN_KEY: adminKey, POS_LOG: 'silent',
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATABASE_URL: fdb.url,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      POS_ADMIN_KEY: adminKey,
+      POS_LOG: 'silent',
       POS_TERMINALS: Array.from({ length: CLIENTS }, (_, i) => `lane-${i + 1}:sim`).join(','),
-      POS_SIM_SCRIPT: scriptFile, POS_SIM_BANK_URL: acq.url,
-      ACQUIRER_URL: acq.url, ACQUIRER_MER_ID: '777290058110048', ACQUIRER_SIGN_KEY_PEM: merchant.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-      ACQUIRER_SIGN_CERT_ID: '69243462065', ACQUIRER_ROOT_CERT: acq.chain.rootPem, ACQUIRER_MIDDLE_CERT: acq.chain.middlePem, ACQUIRER_TEST_MODE: 'true',
-      ACQUIRER_TIMEOUT_MS: '2000', SWEEP_CRON: '*/2 * * * * *', IDEMPOTENCY_LEASE_MS: String(LEASE_MS), TERMINAL_T_RESP_MS: '1500', REVERSAL_GRACE_SECONDS: '3600',
+      POS_SIM_SCRIPT: scriptFile,
+      POS_SIM_BANK_URL: acq.url,
+      ACQUIRER_URL: acq.url,
+      ACQUIRER_MER_ID: '777290058110048',
+      ACQUIRER_SIGN_KEY_PEM: merchant.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      ACQUIRER_SIGN_CERT_ID: '69243462065',
+      ACQUIRER_ROOT_CERT: acq.chain.rootPem,
+      ACQUIRER_MIDDLE_CERT: acq.chain.middlePem,
+      ACQUIRER_TEST_MODE: 'true',
+      ACQUIRER_TIMEOUT_MS: '2000',
+      SWEEP_CRON: '*/2 * * * * *',
+      IDEMPOTENCY_LEASE_MS: String(LEASE_MS),
+      TERMINAL_T_RESP_MS: '1500',
+      REVERSAL_GRACE_SECONDS: '3600',
     });
     await svc.start();
     const admin = { as: adminKey, countForKills: false };
-    expect((await call('PUT', '/v1/skus/CRASH', { name: 'crash test item', priceFen: PRICE }, admin)).status).toBeLessThan(300);
-    expect((await call('PUT', '/v1/skus/SILENT', { name: 'silent card item', priceFen: SILENT }, admin)).status).toBeLessThan(300);
-    expect((await call('POST', '/v1/stock/receipts', { lines: [{ sku: 'CRASH', qty: 1000 }, { sku: 'SILENT', qty: 10 }] }, { ...admin, key: 'receipt-1' })).status).toBe(201);
+    expect(
+      (await call('PUT', '/v1/skus/CRASH', { name: 'crash test item', priceFen: PRICE }, admin)).status,
+    ).toBeLessThan(300);
+    expect(
+      (await call('PUT', '/v1/skus/SILENT', { name: 'silent card item', priceFen: SILENT }, admin)).status,
+    ).toBeLessThan(300);
+    expect(
+      (
+        await call(
+          'POST',
+          '/v1/stock/receipts',
+          {
+            lines: [
+              { sku: 'CRASH', qty: 1000 },
+              { sku: 'SILENT', qty: 10 },
+            ],
+          },
+          { ...admin, key: 'receipt-1' },
+        )
+      ).status,
+    ).toBe(201);
     const k = await call('POST', '/v1/api-keys', { role: 'cashier' }, { ...admin, key: 'cashier-key' });
     expect(k.status).toBe(201);
     cashierKey = k.body.key;
@@ -197,38 +283,58 @@ describe.each(testDbKinds())('crash harness on $name', ({ name }) => {
   it('kill -9 at random points during 200 checkouts: every order paid exactly once, no key stuck, pos check clean', async () => {
     const t0 = Date.now();
     nextKill = 20 + Math.floor(rng() * 41);
-    await Promise.all(Array.from({ length: CLIENTS }, async (_, client) => {
-      for (let n = 0; n < CHECKOUTS; n++) {
-        try {
-          await checkout(client, n);
-          figures.checkouts++;
-        } catch (err) {
-          if (err instanceof StuckKey) stuck.push(err.message);
-          else throw err;
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async (_, client) => {
+        for (let n = 0; n < CHECKOUTS; n++) {
+          try {
+            await checkout(client, n);
+            figures.checkouts++;
+          } catch (err) {
+            if (err instanceof StuckKey) stuck.push(err.message);
+            else throw err;
+          }
         }
-      }
-    }));
+      }),
+    );
     nextKill = 0;
     await restarting;
     // Let the last unknown cards be asked about once more.
     await call('POST', '/v1/sweeps', undefined, { as: adminKey, countForKills: false });
 
-    const dbRows = await fdb.db.read((m) => rows<{ id: string; status: string; total_fen: unknown; paid_fen: unknown; overpaid_fen: unknown }>(m,
-      'SELECT id, status, total_fen, paid_fen, overpaid_fen FROM orders'));
-    const pays = await fdb.db.read((m) => rows<{ order_id: string; method: string; status: string; amount_fen: unknown; refund_state: string | null; refund_fen: unknown; rf: string | null }>(m,
-      'SELECT order_id, method, status, amount_fen, refund_state, refund_fen, rf FROM payment'));
+    const dbRows = await fdb.db.read((m) =>
+      rows<{ id: string; status: string; total_fen: unknown; paid_fen: unknown; overpaid_fen: unknown }>(
+        m,
+        'SELECT id, status, total_fen, paid_fen, overpaid_fen FROM orders',
+      ),
+    );
+    const pays = await fdb.db.read((m) =>
+      rows<{
+        order_id: string;
+        method: string;
+        status: string;
+        amount_fen: unknown;
+        refund_state: string | null;
+        refund_fen: unknown;
+        rf: string | null;
+      }>(m, 'SELECT order_id, method, status, amount_fen, refund_state, refund_fen, rf FROM payment'),
+    );
     const wrong: string[] = [];
     for (const o of orders) {
       const r = dbRows.find((x) => x.id === o.id);
       const approved = pays.filter((p) => p.order_id === o.id && p.status === 'approved');
-      if (!r || r.status !== 'paid') { wrong.push(`${o.id} is ${r?.status}`); continue; }
+      if (!r || r.status !== 'paid') {
+        wrong.push(`${o.id} is ${r?.status}`);
+        continue;
+      }
       // Paid exactly once: what was taken, less what is queued to go back, is the total; a second approved
       // tender exists only when the order is overpaid and that money is on its way back.
-      const total = Number(r.total_fen), over = Number(r.overpaid_fen);
+      const total = Number(r.total_fen),
+        over = Number(r.overpaid_fen);
       const taken = approved.reduce((s, p) => s + Number(p.amount_fen), 0);
       const back = approved.reduce((s, p) => s + (p.refund_state ? Number(p.refund_fen ?? p.amount_fen) : 0), 0);
       if (taken - back !== total) wrong.push(`${o.id}: taken ${taken} - refunds ${back} != total ${total}`);
-      if (approved.length !== 1 && !(over > 0 && back === over)) wrong.push(`${o.id}: ${approved.length} approved tenders, overpaid ${over}, refunds ${back}`);
+      if (approved.length !== 1 && !(over > 0 && back === over))
+        wrong.push(`${o.id}: ${approved.length} approved tenders, overpaid ${over}, refunds ${back}`);
     }
     const ids = new Set(orders.map((o) => o.id));
     const orphans = dbRows.filter((r) => !ids.has(r.id));
@@ -240,11 +346,21 @@ describe.each(testDbKinds())('crash harness on $name', ({ name }) => {
     const givenAway: string[] = [];
     for (const p of pays.filter((x) => x.method === 'card' && x.rf)) {
       const bank = await acq.bank.get(p.rf!);
-      if (p.status === 'approved' && bank?.status !== 'approved') givenAway.push(`${p.rf} approved, bank says ${bank?.status ?? 'none'}`);
-      if ((p.status === 'declined' || p.status === 'reversed') && bank?.status === 'approved') figures.declinedButCharged++;
+      if (p.status === 'approved' && bank?.status !== 'approved')
+        givenAway.push(`${p.rf} approved, bank says ${bank?.status ?? 'none'}`);
+      if ((p.status === 'declined' || p.status === 'reversed') && bank?.status === 'approved')
+        figures.declinedButCharged++;
     }
-    process.stdout.write(`crash harness on ${name} (seed ${SEED}): ${JSON.stringify({ ...figures, starts: svc.starts, orders: orders.length, orphanOrders: orphans.length, stuckKeys: stuck.length, seconds: Math.round((Date.now() - t0) / 1000) })}\n`);
-    expect({ stuck, wrong, pending: pending.length, breaches, givenAway }).toEqual({ stuck: [], wrong: [], pending: 0, breaches: [], givenAway: [] });
+    process.stdout.write(
+      `crash harness on ${name} (seed ${SEED}): ${JSON.stringify({ ...figures, starts: svc.starts, orders: orders.length, orphanOrders: orphans.length, stuckKeys: stuck.length, seconds: Math.round((Date.now() - t0) / 1000) })}\n`,
+    );
+    expect({ stuck, wrong, pending: pending.length, breaches, givenAway }).toEqual({
+      stuck: [],
+      wrong: [],
+      pending: 0,
+      breaches: [],
+      givenAway: [],
+    });
     // A request that died after committing and is re-run after its key's lease leaves an order no client knows of:
     // it may hold stock until its hold ends, but it must never have taken money.
     expect(orphans.filter((o) => pays.some((p) => p.order_id === o.id)).map((o) => `${o.id} ${o.status}`)).toEqual([]);
@@ -253,22 +369,39 @@ describe.each(testDbKinds())('crash harness on $name', ({ name }) => {
   }, 300_000);
 
   it('a crash while a card payment is at the terminal: unknown after the restart, then settled by a sweep', async () => {
-    const o = await call('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: 'SILENT', qty: 1 }] }, { key: 'silent-order', countForKills: false });
+    const o = await call(
+      'POST',
+      '/v1/orders',
+      { lane: 'lane-1', lines: [{ sku: 'SILENT', qty: 1 }] },
+      { key: 'silent-order', countForKills: false },
+    );
     expect(o.status).toBe(201);
-    const p = await call('POST', `/v1/orders/${o.body.id}/payments`, { method: 'card', amountFen: SILENT, lane: 'lane-1' }, { key: 'silent-card', countForKills: false });
+    const p = await call(
+      'POST',
+      `/v1/orders/${o.body.id}/payments`,
+      { method: 'card', amountFen: SILENT, lane: 'lane-1' },
+      { key: 'silent-card', countForKills: false },
+    );
     expect(p.status).toBe(202);
     // Kill once the terminal has ACKed (the attempt says so in the database) and the bank has charged the card,
     // before T_RESP runs out. (The simulated terminal dies with the service; the bank, like a real one, does not.)
     for (let i = 0; i < 200; i++) {
-      const a = await fdb.db.read((m) => rows<{ acked: unknown }>(m, 'SELECT acked FROM payment WHERE id = ?', [p.body.id]));
+      const a = await fdb.db.read((m) =>
+        rows<{ acked: unknown }>(m, 'SELECT acked FROM payment WHERE id = ?', [p.body.id]),
+      );
       if (Number(a[0]?.acked) === 1 && (await acq.bank.get(p.body.rf))?.status === 'approved') break;
       await new Promise((r) => setTimeout(r, 5));
     }
     await svc.kill();
     figures.kills++;
     await svc.start();
-    expect((await call('GET', `/v1/payments/${p.body.id}`, undefined, { countForKills: false })).body.status).toBe('unknown');
-    expect((await call('GET', '/v1/stock/SILENT', undefined, { countForKills: false })).body).toMatchObject({ onHand: 10, reserved: 1 });
+    expect((await call('GET', `/v1/payments/${p.body.id}`, undefined, { countForKills: false })).body.status).toBe(
+      'unknown',
+    );
+    expect((await call('GET', '/v1/stock/SILENT', undefined, { countForKills: false })).body).toMatchObject({
+      onHand: 10,
+      reserved: 1,
+    });
     // The bank charged the card; the restarted terminal never heard of the RF, so the sweep asks the acquirer.
     // (An attempt that just became unknown is due for its first check a second later.)
     const seen: string[] = [];
@@ -279,8 +412,14 @@ describe.each(testDbKinds())('crash harness on $name', ({ name }) => {
     }
     expect(seen.at(-1)).toBe('approved');
     expect(seen.filter((s) => s !== 'unknown' && s !== 'approved')).toEqual([]);
-    expect((await call('GET', `/v1/orders/${o.body.id}`, undefined, { countForKills: false })).body).toMatchObject({ status: 'paid', paidFen: SILENT });
-    expect((await call('GET', '/v1/stock/SILENT', undefined, { countForKills: false })).body).toMatchObject({ onHand: 9, reserved: 0 });
+    expect((await call('GET', `/v1/orders/${o.body.id}`, undefined, { countForKills: false })).body).toMatchObject({
+      status: 'paid',
+      paidFen: SILENT,
+    });
+    expect((await call('GET', '/v1/stock/SILENT', undefined, { countForKills: false })).body).toMatchObject({
+      onHand: 9,
+      reserved: 0,
+    });
     expect((await checkInvariants(fdb.db)).map((f) => f.rule)).toEqual([]);
   }, 120_000);
 });

@@ -16,30 +16,66 @@ import { simulatedAcquirer } from '../support/acquirer';
 
 /** Takes the request, the bank charges the card, and the process "dies" before the ACK is recorded. */
 class ChargedThenDeadTerminal implements Terminal {
-  constructor(readonly lane: string, private readonly bank: SimBankPort, private readonly clock: ManualClock) {}
-  isIdle() { return true; }
-  isConnected() { return true; }
+  constructor(
+    readonly lane: string,
+    private readonly bank: SimBankPort,
+    private readonly clock: ManualClock,
+  ) {}
+  isIdle() {
+    return true;
+  }
+  isConnected() {
+    return true;
+  }
   async sale(req: SaleRequest): Promise<SaleOutcome> {
-    await this.bank.record({ orderId: req.rf, amountFen: req.amountFen, status: 'approved', txnTime: chinaTimestamp(this.clock.now()), respCode: '00' });
+    await this.bank.record({
+      orderId: req.rf,
+      amountFen: req.amountFen,
+      status: 'approved',
+      txnTime: chinaTimestamp(this.clock.now()),
+      respCode: '00',
+    });
     return new Promise(() => undefined);
   }
-  voidSale(): Promise<SaleOutcome> { return new Promise(() => undefined); }
-  refund(): Promise<SaleOutcome> { return new Promise(() => undefined); }
-  async query(): Promise<QueryOutcome> { return { kind: 'failed', reason: 'gone' }; }
-  async signIn() { return { ok: false }; }
+  voidSale(): Promise<SaleOutcome> {
+    return new Promise(() => undefined);
+  }
+  refund(): Promise<SaleOutcome> {
+    return new Promise(() => undefined);
+  }
+  async query(): Promise<QueryOutcome> {
+    return { kind: 'failed', reason: 'gone' };
+  }
+  async signIn() {
+    return { ok: false };
+  }
   async close() {}
 }
 
 /** The lane's terminal after the restart, its journal lost: it never heard of any RF. */
 class ForgetfulTerminal implements Terminal {
   constructor(readonly lane: string) {}
-  isIdle() { return true; }
-  isConnected() { return true; }
-  sale(): Promise<SaleOutcome> { return new Promise(() => undefined); }
-  voidSale(): Promise<SaleOutcome> { return new Promise(() => undefined); }
-  refund(): Promise<SaleOutcome> { return new Promise(() => undefined); }
-  async query(): Promise<QueryOutcome> { return { kind: 'status', status: 'N' }; }
-  async signIn() { return { ok: true, rc: '00' }; }
+  isIdle() {
+    return true;
+  }
+  isConnected() {
+    return true;
+  }
+  sale(): Promise<SaleOutcome> {
+    return new Promise(() => undefined);
+  }
+  voidSale(): Promise<SaleOutcome> {
+    return new Promise(() => undefined);
+  }
+  refund(): Promise<SaleOutcome> {
+    return new Promise(() => undefined);
+  }
+  async query(): Promise<QueryOutcome> {
+    return { kind: 'status', status: 'N' };
+  }
+  async signIn() {
+    return { ok: true, rc: '00' };
+  }
   async close() {}
 }
 
@@ -47,19 +83,29 @@ describe.each(testDbKinds())('interrupted before the ACK was recorded, on $name'
   it('line lost before the ACK becomes declined: after a restart, Q0 N never declines a card the bank charged (the ACK may have come)', async () => {
     const clock = new ManualClock(new Date());
     const acq = await simulatedAcquirer(clock, 2000);
-    const t = await startTestApp(name, { clock, acquirer: acq.acquirer, terminals: new Map([['lane-1', new ChargedThenDeadTerminal('lane-1', acq.bank, clock)]]) });
+    const t = await startTestApp(name, {
+      clock,
+      acquirer: acq.acquirer,
+      terminals: new Map([['lane-1', new ChargedThenDeadTerminal('lane-1', acq.bank, clock)]]),
+    });
     try {
       await t.api('PUT', '/v1/skus/IA1', { name: 'ia', priceFen: 300 });
       await t.api('POST', '/v1/stock/receipts', { lines: [{ sku: 'IA1', qty: 2 }] });
       const o = (await t.api('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: 'IA1', qty: 1 }] })).body;
-      const p = (await t.api('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: 300, lane: 'lane-1' })).body;
+      const p = (await t.api('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: 300, lane: 'lane-1' }))
+        .body;
       expect(p.status).toBe('pending');
       for (let i = 0; i < 100 && !(await acq.bank.get(p.rf)); i++) await new Promise((r) => setTimeout(r, 10));
       expect((await acq.bank.get(p.rf))?.status).toBe('approved');
 
       const again = await createApp({
-        config: { ...configFromEnv({}), databaseUrl: t.fdb.url, reversalGraceSeconds: 3600 }, db: t.fdb.db, clock, log: silentLogger, schedule: false,
-        acquirer: acq.acquirer, terminals: new Map([['lane-1', new ForgetfulTerminal('lane-1')]]),
+        config: { ...configFromEnv({}), databaseUrl: t.fdb.url, reversalGraceSeconds: 3600 },
+        db: t.fdb.db,
+        clock,
+        log: silentLogger,
+        schedule: false,
+        acquirer: acq.acquirer,
+        terminals: new Map([['lane-1', new ForgetfulTerminal('lane-1')]]),
       });
       try {
         expect((await again.payments.view(p.id)).status).toBe('unknown');

@@ -10,7 +10,10 @@ export const repoRoot = join(__dirname, '..', '..');
 
 /** Compiles dist/ when any source is newer than the last build (what `npm start` does). */
 export function ensureBuilt(): void {
-  const r = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'ensure.js')], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'ensure.js')], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (r.status !== 0) throw new Error(`scripts/ensure.js failed: ${r.stderr?.toString()}${r.stdout?.toString()}`);
 }
 
@@ -46,19 +49,32 @@ export class ServiceProcess {
     const proc = spawn(process.execPath, [join(repoRoot, 'dist', 'src', 'cli.js'), 'serve'], {
       // The same till restarted keeps its instance id, so it takes its lanes' leases straight back (a new id would
       // wait for the dead process's leases to run out).
-      cwd: repoRoot, env: { POS_INSTANCE_ID: 'crash-till', ...this.env }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: repoRoot,
+      env: { POS_INSTANCE_ID: 'crash-till', ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc = proc;
     this.starts++;
     let out = '';
-    proc.stderr!.on('data', (d: Buffer) => { this.output = (this.output + d.toString()).slice(-20_000); });
+    proc.stderr!.on('data', (d: Buffer) => {
+      this.output = (this.output + d.toString()).slice(-20_000);
+    });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`service did not start in ${timeoutMs} ms: ${out}${this.log()}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`service did not start in ${timeoutMs} ms: ${out}${this.log()}`)),
+        timeoutMs,
+      );
       proc.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
-        if (/listening on/.test(out)) { clearTimeout(timer); resolve(); }
+        if (/listening on/.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
       });
-      proc.once('exit', (code, sig) => { clearTimeout(timer); reject(new Error(`service exited (${code ?? sig}) before listening: ${out}${this.log()}`)); });
+      proc.once('exit', (code, sig) => {
+        clearTimeout(timer);
+        reject(new Error(`service exited (${code ?? sig}) before listening: ${out}${this.log()}`));
+      });
     });
   }
 

@@ -16,12 +16,17 @@ const config = (env: Record<string, string>) => configFromEnv({ DATABASE_URL: 's
 
 describe('real lanes trusting the simulated acquirer', () => {
   it('real lanes trusting the simulated acquirer: a device lane without ACQUIRER_URL refuses to start', async () => {
-    await expect(buildAdapters(config({ POS_TERMINALS: 'lane-1:sim,lane-2:/dev/ttyPOS-NOT-THERE' }), silentLogger, {}))
-      .rejects.toThrow(/lane-2 drive real terminals.*ACQUIRER_URL/);
+    await expect(
+      buildAdapters(config({ POS_TERMINALS: 'lane-1:sim,lane-2:/dev/ttyPOS-NOT-THERE' }), silentLogger, {}),
+    ).rejects.toThrow(/lane-2 drive real terminals.*ACQUIRER_URL/);
   });
 
   it('a device lane with ACQUIRER_URL=none starts without any acquirer (terminal-only resolution)', async () => {
-    const a = await buildAdapters(config({ POS_TERMINALS: 'lane-2:/dev/ttyPOS-NOT-THERE', ACQUIRER_URL: 'none' }), silentLogger, {});
+    const a = await buildAdapters(
+      config({ POS_TERMINALS: 'lane-2:/dev/ttyPOS-NOT-THERE', ACQUIRER_URL: 'none' }),
+      silentLogger,
+      {},
+    );
     try {
       expect(a.acquirer).toBeNull();
       expect(a.acquirerDescription).toMatch(/none/);
@@ -51,7 +56,10 @@ describe('real lanes trusting the simulated acquirer', () => {
 });
 
 describe('simulators answering for transactions they never saw', () => {
-  const ref = () => ({ orderId: `NEVER-${Date.now()}-${Math.floor(Math.random() * 1e6)}`, txnTime: chinaTimestamp(new Date()) });
+  const ref = () => ({
+    orderId: `NEVER-${Date.now()}-${Math.floor(Math.random() * 1e6)}`,
+    txnTime: chinaTimestamp(new Date()),
+  });
 
   it('real lanes trusting the simulated acquirer: the ACP simulator refuses to reverse an unknown orderId (34), never "reversed"', async () => {
     const { sim, acquirer } = await simulatedAcquirer(systemClock, 2000);
@@ -81,15 +89,18 @@ describe('simulators answering for transactions they never saw', () => {
     const framer = new Framer();
     const got: EcrMessage[] = [];
     const bank = new MemorySimBank();
-    const s: TerminalSimulator = new TerminalSimulator({
-      write: (b: Buffer) => {
-        for (const ev of framer.push(b)) {
-          if (ev.kind !== 'frame') continue;
-          got.push(decodeFrame(ev.frame));
-          setImmediate(() => s.feed(Buffer.from([ACK])));
-        }
+    const s: TerminalSimulator = new TerminalSimulator(
+      {
+        write: (b: Buffer) => {
+          for (const ev of framer.push(b)) {
+            if (ev.kind !== 'frame') continue;
+            got.push(decodeFrame(ev.frame));
+            setImmediate(() => s.feed(Buffer.from([ACK])));
+          }
+        },
       },
-    }, { bank });
+      { bank },
+    );
     s.feed(encodeFrame({ MT: 'V0', SQ: '000001', AM: '000000000100', TN: '424242', RF: 'VOID-NEVER' }));
     for (let i = 0; i < 200 && !got.some((m) => m.MT === 'V1'); i++) await new Promise((r) => setTimeout(r, 5));
     expect(got.find((m) => m.MT === 'V1')).toMatchObject({ RC: '25', RF: 'VOID-NEVER' });

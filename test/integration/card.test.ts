@@ -20,13 +20,21 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
 
   beforeAll(async () => {
     lane = await createSimulatedTerminal('lane-1', { bank, tRespMs: T_RESP, tAckMs: 150 });
-    t = await startTestApp(name, { terminals: new Map([['lane-1', lane.terminal]]), config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600 } });
+    t = await startTestApp(name, {
+      terminals: new Map([['lane-1', lane.terminal]]),
+      config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600 },
+    });
     cashier = await t.as('cashier');
     office = await t.as('backoffice');
     admin = t.api;
   });
-  afterAll(async () => { await t?.stop(); await lane?.close(); });
-  afterEach(async () => { expect(await t.check()).toEqual([]); });
+  afterAll(async () => {
+    await t?.stop();
+    await lane?.close();
+  });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
 
   let seq = 0;
   async function order(qty = 2, priceFen = 1000): Promise<{ id: string; sku: string; totalFen: number }> {
@@ -49,7 +57,12 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
   }
   const stock = async (sku: string) => (await cashier('GET', `/v1/stock/${sku}`)).body;
   async function payCard(orderId: string, amountFen: number, extra: object = {}) {
-    const r = await cashier('POST', `/v1/orders/${orderId}/payments`, { method: 'card', amountFen, lane: 'lane-1', ...extra });
+    const r = await cashier('POST', `/v1/orders/${orderId}/payments`, {
+      method: 'card',
+      amountFen,
+      lane: 'lane-1',
+      ...extra,
+    });
     expect(r.status).toBe(202);
     expect(r.body.status).toBe('pending');
     expect(r.body.rf).toMatch(/^[A-Za-z0-9_-]{1,32}$/);
@@ -71,16 +84,19 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
     expect((await cashier('GET', `/v1/orders/${o.id}`)).body.status).toBe('paid');
   });
 
-  it.each([['51'], ['55'], ['C1']])('declined %s: the attempt fails and the order keeps its stock for another try', async (rc) => {
-    const o = await order();
-    lane.simulator.expect(rc === 'C1' ? { action: 'C1' } : { action: 'decline', rc });
-    const p = await payCard(o.id, o.totalFen);
-    expect(p).toMatchObject({ status: 'declined', rc });
-    expect(await stock(o.sku)).toMatchObject({ onHand: 10, reserved: 2 });
-    lane.simulator.expect({ action: 'approve' });
-    expect((await payCard(o.id, o.totalFen)).status).toBe('approved');
-    expect(await stock(o.sku)).toMatchObject({ onHand: 8, reserved: 0 });
-  });
+  it.each([['51'], ['55'], ['C1']])(
+    'declined %s: the attempt fails and the order keeps its stock for another try',
+    async (rc) => {
+      const o = await order();
+      lane.simulator.expect(rc === 'C1' ? { action: 'C1' } : { action: 'decline', rc });
+      const p = await payCard(o.id, o.totalFen);
+      expect(p).toMatchObject({ status: 'declined', rc });
+      expect(await stock(o.sku)).toMatchObject({ onHand: 10, reserved: 2 });
+      lane.simulator.expect({ action: 'approve' });
+      expect((await payCard(o.id, o.totalFen)).status).toBe('approved');
+      expect(await stock(o.sku)).toMatchObject({ onHand: 8, reserved: 0 });
+    },
+  );
 
   it('busy terminal (BZ): not executed, a confirmed failure', async () => {
     const o = await order();
@@ -171,8 +187,16 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
   it('a new tender while a card attempt is pending is refused', async () => {
     const o = await order();
     lane.simulator.expect({ action: 'approve', delayMs: 400 });
-    const first = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: o.totalFen, lane: 'lane-1' });
-    const second = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: o.totalFen, lane: 'lane-1' });
+    const first = await cashier('POST', `/v1/orders/${o.id}/payments`, {
+      method: 'card',
+      amountFen: o.totalFen,
+      lane: 'lane-1',
+    });
+    const second = await cashier('POST', `/v1/orders/${o.id}/payments`, {
+      method: 'cash',
+      amountFen: o.totalFen,
+      lane: 'lane-1',
+    });
     expect(second.status).toBe(409);
     expect(second.body.error.code).toBe('payment_in_progress');
     expect((await cashier('GET', `/v1/payments/${first.body.id}?wait=10`)).body.status).toBe('approved');
@@ -182,8 +206,16 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
     const a = await order();
     const b = await order();
     lane.simulator.expect({ action: 'approve', delayMs: 400 });
-    const first = await cashier('POST', `/v1/orders/${a.id}/payments`, { method: 'card', amountFen: a.totalFen, lane: 'lane-1' });
-    const second = await cashier('POST', `/v1/orders/${b.id}/payments`, { method: 'card', amountFen: b.totalFen, lane: 'lane-1' });
+    const first = await cashier('POST', `/v1/orders/${a.id}/payments`, {
+      method: 'card',
+      amountFen: a.totalFen,
+      lane: 'lane-1',
+    });
+    const second = await cashier('POST', `/v1/orders/${b.id}/payments`, {
+      method: 'card',
+      amountFen: b.totalFen,
+      lane: 'lane-1',
+    });
     expect([202, 409]).toContain(second.status);
     if (second.status === 202) {
       const p2 = (await cashier('GET', `/v1/payments/${second.body.id}?wait=10`)).body;
@@ -200,9 +232,18 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
     lane.simulator.expect({ action: 'silence', bank: 'approved' });
     const card = await payCard(o.id, o.totalFen);
     expect(card.status).toBe('unknown');
-    const refused = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: o.totalFen, lane: 'lane-1' });
+    const refused = await cashier('POST', `/v1/orders/${o.id}/payments`, {
+      method: 'cash',
+      amountFen: o.totalFen,
+      lane: 'lane-1',
+    });
     expect(refused.status).toBe(409);
-    const cash = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: o.totalFen, lane: 'lane-1', acceptUnknownCard: true });
+    const cash = await cashier('POST', `/v1/orders/${o.id}/payments`, {
+      method: 'cash',
+      amountFen: o.totalFen,
+      lane: 'lane-1',
+      acceptUnknownCard: true,
+    });
     expect(cash.status).toBe(201);
     expect(await stock(o.sku)).toMatchObject({ onHand: 8, reserved: 0 });
 
@@ -211,7 +252,10 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
     await admin('POST', '/v1/sweeps'); // the refund goes out on the sweep after the approval
     const late = (await cashier('GET', `/v1/payments/${card.id}`)).body;
     expect(late.status).toBe('approved');
-    expect((await cashier('GET', `/v1/orders/${o.id}`)).body).toMatchObject({ status: 'paid', overpaidFen: o.totalFen });
+    expect((await cashier('GET', `/v1/orders/${o.id}`)).body).toMatchObject({
+      status: 'paid',
+      overpaidFen: o.totalFen,
+    });
     expect(await stock(o.sku)).toMatchObject({ onHand: 8, reserved: 0 });
     expect(late.refund).toEqual({ state: 'done', amountFen: o.totalFen });
     const refunded = (await office('GET', '/v1/payments?refund=done')).body as { id: string }[];
@@ -227,7 +271,10 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
     lane.simulator.expect({ action: 'approve' });
     expect((await payCard(o.id, 1200)).status).toBe('approved');
     expect((await cashier('GET', `/v1/orders/${o.id}`)).body).toMatchObject({ status: 'reserved', paidFen: 1200 });
-    expect((await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 1800, lane: 'lane-1' })).status).toBe(201);
+    expect(
+      (await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 1800, lane: 'lane-1' }))
+        .status,
+    ).toBe(201);
     expect((await cashier('GET', `/v1/orders/${o.id}`)).body.status).toBe('paid');
     expect(await stock(o.sku)).toMatchObject({ onHand: 7, reserved: 0 });
   });

@@ -15,12 +15,19 @@ describe.each(testDbKinds())('a count that writes off twice, on $name', ({ name 
   const clock = new ManualClock(new Date('2026-11-25T02:00:00Z'));
 
   beforeAll(async () => {
-    t = await startTestApp(name, { clock, terminals: new Map([['lane-1', new SilentTerminal('lane-1', new MemorySimBank(), clock)]]) });
+    t = await startTestApp(name, {
+      clock,
+      terminals: new Map([['lane-1', new SilentTerminal('lane-1', new MemorySimBank(), clock)]]),
+    });
     office = await t.as('backoffice');
     till = await t.as('cashier');
   });
-  afterAll(async () => { await t?.stop(); });
-  afterEach(async () => { expect(await t.check()).toEqual([]); });
+  afterAll(async () => {
+    await t?.stop();
+  });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
 
   let seq = 0;
   /** A SKU with 10 on hand and an order for 2 of them whose card payment is unknown (the customer left with them). */
@@ -29,7 +36,9 @@ describe.each(testDbKinds())('a count that writes off twice, on $name', ({ name 
     await office('PUT', `/v1/skus/${sku}`, { name: sku, priceFen: 100 });
     await office('POST', '/v1/stock/receipts', { lines: [{ sku, qty: 10 }] });
     const o = (await till('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 2 }] })).body;
-    const p = (await till('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: o.totalFen, lane: 'lane-1' })).body;
+    const p = (
+      await till('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: o.totalFen, lane: 'lane-1' })
+    ).body;
     expect((await till('GET', `/v1/payments/${p.id}?wait=5`)).body.status).toBe('unknown');
     return { sku, order: o.id, payment: p.id };
   }
@@ -44,11 +53,23 @@ describe.each(testDbKinds())('a count that writes off twice, on $name', ({ name 
     const { sku, payment } = await tenWithTwoOnAnUnknownCard();
     const id = await countShelf(sku, 8);
     const before = (await office('GET', `/v1/stock-counts/${id}`)).body.lines[0];
-    expect(before).toMatchObject({ counted: 8, expectedAtCount: 10, heldByOpenPayments: 2, adjustment: 0, writeOff: 0 });
-    expect((await office('POST', `/v1/payments/${payment}/resolve`, { outcome: 'approved', note: 'acquirer says charged' })).status).toBe(200);
+    expect(before).toMatchObject({
+      counted: 8,
+      expectedAtCount: 10,
+      heldByOpenPayments: 2,
+      adjustment: 0,
+      writeOff: 0,
+    });
+    expect(
+      (await office('POST', `/v1/payments/${payment}/resolve`, { outcome: 'approved', note: 'acquirer says charged' }))
+        .status,
+    ).toBe(200);
     expect(await level(sku)).toMatchObject({ onHand: 8, reserved: 0 });
     // The sale of goods already off the shelf is not a movement to recount for.
-    expect((await office('GET', `/v1/stock-counts/${id}`)).body.lines[0]).toMatchObject({ movedSinceCount: false, adjustment: 0 });
+    expect((await office('GET', `/v1/stock-counts/${id}`)).body.lines[0]).toMatchObject({
+      movedSinceCount: false,
+      adjustment: 0,
+    });
     const ok = await office('POST', `/v1/stock-counts/${id}/approve`, {});
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ adjustments: 0, totals: { shrinkageUnits: 0 } });
@@ -58,19 +79,32 @@ describe.each(testDbKinds())('a count that writes off twice, on $name', ({ name 
   it('the unknown card is declined and the order released: the goods left with the customer, so they are written off once', async () => {
     const { sku, order, payment } = await tenWithTwoOnAnUnknownCard();
     const id = await countShelf(sku, 8);
-    expect((await office('POST', `/v1/payments/${payment}/resolve`, { outcome: 'declined', note: 'acquirer says not charged' })).status).toBe(200);
+    expect(
+      (
+        await office('POST', `/v1/payments/${payment}/resolve`, {
+          outcome: 'declined',
+          note: 'acquirer says not charged',
+        })
+      ).status,
+    ).toBe(200);
     expect((await till('POST', `/v1/orders/${order}/cancel`)).status).toBe(200);
     expect(await level(sku)).toMatchObject({ onHand: 10, reserved: 0 });
     const line = (await office('GET', `/v1/stock-counts/${id}`)).body.lines[0];
     expect(line).toMatchObject({ heldByOpenPayments: 2, goneSinceCount: 2, adjustment: -2, writeOff: 2 });
-    expect((await office('POST', `/v1/stock-counts/${id}/approve`, {})).body).toMatchObject({ adjustments: 1, totals: { shrinkageUnits: 2 } });
+    expect((await office('POST', `/v1/stock-counts/${id}/approve`, {})).body).toMatchObject({
+      adjustments: 1,
+      totals: { shrinkageUnits: 2 },
+    });
     expect(await level(sku)).toMatchObject({ onHand: 8, reserved: 0 });
   });
 
   it('still unknown at approval: nothing is written off, the 2 stay held; the later approval sells them once', async () => {
     const { sku, payment } = await tenWithTwoOnAnUnknownCard();
     const id = await countShelf(sku, 7); // one more is simply missing
-    expect((await office('POST', `/v1/stock-counts/${id}/approve`, {})).body).toMatchObject({ adjustments: 1, totals: { shrinkageUnits: 1, heldUnits: 2 } });
+    expect((await office('POST', `/v1/stock-counts/${id}/approve`, {})).body).toMatchObject({
+      adjustments: 1,
+      totals: { shrinkageUnits: 1, heldUnits: 2 },
+    });
     expect(await level(sku)).toMatchObject({ onHand: 9, reserved: 2 });
     await office('POST', `/v1/payments/${payment}/resolve`, { outcome: 'approved', note: 'charged' });
     expect(await level(sku)).toMatchObject({ onHand: 7, reserved: 0 });

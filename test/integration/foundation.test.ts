@@ -14,8 +14,12 @@ describe.each(testDbKinds())('foundation on $name', ({ name }) => {
     cashier = await t.as('cashier');
     office = await t.as('backoffice');
   });
-  afterAll(async () => { await t?.stop(); });
-  afterEach(async () => { expect(await t.check()).toEqual([]); });
+  afterAll(async () => {
+    await t?.stop();
+  });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
 
   let seq = 0;
   async function stocked(qty: number, priceFen = 1250): Promise<string> {
@@ -33,7 +37,11 @@ describe.each(testDbKinds())('foundation on $name', ({ name }) => {
     expect(order.body).toMatchObject({ status: 'reserved', totalFen: 3750 });
     expect(await stock(sku)).toEqual({ sku, onHand: 10, reserved: 3, available: 7 });
 
-    const pay = await cashier('POST', `/v1/orders/${order.body.id}/payments`, { method: 'cash', amountFen: 3750, lane: 'lane-1' });
+    const pay = await cashier('POST', `/v1/orders/${order.body.id}/payments`, {
+      method: 'cash',
+      amountFen: 3750,
+      lane: 'lane-1',
+    });
     expect(pay.status).toBe(201);
     expect(pay.body.status).toBe('approved');
     expect(await stock(sku)).toEqual({ sku, onHand: 7, reserved: 0, available: 7 });
@@ -47,20 +55,34 @@ describe.each(testDbKinds())('foundation on $name', ({ name }) => {
     const order = (await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 2 }] })).body;
     await cashier('POST', `/v1/orders/${order.id}/payments`, { method: 'cash', amountFen: 500, lane: 'lane-1' });
     expect((await cashier('GET', `/v1/orders/${order.id}`)).body).toMatchObject({ status: 'reserved', paidFen: 500 });
-    const over = await cashier('POST', `/v1/orders/${order.id}/payments`, { method: 'cash', amountFen: 1600, lane: 'lane-1' });
+    const over = await cashier('POST', `/v1/orders/${order.id}/payments`, {
+      method: 'cash',
+      amountFen: 1600,
+      lane: 'lane-1',
+    });
     expect(over.status).toBe(422);
     expect(over.body.error.code).toBe('amount_exceeds_balance');
     await cashier('POST', `/v1/orders/${order.id}/payments`, { method: 'cash', amountFen: 1500, lane: 'lane-1' });
     expect((await cashier('GET', `/v1/orders/${order.id}`)).body.status).toBe('paid');
     expect(await stock(sku)).toMatchObject({ onHand: 3, reserved: 0 });
-    const again = await cashier('POST', `/v1/orders/${order.id}/payments`, { method: 'cash', amountFen: 1, lane: 'lane-1' });
+    const again = await cashier('POST', `/v1/orders/${order.id}/payments`, {
+      method: 'cash',
+      amountFen: 1,
+      lane: 'lane-1',
+    });
     expect(again.status).toBe(409);
   });
 
   it('an order is reserved all or nothing', async () => {
     const plenty = await stocked(10);
     const scarce = await stocked(1);
-    const r = await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: plenty, qty: 2 }, { sku: scarce, qty: 2 }] });
+    const r = await cashier('POST', '/v1/orders', {
+      lane: 'lane-1',
+      lines: [
+        { sku: plenty, qty: 2 },
+        { sku: scarce, qty: 2 },
+      ],
+    });
     expect(r.status).toBe(409);
     expect(r.body.error.code).toBe('insufficient_stock');
     expect(r.body.error.details.shortfalls).toEqual([{ sku: scarce, requested: 2, available: 1 }]);
@@ -101,7 +123,9 @@ describe.each(testDbKinds())('foundation on $name', ({ name }) => {
 
   it('200 concurrent orders for 50 units reserve exactly 50', async () => {
     const sku = await stocked(50);
-    const results = await Promise.all(Array.from({ length: 200 }, () => cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 1 }] })));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, () => cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 1 }] })),
+    );
     const codes = results.map((r) => r.status);
     expect(codes.filter((c) => c === 201)).toHaveLength(50);
     expect(codes.filter((c) => c === 409)).toHaveLength(150);
@@ -111,9 +135,23 @@ describe.each(testDbKinds())('foundation on $name', ({ name }) => {
   it('multi-SKU orders racing in opposite SKU order never surface a deadlock', async () => {
     const a = await stocked(1000);
     const b = await stocked(1000);
-    const results = await Promise.all(Array.from({ length: 120 }, (_, i) => cashier('POST', '/v1/orders', {
-      lane: 'lane-1', lines: i % 2 ? [{ sku: a, qty: 1 }, { sku: b, qty: 1 }] : [{ sku: b, qty: 1 }, { sku: a, qty: 1 }],
-    })));
+    const results = await Promise.all(
+      Array.from({ length: 120 }, (_, i) =>
+        cashier('POST', '/v1/orders', {
+          lane: 'lane-1',
+          lines:
+            i % 2
+              ? [
+                  { sku: a, qty: 1 },
+                  { sku: b, qty: 1 },
+                ]
+              : [
+                  { sku: b, qty: 1 },
+                  { sku: a, qty: 1 },
+                ],
+        }),
+      ),
+    );
     expect(results.map((r) => r.status).filter((s) => s !== 201)).toEqual([]);
     expect(await stock(a)).toMatchObject({ reserved: 120 });
     expect(await stock(b)).toMatchObject({ reserved: 120 });
@@ -121,8 +159,12 @@ describe.each(testDbKinds())('foundation on $name', ({ name }) => {
 
   describe('bad input changes nothing', () => {
     let sku: string;
-    beforeAll(async () => { sku = await stocked(5); });
-    afterEach(async () => { expect(await stock(sku)).toEqual({ sku, onHand: 5, reserved: 0, available: 5 }); });
+    beforeAll(async () => {
+      sku = await stocked(5);
+    });
+    afterEach(async () => {
+      expect(await stock(sku)).toEqual({ sku, onHand: 5, reserved: 0, available: 5 });
+    });
 
     it.each([
       ['negative quantity', { lane: 'lane-1', lines: [{ sku: '$', qty: -1 }] }, 400],
@@ -135,9 +177,23 @@ describe.each(testDbKinds())('foundation on $name', ({ name }) => {
       ['missing lane', { lines: [{ sku: '$', qty: 1 }] }, 400],
       ['lines not an array', { lane: 'lane-1', lines: { sku: '$', qty: 1 } }, 400],
       ['unknown SKU', { lane: 'lane-1', lines: [{ sku: 'NO-SUCH-SKU', qty: 1 }] }, 422],
-      ['duplicate lines', { lane: 'lane-1', lines: [{ sku: '$', qty: 1 }, { sku: '$', qty: 1 }] }, 422],
+      [
+        'duplicate lines',
+        {
+          lane: 'lane-1',
+          lines: [
+            { sku: '$', qty: 1 },
+            { sku: '$', qty: 1 },
+          ],
+        },
+        422,
+      ],
     ])('order with %s → %s', async (_what, body, status) => {
-      const r = await cashier('POST', '/v1/orders', JSON.parse(JSON.stringify(body).replace(/"\$"/g, JSON.stringify(sku))));
+      const r = await cashier(
+        'POST',
+        '/v1/orders',
+        JSON.parse(JSON.stringify(body).replace(/"\$"/g, JSON.stringify(sku))),
+      );
       expect(r.status).toBe(status);
       expect(typeof r.body.error.code).toBe('string');
     });
@@ -167,7 +223,12 @@ describe.each(testDbKinds())('foundation on $name', ({ name }) => {
     });
 
     it('a receipt naming an unknown SKU receives nothing', async () => {
-      const r = await office('POST', '/v1/stock/receipts', { lines: [{ sku, qty: 3 }, { sku: 'NOPE', qty: 1 }] });
+      const r = await office('POST', '/v1/stock/receipts', {
+        lines: [
+          { sku, qty: 3 },
+          { sku: 'NOPE', qty: 1 },
+        ],
+      });
       expect(r.status).toBe(422);
       expect(r.body.error.code).toBe('unknown_sku');
     });
@@ -175,7 +236,11 @@ describe.each(testDbKinds())('foundation on $name', ({ name }) => {
     it('cash for a malformed amount is refused', async () => {
       const order = (await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 1 }] })).body;
       for (const amountFen of [0, -5, 1.5, '100', 2 ** 60]) {
-        const r = await cashier('POST', `/v1/orders/${order.id}/payments`, { method: 'cash', amountFen, lane: 'lane-1' });
+        const r = await cashier('POST', `/v1/orders/${order.id}/payments`, {
+          method: 'cash',
+          amountFen,
+          lane: 'lane-1',
+        });
         expect(r.status).toBe(400);
       }
       expect((await cashier('POST', `/v1/orders/${order.id}/cancel`)).status).toBe(200);
@@ -222,8 +287,18 @@ describe.each(testDbKinds())('foundation on $name', ({ name }) => {
 
     it('refuses the same key with another body', async () => {
       const sku = await stocked(5);
-      await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 1 }] }, { 'idempotency-key': `r-${sku}` });
-      const r = await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 2 }] }, { 'idempotency-key': `r-${sku}` });
+      await cashier(
+        'POST',
+        '/v1/orders',
+        { lane: 'lane-1', lines: [{ sku, qty: 1 }] },
+        { 'idempotency-key': `r-${sku}` },
+      );
+      const r = await cashier(
+        'POST',
+        '/v1/orders',
+        { lane: 'lane-1', lines: [{ sku, qty: 2 }] },
+        { 'idempotency-key': `r-${sku}` },
+      );
       expect(r.status).toBe(422);
       expect(r.body.error.code).toBe('idempotency_key_reused');
       expect(await stock(sku)).toMatchObject({ reserved: 1 });
@@ -233,7 +308,11 @@ describe.each(testDbKinds())('foundation on $name', ({ name }) => {
       const sku = await stocked(5, 700);
       const order = (await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 1 }] })).body;
       const body = { method: 'cash', amountFen: 700, lane: 'lane-1' };
-      const rs = await Promise.all(Array.from({ length: 5 }, () => cashier('POST', `/v1/orders/${order.id}/payments`, body, { 'idempotency-key': `pay-${order.id}` })));
+      const rs = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          cashier('POST', `/v1/orders/${order.id}/payments`, body, { 'idempotency-key': `pay-${order.id}` }),
+        ),
+      );
       expect(rs.filter((r) => r.status === 201).length).toBeGreaterThanOrEqual(1);
       expect(rs.every((r) => r.status === 201 || r.status === 409)).toBe(true);
       const after = (await cashier('GET', `/v1/orders/${order.id}`)).body;

@@ -19,8 +19,12 @@ describe.each(testDbKinds())('the HTTP edge on $name', ({ name }) => {
     till = await t.as('cashier');
     lane2 = await t.as('cashier', 'lane-2');
   });
-  afterAll(async () => { await t?.stop(); });
-  afterEach(async () => { expect(await t.check()).toEqual([]); });
+  afterAll(async () => {
+    await t?.stop();
+  });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
 
   let seq = 0;
   async function stocked(qty: number, priceFen = 100): Promise<string> {
@@ -100,17 +104,24 @@ describe.each(testDbKinds())('the HTTP edge on $name', ({ name }) => {
       expect((await office('PUT', '/v1/skus/BIG-PRICE', { name: 'x', priceFen: 1_000_000_000_000 })).status).toBe(400);
       const sku = await stocked(5);
       const o = (await till('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 1 }] })).body;
-      const r = await till('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 1_000_000_000_000, lane: 'lane-1' });
+      const r = await till('POST', `/v1/orders/${o.id}/payments`, {
+        method: 'cash',
+        amountFen: 1_000_000_000_000,
+        lane: 'lane-1',
+      });
       expect(r.status).toBe(400);
       expect((await till('GET', `/v1/orders/${o.id}`)).body.payments).toEqual([]);
     });
   });
 
   describe('a lane-bound cashier key acts only on its lane', () => {
-    it('cancel and tender of another lane\'s order are 403 wrong_lane and change nothing', async () => {
+    it("cancel and tender of another lane's order are 403 wrong_lane and change nothing", async () => {
       const sku = await stocked(5);
       const o = (await till('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 2 }] })).body;
-      for (const [path, body] of [[`/v1/orders/${o.id}/cancel`, undefined], [`/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: o.totalFen, lane: 'lane-2' }]] as const) {
+      for (const [path, body] of [
+        [`/v1/orders/${o.id}/cancel`, undefined],
+        [`/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: o.totalFen, lane: 'lane-2' }],
+      ] as const) {
         const r = await lane2('POST', path, body);
         expect(r.status).toBe(403);
         expect(r.body.error.code).toBe('wrong_lane');
@@ -120,10 +131,21 @@ describe.each(testDbKinds())('the HTTP edge on $name', ({ name }) => {
       expect((await lane2('GET', '/v1/orders?lane=lane-1')).status).toBe(403);
     });
 
-    it('extending another lane\'s hold is 403; a hold is never shortened', async () => {
-      await office('POST', '/v1/events', { id: `ev${name}`, name: 'Gala', seats: [{ id: 'A1', priceFen: 100 }, { id: 'A2', priceFen: 100 }] });
-      const hold = (await till('POST', `/v1/events/ev${name}/holds`, { seats: ['A1'], ttlSeconds: 600, lane: 'lane-1' })).body;
-      expect((await lane2('POST', `/v1/holds/${hold.id}/extend`, { ttlSeconds: 900 })).body.error.code).toBe('wrong_lane');
+    it("extending another lane's hold is 403; a hold is never shortened", async () => {
+      await office('POST', '/v1/events', {
+        id: `ev${name}`,
+        name: 'Gala',
+        seats: [
+          { id: 'A1', priceFen: 100 },
+          { id: 'A2', priceFen: 100 },
+        ],
+      });
+      const hold = (
+        await till('POST', `/v1/events/ev${name}/holds`, { seats: ['A1'], ttlSeconds: 600, lane: 'lane-1' })
+      ).body;
+      expect((await lane2('POST', `/v1/holds/${hold.id}/extend`, { ttlSeconds: 900 })).body.error.code).toBe(
+        'wrong_lane',
+      );
       const shorter = await till('POST', `/v1/holds/${hold.id}/extend`, { ttlSeconds: 60 });
       expect(shorter.status).toBe(409);
       expect(shorter.body.error.code).toBe('hold_would_shorten');
@@ -134,13 +156,23 @@ describe.each(testDbKinds())('the HTTP edge on $name', ({ name }) => {
 
   describe('body limits match what each route accepts', () => {
     it('a large body on a small route is a 413 with a code, not a 500', async () => {
-      const r = await till('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: 'X', qty: 1 }], pad: 'x'.repeat(200_000) });
+      const r = await till('POST', '/v1/orders', {
+        lane: 'lane-1',
+        lines: [{ sku: 'X', qty: 1 }],
+        pad: 'x'.repeat(200_000),
+      });
       expect(r.status).toBe(413);
       expect(r.body.error.code).toBe('payload_too_large');
     });
 
     it('an event of 20 000 seats with long seat labels (about 3 MB) is accepted', async () => {
-      const seats = Array.from({ length: 20_000 }, (_, i) => ({ id: `SEAT-${String(i).padStart(26, '0')}`, section: 'Upper circle, left block'.padEnd(32, '.'), row: `row-${Math.floor(i / 50)}`.padEnd(16, '.'), number: i % 50, priceFen: 999_999_999 }));
+      const seats = Array.from({ length: 20_000 }, (_, i) => ({
+        id: `SEAT-${String(i).padStart(26, '0')}`,
+        section: 'Upper circle, left block'.padEnd(32, '.'),
+        row: `row-${Math.floor(i / 50)}`.padEnd(16, '.'),
+        number: i % 50,
+        priceFen: 999_999_999,
+      }));
       const body = { id: `big${name}`, name: 'A long name for a large hall', seats };
       expect(JSON.stringify(body).length).toBeGreaterThan(2_500_000);
       const r = await office('POST', '/v1/events', body);
@@ -152,11 +184,17 @@ describe.each(testDbKinds())('the HTTP edge on $name', ({ name }) => {
   describe('concurrent creates of one id', () => {
     it('the same new SKU and the same event id at once: one wins, the rest are 409, never 500', async () => {
       const sku = `RACE${name}${++seq}`;
-      const puts = await Promise.all(Array.from({ length: 8 }, () => office('PUT', `/v1/skus/${sku}`, { name: 'r', priceFen: 5 })));
+      const puts = await Promise.all(
+        Array.from({ length: 8 }, () => office('PUT', `/v1/skus/${sku}`, { name: 'r', priceFen: 5 })),
+      );
       expect(puts.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(1);
       expect(puts.every((r) => r.status === 200 || r.status === 409)).toBe(true);
       const ev = `race${name}${seq}`;
-      const posts = await Promise.all(Array.from({ length: 8 }, (_, i) => office('POST', '/v1/events', { id: ev, name: 'r', seats: [{ id: `A${i}`, priceFen: 5 }] })));
+      const posts = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          office('POST', '/v1/events', { id: ev, name: 'r', seats: [{ id: `A${i}`, priceFen: 5 }] }),
+        ),
+      );
       expect(posts.filter((r) => r.status === 201)).toHaveLength(1);
       expect(posts.filter((r) => r.status === 409)).toHaveLength(7);
     });
@@ -179,7 +217,7 @@ describe.each(testDbKinds())('the HTTP edge on $name', ({ name }) => {
   });
 
   describe('the auth cache', () => {
-    it('is bounded (LRU) and keyed by the key\'s hash, never the key', async () => {
+    it("is bounded (LRU) and keyed by the key's hash, never the key", async () => {
       const auth = new AuthService(t.app.db, systemClock, 3);
       const keys = Array.from({ length: 10 }, () => `pos_${randomUUID()}`);
       for (const k of keys) expect(await auth.authenticate(k)).toBeNull();
@@ -210,31 +248,47 @@ describe.each(testDbKinds())('the HTTP edge on $name', ({ name }) => {
       const sku = await stocked(50);
       const from = new Date().toISOString();
       const made: string[] = [];
-      for (let i = 0; i < 5; i++) made.push((await till('POST', '/v1/orders', { lane: i % 2 ? 'lane-2' : 'lane-1', lines: [{ sku, qty: 1 }] })).body.id);
+      for (let i = 0; i < 5; i++)
+        made.push(
+          (await till('POST', '/v1/orders', { lane: i % 2 ? 'lane-2' : 'lane-1', lines: [{ sku, qty: 1 }] })).body.id,
+        );
       await till('POST', `/v1/orders/${made[0]}/cancel`);
       const all: any[] = [];
       let cursor: string | null = null;
       do {
-        const r: any = await office('GET', `/v1/orders?from=${encodeURIComponent(from)}&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+        const r: any = await office(
+          'GET',
+          `/v1/orders?from=${encodeURIComponent(from)}&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+        );
         expect(r.status).toBe(200);
         expect(r.body.orders.length).toBeLessThanOrEqual(2);
         all.push(...r.body.orders);
         cursor = r.body.next;
       } while (cursor);
       // Newest first (ids break ties within a millisecond), each order exactly once across the pages.
-      const newestFirst = (a: any, b: any) => (a.createdAt !== b.createdAt ? (a.createdAt < b.createdAt ? 1 : -1) : a.id < b.id ? 1 : -1);
+      const newestFirst = (a: any, b: any) =>
+        a.createdAt !== b.createdAt ? (a.createdAt < b.createdAt ? 1 : -1) : a.id < b.id ? 1 : -1;
       expect(all.map((o) => o.id)).toEqual([...all].sort(newestFirst).map((o) => o.id));
       expect(all.map((o) => o.id).sort()).toEqual([...made].sort());
       const ids = (r: any) => r.body.orders.map((o: any) => o.id).sort();
-      expect(ids(await office('GET', `/v1/orders?from=${encodeURIComponent(from)}&lane=lane-2`))).toEqual([made[1], made[3]].sort());
-      expect(ids(await office('GET', `/v1/orders?from=${encodeURIComponent(from)}&status=cancelled`))).toEqual([made[0]]);
+      expect(ids(await office('GET', `/v1/orders?from=${encodeURIComponent(from)}&lane=lane-2`))).toEqual(
+        [made[1], made[3]].sort(),
+      );
+      expect(ids(await office('GET', `/v1/orders?from=${encodeURIComponent(from)}&status=cancelled`))).toEqual([
+        made[0],
+      ]);
       expect(ids(await lane2('GET', `/v1/orders?from=${encodeURIComponent(from)}`))).toEqual([made[1], made[3]].sort());
       expect((await office('GET', '/v1/orders?cursor=garbage')).status).toBe(400);
       expect((await office('GET', '/v1/orders?status=lost')).status).toBe(400);
     });
 
     it('GET /v1/skus searches by code or name prefix, with cursor paging', async () => {
-      for (const [code, nm] of [['TEA-GREEN', 'Green tea'], ['TEA-BLACK', 'Black tea'], ['RICE-5', 'Tea rice'], ['SUGAR_1', '100%']]) {
+      for (const [code, nm] of [
+        ['TEA-GREEN', 'Green tea'],
+        ['TEA-BLACK', 'Black tea'],
+        ['RICE-5', 'Tea rice'],
+        ['SUGAR_1', '100%'],
+      ]) {
         await office('PUT', `/v1/skus/${code}${name}`, { name: nm, priceFen: 10 });
       }
       const first = (await till('GET', '/v1/skus?q=TEA-&limit=1')).body;
@@ -254,12 +308,24 @@ describe.each(testDbKinds())('the HTTP edge on $name', ({ name }) => {
       const principal = (await t.app.auth.authenticate(t.adminKey))!.id;
       const body = { lane: 'lane-1', lines: [{ sku, qty: 1 }] };
       const { createHash } = await import('node:crypto');
-      const hash = createHash('sha256').update(`POST /v1/orders\n${JSON.stringify(body)}`).digest('hex');
+      const hash = createHash('sha256')
+        .update(`POST /v1/orders\n${JSON.stringify(body)}`)
+        .digest('hex');
       // What a kill -9 in the middle of the request leaves: the claim, no answer.
-      await t.app.db.tx((m) => exec(m, 'INSERT INTO idempotency_key (principal, idem_key, request_hash, status_code, response_json, created_at) VALUES (?, ?, ?, 0, NULL, ?)',
-        [principal, `dead-${sku}`, hash, Date.now() - 31_000]));
-      await t.app.db.tx((m) => exec(m, 'INSERT INTO idempotency_key (principal, idem_key, request_hash, status_code, response_json, created_at) VALUES (?, ?, ?, 0, NULL, ?)',
-        [principal, `live-${sku}`, hash, Date.now()]));
+      await t.app.db.tx((m) =>
+        exec(
+          m,
+          'INSERT INTO idempotency_key (principal, idem_key, request_hash, status_code, response_json, created_at) VALUES (?, ?, ?, 0, NULL, ?)',
+          [principal, `dead-${sku}`, hash, Date.now() - 31_000],
+        ),
+      );
+      await t.app.db.tx((m) =>
+        exec(
+          m,
+          'INSERT INTO idempotency_key (principal, idem_key, request_hash, status_code, response_json, created_at) VALUES (?, ?, ?, 0, NULL, ?)',
+          [principal, `live-${sku}`, hash, Date.now()],
+        ),
+      );
       expect((await t.api('POST', '/v1/orders', body, { 'idempotency-key': `live-${sku}` })).status).toBe(409);
       const retry = await t.api('POST', '/v1/orders', body, { 'idempotency-key': `dead-${sku}` });
       expect(retry.status).toBe(201);
@@ -272,7 +338,7 @@ describe.each(testDbKinds())('the HTTP edge on $name', ({ name }) => {
   });
 
   if (name === 'mysql') {
-    it('migrations pin utf8mb4: a database created as latin1 stores the terminal\'s Chinese prompts', async () => {
+    it("migrations pin utf8mb4: a database created as latin1 stores the terminal's Chinese prompts", async () => {
       const base = new URL(mysqlBaseUrl());
       const db = `pos_l1_${randomUUID().slice(0, 8)}`;
       const admin = await Db.fromUrl(base.toString(), { poolSize: 1 }).open();
@@ -281,11 +347,21 @@ describe.each(testDbKinds())('the HTTP edge on $name', ({ name }) => {
       const d = await Db.fromUrl(base.toString(), { poolSize: 2 }).open({ migrate: true });
       try {
         const now = Date.now();
-        await d.tx((m) => exec(m, "INSERT INTO payment (id, order_id, method, amount_fen, status, prompts, created_by, created_at, updated_at) VALUES (?, ?, 'card', 1, 'pending', ?, 'test', ?, ?)",
-          [randomUUID(), randomUUID(), JSON.stringify(['请插卡或挥卡']), now, now]));
+        await d.tx((m) =>
+          exec(
+            m,
+            "INSERT INTO payment (id, order_id, method, amount_fen, status, prompts, created_by, created_at, updated_at) VALUES (?, ?, 'card', 1, 'pending', ?, 'test', ?, ?)",
+            [randomUUID(), randomUUID(), JSON.stringify(['请插卡或挥卡']), now, now],
+          ),
+        );
         const back = await d.read((m) => rows<{ prompts: string }>(m, 'SELECT prompts FROM payment'));
         expect(JSON.parse(back[0].prompts)).toEqual(['请插卡或挥卡']);
-        const latin = await d.read((m) => rows(m, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_COLLATION NOT LIKE 'utf8mb4%'"));
+        const latin = await d.read((m) =>
+          rows(
+            m,
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_COLLATION NOT LIKE 'utf8mb4%'",
+          ),
+        );
         expect(latin).toEqual([]);
       } finally {
         await d.close();

@@ -16,13 +16,28 @@ import { startTestApp, TestApp } from '../support/app';
 class HangingTerminal implements Terminal {
   seen: SaleRequest[] = [];
   constructor(readonly lane: string) {}
-  isIdle() { return true; }
-  isConnected() { return false; }
-  sale(req: SaleRequest): Promise<SaleOutcome> { this.seen.push(req); return new Promise(() => undefined); }
-  voidSale(): Promise<SaleOutcome> { return new Promise(() => undefined); }
-  refund(): Promise<SaleOutcome> { return new Promise(() => undefined); }
-  async query() { return { kind: 'failed' as const, reason: 'down' }; }
-  async signIn() { return { ok: false }; }
+  isIdle() {
+    return true;
+  }
+  isConnected() {
+    return false;
+  }
+  sale(req: SaleRequest): Promise<SaleOutcome> {
+    this.seen.push(req);
+    return new Promise(() => undefined);
+  }
+  voidSale(): Promise<SaleOutcome> {
+    return new Promise(() => undefined);
+  }
+  refund(): Promise<SaleOutcome> {
+    return new Promise(() => undefined);
+  }
+  async query() {
+    return { kind: 'failed' as const, reason: 'down' };
+  }
+  async signIn() {
+    return { ok: false };
+  }
   async close() {}
 }
 
@@ -32,23 +47,40 @@ describe.each(testDbKinds())('lane lease on $name', ({ name }) => {
   const clock = new ManualClock(new Date('2026-11-25T02:00:00Z'));
 
   beforeAll(async () => {
-    t = await startTestApp(name, { clock, terminals: new Map([['lane-1', new HangingTerminal('lane-1')]]), config: { instanceId: 'instance-a' } });
+    t = await startTestApp(name, {
+      clock,
+      terminals: new Map([['lane-1', new HangingTerminal('lane-1')]]),
+      config: { instanceId: 'instance-a' },
+    });
   });
-  afterAll(async () => { await b?.close(); await t?.stop(); });
+  afterAll(async () => {
+    await b?.close();
+    await t?.stop();
+  });
 
-  it('states nobody owns: a second instance for the same lane waits, refuses tenders there and never marks the other\'s in-flight payment unknown; it takes over once the lease runs out', async () => {
+  it("states nobody owns: a second instance for the same lane waits, refuses tenders there and never marks the other's in-flight payment unknown; it takes over once the lease runs out", async () => {
     await t.api('PUT', '/v1/skus/L1', { name: 'l', priceFen: 100 });
     await t.api('POST', '/v1/stock/receipts', { lines: [{ sku: 'L1', qty: 5 }] });
     const o = (await t.api('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: 'L1', qty: 1 }] })).body;
-    const p = (await t.api('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: 100, lane: 'lane-1' })).body;
+    const p = (await t.api('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: 100, lane: 'lane-1' }))
+      .body;
     expect(p.status).toBe('pending');
 
     const hangingB = new HangingTerminal('lane-1');
-    b = await createApp({ config: { ...configFromEnv({}), databaseUrl: t.fdb.url, instanceId: 'instance-b' }, db: t.fdb.db, clock, log: silentLogger, schedule: false, terminals: new Map([['lane-1', hangingB]]) });
+    b = await createApp({
+      config: { ...configFromEnv({}), databaseUrl: t.fdb.url, instanceId: 'instance-b' },
+      db: t.fdb.db,
+      clock,
+      log: silentLogger,
+      schedule: false,
+      terminals: new Map([['lane-1', hangingB]]),
+    });
     expect((await b.payments.view(p.id)).status).toBe('pending');
     expect(b.leases.holds('lane-1')).toBe(false);
     const o2 = await b.orders.create({ lane: 'lane-1', lines: [{ sku: 'L1', qty: 1 }] }, 'test');
-    await expect(b.payments.tender(o2.id, { method: 'card', amountFen: 100, lane: 'lane-1' }, 'test')).rejects.toMatchObject({ status: 409, code: 'lane_not_driven' });
+    await expect(
+      b.payments.tender(o2.id, { method: 'card', amountFen: 100, lane: 'lane-1' }, 'test'),
+    ).rejects.toMatchObject({ status: 409, code: 'lane_not_driven' });
     clock.advance(20_000);
     await t.app.sweeper.sweep(); // the holder renews
     clock.advance(20_000);
@@ -70,17 +102,24 @@ describe.each(testDbKinds())('lane lease on $name', ({ name }) => {
     expect(await t.check()).toEqual([]);
   });
 
-  it('any instance\'s sweep calls a pending payment unknown when no live instance drives its lane', async () => {
+  it("any instance's sweep calls a pending payment unknown when no live instance drives its lane", async () => {
     const o = (await t.api('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: 'L1', qty: 1 }] })).body;
     const p = await b!.payments.tender(o.id, { method: 'card', amountFen: 100, lane: 'lane-1' }, 'test');
     await b!.leases.stop(false);
     clock.advance(31_000);
     // An instance with no terminals at all: it drives nothing, yet its sweep finds the pending attempt nobody owns.
-    const c = await createApp({ config: { ...configFromEnv({}), databaseUrl: t.fdb.url, instanceId: 'instance-c' }, db: t.fdb.db, clock, log: silentLogger, schedule: false, terminals: new Map() });
+    const c = await createApp({
+      config: { ...configFromEnv({}), databaseUrl: t.fdb.url, instanceId: 'instance-c' },
+      db: t.fdb.db,
+      clock,
+      log: silentLogger,
+      schedule: false,
+      terminals: new Map(),
+    });
     try {
       const r = await c.sweeper.sweep();
       expect(r.orphaned).toBeGreaterThanOrEqual(1); // with instance-b's own pending attempt from the first test
-      expect((await c.payments.view(p.id))).toMatchObject({ status: 'unknown', reason: 'lane_not_driven' });
+      expect(await c.payments.view(p.id)).toMatchObject({ status: 'unknown', reason: 'lane_not_driven' });
       expect(await t.check()).toEqual([]);
     } finally {
       await c.close();

@@ -41,7 +41,10 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
     t = await startTestApp(name, {
       terminals: new Map([['lane-1', term.terminal]]),
       config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600 },
-      deps: { printers: new Map([['lane-1', printer.printer]]), lane: { printPollMs: 100, printRetryMs: 200, merchantName: '测试商店' } },
+      deps: {
+        printers: new Map([['lane-1', printer.printer]]),
+        lane: { printPollMs: 100, printRetryMs: 200, merchantName: '测试商店' },
+      },
     });
     cashier = await t.as('cashier', 'lane-1');
     office = await t.as('backoffice');
@@ -73,7 +76,11 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
     const o = await order(1250, 2);
     const before = receiptsSoFar();
     const kicks = printer.simulator.drawerKicks.length;
-    const pay = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 2500, lane: 'lane-1' });
+    const pay = await cashier('POST', `/v1/orders/${o.id}/payments`, {
+      method: 'cash',
+      amountFen: 2500,
+      lane: 'lane-1',
+    });
     expect(pay.status).toBe(201);
     const printed = await nextReceipt(before);
     expect(readFileSync(printed.file, 'utf8')).toBe(printed.text);
@@ -95,15 +102,25 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
     const o = await order(3300, 1);
     const before = receiptsSoFar();
     const kicks = printer.simulator.drawerKicks.length;
-    const r = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: o.totalFen, lane: 'lane-1' });
+    const r = await cashier('POST', `/v1/orders/${o.id}/payments`, {
+      method: 'card',
+      amountFen: o.totalFen,
+      lane: 'lane-1',
+    });
     expect(r.status).toBe(202);
     const p = (await cashier('GET', `/v1/payments/${r.body.id}?wait=10`)).body;
     expect(p.status).toBe('approved');
     const printed = await nextReceipt(before);
     expect(printed.text).toContain('622848******1234');
     expect(printed.text).not.toMatch(/622848\d{6,}/);
-    for (const [label, value] of [['商户编号', p.terminal.merchantId], ['终端编号', p.terminal.terminalId], ['批次号', p.terminal.batchNo],
-      ['凭证号', p.terminal.traceNo], ['参考号', p.terminal.rrn], ['授权码', p.terminal.authCode]] as const) {
+    for (const [label, value] of [
+      ['商户编号', p.terminal.merchantId],
+      ['终端编号', p.terminal.terminalId],
+      ['批次号', p.terminal.batchNo],
+      ['凭证号', p.terminal.traceNo],
+      ['参考号', p.terminal.rrn],
+      ['授权码', p.terminal.authCode],
+    ] as const) {
       expect(printed.text).toMatch(new RegExp(`${label} +${value}`));
     }
     expect(printed.text).toMatch(/卡类型 +借记卡/);
@@ -117,7 +134,11 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
     const o = await order(500, 1);
     const before = receiptsSoFar();
     const kicks = printer.simulator.drawerKicks.length;
-    const pay = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 500, lane: 'lane-1' });
+    const pay = await cashier('POST', `/v1/orders/${o.id}/payments`, {
+      method: 'cash',
+      amountFen: 500,
+      lane: 'lane-1',
+    });
     expect(pay.status).toBe(201);
     expect((await cashier('GET', `/v1/orders/${o.id}`)).body.status).toBe('paid');
     await until('the drawer kick', async () => printer.simulator.drawerKicks.length > kicks);
@@ -156,7 +177,10 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
     expect(again.text).toContain('重印');
     expect(again.text.replace(/.*重印.*\n/g, '')).toBe(first.text.replace(/^销售小票\n/m, ''));
     expect(printer.simulator.drawerKicks.length).toBe(kicks);
-    const audited = await t.fdb.db.ds.query("SELECT action, actor FROM audit_log WHERE entity = 'print_job' AND entity_id = ?", [r.body.jobId]);
+    const audited = await t.fdb.db.ds.query(
+      "SELECT action, actor FROM audit_log WHERE entity = 'print_job' AND entity_id = ?",
+      [r.body.jobId],
+    );
     expect(audited).toEqual([{ action: 'reprint', actor: expect.stringMatching(/^key:/) }]);
     const otherLane = await t.as('cashier', 'lane-9');
     expect((await otherLane('POST', `/v1/orders/${o.id}/receipt/reprint`)).body.error.code).toBe('wrong_lane');
@@ -176,8 +200,14 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
 
   it('a lane-bound key sees only its lane printer', async () => {
     expect((await cashier('GET', '/v1/printers/lane-2')).body.error.code).toBe('lane_mismatch');
-    expect((await office('GET', '/v1/printers/lane-2')).body).toMatchObject({ configured: false, state: 'away', queued: 0 });
-    expect((await office('GET', '/v1/printers')).body).toEqual({ items: [expect.objectContaining({ lane: 'lane-1', configured: true, state: 'ready' })] });
+    expect((await office('GET', '/v1/printers/lane-2')).body).toMatchObject({
+      configured: false,
+      state: 'away',
+      queued: 0,
+    });
+    expect((await office('GET', '/v1/printers')).body).toEqual({
+      items: [expect.objectContaining({ lane: 'lane-1', configured: true, state: 'ready' })],
+    });
     expect((await cashier('GET', '/v1/printers')).status).toBe(403);
   });
 
@@ -186,10 +216,17 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
       const ok = await office('PUT', '/v1/skus/BC-1', { name: '可乐', priceFen: 300, barcode: '6901234567892' });
       expect(ok.status).toBe(200);
       expect(ok.body.barcode).toBe('6901234567892');
-      expect((await cashier('GET', '/v1/barcodes/6901234567892')).body).toMatchObject({ kind: 'sku', sku: 'BC-1', name: '可乐', priceFen: 300 });
+      expect((await cashier('GET', '/v1/barcodes/6901234567892')).body).toMatchObject({
+        kind: 'sku',
+        sku: 'BC-1',
+        name: '可乐',
+        priceFen: 300,
+      });
       expect((await cashier('GET', '/v1/barcodes/BC-1')).body).toMatchObject({ kind: 'sku', sku: 'BC-1' });
       // Left out, the barcode stays.
-      expect((await office('PUT', '/v1/skus/BC-1', { name: '可乐', priceFen: 350 })).body.barcode).toBe('6901234567892');
+      expect((await office('PUT', '/v1/skus/BC-1', { name: '可乐', priceFen: 350 })).body.barcode).toBe(
+        '6901234567892',
+      );
     });
 
     it('a bad check digit is a 400 that changes nothing; a taken barcode a 409', async () => {
@@ -207,32 +244,51 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
 
     it('null removes a barcode', async () => {
       await office('PUT', '/v1/skus/BC-3', { name: '茶', priceFen: 400, barcode: '4006381333931' });
-      expect((await office('PUT', '/v1/skus/BC-3', { name: '茶', priceFen: 400, barcode: null })).body.barcode).toBeNull();
+      expect(
+        (await office('PUT', '/v1/skus/BC-3', { name: '茶', priceFen: 400, barcode: null })).body.barcode,
+      ).toBeNull();
       expect((await cashier('GET', '/v1/barcodes/4006381333931')).status).toBe(404);
     });
 
     it('the order code off a receipt resolves to the order', async () => {
       const o = await order();
-      expect((await cashier('GET', `/v1/barcodes/${orderCodeOf(o.id)}`)).body).toEqual({ kind: 'order', orderId: o.id, code: orderCodeOf(o.id) });
+      expect((await cashier('GET', `/v1/barcodes/${orderCodeOf(o.id)}`)).body).toEqual({
+        kind: 'order',
+        orderId: o.id,
+        code: orderCodeOf(o.id),
+      });
       await cashier('POST', `/v1/orders/${o.id}/cancel`);
     });
   });
 
   it('GET /v1/me tells the role and lane of the key', async () => {
-    expect((await cashier('GET', '/v1/me')).body).toMatchObject({ role: 'cashier', lane: 'lane-1', shiftsRequired: false });
+    expect((await cashier('GET', '/v1/me')).body).toMatchObject({
+      role: 'cashier',
+      lane: 'lane-1',
+      shiftsRequired: false,
+    });
     expect((await office('GET', '/v1/me')).body).toMatchObject({ role: 'backoffice', lane: null });
   });
 
   it('payment events: prompts as they arrive, then the final status, then the stream ends', async () => {
     const o = await order(4100, 1);
     term.simulator.expect({ action: 'approve', prompts: ['请插卡或挥卡', '请输入密码'], delayMs: 150 });
-    const r = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: o.totalFen, lane: 'lane-1' });
+    const r = await cashier('POST', `/v1/orders/${o.id}/payments`, {
+      method: 'card',
+      amountFen: o.totalFen,
+      lane: 'lane-1',
+    });
     const key = (await t.api('POST', '/v1/api-keys', { role: 'cashier', lane: 'lane-1' })).body.key;
-    const res = await fetch(`${t.url}/v1/payments/${r.body.id}/events`, { headers: { authorization: `Bearer ${key}` } });
+    const res = await fetch(`${t.url}/v1/payments/${r.body.id}/events`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const text = await res.text(); // ends once the payment is final
-    const events = [...text.matchAll(/event: (\w+)\ndata: (.*)\n/g)].map((m) => ({ event: m[1], data: JSON.parse(m[2]) }));
+    const events = [...text.matchAll(/event: (\w+)\ndata: (.*)\n/g)].map((m) => ({
+      event: m[1],
+      data: JSON.parse(m[2]),
+    }));
     expect(events.filter((e) => e.event === 'prompt').map((e) => e.data.text)).toEqual(['请插卡或挥卡', '请输入密码']);
     expect(events[0]).toMatchObject({ event: 'status' });
     expect(events[events.length - 1]).toMatchObject({ event: 'status', data: { status: 'approved', id: r.body.id } });
@@ -241,11 +297,20 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
   it('payment events: an unknown outcome keeps the stream open; a screen that goes away leaves no listener behind', async () => {
     const o = await order(4200, 1);
     term.simulator.expect({ action: 'silence', bank: 'none' });
-    const r = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: o.totalFen, lane: 'lane-1' });
+    const r = await cashier('POST', `/v1/orders/${o.id}/payments`, {
+      method: 'card',
+      amountFen: o.totalFen,
+      lane: 'lane-1',
+    });
     expect((await cashier('GET', `/v1/payments/${r.body.id}?wait=10`)).body.status).toBe('unknown');
     const changes = (t.app.payments as unknown as { changes: import('node:events').EventEmitter }).changes;
     const ctrl = new AbortController();
-    const res = await fetch(`${t.url}/v1/payments/${r.body.id}/events`, { headers: { authorization: `Bearer ${(await t.api('POST', '/v1/api-keys', { role: 'cashier', lane: 'lane-1' })).body.key}` }, signal: ctrl.signal });
+    const res = await fetch(`${t.url}/v1/payments/${r.body.id}/events`, {
+      headers: {
+        authorization: `Bearer ${(await t.api('POST', '/v1/api-keys', { role: 'cashier', lane: 'lane-1' })).body.key}`,
+      },
+      signal: ctrl.signal,
+    });
     const reader = res.body!.getReader();
     const first = new TextDecoder().decode((await reader.read()).value);
     expect(first).toMatch(/event: status\ndata: .*"status":"unknown"/);

@@ -15,13 +15,28 @@ import { startTestApp } from '../support/app';
 class HangingTerminal implements Terminal {
   seen: SaleRequest[] = [];
   constructor(readonly lane: string) {}
-  isIdle() { return true; }
-  isConnected() { return false; }
-  sale(req: SaleRequest): Promise<SaleOutcome> { this.seen.push(req); return new Promise(() => undefined); }
-  voidSale(): Promise<SaleOutcome> { return new Promise(() => undefined); }
-  refund(): Promise<SaleOutcome> { return new Promise(() => undefined); }
-  async query() { return { kind: 'failed' as const, reason: 'down' }; }
-  async signIn() { return { ok: false }; }
+  isIdle() {
+    return true;
+  }
+  isConnected() {
+    return false;
+  }
+  sale(req: SaleRequest): Promise<SaleOutcome> {
+    this.seen.push(req);
+    return new Promise(() => undefined);
+  }
+  voidSale(): Promise<SaleOutcome> {
+    return new Promise(() => undefined);
+  }
+  refund(): Promise<SaleOutcome> {
+    return new Promise(() => undefined);
+  }
+  async query() {
+    return { kind: 'failed' as const, reason: 'down' };
+  }
+  async signIn() {
+    return { ok: false };
+  }
   async close() {}
 }
 
@@ -33,16 +48,25 @@ describe.each(testDbKinds())('restart on $name', ({ name }) => {
       await t.api('PUT', '/v1/skus/R1', { name: 'r', priceFen: 100 });
       await t.api('POST', '/v1/stock/receipts', { lines: [{ sku: 'R1', qty: 3 }] });
       const o = (await t.api('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: 'R1', qty: 2 }] })).body;
-      const p = (await t.api('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: 200, lane: 'lane-1' })).body;
+      const p = (await t.api('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: 200, lane: 'lane-1' }))
+        .body;
       expect(p.status).toBe('pending');
       // The request reached the terminal with the RF that was already stored.
       await new Promise((r) => setTimeout(r, 50));
       expect(hanging.seen).toEqual([{ rf: p.rf, amountFen: 200 }]);
-      const stored = await t.app.db.read((m) => rows<{ status: string; rf: string }>(m, 'SELECT status, rf FROM payment WHERE id = ?', [p.id]));
+      const stored = await t.app.db.read((m) =>
+        rows<{ status: string; rf: string }>(m, 'SELECT status, rf FROM payment WHERE id = ?', [p.id]),
+      );
       expect(stored[0]).toEqual({ status: 'pending', rf: p.rf });
 
       // "Restart": a new service on the same database with the same lanes.
-      const again = await createApp({ config: { ...configFromEnv({}), databaseUrl: t.fdb.url }, db: t.fdb.db, log: silentLogger, schedule: false, terminals: new Map([['lane-1', new HangingTerminal('lane-1')]]) });
+      const again = await createApp({
+        config: { ...configFromEnv({}), databaseUrl: t.fdb.url },
+        db: t.fdb.db,
+        log: silentLogger,
+        schedule: false,
+        terminals: new Map([['lane-1', new HangingTerminal('lane-1')]]),
+      });
       const after = await again.payments.view(p.id);
       expect(after.status).toBe('unknown');
       expect((await t.api('GET', '/v1/stock/R1')).body).toMatchObject({ onHand: 3, reserved: 2 });

@@ -14,7 +14,9 @@ import { Clock } from '../../src/shared/clock';
 /** Real time plus an offset, so holds can expire without waiting. */
 class ShiftedClock implements Clock {
   offsetMs = 0;
-  now(): Date { return new Date(Date.now() + this.offsetMs); }
+  now(): Date {
+    return new Date(Date.now() + this.offsetMs);
+  }
 }
 
 const T_RESP = 700;
@@ -32,15 +34,23 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
     lane = await createSimulatedTerminal('lane-1', { bank, tRespMs: T_RESP, tAckMs: 150 });
     acq = await simulatedAcquirer(clock);
     t = await startTestApp(name, {
-      terminals: new Map([['lane-1', lane.terminal]]), acquirer: acq.acquirer, clock,
+      terminals: new Map([['lane-1', lane.terminal]]),
+      acquirer: acq.acquirer,
+      clock,
       config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600, cashRounding: 'jiao' },
       poolSize: 20,
     });
     cashier = await t.as('cashier');
     office = await t.as('backoffice');
   });
-  afterAll(async () => { await t?.stop(); await lane?.close(); await acq?.sim.close(); });
-  afterEach(async () => { expect(await t.check()).toEqual([]); });
+  afterAll(async () => {
+    await t?.stop();
+    await lane?.close();
+    await acq?.sim.close();
+  });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
 
   let seq = 0;
   async function sku(priceFen: number, stock = 50): Promise<string> {
@@ -55,7 +65,11 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
     expect(r.status).toBe(200);
     return code;
   }
-  async function order(lines: { sku: string; qty: number; unitPriceFen?: number }[], couponCode?: string, as: Api = cashier) {
+  async function order(
+    lines: { sku: string; qty: number; unitPriceFen?: number }[],
+    couponCode?: string,
+    as: Api = cashier,
+  ) {
     const r = await as('POST', '/v1/orders', { lane: 'lane-1', lines, ...(couponCode ? { coupon: couponCode } : {}) });
     expect(r.status).toBe(201);
     return r.body;
@@ -89,17 +103,37 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
     });
 
     it('line discounts are whole fen, split by largest remainder with ties to the lower line, and sum to the order discount', async () => {
-      const a = await sku(100), b = await sku(100), c = await sku(100);
+      const a = await sku(100),
+        b = await sku(100),
+        c = await sku(100);
       const code = await coupon({ kind: 'amount_off', amountFen: 100 });
-      const o = await order([{ sku: a, qty: 1 }, { sku: b, qty: 1 }, { sku: c, qty: 1 }], code);
+      const o = await order(
+        [
+          { sku: a, qty: 1 },
+          { sku: b, qty: 1 },
+          { sku: c, qty: 1 },
+        ],
+        code,
+      );
       expect(o).toMatchObject({ subtotalFen: 300, discountFen: 100, totalFen: 200, coupon: code });
-      expect(o.lines.map((l: any) => [l.discountFen, l.netFen])).toEqual([[34, 66], [33, 67], [33, 67]]);
+      expect(o.lines.map((l: any) => [l.discountFen, l.netFen])).toEqual([
+        [34, 66],
+        [33, 67],
+        [33, 67],
+      ]);
     });
 
     it('only eligible SKUs share the discount; a percent coupon is rounded once at order level, half up', async () => {
-      const a = await sku(2750), b = await sku(999);
+      const a = await sku(2750),
+        b = await sku(999);
       const code = await coupon({ kind: 'percent_off', percent: 15, skus: [a] });
-      const o = await order([{ sku: a, qty: 3 }, { sku: b, qty: 1 }], code);
+      const o = await order(
+        [
+          { sku: a, qty: 3 },
+          { sku: b, qty: 1 },
+        ],
+        code,
+      );
       expect(o.discountFen).toBe(1238); // 15 % of 82.50 = 12.375 → 12.38
       expect(o.lines[1]).toMatchObject({ discountFen: 0, netFen: 999 });
       expect(o.totalFen).toBe(8250 - 1238 + 999);
@@ -107,9 +141,21 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
 
     it.each([
       ['unknown_coupon', 422, async () => 'NO-SUCH-COUPON'],
-      ['coupon_not_applicable', 422, async () => coupon({ kind: 'amount_off', amountFen: 100, minSubtotalFen: 1_000_000 })],
-      ['coupon_not_applicable', 422, async () => coupon({ kind: 'amount_off', amountFen: 100, validTo: '2000-01-01T00:00:00Z' })],
-      ['coupon_not_applicable', 422, async () => coupon({ kind: 'amount_off', amountFen: 100, skus: ['SOMETHING-ELSE'] })],
+      [
+        'coupon_not_applicable',
+        422,
+        async () => coupon({ kind: 'amount_off', amountFen: 100, minSubtotalFen: 1_000_000 }),
+      ],
+      [
+        'coupon_not_applicable',
+        422,
+        async () => coupon({ kind: 'amount_off', amountFen: 100, validTo: '2000-01-01T00:00:00Z' }),
+      ],
+      [
+        'coupon_not_applicable',
+        422,
+        async () => coupon({ kind: 'amount_off', amountFen: 100, skus: ['SOMETHING-ELSE'] }),
+      ],
       ['coupon_exhausted', 409, async () => coupon({ kind: 'amount_off', amountFen: 100, maxUses: 0 })],
     ])('refused with %s (%d), nothing reserved', async (errCode, status, make) => {
       const a = await sku(500);
@@ -117,15 +163,19 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       const r = await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1 }], coupon: code });
       expect(r.status).toBe(status);
       expect(r.body.error.code).toBe(errCode);
-      if (errCode === 'coupon_not_applicable') expect(['minimum', 'window', 'no_eligible_line']).toContain(r.body.error.details.why);
+      if (errCode === 'coupon_not_applicable')
+        expect(['minimum', 'window', 'no_eligible_line']).toContain(r.body.error.details.why);
       expect(await stock(a)).toMatchObject({ reserved: 0 });
     });
 
     it('500 concurrent orders for a coupon with 20 uses: exactly 20 get it', async () => {
       const a = await sku(1000, 1000);
       const code = await coupon({ kind: 'amount_off', amountFen: 100, maxUses: 20 });
-      const results = await Promise.all(Array.from({ length: 500 }, () =>
-        cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1 }], coupon: code })));
+      const results = await Promise.all(
+        Array.from({ length: 500 }, () =>
+          cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1 }], coupon: code }),
+        ),
+      );
       expect(results.filter((r) => r.status === 201)).toHaveLength(20);
       expect(results.filter((r) => r.status === 409 && r.body.error.code === 'coupon_exhausted')).toHaveLength(480);
       expect((await cashier('GET', `/v1/coupons/${code}`)).body).toMatchObject({ reserved: 20, used: 0, remaining: 0 });
@@ -136,7 +186,9 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       const a = await sku(1000);
       const code = await coupon({ kind: 'amount_off', amountFen: 100, maxUses: 1 });
       const o = await order([{ sku: a, qty: 1 }], code);
-      expect((await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1 }], coupon: code })).status).toBe(409);
+      expect(
+        (await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: a, qty: 1 }], coupon: code })).status,
+      ).toBe(409);
       clock.offsetMs = 2 * 3600_000;
       try {
         expect((await t.api('POST', '/v1/sweeps')).status).toBe(200);
@@ -170,20 +222,31 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       const a = await sku(1000);
       const o = await order([{ sku: a, qty: 2, unitPriceFen: 800 }], undefined, office);
       expect(o.lines[0]).toMatchObject({ unitPriceFen: 800, listPriceFen: 1000, amountFen: 1600 });
-      const audits = await t.fdb.db.ds.query("SELECT `before`, `after` FROM audit_log WHERE action = 'price_override' AND entity = 'order_line'");
-      expect(audits.map((x: any) => [JSON.parse(x.before).unitPriceFen, JSON.parse(x.after).unitPriceFen])).toContainEqual([1000, 800]);
+      const audits = await t.fdb.db.ds.query(
+        "SELECT `before`, `after` FROM audit_log WHERE action = 'price_override' AND entity = 'order_line'",
+      );
+      expect(
+        audits.map((x: any) => [JSON.parse(x.before).unitPriceFen, JSON.parse(x.after).unitPriceFen]),
+      ).toContainEqual([1000, 800]);
     });
   });
 
   describe('returns', () => {
-    it('a partial return refunds the units\' share of the net, restocks them, and shows on the order', async () => {
+    it("a partial return refunds the units' share of the net, restocks them, and shows on the order", async () => {
       const a = await sku(1000);
       const o = await order([{ sku: a, qty: 3 }]);
       await payCash(o.id, o.totalFen);
       const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }], reason: 'wrong size' });
       expect(r.status).toBe(201);
-      expect(r.body).toMatchObject({ orderId: o.id, status: 'refunded', refundFen: 1000, lines: [{ lineNo: 1, qty: 1, refundFen: 1000 }] });
-      expect(r.body.legs).toEqual([expect.objectContaining({ method: 'cash', via: 'cash', amountFen: 1000, status: 'approved' })]);
+      expect(r.body).toMatchObject({
+        orderId: o.id,
+        status: 'refunded',
+        refundFen: 1000,
+        lines: [{ lineNo: 1, qty: 1, refundFen: 1000 }],
+      });
+      expect(r.body.legs).toEqual([
+        expect.objectContaining({ method: 'cash', via: 'cash', amountFen: 1000, status: 'approved' }),
+      ]);
       expect(await stock(a)).toMatchObject({ onHand: 48, reserved: 0 });
       const v = await getOrder(o.id);
       expect(v).toMatchObject({ refundedFen: 1000, lines: [expect.objectContaining({ returnedQty: 1 })] });
@@ -197,7 +260,10 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       await payCash(o.id, o.totalFen);
       expect((await ret(o.id, { lines: [{ lineNo: 1, qty: 2 }], restock: false })).status).toBe(201);
       expect(await stock(a)).toMatchObject({ onHand: 48 });
-      const mv = await t.fdb.db.ds.query('SELECT kind, on_hand_delta FROM stock_movement WHERE sku = ? AND kind = ?', [a, 'damaged']);
+      const mv = await t.fdb.db.ds.query('SELECT kind, on_hand_delta FROM stock_movement WHERE sku = ? AND kind = ?', [
+        a,
+        'damaged',
+      ]);
       expect(mv).toHaveLength(1);
       expect(Number(mv[0].on_hand_delta)).toBe(0);
     });
@@ -209,7 +275,10 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect((await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] })).status).toBe(201);
       const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 2 }] });
       expect(r.status).toBe(409);
-      expect(r.body.error).toMatchObject({ code: 'return_exceeds_sold', details: { soldQty: 2, returnedQty: 1, requestedQty: 2 } });
+      expect(r.body.error).toMatchObject({
+        code: 'return_exceeds_sold',
+        details: { soldQty: 2, returnedQty: 1, requestedQty: 2 },
+      });
       expect((await getOrder(o.id)).refundedFen).toBe(1000);
     });
 
@@ -240,7 +309,10 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       const again = await cashier('POST', `/v1/orders/${o.id}/returns`, { lines: [{ lineNo: 1, qty: 1 }] }, key);
       expect(first.status).toBe(201);
       expect(again.body.id).toBe(first.body.id);
-      expect((await getOrder(o.id))).toMatchObject({ refundedFen: 1000, lines: [expect.objectContaining({ returnedQty: 1 })] });
+      expect(await getOrder(o.id)).toMatchObject({
+        refundedFen: 1000,
+        lines: [expect.objectContaining({ returnedQty: 1 })],
+      });
     });
 
     it('bad input is a 400 and changes nothing', async () => {
@@ -254,10 +326,17 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
   });
 
   describe('peer bugs, in our terms', () => {
-    it('Odoo PR #286433: a partial return gives back only its line\'s share of the order discount, not all of it', async () => {
-      const a = await sku(10000), b = await sku(5000);
+    it("Odoo PR #286433: a partial return gives back only its line's share of the order discount, not all of it", async () => {
+      const a = await sku(10000),
+        b = await sku(5000);
       const code = await coupon({ kind: 'amount_off', amountFen: 3000 });
-      const o = await order([{ sku: a, qty: 1 }, { sku: b, qty: 1 }], code);
+      const o = await order(
+        [
+          { sku: a, qty: 1 },
+          { sku: b, qty: 1 },
+        ],
+        code,
+      );
       await payCash(o.id, o.totalFen);
       expect((await ret(o.id, { lines: [{ lineNo: 2, qty: 1 }] })).body.refundFen).toBe(4000);
       expect((await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] })).body.refundFen).toBe(8000);
@@ -301,7 +380,10 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       lane.simulator.expect({ action: 'approve' });
       const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
       expect(r.body).toMatchObject({ refundFen: 13800, status: 'refunded' });
-      expect(r.body.legs.map((l: any) => [l.method, l.amountFen, l.status])).toEqual([['cash', 3800, 'approved'], ['card', 10000, 'approved']]);
+      expect(r.body.legs.map((l: any) => [l.method, l.amountFen, l.status])).toEqual([
+        ['cash', 3800, 'approved'],
+        ['card', 10000, 'approved'],
+      ]);
       // Part of the card's amount in the open batch is an R0 refund, the whole would be a V0 void.
     });
 
@@ -317,38 +399,54 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
 
   describe('property, through the API', () => {
     it('any basket, any coupon, any partial returns: refunds never exceed what was paid and equal it when all comes back', async () => {
-      await fc.assert(fc.asyncProperty(
-        fc.array(fc.record({ priceFen: fc.integer({ min: 1, max: 50_000 }), qty: fc.integer({ min: 1, max: 6 }) }), { minLength: 1, maxLength: 4 }),
-        fc.oneof(fc.record({ kind: fc.constant('amount_off'), amountFen: fc.integer({ min: 1, max: 200_000 }) }), fc.record({ kind: fc.constant('percent_off'), percent: fc.integer({ min: 1, max: 10_000 }).map((x) => x / 100) })),
-        fc.array(fc.record({ line: fc.nat(), qty: fc.integer({ min: 1, max: 6 }) }), { maxLength: 6 }),
-        fc.boolean(),
-        async (items, c, returns, roundCash) => {
-          const codes = await Promise.all(items.map((it) => sku(it.priceFen, 10)));
-          const code = await coupon(c);
-          const o = await order(codes.map((s, i) => ({ sku: s, qty: items[i].qty })), code);
-          expect(o.lines.reduce((s: number, l: any) => s + l.discountFen, 0)).toBe(o.discountFen);
-          const pay = roundCash ? o.totalFen - (o.totalFen % 10) : o.totalFen;
-          if (pay > 0) await payCash(o.id, pay);
-          if ((await getOrder(o.id)).status !== 'paid') return; // a zero total has nothing to pay
-          const left = o.lines.map((l: any) => l.qty);
-          let refunded = 0;
-          for (const r of returns) {
-            const i = r.line % left.length;
-            const q = Math.min(r.qty, left[i]);
-            if (q === 0) continue;
-            const res = await ret(o.id, { lines: [{ lineNo: i + 1, qty: q }] });
-            expect(res.status).toBe(201);
-            left[i] -= q;
-            refunded += res.body.refundFen;
-            expect(refunded).toBeLessThanOrEqual(pay);
-          }
-          const rest = left.map((q: number, i: number) => ({ lineNo: i + 1, qty: q })).filter((l: any) => l.qty > 0);
-          if (rest.length) refunded += (await ret(o.id, { lines: rest })).body.refundFen;
-          expect(refunded).toBe(pay);
-          const v = await getOrder(o.id);
-          expect(v.refundedFen).toBe(pay);
-          expect(v.returns.flatMap((x: any) => x.legs).reduce((s: number, l: any) => s + l.amountFen, 0)).toBe(pay);
-        }), { numRuns: 12 });
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.record({ priceFen: fc.integer({ min: 1, max: 50_000 }), qty: fc.integer({ min: 1, max: 6 }) }), {
+            minLength: 1,
+            maxLength: 4,
+          }),
+          fc.oneof(
+            fc.record({ kind: fc.constant('amount_off'), amountFen: fc.integer({ min: 1, max: 200_000 }) }),
+            fc.record({
+              kind: fc.constant('percent_off'),
+              percent: fc.integer({ min: 1, max: 10_000 }).map((x) => x / 100),
+            }),
+          ),
+          fc.array(fc.record({ line: fc.nat(), qty: fc.integer({ min: 1, max: 6 }) }), { maxLength: 6 }),
+          fc.boolean(),
+          async (items, c, returns, roundCash) => {
+            const codes = await Promise.all(items.map((it) => sku(it.priceFen, 10)));
+            const code = await coupon(c);
+            const o = await order(
+              codes.map((s, i) => ({ sku: s, qty: items[i].qty })),
+              code,
+            );
+            expect(o.lines.reduce((s: number, l: any) => s + l.discountFen, 0)).toBe(o.discountFen);
+            const pay = roundCash ? o.totalFen - (o.totalFen % 10) : o.totalFen;
+            if (pay > 0) await payCash(o.id, pay);
+            if ((await getOrder(o.id)).status !== 'paid') return; // a zero total has nothing to pay
+            const left = o.lines.map((l: any) => l.qty);
+            let refunded = 0;
+            for (const r of returns) {
+              const i = r.line % left.length;
+              const q = Math.min(r.qty, left[i]);
+              if (q === 0) continue;
+              const res = await ret(o.id, { lines: [{ lineNo: i + 1, qty: q }] });
+              expect(res.status).toBe(201);
+              left[i] -= q;
+              refunded += res.body.refundFen;
+              expect(refunded).toBeLessThanOrEqual(pay);
+            }
+            const rest = left.map((q: number, i: number) => ({ lineNo: i + 1, qty: q })).filter((l: any) => l.qty > 0);
+            if (rest.length) refunded += (await ret(o.id, { lines: rest })).body.refundFen;
+            expect(refunded).toBe(pay);
+            const v = await getOrder(o.id);
+            expect(v.refundedFen).toBe(pay);
+            expect(v.returns.flatMap((x: any) => x.legs).reduce((s: number, l: any) => s + l.amountFen, 0)).toBe(pay);
+          },
+        ),
+        { numRuns: 12 },
+      );
     });
   });
 
@@ -359,7 +457,9 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       const p = await payCard(o.id, o.totalFen);
       lane.simulator.expect({ action: 'approve' });
       const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
-      expect(r.body.legs).toEqual([expect.objectContaining({ method: 'card', via: 'V0', status: 'approved', amountFen: 2500 })]);
+      expect(r.body.legs).toEqual([
+        expect.objectContaining({ method: 'card', via: 'V0', status: 'approved', amountFen: 2500 }),
+      ]);
       expect(r.body.legs[0].rf).not.toBe(p.rf);
       expect(lane.simulator.journal.get(p.rf)!.status).toBe('V');
     });
@@ -381,16 +481,33 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       await payCard(o.id, o.totalFen);
       lane.simulator.expect({ action: 'decline', rc: '51' });
       const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
-      expect(r.body).toMatchObject({ status: 'needs_attention', legs: [expect.objectContaining({ status: 'failed', rc: '51' })] });
+      expect(r.body).toMatchObject({
+        status: 'needs_attention',
+        legs: [expect.objectContaining({ status: 'failed', rc: '51' })],
+      });
       const leg = r.body.legs[0];
       expect((await office('GET', '/v1/refund-legs')).body.map((l: any) => l.id)).toContain(leg.id);
       expect((await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, {})).status).toBe(400);
       const otherLane = await t.as('cashier', 'lane-2');
-      expect((await otherLane('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'not my drawer' })).status).toBe(403);
-      const paid = await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'paid 25.00 from drawer 1' });
+      expect(
+        (await otherLane('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'not my drawer' })).status,
+      ).toBe(403);
+      const paid = await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, {
+        note: 'paid 25.00 from drawer 1',
+      });
       expect(paid.status).toBe(200);
-      expect(paid.body).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'paid_in_cash', resolution: expect.objectContaining({ note: 'paid 25.00 from drawer 1' }) })] });
-      expect((await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'again' })).status).toBe(409);
+      expect(paid.body).toMatchObject({
+        status: 'refunded',
+        legs: [
+          expect.objectContaining({
+            status: 'paid_in_cash',
+            resolution: expect.objectContaining({ note: 'paid 25.00 from drawer 1' }),
+          }),
+        ],
+      });
+      expect((await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'again' })).status).toBe(
+        409,
+      );
     });
 
     it('cancelling a part-paid order releases its stock and refunds each approved tender', async () => {
@@ -404,7 +521,10 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect(c.status).toBe(200);
       expect(c.body).toMatchObject({ status: 'cancelled', refundedFen: 3000 });
       expect(c.body.returns[0]).toMatchObject({ kind: 'cancel', refundFen: 3000, status: 'refunded' });
-      expect(c.body.returns[0].legs.map((l: any) => [l.method, l.via, l.amountFen])).toEqual([['card', 'V0', 2000], ['cash', 'cash', 1000]]);
+      expect(c.body.returns[0].legs.map((l: any) => [l.method, l.via, l.amountFen])).toEqual([
+        ['card', 'V0', 2000],
+        ['cash', 'cash', 1000],
+      ]);
       expect(await stock(a)).toMatchObject({ onHand: 50, reserved: 0 });
       expect((await cashier('GET', `/v1/coupons/${code}`)).body).toMatchObject({ reserved: 0, used: 0 });
     });
@@ -416,9 +536,16 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       const other = await order([{ sku: a, qty: 1 }]);
       lane.simulator.expect({ action: 'approve', delayMs: 600 });
       lane.simulator.expect({ action: 'approve' });
-      const busy = await cashier('POST', `/v1/orders/${other.id}/payments`, { method: 'card', amountFen: other.totalFen, lane: 'lane-1' });
+      const busy = await cashier('POST', `/v1/orders/${other.id}/payments`, {
+        method: 'card',
+        amountFen: other.totalFen,
+        lane: 'lane-1',
+      });
       const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
-      expect(r.body).toMatchObject({ status: 'refunding', legs: [expect.objectContaining({ via: 'V0', status: 'queued' })] });
+      expect(r.body).toMatchObject({
+        status: 'refunding',
+        legs: [expect.objectContaining({ via: 'V0', status: 'queued' })],
+      });
       const rf = r.body.legs[0].rf;
       expect(rf).toMatch(/^R/);
       await cashier('GET', `/v1/payments/${busy.body.id}?wait=10`);
@@ -439,7 +566,10 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       await new Promise((res) => setTimeout(res, 1100));
       expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 1 });
       const v = (await cashier('GET', `/v1/returns/${r.body.id}`)).body;
-      expect(v).toMatchObject({ status: 'needs_attention', legs: [expect.objectContaining({ status: 'failed', rf: r.body.legs[0].rf })] });
+      expect(v).toMatchObject({
+        status: 'needs_attention',
+        legs: [expect.objectContaining({ status: 'failed', rf: r.body.legs[0].rf })],
+      });
       expect(lane.simulator.journal.get(r.body.legs[0].rf)!.status).toBe('R');
     });
 
@@ -454,9 +584,20 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       const path = `/v1/returns/${r.body.id}/legs/${leg.id}/resolve`;
       expect((await cashier('POST', path, { outcome: 'failed', note: 'x' })).status).toBe(403);
       const done = await office('POST', path, { outcome: 'failed', note: 'not on the acquirer file of the 26th' });
-      expect(done.body).toMatchObject({ status: 'needs_attention', legs: [expect.objectContaining({ status: 'failed', resolution: expect.objectContaining({ note: 'not on the acquirer file of the 26th' }) })] });
+      expect(done.body).toMatchObject({
+        status: 'needs_attention',
+        legs: [
+          expect.objectContaining({
+            status: 'failed',
+            resolution: expect.objectContaining({ note: 'not on the acquirer file of the 26th' }),
+          }),
+        ],
+      });
       expect((await office('POST', path, { outcome: 'approved', note: 'again' })).status).toBe(409);
-      expect((await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'paid from drawer' })).body.status).toBe('refunded');
+      expect(
+        (await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'paid from drawer' })).body
+          .status,
+      ).toBe('refunded');
     });
 
     it('a leg left pending by a restart becomes unknown and is settled by Q0 on its RF, not sent again', async () => {
@@ -468,10 +609,15 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       const leg = r.body.legs[0];
       expect(leg.status).toBe('approved');
       // As if the service died after the terminal approved and before the outcome was written.
-      await t.fdb.db.ds.query("UPDATE refund_leg SET status = 'pending', finished_at = NULL, updated_at = updated_at - 60000 WHERE id = ?", [leg.id]);
+      await t.fdb.db.ds.query(
+        "UPDATE refund_leg SET status = 'pending', finished_at = NULL, updated_at = updated_at - 60000 WHERE id = ?",
+        [leg.id],
+      );
       const requests = lane.simulator.listenerCount('request');
       let sent = 0;
-      const count = (m: { MT: string }) => { if (m.MT === 'R0' || m.MT === 'V0') sent++; };
+      const count = (m: { MT: string }) => {
+        if (m.MT === 'R0' || m.MT === 'V0') sent++;
+      };
       lane.simulator.on('request', count);
       try {
         expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 1 });
@@ -480,14 +626,20 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       }
       expect(lane.simulator.listenerCount('request')).toBe(requests);
       expect(sent).toBe(0);
-      expect((await cashier('GET', `/v1/returns/${r.body.id}`)).body.legs).toEqual([expect.objectContaining({ status: 'approved', rf: leg.rf })]);
+      expect((await cashier('GET', `/v1/returns/${r.body.id}`)).body.legs).toEqual([
+        expect.objectContaining({ status: 'approved', rf: leg.rf }),
+      ]);
     });
 
     it('cancel is still refused while a card attempt is live', async () => {
       const a = await sku(3000);
       const o = await order([{ sku: a, qty: 1 }]);
       lane.simulator.expect({ action: 'silence', bank: 'none' });
-      const r = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: 3000, lane: 'lane-1' });
+      const r = await cashier('POST', `/v1/orders/${o.id}/payments`, {
+        method: 'card',
+        amountFen: 3000,
+        lane: 'lane-1',
+      });
       const c = await cashier('POST', `/v1/orders/${o.id}/cancel`);
       expect(c.status).toBe(409);
       expect(c.body.error.code).toBe('payment_in_progress');
@@ -506,12 +658,20 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect(leg).toMatchObject({ via: 'R0', status: 'unknown' });
       const row = (await t.fdb.db.ds.query('SELECT txn_time FROM refund_leg WHERE id = ?', [leg.id]))[0];
       // The bank did refund it; the terminal that could say so is unplugged.
-      await acq.bank.record({ orderId: leg.rf, amountFen: 2500, status: 'approved', txnTime: row.txn_time, respCode: '00' });
+      await acq.bank.record({
+        orderId: leg.rf,
+        amountFen: 2500,
+        status: 'approved',
+        txnTime: row.txn_time,
+        respCode: '00',
+      });
       await lane.terminal.close();
       await new Promise((res) => setTimeout(res, 1100));
       expect((await t.api('POST', '/v1/sweeps')).body.steps).toMatchObject({ refundLegs: 1 });
-      expect((await cashier('GET', `/v1/returns/${r.body.id}`)).body).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'approved', rf: leg.rf })] });
+      expect((await cashier('GET', `/v1/returns/${r.body.id}`)).body).toMatchObject({
+        status: 'refunded',
+        legs: [expect.objectContaining({ status: 'approved', rf: leg.rf })],
+      });
     });
   });
-
 });

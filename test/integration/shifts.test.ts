@@ -30,7 +30,10 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
     t = await startTestApp(name, {
       terminals: new Map([['lane-1', term.terminal]]),
       config: { terminalTRespMs: 700, reversalGraceSeconds: 3600, cashLanes: ['lane-2'] },
-      deps: { printers: new Map([['lane-1', printer.printer]]), lane: { printPollMs: 100, printRetryMs: 200, shiftsRequired: true } },
+      deps: {
+        printers: new Map([['lane-1', printer.printer]]),
+        lane: { printPollMs: 100, printRetryMs: 200, shiftsRequired: true },
+      },
     });
     cashier = await t.as('cashier', 'lane-1');
     cashier2 = await t.as('cashier', 'lane-2');
@@ -44,9 +47,12 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
     await term?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
-  afterEach(async () => { expect(await t.check()).toEqual([]); });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
 
-  const newOrder = (api: Api, lane: string, qty = 1) => api('POST', '/v1/orders', { lane, lines: [{ sku: 'SH-1', qty }] });
+  const newOrder = (api: Api, lane: string, qty = 1) =>
+    api('POST', '/v1/orders', { lane, lines: [{ sku: 'SH-1', qty }] });
   const stock = async () => (await office('GET', '/v1/stock/SH-1')).body;
 
   it('a lane with no open shift takes no order, and nothing is reserved', async () => {
@@ -61,9 +67,13 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
   it('bad input is a 400 and opens nothing', async () => {
     expect((await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: -1 })).status).toBe(400);
     expect((await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 10.5 })).status).toBe(400);
-    expect((await cashier('POST', '/v1/shifts', { lane: 'lane-2', floatFen: 100 })).body.error.code).toBe('lane_mismatch');
+    expect((await cashier('POST', '/v1/shifts', { lane: 'lane-2', floatFen: 100 })).body.error.code).toBe(
+      'lane_mismatch',
+    );
     expect((await t.api('POST', '/v1/shifts', { lane: 'lane-x', floatFen: 100 })).body.error.code).toBe('unknown_lane');
-    expect((await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 100, note: 'x' })).body.error.message).toMatch(/unknown field "note"/);
+    expect(
+      (await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 100, note: 'x' })).body.error.message,
+    ).toMatch(/unknown field "note"/);
     expect((await cashier('GET', '/v1/shifts?lane=lane-1&status=open')).body.total).toBe(0);
   });
 
@@ -72,34 +82,61 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
     expect(opened.status).toBe(201);
     expect(opened.body).toMatchObject({ lane: 'lane-1', status: 'open', floatFen: 10000, countedCashFen: null });
     const id = opened.body.id;
-    expect((await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 5000 })).body.error.code).toBe('shift_already_open');
+    expect((await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 5000 })).body.error.code).toBe(
+      'shift_already_open',
+    );
 
     const o1 = (await newOrder(cashier, 'lane-1', 2)).body;
-    expect((await cashier('POST', `/v1/orders/${o1.id}/payments`, { method: 'cash', amountFen: 2500, lane: 'lane-1' })).status).toBe(201);
+    expect(
+      (await cashier('POST', `/v1/orders/${o1.id}/payments`, { method: 'cash', amountFen: 2500, lane: 'lane-1' }))
+        .status,
+    ).toBe(201);
     const o2 = (await newOrder(cashier, 'lane-1', 1)).body;
-    const card = await cashier('POST', `/v1/orders/${o2.id}/payments`, { method: 'card', amountFen: 1250, lane: 'lane-1' });
+    const card = await cashier('POST', `/v1/orders/${o2.id}/payments`, {
+      method: 'card',
+      amountFen: 1250,
+      lane: 'lane-1',
+    });
     expect((await cashier('GET', `/v1/payments/${card.body.id}?wait=10`)).body.status).toBe('approved');
 
     const x = (await cashier('GET', `/v1/shifts/${id}/report`)).body;
     expect(x).toMatchObject({
-      kind: 'X', status: 'open', floatFen: 10000,
+      kind: 'X',
+      status: 'open',
+      floatFen: 10000,
       sales: { cash: { count: 1, fen: 2500 }, card: { count: 1, fen: 1250 }, totalFen: 3750 },
-      expectedCashFen: 12500, countedCashFen: null, overShortFen: null,
+      expectedCashFen: 12500,
+      countedCashFen: null,
+      overShortFen: null,
     });
 
     const receipts = printer.simulator.receipts.length;
     const closed = await cashier('POST', `/v1/shifts/${id}/close`, { countedCashFen: 12400 });
     expect(closed.status).toBe(200);
-    expect(closed.body).toMatchObject({ kind: 'Z', status: 'closed', expectedCashFen: 12500, countedCashFen: 12400, overShortFen: -100, sales: x.sales });
+    expect(closed.body).toMatchObject({
+      kind: 'Z',
+      status: 'closed',
+      expectedCashFen: 12500,
+      countedCashFen: 12400,
+      overShortFen: -100,
+      sales: x.sales,
+    });
     expect((await office('GET', `/v1/shifts/${id}/report`)).body).toEqual(closed.body);
 
-    for (let i = 0; i < 100 && !printer.simulator.receipts.slice(receipts).some((r) => r.text.includes('Z REPORT')); i++) await sleep(50);
+    for (
+      let i = 0;
+      i < 100 && !printer.simulator.receipts.slice(receipts).some((r) => r.text.includes('Z REPORT'));
+      i++
+    )
+      await sleep(50);
     const z = printer.simulator.receipts.slice(receipts).find((r) => r.text.includes('Z REPORT'));
     expect(z?.text).toMatch(/应有现金 +125\.00/);
     expect(z?.text).toMatch(/实点现金 +124\.00/);
     expect(z?.text).toMatch(/长短款 +-1\.00/);
 
-    expect((await cashier('POST', `/v1/shifts/${id}/close`, { countedCashFen: 12500 })).body.error.code).toBe('shift_not_open');
+    expect((await cashier('POST', `/v1/shifts/${id}/close`, { countedCashFen: 12500 })).body.error.code).toBe(
+      'shift_not_open',
+    );
     expect((await newOrder(cashier, 'lane-1')).body.error.code).toBe('no_open_shift');
   });
 
@@ -116,9 +153,14 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
 
   it('another lane is not affected by lane-1 shifts, and a key of lane-1 cannot close it', async () => {
     const s = (await cashier2('POST', '/v1/shifts', { lane: 'lane-2', floatFen: 500 })).body;
-    expect((await cashier('POST', `/v1/shifts/${s.id}/close`, { countedCashFen: 500 })).body.error.code).toBe('lane_mismatch');
+    expect((await cashier('POST', `/v1/shifts/${s.id}/close`, { countedCashFen: 500 })).body.error.code).toBe(
+      'lane_mismatch',
+    );
     expect((await cashier('GET', `/v1/shifts/${s.id}/report`)).body.error.code).toBe('lane_mismatch');
-    expect((await cashier2('POST', `/v1/shifts/${s.id}/close`, { countedCashFen: 600 })).body).toMatchObject({ overShortFen: 100, expectedCashFen: 500 });
+    expect((await cashier2('POST', `/v1/shifts/${s.id}/close`, { countedCashFen: 600 })).body).toMatchObject({
+      overShortFen: 100,
+      expectedCashFen: 500,
+    });
   });
 
   it('lists shifts by lane and time, newest first, paged', async () => {
@@ -133,7 +175,9 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
     expect((await office('GET', `/v1/shifts?from=${future}`)).body.total).toBe(0);
     expect((await office('GET', '/v1/shifts?from=yesterday')).status).toBe(400);
     // A lane-bound key sees its own lane only.
-    expect((await cashier('GET', '/v1/shifts')).body.items.every((s: { lane: string }) => s.lane === 'lane-1')).toBe(true);
+    expect((await cashier('GET', '/v1/shifts')).body.items.every((s: { lane: string }) => s.lane === 'lane-1')).toBe(
+      true,
+    );
     expect((await office('GET', '/v1/shifts/00000000-0000-4000-8000-000000000000/report')).status).toBe(404);
   });
 });

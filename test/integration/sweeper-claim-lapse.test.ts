@@ -27,21 +27,30 @@ describe.each(testDbKinds())('a claim that lapsed while its batch waited, on $na
     lane = new SilentTerminal('lane-1', acq.bank, clock);
     t = await startTestApp(name, { clock, acquirer: acq.acquirer, terminals: new Map([['lane-1', lane]]) });
   });
-  afterAll(async () => { await t?.stop(); await acq?.sim.close(); });
-  afterEach(async () => { expect(await t.check()).toEqual([]); });
+  afterAll(async () => {
+    await t?.stop();
+    await acq?.sim.close();
+  });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
 
   it('an attempt whose claim lapsed while it waited in the batch is worked (and reversed) by one instance, not two', async () => {
     const { app } = t;
     await app.inventory.upsertSku({ sku: 'LAPSE', name: 'lapse', priceFen: 700 }, 'test');
     await app.inventory.receive([{ sku: 'LAPSE', qty: 3 }], 'rcpt-lapse', 'test');
     // Approved at the bank, but the gateway answers every query 34: past the grace period each one is reversed.
-    lane.plan = (rf) => { acq.sim.setFault(rf, '34', Infinity, 'query'); return 'approved'; };
+    lane.plan = (rf) => {
+      acq.sim.setFault(rf, '34', Infinity, 'query');
+      return 'approved';
+    };
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       const o = await app.orders.create({ lane: 'lane-1', lines: [{ sku: 'LAPSE', qty: 1 }] }, 'test');
       ids.push((await app.payments.tender(o.id, { method: 'card', amountFen: 700, lane: 'lane-1' }, 'test')).id);
     }
-    for (let i = 0; i < 100 && (await app.payments.list('pending')).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && (await app.payments.list('pending')).length > 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
     expect((await app.payments.list('unknown')).length).toBe(3);
     const rfs = new Set((await app.payments.list('unknown')).map((p) => p.rf!));
 
@@ -61,8 +70,27 @@ describe.each(testDbKinds())('a claim that lapsed while its batch waited, on $na
       },
       reverse: (ref) => acq.acquirer.reverse(ref),
     };
-    const opts = (instanceId: string): SweeperOptions => ({ instanceId, suspenseAfterMs: 86_400_000, reversalGraceMs: 60_000, claimMs: CLAIM_MS, batchSize: 200, concurrency: 1 });
-    const make = (instanceId: string) => new Sweeper(app.db, app.payments, app.orders, app.terminals, app.cards, slow, clock, silentLogger, app.metrics, opts(instanceId));
+    const opts = (instanceId: string): SweeperOptions => ({
+      instanceId,
+      suspenseAfterMs: 86_400_000,
+      reversalGraceMs: 60_000,
+      claimMs: CLAIM_MS,
+      batchSize: 200,
+      concurrency: 1,
+    });
+    const make = (instanceId: string) =>
+      new Sweeper(
+        app.db,
+        app.payments,
+        app.orders,
+        app.terminals,
+        app.cards,
+        slow,
+        clock,
+        silentLogger,
+        app.metrics,
+        opts(instanceId),
+      );
     const first = make('instance-a');
     other = make('instance-b');
 
@@ -75,8 +103,12 @@ describe.each(testDbKinds())('a claim that lapsed while its batch waited, on $na
     expect(sent.sort()).toEqual([...rfs].sort());
     expect(report).toMatchObject({ queried: 2, failed: 2 });
     expect(otherReport).toMatchObject({ queried: 1, failed: 1 });
-    const final = await app.db.read((m) => rows<{ id: string; status: string; claimed_by: string | null }>(m, 'SELECT id, status, claimed_by FROM payment'));
-    expect(final.map((p) => [p.id, p.status, p.claimed_by]).sort()).toEqual(ids.map((id) => [id, 'reversed', null]).sort());
+    const final = await app.db.read((m) =>
+      rows<{ id: string; status: string; claimed_by: string | null }>(m, 'SELECT id, status, claimed_by FROM payment'),
+    );
+    expect(final.map((p) => [p.id, p.status, p.claimed_by]).sort()).toEqual(
+      ids.map((id) => [id, 'reversed', null]).sort(),
+    );
     expect((await app.payments.list('disputed')).length).toBe(0);
   }, 60_000);
 });

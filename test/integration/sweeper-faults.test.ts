@@ -29,18 +29,41 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
     clock = new ManualClock(MORNING);
     acq = await simulatedAcquirer(clock);
     gated = new GatedAcquirer(acq.acquirer);
-    sim = await createSimulatedTerminal('lane-1', { bank: acq.bank, tRespMs: T_RESP, tAckMs: 150, now: () => clock.now() });
+    sim = await createSimulatedTerminal('lane-1', {
+      bank: acq.bank,
+      tRespMs: T_RESP,
+      tAckMs: 150,
+      now: () => clock.now(),
+    });
     lane = new SwitchableTerminal(sim.terminal);
     t = await startTestApp(name, {
-      clock, acquirer: gated, terminals: new Map([['lane-1', lane]]),
-      config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600, suspenseAfterSeconds: 86400, orderHoldSeconds: 3 * 86400 },
+      clock,
+      acquirer: gated,
+      terminals: new Map([['lane-1', lane]]),
+      config: {
+        terminalTRespMs: T_RESP,
+        reversalGraceSeconds: 3600,
+        suspenseAfterSeconds: 86400,
+        orderHoldSeconds: 3 * 86400,
+      },
     });
     cashier = await t.as('cashier');
     office = await t.as('backoffice');
   });
-  afterAll(async () => { await t?.stop(); await sim?.close(); await acq?.sim.close(); });
-  beforeEach(() => { clock.set(new Date(MORNING.getTime() + seq * 60_000)); lane.busy = false; lane.saleThrows = null; });
-  afterEach(async () => { acq.sim.clearFaults(); expect(await t.check()).toEqual([]); });
+  afterAll(async () => {
+    await t?.stop();
+    await sim?.close();
+    await acq?.sim.close();
+  });
+  beforeEach(() => {
+    clock.set(new Date(MORNING.getTime() + seq * 60_000));
+    lane.busy = false;
+    lane.saleThrows = null;
+  });
+  afterEach(async () => {
+    acq.sim.clearFaults();
+    expect(await t.check()).toEqual([]);
+  });
 
   let seq = 0;
   async function order(qty = 2, priceFen = 1000): Promise<{ id: string; sku: string; totalFen: number }> {
@@ -110,7 +133,11 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
       lane.busy = true;
       clock.set(new Date('2026-11-25T15:30:00Z')); // 23:30 China: past the acquirer's cut-off for this sale
       await sweepAfter(1000);
-      expect(await payment(p.id)).toMatchObject({ status: 'suspense', terminalReversal: 'pending', reason: 'terminal_reversal_unsettled' });
+      expect(await payment(p.id)).toMatchObject({
+        status: 'suspense',
+        terminalReversal: 'pending',
+        reason: 'terminal_reversal_unsettled',
+      });
       expect(await stock(o.sku)).toMatchObject({ onHand: 10, reserved: 2 });
       lane.busy = false;
       await sweepAfter(3600_000); // the terminal is back: its flush settles it after all
@@ -127,9 +154,16 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
       // The void went out under its stored RF and was approved; the service died before recording the answer.
       const refundRf = `${p.rf.slice(0, 29)}-RF`;
       sim.simulator.expect({ action: 'approve' });
-      expect((await sim.terminal.voidSale({ rf: refundRf, amountFen: p.amountFen, traceNo: p.terminal.traceNo })).kind).toBe('approved');
-      await t.app.db.tx((m) => exec(m, "UPDATE payment SET refund_state = 'in_progress', refund_fen = ?, refund_rf = ?, refund_txn_time = ? WHERE id = ?",
-        [p.amountFen, refundRf, '20261125100000', p.id]));
+      expect(
+        (await sim.terminal.voidSale({ rf: refundRf, amountFen: p.amountFen, traceNo: p.terminal.traceNo })).kind,
+      ).toBe('approved');
+      await t.app.db.tx((m) =>
+        exec(
+          m,
+          "UPDATE payment SET refund_state = 'in_progress', refund_fen = ?, refund_rf = ?, refund_txn_time = ? WHERE id = ?",
+          [p.amountFen, refundRf, '20261125100000', p.id],
+        ),
+      );
       await t.app.db.tx((m) => exec(m, 'UPDATE orders SET overpaid_fen = ? WHERE id = ?', [p.amountFen, o.id]));
       expect((await orderView(o.id)).owedFen).toBe(p.amountFen);
 
@@ -152,8 +186,13 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
       const o = await order();
       sim.simulator.expect({ action: 'approve' });
       const p = await payCard(o.id, o.totalFen);
-      await t.app.db.tx((m) => exec(m, "UPDATE payment SET refund_state = 'in_progress', refund_fen = ?, refund_rf = ?, refund_txn_time = ? WHERE id = ?",
-        [p.amountFen, `${p.rf.slice(0, 29)}-RF`, '20261125100000', p.id]));
+      await t.app.db.tx((m) =>
+        exec(
+          m,
+          "UPDATE payment SET refund_state = 'in_progress', refund_fen = ?, refund_rf = ?, refund_txn_time = ? WHERE id = ?",
+          [p.amountFen, `${p.rf.slice(0, 29)}-RF`, '20261125100000', p.id],
+        ),
+      );
       const sent: string[] = [];
       const listen = (m: { MT: string }) => sent.push(m.MT);
       sim.simulator.on('request', listen);
@@ -180,7 +219,7 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
   });
 
   describe('evidence against a final status', () => {
-    it('a person resolves declined, then the sweeper\'s verified approval arrives: disputed, money owed; resolve approved sells the goods', async () => {
+    it("a person resolves declined, then the sweeper's verified approval arrives: disputed, money owed; resolve approved sells the goods", async () => {
       const o = await order();
       sim.simulator.expect({ action: 'silence', bank: 'approved' });
       const p = await payCard(o.id, o.totalFen);
@@ -190,7 +229,10 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
       clock.advance(1000);
       const sweeping = t.api('POST', '/v1/sweeps');
       await gate.answered; // the acquirer said approved; the verdict is not recorded yet
-      const resolved = await office('POST', `/v1/payments/${p.id}/resolve`, { outcome: 'declined', note: 'customer says the card was not charged' });
+      const resolved = await office('POST', `/v1/payments/${p.id}/resolve`, {
+        outcome: 'declined',
+        note: 'customer says the card was not charged',
+      });
       expect(resolved.status).toBe(200);
       expect(resolved.body.status).toBe('declined');
       gate.release();
@@ -200,13 +242,18 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
       expect(d.status).toBe('disputed');
       expect(d.evidence.from).toBe('declined');
       expect(d.evidence.items[0]).toMatchObject({ source: 'acquirer', says: 'charged' });
-      expect((await orderView(o.id))).toMatchObject({ status: 'reserved', owedFen: o.totalFen });
+      expect(await orderView(o.id)).toMatchObject({ status: 'reserved', owedFen: o.totalFen });
       const listed = (await office('GET', '/v1/payments?status=disputed&limit=100')).body.items as { id: string }[];
       expect(listed.map((x) => x.id)).toContain(p.id);
       expect(await stock(o.sku)).toMatchObject({ onHand: 10, reserved: 2 });
-      expect((await office('POST', `/v1/payments/${p.id}/resolve`, { outcome: 'declined', note: 'no' })).status).toBe(422);
+      expect((await office('POST', `/v1/payments/${p.id}/resolve`, { outcome: 'declined', note: 'no' })).status).toBe(
+        422,
+      );
 
-      const sold = await office('POST', `/v1/payments/${p.id}/resolve`, { outcome: 'approved', note: 'customer keeps the goods' });
+      const sold = await office('POST', `/v1/payments/${p.id}/resolve`, {
+        outcome: 'approved',
+        note: 'customer keeps the goods',
+      });
       expect(sold.status).toBe(200);
       expect(sold.body).toMatchObject({ status: 'approved', resolution: { note: 'customer keeps the goods' } });
       expect(await orderView(o.id)).toMatchObject({ status: 'paid', owedFen: 0 });
@@ -220,18 +267,24 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
       lane.busy = true;
       await sweepAfter(1000);
       expect((await payment(p.id)).status).toBe('approved');
-      const late = await office('POST', `/v1/payments/${p.id}/resolve`, { outcome: 'declined', note: 'statement shows nothing' });
+      const late = await office('POST', `/v1/payments/${p.id}/resolve`, {
+        outcome: 'declined',
+        note: 'statement shows nothing',
+      });
       expect(late.status).toBe(409);
-      expect(late.body.error).toMatchObject({ code: 'payment_already_final', details: { recorded: true, disputed: true } });
+      expect(late.body.error).toMatchObject({
+        code: 'payment_already_final',
+        details: { recorded: true, disputed: true },
+      });
       const d = await payment(p.id);
       expect(d).toMatchObject({ status: 'disputed', evidence: { from: 'approved' } });
       expect(d.evidence.items[0]).toMatchObject({ source: 'resolve', says: 'not_charged' });
-      expect((await orderView(o.id))).toMatchObject({ status: 'paid', owedFen: 0 });
+      expect(await orderView(o.id)).toMatchObject({ status: 'paid', owedFen: 0 });
 
       const refund = await office('POST', `/v1/payments/${p.id}/resolve`, { outcome: 'refund', note: 'give it back' });
       expect(refund.status).toBe(200);
       expect(refund.body).toMatchObject({ status: 'approved', refund: { amountFen: o.totalFen } });
-      expect((await orderView(o.id))).toMatchObject({ status: 'paid', owedFen: o.totalFen, overpaidFen: o.totalFen });
+      expect(await orderView(o.id)).toMatchObject({ status: 'paid', owedFen: o.totalFen, overpaidFen: o.totalFen });
       expect(await stock(o.sku)).toMatchObject({ onHand: 8, reserved: 0 });
     });
 
@@ -253,7 +306,10 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
       // Leave nothing live behind for later tests.
       await office('POST', `/v1/payments/${live.id}/resolve`, { outcome: 'declined', note: 'test cleanup' });
 
-      const resolved = await office('POST', `/v1/payments/${p.id}/resolve`, { outcome: 'refund', note: 'order will not be paid by this card' });
+      const resolved = await office('POST', `/v1/payments/${p.id}/resolve`, {
+        outcome: 'refund',
+        note: 'order will not be paid by this card',
+      });
       expect(resolved.body).toMatchObject({ status: 'approved', refund: { state: 'queued', amountFen: o.totalFen } });
       expect(await orderView(o.id)).toMatchObject({ status: 'reserved', paidFen: 0, owedFen: o.totalFen });
       expect(await t.app.payments.dispute(p.id, ev, 'system:recon')).toBe('not_applicable');
@@ -261,7 +317,7 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
   });
 
   describe('smaller items', () => {
-    it('an approved payment keeps no stale reason, and checks counts the sweeper\'s terminal-only check', async () => {
+    it("an approved payment keeps no stale reason, and checks counts the sweeper's terminal-only check", async () => {
       const o = await order();
       sim.simulator.expect({ action: 'silence', bank: 'approved' });
       const p = await payCard(o.id, o.totalFen);
@@ -271,7 +327,7 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
       expect(await payment(p.id)).toMatchObject({ status: 'approved', reason: null, checks: 1 });
     });
 
-    it('no internal error text in a payment\'s reason: a stable code, the details to the log', async () => {
+    it("no internal error text in a payment's reason: a stable code, the details to the log", async () => {
       const o = await order();
       lane.saleThrows = new Error('EIO: read /dev/ttyUSB0 at 0x7f3a failed');
       const p = await payCard(o.id, o.totalFen);
@@ -287,7 +343,11 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
       const lanePays: string[] = [];
       for (let i = 0; i < 3; i++) {
         const o = await order(1, 100 + i);
-        const r = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: o.totalFen, lane: 'lane-1' });
+        const r = await cashier('POST', `/v1/orders/${o.id}/payments`, {
+          method: 'cash',
+          amountFen: o.totalFen,
+          lane: 'lane-1',
+        });
         expect(r.status).toBe(201);
         lanePays.push(r.body.id);
         clock.advance(1000);
@@ -297,17 +357,30 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
       expect(first.status).toBe(200);
       expect(first.body.items.map((p: { id: string }) => p.id)).toEqual(lanePays.slice(0, 2));
       expect(first.body.nextCursor).toEqual(expect.any(String));
-      const second = await office('GET', `/v1/payments?lane=lane-1&status=approved&from=${from}&limit=2&cursor=${first.body.nextCursor}`);
+      const second = await office(
+        'GET',
+        `/v1/payments?lane=lane-1&status=approved&from=${from}&limit=2&cursor=${first.body.nextCursor}`,
+      );
       expect(second.body).toEqual({ items: [expect.objectContaining({ id: lanePays[2] })], nextCursor: null });
       const to = encodeURIComponent(new Date(start + 500).toISOString());
-      expect((await office('GET', `/v1/payments?from=${from}&to=${to}`)).body.map((p: { id: string }) => p.id)).toEqual([lanePays[0]]);
+      expect((await office('GET', `/v1/payments?from=${from}&to=${to}`)).body.map((p: { id: string }) => p.id)).toEqual(
+        [lanePays[0]],
+      );
       expect((await office('GET', '/v1/payments?lane=lane-9&limit=5')).body).toEqual({ items: [], nextCursor: null });
       expect((await office('GET', '/v1/payments?lane=lane-9')).body).toEqual([]); // no paging asked: the original plain list
 
       const unknown = await office('GET', '/v1/payments?status=approved&coupon=1');
       expect(unknown.status).toBe(400);
       expect(unknown.body.error.message).toMatch(/coupon/);
-      for (const bad of ['status=paid', 'limit=0', 'limit=501', 'from=yesterday', 'cursor=not-a-cursor', 'rf=a%20b', 'status=unknown&status=approved']) {
+      for (const bad of [
+        'status=paid',
+        'limit=0',
+        'limit=501',
+        'from=yesterday',
+        'cursor=not-a-cursor',
+        'rf=a%20b',
+        'status=unknown&status=approved',
+      ]) {
         const r = await office('GET', `/v1/payments?${bad}`);
         expect([bad, r.status, r.body.error?.code]).toEqual([bad, 400, 'invalid_request']);
       }

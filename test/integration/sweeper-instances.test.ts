@@ -34,9 +34,30 @@ const onMysql = testDbKinds().some((k) => k.name === 'mysql');
     for (let i = 0; i < 3; i++) {
       const db = i === 0 ? fdb.db : await Db.fromUrl(fdb.url, { poolSize: 20 }).open();
       dbs.push(db);
-      const lane = new SilentTerminal('lane-1', acq.bank, clock, (_rf, amountFen) => (['approved', 'declined', 'none'] as const)[amountFen % 3]);
-      const config = { ...configFromEnv({}), databaseUrl: fdb.url, adminKey: `pos_${randomBytes(16).toString('hex')}`, instanceId: `instance-${i}`, reversalGraceSeconds: 60 };
-      apps.push(await createApp({ config, db, clock, log: silentLogger, schedule: false, acquirer: acq.acquirer, terminals: new Map([['lane-1', lane]]) }));
+      const lane = new SilentTerminal(
+        'lane-1',
+        acq.bank,
+        clock,
+        (_rf, amountFen) => (['approved', 'declined', 'none'] as const)[amountFen % 3],
+      );
+      const config = {
+        ...configFromEnv({}),
+        databaseUrl: fdb.url,
+        adminKey: `pos_${randomBytes(16).toString('hex')}`,
+        instanceId: `instance-${i}`,
+        reversalGraceSeconds: 60,
+      };
+      apps.push(
+        await createApp({
+          config,
+          db,
+          clock,
+          log: silentLogger,
+          schedule: false,
+          acquirer: acq.acquirer,
+          terminals: new Map([['lane-1', lane]]),
+        }),
+      );
     }
   });
   afterAll(async () => {
@@ -74,7 +95,8 @@ const onMysql = testDbKinds().some((k) => k.name === 'mysql');
       const p = await a.payments.tender(o.id, { method: 'card', amountFen: 500, lane: 'lane-1' }, 'test');
       paymentIds.push(p.id);
     }
-    for (let i = 0; i < 100 && (await a.payments.list('pending')).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && (await a.payments.list('pending')).length > 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect((await a.payments.list('unknown')).length).toBe(N);
 
     // Past the reversal grace period: the unanswered ones get reversed, the others settle from the query.
@@ -82,12 +104,23 @@ const onMysql = testDbKinds().some((k) => k.name === 'mysql');
     for (let round = 0; round < 6; round++) {
       clock.advance(61_000);
       const reports = await Promise.all(apps.map((app) => app.sweeper.sweep()));
-      reports.forEach((r, i) => { resolvedBy[i] += r.approved + r.failed; });
+      reports.forEach((r, i) => {
+        resolvedBy[i] += r.approved + r.failed;
+      });
     }
-    const final = await a.db.read((m) => rows<{ id: string; rf: string; status: string; reversal_state: string | null; claimed_by: string | null }>(m,
-      'SELECT id, rf, status, reversal_state, claimed_by FROM payment'));
+    const final = await a.db.read((m) =>
+      rows<{ id: string; rf: string; status: string; reversal_state: string | null; claimed_by: string | null }>(
+        m,
+        'SELECT id, rf, status, reversal_state, claimed_by FROM payment',
+      ),
+    );
     expect(final).toHaveLength(N);
-    const expected = { approved: 'approved', declined: 'declined', unanswered: 'reversed', never_seen: 'unknown' } as const;
+    const expected = {
+      approved: 'approved',
+      declined: 'declined',
+      unanswered: 'reversed',
+      never_seen: 'unknown',
+    } as const;
     for (const p of final) {
       const did = truth.get(p.rf)!;
       expect([p.rf, did, p.status]).toEqual([p.rf, did, expected[did]]);
@@ -97,17 +130,28 @@ const onMysql = testDbKinds().some((k) => k.name === 'mysql');
     }
     const per = N / kinds.length;
     // Exactly one settling audit row per settled attempt, one sale movement per approval.
-    const settles = await a.db.read((m) => rows<{ entity_id: string; n: unknown }>(m,
-      "SELECT entity_id, COUNT(*) AS n FROM audit_log WHERE entity = 'payment' AND action IN ('approve', 'declined', 'reversed') GROUP BY entity_id"));
+    const settles = await a.db.read((m) =>
+      rows<{ entity_id: string; n: unknown }>(
+        m,
+        "SELECT entity_id, COUNT(*) AS n FROM audit_log WHERE entity = 'payment' AND action IN ('approve', 'declined', 'reversed') GROUP BY entity_id",
+      ),
+    );
     expect(settles).toHaveLength(3 * per);
     expect(settles.every((s) => Number(s.n) === 1)).toBe(true);
-    const sales = await a.db.read((m) => rows<{ n: unknown }>(m, "SELECT COUNT(*) AS n FROM stock_movement WHERE kind = 'sale'"));
+    const sales = await a.db.read((m) =>
+      rows<{ n: unknown }>(m, "SELECT COUNT(*) AS n FROM stock_movement WHERE kind = 'sale'"),
+    );
     expect(Number(sales[0].n)).toBe(per);
     expect((await a.inventory.level('MULTI')).onHand).toBe(N - per);
     // One reversal per attempt that needed one, over six rounds and three instances: never a second one.
     const reversed = acq.sim.reversedOrderIds.filter((id) => truth.has(id));
     expect(new Set(reversed).size).toBe(reversed.length);
-    expect(reversed.sort()).toEqual([...truth].filter(([, d]) => d === 'unanswered' || d === 'never_seen').map(([rf]) => rf).sort());
+    expect(reversed.sort()).toEqual(
+      [...truth]
+        .filter(([, d]) => d === 'unanswered' || d === 'never_seen')
+        .map(([rf]) => rf)
+        .sort(),
+    );
     // No approved charge was reversed: the bank still holds every approval the sweeper settled as approved.
     for (const [rf, did] of truth) {
       if (did === 'approved') expect([rf, (await acq.bank.get(rf))?.status]).toEqual([rf, 'approved']);

@@ -23,15 +23,28 @@ describe.each(testDbKinds())('sweeper on $name', ({ name }) => {
     clock = new ManualClock(MORNING);
     acq = await simulatedAcquirer(clock);
     lane = new SilentTerminal('lane-1', acq.bank, clock);
-    t = await startTestApp(name, { clock, acquirer: acq.acquirer, terminals: new Map([['lane-1', lane]]), config: { reversalGraceSeconds: 60, suspenseAfterSeconds: 86400, orderHoldSeconds: 1800 } });
+    t = await startTestApp(name, {
+      clock,
+      acquirer: acq.acquirer,
+      terminals: new Map([['lane-1', lane]]),
+      config: { reversalGraceSeconds: 60, suspenseAfterSeconds: 86400, orderHoldSeconds: 1800 },
+    });
     cashier = await t.as('cashier');
     office = await t.as('backoffice');
   });
-  afterAll(async () => { await t?.stop(); await acq?.sim.close(); });
-  afterEach(async () => { acq.sim.clearFaults(); expect(await t.check()).toEqual([]); });
+  afterAll(async () => {
+    await t?.stop();
+    await acq?.sim.close();
+  });
+  afterEach(async () => {
+    acq.sim.clearFaults();
+    expect(await t.check()).toEqual([]);
+  });
 
   let seq = 0;
-  async function unknownAttempt(did: 'approved' | 'declined' | 'none'): Promise<{ orderId: string; paymentId: string; rf: string; sku: string }> {
+  async function unknownAttempt(
+    did: 'approved' | 'declined' | 'none',
+  ): Promise<{ orderId: string; paymentId: string; rf: string; sku: string }> {
     clock.set(MORNING);
     const sku = `SW-${name}-${++seq}`;
     await office('PUT', `/v1/skus/${sku}`, { name: sku, priceFen: 600 });
@@ -81,27 +94,36 @@ describe.each(testDbKinds())('sweeper on $name', ({ name }) => {
     expect((await payment(a.paymentId)).status).toBe('approved');
   });
 
-  it.each([['500'], ['timeout'], ['badsig'], ['foreign'], ['03'], ['04'], ['05'], ['34']])('fault %s keeps the stock held, however long it lasts (until the deadline: suspense)', async (fault) => {
-    const a = await unknownAttempt('declined');
-    acq.sim.setFault(a.rf, fault as '500', Infinity, 'both');
-    for (const wait of [1000, 2000, 4000, 8000, 16_000, 32_000, 120_000, 3600_000]) {
-      await sweepAfter(wait);
-      expect((await payment(a.paymentId)).status).toBe('unknown');
+  it.each([['500'], ['timeout'], ['badsig'], ['foreign'], ['03'], ['04'], ['05'], ['34']])(
+    'fault %s keeps the stock held, however long it lasts (until the deadline: suspense)',
+    async (fault) => {
+      const a = await unknownAttempt('declined');
+      acq.sim.setFault(a.rf, fault as '500', Infinity, 'both');
+      for (const wait of [1000, 2000, 4000, 8000, 16_000, 32_000, 120_000, 3600_000]) {
+        await sweepAfter(wait);
+        expect((await payment(a.paymentId)).status).toBe('unknown');
+        expect(await stock(a.sku)).toMatchObject({ onHand: 4, reserved: 1 });
+      }
+      expect((await cashier('POST', `/v1/orders/${a.orderId}/cancel`)).status).toBe(409);
+      await sweepAfter(86400_000);
+      expect((await payment(a.paymentId)).status).toBe('suspense');
       expect(await stock(a.sku)).toMatchObject({ onHand: 4, reserved: 1 });
-    }
-    expect((await cashier('POST', `/v1/orders/${a.orderId}/cancel`)).status).toBe(409);
-    await sweepAfter(86400_000);
-    expect((await payment(a.paymentId)).status).toBe('suspense');
-    expect(await stock(a.sku)).toMatchObject({ onHand: 4, reserved: 1 });
-    const listed = (await office('GET', '/v1/payments?status=suspense')).body as { id: string; heldSeconds: number }[];
-    expect(listed.find((p) => p.id === a.paymentId)?.heldSeconds).toBeGreaterThan(86400);
-    // A person with the bank's statement settles it; audited.
-    const resolved = await office('POST', `/v1/payments/${a.paymentId}/resolve`, { outcome: 'declined', note: 'bank statement shows no charge' });
-    expect(resolved.status).toBe(200);
-    expect(resolved.body.resolution).toMatchObject({ note: 'bank statement shows no charge' });
-    expect((await cashier('POST', `/v1/orders/${a.orderId}/cancel`)).status).toBe(200);
-    expect(await stock(a.sku)).toMatchObject({ onHand: 4, reserved: 0 });
-  });
+      const listed = (await office('GET', '/v1/payments?status=suspense')).body as {
+        id: string;
+        heldSeconds: number;
+      }[];
+      expect(listed.find((p) => p.id === a.paymentId)?.heldSeconds).toBeGreaterThan(86400);
+      // A person with the bank's statement settles it; audited.
+      const resolved = await office('POST', `/v1/payments/${a.paymentId}/resolve`, {
+        outcome: 'declined',
+        note: 'bank statement shows no charge',
+      });
+      expect(resolved.status).toBe(200);
+      expect(resolved.body.resolution).toMatchObject({ note: 'bank statement shows no charge' });
+      expect((await cashier('POST', `/v1/orders/${a.orderId}/cancel`)).status).toBe(200);
+      expect(await stock(a.sku)).toMatchObject({ onHand: 4, reserved: 0 });
+    },
+  );
 
   it('37 rate limit: backs off at least a minute', async () => {
     const a = await unknownAttempt('approved');

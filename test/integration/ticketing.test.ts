@@ -19,20 +19,37 @@ describe.each(testDbKinds())('ticketing on $name', ({ name }) => {
     box = await t.as('cashier');
     office = await t.as('backoffice');
   });
-  afterAll(async () => { await t?.stop(); });
-  afterEach(async () => { expect(await t.check()).toEqual([]); });
+  afterAll(async () => {
+    await t?.stop();
+  });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
 
   let seq = 0;
   async function event(seats: number, perRow = 10): Promise<string> {
     const id = `ev${name}${++seq}`;
     const r = await office('POST', '/v1/events', {
-      id, name: `Concert ${seq}`,
-      seats: Array.from({ length: seats }, (_, i) => ({ id: `A${Math.floor(i / perRow) + 1}-${(i % perRow) + 1}`, section: 'A', row: String(Math.floor(i / perRow) + 1), number: (i % perRow) + 1, priceFen: 28_000 })),
+      id,
+      name: `Concert ${seq}`,
+      seats: Array.from({ length: seats }, (_, i) => ({
+        id: `A${Math.floor(i / perRow) + 1}-${(i % perRow) + 1}`,
+        section: 'A',
+        row: String(Math.floor(i / perRow) + 1),
+        number: (i % perRow) + 1,
+        priceFen: 28_000,
+      })),
     });
     expect(r.status).toBe(201);
     return id;
   }
-  const seatMap = async (ev: string) => Object.fromEntries(((await box('GET', `/v1/events/${ev}/seats`)).body as { id: string; status: string }[]).map((s) => [s.id, s.status]));
+  const seatMap = async (ev: string) =>
+    Object.fromEntries(
+      ((await box('GET', `/v1/events/${ev}/seats`)).body as { id: string; status: string }[]).map((s) => [
+        s.id,
+        s.status,
+      ]),
+    );
 
   it('holds seats all or nothing, names the taken ones, and sells them on payment with one ticket each', async () => {
     const ev = await event(4);
@@ -46,7 +63,10 @@ describe.each(testDbKinds())('ticketing on $name', ({ name }) => {
     expect(await seatMap(ev)).toEqual({ 'A1-1': 'held', 'A1-2': 'held', 'A1-3': 'free', 'A1-4': 'free' });
 
     expect((await box('GET', `/v1/orders/${hold.body.id}/tickets`)).status).toBe(409);
-    expect((await box('POST', `/v1/orders/${hold.body.id}/payments`, { method: 'cash', amountFen: 56_000, lane: 'lane-1' })).status).toBe(201);
+    expect(
+      (await box('POST', `/v1/orders/${hold.body.id}/payments`, { method: 'cash', amountFen: 56_000, lane: 'lane-1' }))
+        .status,
+    ).toBe(201);
     const tickets = await box('GET', `/v1/orders/${hold.body.id}/tickets`);
     expect(tickets.status).toBe(200);
     expect(tickets.body.map((x: { seatId: string }) => x.seatId)).toEqual(['A1-1', 'A1-2']);
@@ -62,38 +82,59 @@ describe.each(testDbKinds())('ticketing on $name', ({ name }) => {
     const ev = await event(100);
     const ids = Array.from({ length: 100 }, (_, i) => `A${Math.floor(i / 10) + 1}-${(i % 10) + 1}`);
     let rnd = 42;
-    const rand = () => ((rnd = (rnd * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (rnd = (rnd * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const requests = Array.from({ length: 1000 }, () => {
       const n = 1 + Math.floor(rand() * 4);
       return [...new Set(Array.from({ length: n }, () => ids[Math.floor(rand() * 100)]))];
     });
-    const results = await Promise.all(requests.map((seats) => box('POST', `/v1/events/${ev}/holds`, { seats, ttlSeconds: 60 })));
-    expect(results.every((r) => r.status === 201 || (r.status === 409 && r.body.error.code === 'seat_unavailable'))).toBe(true);
+    const results = await Promise.all(
+      requests.map((seats) => box('POST', `/v1/events/${ev}/holds`, { seats, ttlSeconds: 60 })),
+    );
+    expect(
+      results.every((r) => r.status === 201 || (r.status === 409 && r.body.error.code === 'seat_unavailable')),
+    ).toBe(true);
     const won = results.filter((r) => r.status === 201).map((r) => r.body);
     const held = won.flatMap((o) => o.seats as string[]);
     expect(new Set(held).size).toBe(held.length);
 
     // Pay every other winner; the rest expire.
     const paid = won.filter((_, i) => i % 2 === 0);
-    for (const o of paid) expect((await box('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: o.totalFen, lane: 'lane-1' })).status).toBe(201);
+    for (const o of paid)
+      expect(
+        (await box('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: o.totalFen, lane: 'lane-1' }))
+          .status,
+      ).toBe(201);
     clock.advance(61_000);
     await t.api('POST', '/v1/sweeps');
     const map = await seatMap(ev);
     const paidSeats = new Set(paid.flatMap((o) => o.seats as string[]));
     for (const id of ids) expect([id, map[id]]).toEqual([id, paidSeats.has(id) ? 'sold' : 'free']);
-    const tickets = await t.app.db.read((m) => rows<{ seat_id: string }>(m, 'SELECT seat_id FROM ticket WHERE event_id = ?', [ev]));
+    const tickets = await t.app.db.read((m) =>
+      rows<{ seat_id: string }>(m, 'SELECT seat_id FROM ticket WHERE event_id = ?', [ev]),
+    );
     expect(tickets.map((x) => x.seat_id).sort()).toEqual([...paidSeats].sort());
   });
 
   it('a hold with an unknown card payment survives its TTL; a confirmed failure then frees the seats', async () => {
     const ev = await event(2);
     const hold = (await box('POST', `/v1/events/${ev}/holds`, { seats: ['A1-1', 'A1-2'], ttlSeconds: 5 })).body;
-    const pay = await box('POST', `/v1/orders/${hold.id}/payments`, { method: 'card', amountFen: hold.totalFen, lane: 'lane-1' });
+    const pay = await box('POST', `/v1/orders/${hold.id}/payments`, {
+      method: 'card',
+      amountFen: hold.totalFen,
+      lane: 'lane-1',
+    });
     expect((await box('GET', `/v1/payments/${pay.body.id}?wait=5`)).body.status).toBe('unknown');
     clock.advance(3600_000);
     await t.api('POST', '/v1/sweeps');
     expect(await seatMap(ev)).toEqual({ 'A1-1': 'held', 'A1-2': 'held' });
-    expect((await office('POST', `/v1/payments/${pay.body.id}/resolve`, { outcome: 'declined', note: 'acquirer file: not charged' })).status).toBe(200);
+    expect(
+      (
+        await office('POST', `/v1/payments/${pay.body.id}/resolve`, {
+          outcome: 'declined',
+          note: 'acquirer file: not charged',
+        })
+      ).status,
+    ).toBe(200);
     await t.api('POST', '/v1/sweeps');
     expect(await seatMap(ev)).toEqual({ 'A1-1': 'free', 'A1-2': 'free' });
     expect((await box('GET', `/v1/orders/${hold.id}`)).body.status).toBe('expired');
@@ -102,12 +143,19 @@ describe.each(testDbKinds())('ticketing on $name', ({ name }) => {
   it('a hold with an unknown card payment that proves approved gets its tickets', async () => {
     const ev = await event(1);
     const hold = (await box('POST', `/v1/events/${ev}/holds`, { seats: ['A1-1'], ttlSeconds: 5 })).body;
-    const pay = await box('POST', `/v1/orders/${hold.id}/payments`, { method: 'card', amountFen: hold.totalFen, lane: 'lane-1' });
+    const pay = await box('POST', `/v1/orders/${hold.id}/payments`, {
+      method: 'card',
+      amountFen: hold.totalFen,
+      lane: 'lane-1',
+    });
     await box('GET', `/v1/payments/${pay.body.id}?wait=5`);
     clock.advance(600_000);
     await t.api('POST', '/v1/sweeps');
     expect(await seatMap(ev)).toEqual({ 'A1-1': 'held' });
-    await office('POST', `/v1/payments/${pay.body.id}/resolve`, { outcome: 'approved', note: 'bank confirms the charge' });
+    await office('POST', `/v1/payments/${pay.body.id}/resolve`, {
+      outcome: 'approved',
+      note: 'bank confirms the charge',
+    });
     expect(await seatMap(ev)).toEqual({ 'A1-1': 'sold' });
     expect((await box('GET', `/v1/orders/${hold.id}/tickets`)).body).toHaveLength(1);
   });
@@ -140,7 +188,11 @@ describe.each(testDbKinds())('ticketing on $name', ({ name }) => {
   it('tickets are issued once even when the order is paid by concurrent tenders', async () => {
     const ev = await event(1);
     const hold = (await box('POST', `/v1/events/${ev}/holds`, { seats: ['A1-1'] })).body;
-    const pays = await Promise.all([1, 2, 3].map(() => box('POST', `/v1/orders/${hold.id}/payments`, { method: 'cash', amountFen: hold.totalFen, lane: 'lane-1' })));
+    const pays = await Promise.all(
+      [1, 2, 3].map(() =>
+        box('POST', `/v1/orders/${hold.id}/payments`, { method: 'cash', amountFen: hold.totalFen, lane: 'lane-1' }),
+      ),
+    );
     expect(pays.filter((p) => p.status === 201)).toHaveLength(1);
     expect((await box('GET', `/v1/orders/${hold.id}/tickets`)).body).toHaveLength(1);
   });
@@ -167,8 +219,17 @@ describe.each(testDbKinds())('ticketing on $name', ({ name }) => {
     it('an unknown event is a 404; a duplicate event a 409; a duplicate seat in an event a 422', async () => {
       expect((await box('POST', '/v1/events/nope/holds', { seats: ['A1-1'] })).status).toBe(404);
       const ev = await event(1);
-      expect((await office('POST', '/v1/events', { id: ev, name: 'x', seats: [{ id: 'S1', priceFen: 1 }] })).status).toBe(409);
-      const dup = await office('POST', '/v1/events', { id: `${ev}b`, name: 'x', seats: [{ id: 'S1', priceFen: 1 }, { id: 'S1', priceFen: 1 }] });
+      expect(
+        (await office('POST', '/v1/events', { id: ev, name: 'x', seats: [{ id: 'S1', priceFen: 1 }] })).status,
+      ).toBe(409);
+      const dup = await office('POST', '/v1/events', {
+        id: `${ev}b`,
+        name: 'x',
+        seats: [
+          { id: 'S1', priceFen: 1 },
+          { id: 'S1', priceFen: 1 },
+        ],
+      });
       expect(dup.status).toBe(422);
       expect((await box('GET', `/v1/events/${ev}b/seats`)).status).toBe(404);
     });

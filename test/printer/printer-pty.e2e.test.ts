@@ -38,7 +38,12 @@ suite('receipt printer over a pty on $name', ({ name }) => {
     out = mkdtempSync(join(tmpdir(), 'pos-sim-printer-'));
     pair = await ptyPair();
     sim = await simPrinterProcess(pair.b, out);
-    printer = await new SerialPrinter('lane-1', { binding: autoDetect(), path: pair.a, tStatusMs: 500, reconnectMs: 200 }).start();
+    printer = await new SerialPrinter('lane-1', {
+      binding: autoDetect(),
+      path: pair.a,
+      tStatusMs: 500,
+      reconnectMs: 200,
+    }).start();
     term = await createSimulatedTerminal('lane-1', { bank: new MemorySimBank(), tRespMs: 1500, tAckMs: 300 });
     t = await startTestApp(name, {
       terminals: new Map([['lane-1', term.terminal]]),
@@ -56,10 +61,21 @@ suite('receipt printer over a pty on $name', ({ name }) => {
     pair?.stop();
     if (out) rmSync(out, { recursive: true, force: true });
   });
-  afterEach(async () => { expect(await t.check()).toEqual([]); });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
 
-  const receiptFiles = () => readdirSync(out).filter((f) => f.endsWith('.txt')).sort();
-  const kicks = () => { try { return (readFileSync(join(out, 'events.log'), 'utf8').match(/drawer-kick/g) ?? []).length; } catch { return 0; } };
+  const receiptFiles = () =>
+    readdirSync(out)
+      .filter((f) => f.endsWith('.txt'))
+      .sort();
+  const kicks = () => {
+    try {
+      return (readFileSync(join(out, 'events.log'), 'utf8').match(/drawer-kick/g) ?? []).length;
+    } catch {
+      return 0;
+    }
+  };
   async function nextReceipt(before: number, ms = 10_000): Promise<string> {
     const end = Date.now() + ms;
     while (Date.now() < end) {
@@ -70,7 +86,11 @@ suite('receipt printer over a pty on $name', ({ name }) => {
     throw new Error(`no receipt file; sim-printer said: ${sim.output()}`);
   }
   const paper = async (outOfPaper: boolean) => {
-    const r = await fetch(`${sim.control}/paper`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ out: outOfPaper }) });
+    const r = await fetch(`${sim.control}/paper`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ out: outOfPaper }),
+    });
     expect(r.status).toBe(200);
   };
   let seq = 0;
@@ -83,14 +103,21 @@ suite('receipt printer over a pty on $name', ({ name }) => {
   }
 
   it('the printer answers its status over the pty', async () => {
-    expect((await cashier('GET', '/v1/printers/lane-1')).body).toMatchObject({ configured: true, state: 'ready', queued: 0 });
+    expect((await cashier('GET', '/v1/printers/lane-1')).body).toMatchObject({
+      configured: true,
+      state: 'ready',
+      queued: 0,
+    });
   });
 
   it('cash sale: a receipt file with the right total, and the drawer kicked', async () => {
     const before = receiptFiles().length;
     const k = kicks();
     const o = await order(1999, 3);
-    expect((await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 5997, lane: 'lane-1' })).status).toBe(201);
+    expect(
+      (await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 5997, lane: 'lane-1' }))
+        .status,
+    ).toBe(201);
     const text = await nextReceipt(before);
     expect(text).toMatch(/合计 TOTAL +59\.97/);
     expect(text).toContain(`牛奶 ${seq}`);
@@ -116,7 +143,9 @@ suite('receipt printer over a pty on $name', ({ name }) => {
     await paper(true);
     const before = receiptFiles().length;
     const o = await order(700);
-    expect((await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 700, lane: 'lane-1' })).status).toBe(201);
+    expect(
+      (await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 700, lane: 'lane-1' })).status,
+    ).toBe(201);
     expect((await cashier('GET', `/v1/orders/${o.id}`)).body.status).toBe('paid');
     await sleep(800);
     expect(receiptFiles().length).toBe(before);
@@ -128,7 +157,10 @@ suite('receipt printer over a pty on $name', ({ name }) => {
   it('printer away (its program gone): the sale completes and the receipt prints once it is back on the line', async () => {
     await sim.stop();
     const o = await order(1100);
-    expect((await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 1100, lane: 'lane-1' })).status).toBe(201);
+    expect(
+      (await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 1100, lane: 'lane-1' }))
+        .status,
+    ).toBe(201);
     expect((await cashier('GET', `/v1/orders/${o.id}`)).body.status).toBe('paid');
     const away = (await cashier('GET', '/v1/printers/lane-1')).body;
     expect(away).toMatchObject({ state: 'away', queued: 1 });

@@ -19,7 +19,12 @@ import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
 
-export interface ShellBlock { index: number; line: number; code: string; skip: string | null }
+export interface ShellBlock {
+  index: number;
+  line: number;
+  code: string;
+  skip: string | null;
+}
 
 /** The ```sh blocks of a markdown text, each with the skip reason of a `<!-- readme-test: skip … -->` right above it. */
 export function shellBlocks(markdown: string): ShellBlock[] {
@@ -32,43 +37,77 @@ export function shellBlocks(markdown: string): ShellBlock[] {
     let k = i - 1;
     while (k >= 0 && lines[k].trim() === '') k--;
     const m = k >= 0 ? /^<!--\s*readme-test:\s*skip\b(.*)-->\s*$/.exec(lines[k]) : null;
-    out.push({ index: out.length + 1, line: i + 1, code: lines.slice(i + 1, j).join('\n'), skip: m ? m[1].trim() || 'skipped' : null });
+    out.push({
+      index: out.length + 1,
+      line: i + 1,
+      code: lines.slice(i + 1, j).join('\n'),
+      skip: m ? m[1].trim() || 'skipped' : null,
+    });
     i = j;
   }
   return out;
 }
 
-interface Service { proc: ChildProcess; url: string; stdout: () => string; stop(): Promise<void> }
+interface Service {
+  proc: ChildProcess;
+  url: string;
+  stdout: () => string;
+  stop(): Promise<void>;
+}
 
 /** `pos serve --embedded` from the sources (ts-node, as `npm start` runs the built CLI) in `cwd`. */
 async function startService(cwd: string, env: Record<string, string> = {}): Promise<Service> {
-  const proc = spawn(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), join(ROOT, 'src', 'cli.ts'), 'serve', '--embedded'], {
-    cwd,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', POS_LOG: 'silent', TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    ['-r', require.resolve('ts-node/register/transpile-only'), join(ROOT, 'src', 'cli.ts'), 'serve', '--embedded'],
+    {
+      cwd,
+      env: {
+        ...process.env,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        POS_LOG: 'silent',
+        TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
-  proc.stdout!.on('data', (d) => { out += d; });
-  proc.stderr!.on('data', (d) => { err += d; });
+  proc.stdout!.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr!.on('data', (d) => {
+    err += d;
+  });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the service did not start in 90 s:\n${out}\n${err}`)), 90_000);
     // The start-up lines are the URL, the wiring, then what it says about the admin key.
     const look = () => {
       const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m && /admin key: .*\n/.test(out)) { clearTimeout(timer); resolve(m[1]); }
+      if (m && /admin key: .*\n/.test(out)) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
     };
     proc.stdout!.on('data', look);
-    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the service exited (${code}):\n${out}\n${err}`)); });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the service exited (${code}):\n${out}\n${err}`));
+    });
   });
   return {
-    proc, url, stdout: () => out,
-    stop: () => new Promise((resolve) => {
-      if (proc.exitCode !== null) return resolve();
-      proc.once('exit', () => resolve());
-      proc.kill('SIGTERM');
-      setTimeout(() => proc.kill('SIGKILL'), 5000).unref();
-    }),
+    proc,
+    url,
+    stdout: () => out,
+    stop: () =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+        setTimeout(() => proc.kill('SIGKILL'), 5000).unref();
+      }),
   };
 }
 
@@ -94,12 +133,22 @@ describe('README.md', () => {
   it('runs every shell block in order, as written', () => {
     const runnable = blocks.filter((b) => !b.skip);
     expect(runnable.length).toBeGreaterThanOrEqual(4);
-    const script = ['set -eo pipefail', ...runnable.map((b) => `echo "::readme block ${b.index} (README.md line ${b.line})::" >&2\n${b.code}`)].join('\n');
+    const script = [
+      'set -eo pipefail',
+      ...runnable.map((b) => `echo "::readme block ${b.index} (README.md line ${b.line})::" >&2\n${b.code}`),
+    ].join('\n');
     writeFileSync(join(dir, 'readme.sh'), script);
-    const r = spawnSync('bash', ['readme.sh'], { cwd: dir, env: { ...process.env, POS: svc.url }, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync('bash', ['readme.sh'], {
+      cwd: dir,
+      env: { ...process.env, POS: svc.url },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     const at = [...(r.stderr ?? '').matchAll(/::readme block (\d+) \(README\.md line (\d+)\)::/g)].pop();
     if (r.status !== 0) {
-      throw new Error(`README block ${at?.[1]} (README.md line ${at?.[2]}) failed with exit ${r.status}:\n--- stderr\n${r.stderr.slice(-3000)}\n--- stdout\n${r.stdout.slice(-3000)}`);
+      throw new Error(
+        `README block ${at?.[1]} (README.md line ${at?.[2]}) failed with exit ${r.status}:\n--- stderr\n${r.stderr.slice(-3000)}\n--- stdout\n${r.stdout.slice(-3000)}`,
+      );
     }
     // The stock-count example's export shows the variances it describes.
     expect(r.stdout).toContain('TEA-500,24,24,22,24,-2,0,2,-900,no,');

@@ -20,7 +20,12 @@ const urls = (process.env.GALERA_URLS ?? '').split(/\s+/).filter(Boolean);
 const on = process.env.POS_GALERA === '1' && urls.length === 3;
 
 async function certStats(db: Db): Promise<{ certFailures: number; bfAborts: number }> {
-  const r = await db.read((m) => rows<{ Variable_name: string; Value: string }>(m, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_cert_failures', 'wsrep_local_bf_aborts')"));
+  const r = await db.read((m) =>
+    rows<{ Variable_name: string; Value: string }>(
+      m,
+      "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_cert_failures', 'wsrep_local_bf_aborts')",
+    ),
+  );
   const v = (n: string) => Number(r.find((x) => x.Variable_name === n)?.Value ?? 0);
   return { certFailures: v('wsrep_local_cert_failures'), bfAborts: v('wsrep_local_bf_aborts') };
 }
@@ -34,7 +39,11 @@ async function certStats(db: Db): Promise<{ certFailures: number; bfAborts: numb
   const adminKey = `pos_${randomBytes(16).toString('hex')}`;
   let acq: Awaited<ReturnType<typeof simulatedAcquirer>>;
 
-  const nodeUrl = (u: string) => { const x = new URL(u); x.pathname = `/${name}`; return x.toString(); };
+  const nodeUrl = (u: string) => {
+    const x = new URL(u);
+    x.pathname = `/${name}`;
+    return x.toString();
+  };
 
   beforeAll(async () => {
     const admin = await Db.fromUrl(urls[0], { poolSize: 1 }).open();
@@ -45,8 +54,22 @@ async function certStats(db: Db): Promise<{ certFailures: number; bfAborts: numb
       const db = await Db.fromUrl(nodeUrl(urls[i]), { poolSize: 20 }).open({ migrate: i === 0 });
       dbs.push(db);
       const lane = new SilentTerminal('lane-1', acq.bank, clock);
-      const config = { ...configFromEnv({}), databaseUrl: nodeUrl(urls[i]), adminKey, instanceId: `galera-node-${i + 1}`, reversalGraceSeconds: 60 };
-      const app = await createApp({ config, db, clock, log: silentLogger, schedule: false, acquirer: acq.acquirer, terminals: new Map([['lane-1', lane]]) });
+      const config = {
+        ...configFromEnv({}),
+        databaseUrl: nodeUrl(urls[i]),
+        adminKey,
+        instanceId: `galera-node-${i + 1}`,
+        reversalGraceSeconds: 60,
+      };
+      const app = await createApp({
+        config,
+        db,
+        clock,
+        log: silentLogger,
+        schedule: false,
+        acquirer: acq.acquirer,
+        terminals: new Map([['lane-1', lane]]),
+      });
       apps.push(app);
       bases.push((await app.listen(0, '127.0.0.1')).url);
     }
@@ -71,17 +94,26 @@ async function certStats(db: Db): Promise<{ certFailures: number; bfAborts: numb
     const cashiers = bases.map((b) => client(b, key));
     const before = await Promise.all(dbs.map(certStats));
     const t0 = Date.now();
-    const rs = await Promise.all(Array.from({ length: 200 }, (_, i) => cashiers[i % 3]('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: 'HOT', qty: 1 }] })));
+    const rs = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        cashiers[i % 3]('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: 'HOT', qty: 1 }] }),
+      ),
+    );
     const ms = Date.now() - t0;
     const after = await Promise.all(dbs.map(certStats));
     const statuses = rs.map((r) => r.status);
     expect(statuses.filter((s) => s === 201)).toHaveLength(50);
     expect(statuses.filter((s) => s === 409)).toHaveLength(150);
-    for (const d of dbs) expect((await d.read((m) => rows<{ reserved: unknown }>(m, "SELECT reserved FROM sku WHERE sku = 'HOT'")))[0].reserved).toBe('50');
+    for (const d of dbs)
+      expect(
+        (await d.read((m) => rows<{ reserved: unknown }>(m, "SELECT reserved FROM sku WHERE sku = 'HOT'")))[0].reserved,
+      ).toBe('50');
     expect(await checkInvariants(dbs[0])).toEqual([]);
     const cert = after.map((a, i) => a.certFailures - before[i].certFailures);
     const bf = after.map((a, i) => a.bfAborts - before[i].bfAborts);
-    console.log(`galera: 200 orders for 50 units over 3 nodes in ${ms} ms; certification failures per node ${cert.join('/')}, brute-force aborts ${bf.join('/')}`);
+    console.log(
+      `galera: 200 orders for 50 units over 3 nodes in ${ms} ms; certification failures per node ${cert.join('/')}, brute-force aborts ${bf.join('/')}`,
+    );
   }, 60_000);
 
   it('three sweepers, one per node, settle each unknown attempt exactly once', async () => {
@@ -100,7 +132,8 @@ async function certStats(db: Db): Promise<{ certFailures: number; bfAborts: numb
       const o = await a.orders.create({ lane: 'lane-1', lines: [{ sku: 'CARD', qty: 1 }] }, 'test');
       await a.payments.tender(o.id, { method: 'card', amountFen: 500, lane: 'lane-1' }, 'test');
     }
-    for (let i = 0; i < 200 && (await a.payments.list('pending')).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && (await a.payments.list('pending')).length > 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect((await a.payments.list('unknown')).length).toBe(N);
 
     const before = await Promise.all(dbs.map(certStats));
@@ -111,23 +144,37 @@ async function certStats(db: Db): Promise<{ certFailures: number; bfAborts: numb
     for (let round = 0; round < 8 && (await a.payments.list('unknown')).length > N / 3; round++) {
       clock.advance(61_000);
       const reports = await Promise.all(apps.map((app) => app.sweeper.sweep()));
-      reports.forEach((r, i) => { resolvedBy[i] += r.approved + r.failed; workedBy[i] += r.queried; });
+      reports.forEach((r, i) => {
+        resolvedBy[i] += r.approved + r.failed;
+        workedBy[i] += r.queried;
+      });
     }
     clock.advance(61_000);
     await Promise.all(apps.map((app) => app.sweeper.sweep())); // one more round: nothing may be worked twice
     const after = await Promise.all(dbs.map(certStats));
-    const final = await a.db.read((m) => rows<{ rf: string; status: string }>(m, "SELECT rf, status FROM payment WHERE method = 'card'"));
+    const final = await a.db.read((m) =>
+      rows<{ rf: string; status: string }>(m, "SELECT rf, status FROM payment WHERE method = 'card'"),
+    );
     expect(final).toHaveLength(N);
     for (const p of final) {
       const did = truth.get(p.rf);
-      expect([p.rf, p.status]).toEqual([p.rf, did === 'approved' ? 'approved' : did === 'declined' ? 'declined' : 'unknown']);
+      expect([p.rf, p.status]).toEqual([
+        p.rf,
+        did === 'approved' ? 'approved' : did === 'declined' ? 'declined' : 'unknown',
+      ]);
     }
     // Exactly one settling audit row per settled attempt, one sale movement per approval.
-    const settles = await a.db.read((m) => rows<{ entity_id: string; n: unknown }>(m,
-      "SELECT entity_id, COUNT(*) AS n FROM audit_log WHERE entity = 'payment' AND action IN ('approve', 'declined', 'reversed') GROUP BY entity_id"));
+    const settles = await a.db.read((m) =>
+      rows<{ entity_id: string; n: unknown }>(
+        m,
+        "SELECT entity_id, COUNT(*) AS n FROM audit_log WHERE entity = 'payment' AND action IN ('approve', 'declined', 'reversed') GROUP BY entity_id",
+      ),
+    );
     expect(settles).toHaveLength((2 * N) / 3);
     expect(settles.every((s) => Number(s.n) === 1)).toBe(true);
-    const sales = await a.db.read((m) => rows<{ n: unknown }>(m, "SELECT COUNT(*) AS n FROM stock_movement WHERE kind = 'sale' AND sku = 'CARD'"));
+    const sales = await a.db.read((m) =>
+      rows<{ n: unknown }>(m, "SELECT COUNT(*) AS n FROM stock_movement WHERE kind = 'sale' AND sku = 'CARD'"),
+    );
     expect(Number(sales[0].n)).toBe(N / 3);
     // One reversal request per never-seen attempt, none twice (two nodes working one attempt would send two).
     const reversed = acq.sim.reversedOrderIds.filter((id) => truth.has(id));
@@ -136,6 +183,8 @@ async function certStats(db: Db): Promise<{ certFailures: number; bfAborts: numb
     expect(resolvedBy.reduce((x, y) => x + y, 0)).toBe((2 * N) / 3);
     expect(workedBy.filter((k) => k > 0).length).toBeGreaterThanOrEqual(2); // the work was shared
     expect(await checkInvariants(dbs[0])).toEqual([]);
-    console.log(`galera: ${N} unknown attempts worked by node 1/2/3: ${workedBy.join('/')}; ${(2 * N) / 3} settled: ${resolvedBy.join('/')}, ${reversed.length} reversal requests for ${N / 3} never-seen; certification failures ${after.map((x, i) => x.certFailures - before[i].certFailures).join('/')}`);
+    console.log(
+      `galera: ${N} unknown attempts worked by node 1/2/3: ${workedBy.join('/')}; ${(2 * N) / 3} settled: ${resolvedBy.join('/')}, ${reversed.length} reversal requests for ${N / 3} never-seen; certification failures ${after.map((x, i) => x.certFailures - before[i].certFailures).join('/')}`,
+    );
   }, 120_000);
 });

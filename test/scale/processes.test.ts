@@ -14,7 +14,10 @@ const onMysql = testDbKinds().some((k) => k.name === 'mysql');
     fdb = await freshDb('mysql', { poolSize: 2 });
     svc = await startService(fdb.url, { workers: 3 });
   }, 120_000);
-  afterAll(async () => { await svc?.stop(); await fdb?.drop(); });
+  afterAll(async () => {
+    await svc?.stop();
+    await fdb?.drop();
+  });
 
   it('runs three workers behind one port', () => {
     expect(svc.workerPids()).toHaveLength(3);
@@ -27,13 +30,23 @@ const onMysql = testDbKinds().some((k) => k.name === 'mysql');
     const cashier = client(svc.url, (await admin('POST', '/v1/api-keys', { role: 'cashier' })).body.key);
 
     // 200 requests at once open many connections; the cluster primary hands them to the workers round-robin.
-    const rs = await Promise.all(Array.from({ length: 200 }, () => cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: 'HOT', qty: 1 }] })));
+    const rs = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: 'HOT', qty: 1 }] }),
+      ),
+    );
     expect(rs.filter((r) => r.status === 201)).toHaveLength(50);
     expect(rs.filter((r) => r.status === 409)).toHaveLength(150);
     expect((await admin('GET', '/v1/stock/HOT')).body).toEqual({ sku: 'HOT', onHand: 50, reserved: 50, available: 0 });
 
     const won = rs.filter((r) => r.status === 201).map((r) => r.body.id as string);
-    const pays = await Promise.all(won.flatMap((id) => [1, 2].map(() => cashier('POST', `/v1/orders/${id}/payments`, { method: 'cash', amountFen: 100, lane: 'lane-1' }))));
+    const pays = await Promise.all(
+      won.flatMap((id) =>
+        [1, 2].map(() =>
+          cashier('POST', `/v1/orders/${id}/payments`, { method: 'cash', amountFen: 100, lane: 'lane-1' }),
+        ),
+      ),
+    );
     expect(pays.filter((p) => p.status === 201)).toHaveLength(50);
     expect(pays.filter((p) => p.status === 409 && p.body.error.code === 'order_not_payable')).toHaveLength(50);
     expect((await admin('GET', '/v1/stock/HOT')).body).toEqual({ sku: 'HOT', onHand: 0, reserved: 0, available: 0 });

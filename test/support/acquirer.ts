@@ -13,9 +13,14 @@ export async function simulatedAcquirer(clock: Clock, timeoutMs = 300, latencyMs
   const sim = new AcquirerSimulator({ bank, merchantCertPem: merchant.certPem, latencyMs });
   await sim.start();
   const acquirer = new HttpAcquirer({
-    baseUrl: sim.url, merId: '777290058110048', key: merchant, timeoutMs,
-    verifier: new ResponseVerifier({ rootPem: sim.chain.rootPem, middlePem: sim.chain.middlePem, testMode: true }, clock),
+    baseUrl: sim.url,
+    merId: '777290058110048',
+    key: merchant,
+    timeoutMs,
+    verifier: new ResponseVerifier(
+      { rootPem: sim.chain.rootPem, middlePem: sim.chain.middlePem, testMode: true },
+      clock,
+    ),
   });
   return { bank, sim, acquirer };
 }
-

@@ -20,12 +20,20 @@ export async function buildPages(): Promise<void> {
   const lock = join(root, 'dist', '.web-build.lock');
   mkdirSync(join(root, 'dist'), { recursive: true });
   for (let waited = 0; ; waited += 200) {
-    try { mkdirSync(lock); break; } catch { /* another worker is building */ }
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      /* another worker is building */
+    }
     if (waited > 120_000) throw new Error(`stale lock ${lock}: remove it`);
     await new Promise((r) => setTimeout(r, 200));
   }
   try {
-    const r = spawnSync(process.execPath, [join(root, 'scripts', 'ensure.js'), '--web'], { cwd: root, stdio: 'inherit' });
+    const r = spawnSync(process.execPath, [join(root, 'scripts', 'ensure.js'), '--web'], {
+      cwd: root,
+      stdio: 'inherit',
+    });
     if (r.status !== 0) throw new Error('building the pages failed');
   } finally {
     rmSync(lock, { recursive: true, force: true });
@@ -37,8 +45,16 @@ export async function launch(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
   });
 }
 

@@ -33,7 +33,14 @@ export async function freshDb(kind: TestDbKind['name'], opts: { poolSize?: numbe
     const dir = mkdtempSync(join(tmpdir(), 'pos-test-'));
     const url = `sqlite:${join(dir, 'pos.db')}`;
     const db = await Db.fromUrl(url).open({ migrate: true });
-    return { url, db, drop: async () => { await db.close(); rmSync(dir, { recursive: true, force: true }); } };
+    return {
+      url,
+      db,
+      drop: async () => {
+        await db.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   }
   const base = new URL(mysqlBaseUrl());
   const name = `pos_t_${randomBytes(5).toString('hex')}`;
@@ -44,7 +51,8 @@ export async function freshDb(kind: TestDbKind['name'], opts: { poolSize?: numbe
   const url = base.toString();
   const db = await Db.fromUrl(url, opts).open({ migrate: true });
   return {
-    url, db,
+    url,
+    db,
     drop: async () => {
       await db.close();
       const a = await Db.fromUrl(mysqlBaseUrl(), { poolSize: 1 }).open();

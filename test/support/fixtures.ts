@@ -11,7 +11,9 @@ const repo = resolve(__dirname, '..', '..');
 
 function originDir(): string | null {
   try {
-    const url = execSync('git remote get-url origin', { cwd: repo, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const url = execSync('git remote get-url origin', { cwd: repo, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
     return url && !/^[a-z]+:\/\//.test(url) && !url.includes('@') ? resolve(repo, url) : null;
   } catch {
     return null;

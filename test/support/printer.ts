@@ -4,12 +4,34 @@ import { join } from 'node:path';
 const root = join(__dirname, '..', '..');
 
 /** `pos sim-printer` as its own process on `path`, writing receipts to `outDir`, with its control API. */
-export async function simPrinterProcess(path: string, outDir: string): Promise<{ control: string; proc: ChildProcess; output: () => string; stop(): Promise<void> }> {
-  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(root, 'src', 'cli.ts'), 'sim-printer', '--port', path, '--out', outDir, '--control', '127.0.0.1:0'], {
-    cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json') },
-  });
+export async function simPrinterProcess(
+  path: string,
+  outDir: string,
+): Promise<{ control: string; proc: ChildProcess; output: () => string; stop(): Promise<void> }> {
+  const proc = spawn(
+    process.execPath,
+    [
+      '-r',
+      'ts-node/register/transpile-only',
+      join(root, 'src', 'cli.ts'),
+      'sim-printer',
+      '--port',
+      path,
+      '--out',
+      outDir,
+      '--control',
+      '127.0.0.1:0',
+    ],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json') },
+    },
+  );
   let out = '';
-  proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const control = await new Promise<string>((resolve, reject) => {
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
@@ -19,11 +41,14 @@ export async function simPrinterProcess(path: string, outDir: string): Promise<{
     proc.once('exit', (code) => reject(new Error(`sim-printer exited ${code}: ${out}`)));
   });
   return {
-    control, proc, output: () => out,
-    stop: () => new Promise((resolve) => {
-      if (proc.exitCode !== null) return resolve();
-      proc.once('exit', () => resolve());
-      proc.kill('SIGTERM');
-    }),
+    control,
+    proc,
+    output: () => out,
+    stop: () =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
   };
 }

@@ -9,7 +9,9 @@ export function socatAvailable(): boolean {
 
 /** A pty pair joined by socat: what is written to one end is read from the other. */
 export async function ptyPair(): Promise<{ a: string; b: string; stop(): void }> {
-  const socat = spawn('socat', ['-d', '-d', 'pty,raw,echo=0', 'pty,raw,echo=0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const socat = spawn('socat', ['-d', '-d', 'pty,raw,echo=0', 'pty,raw,echo=0'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const paths = await new Promise<string[]>((resolve, reject) => {
     let err = '';
     const found: string[] = [];
@@ -20,16 +22,43 @@ export async function ptyPair(): Promise<{ a: string; b: string; stop(): void }>
     });
     socat.once('exit', (code) => reject(new Error(`socat exited ${code}: ${err}`)));
   });
-  return { a: paths[0], b: paths[1], stop: () => { socat.kill('SIGTERM'); } };
+  return {
+    a: paths[0],
+    b: paths[1],
+    stop: () => {
+      socat.kill('SIGTERM');
+    },
+  };
 }
 
 /** `pos sim-terminal` as its own process on `path`, with its control API. */
-export async function simTerminalProcess(path: string, extra: string[] = []): Promise<{ control: string; proc: ChildProcess; output: () => string; stop(): Promise<void> }> {
-  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(root, 'src', 'cli.ts'), 'sim-terminal', '--port', path, '--control', '127.0.0.1:0', ...extra], {
-    cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json') },
-  });
+export async function simTerminalProcess(
+  path: string,
+  extra: string[] = [],
+): Promise<{ control: string; proc: ChildProcess; output: () => string; stop(): Promise<void> }> {
+  const proc = spawn(
+    process.execPath,
+    [
+      '-r',
+      'ts-node/register/transpile-only',
+      join(root, 'src', 'cli.ts'),
+      'sim-terminal',
+      '--port',
+      path,
+      '--control',
+      '127.0.0.1:0',
+      ...extra,
+    ],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json') },
+    },
+  );
   let out = '';
-  proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const control = await new Promise<string>((resolve, reject) => {
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
@@ -39,22 +68,42 @@ export async function simTerminalProcess(path: string, extra: string[] = []): Pr
     proc.once('exit', (code) => reject(new Error(`sim-terminal exited ${code}: ${out}`)));
   });
   return {
-    control, proc, output: () => out,
-    stop: () => new Promise((resolve) => {
-      if (proc.exitCode !== null) return resolve();
-      proc.once('exit', () => resolve());
-      proc.kill('SIGTERM');
-    }),
+    control,
+    proc,
+    output: () => out,
+    stop: () =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
   };
 }
 
 /** `pos sim-acquirer` as its own process; its trust chain is written to `certDir`. */
 export async function simAcquirerProcess(certDir: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(root, 'src', 'cli.ts'), 'sim-acquirer', '--listen', '127.0.0.1:0', '--cert-dir', certDir], {
-    cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json') },
-  });
+  const proc = spawn(
+    process.execPath,
+    [
+      '-r',
+      'ts-node/register/transpile-only',
+      join(root, 'src', 'cli.ts'),
+      'sim-acquirer',
+      '--listen',
+      '127.0.0.1:0',
+      '--cert-dir',
+      certDir,
+    ],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json') },
+    },
+  );
   let out = '';
-  proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const url = await new Promise<string>((resolve, reject) => {
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
@@ -65,10 +114,11 @@ export async function simAcquirerProcess(certDir: string): Promise<{ url: string
   });
   return {
     url,
-    stop: () => new Promise((resolve) => {
-      if (proc.exitCode !== null) return resolve();
-      proc.once('exit', () => resolve());
-      proc.kill('SIGTERM');
-    }),
+    stop: () =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
   };
 }

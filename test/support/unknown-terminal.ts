@@ -15,18 +15,36 @@ export class SilentTerminal implements Terminal {
     private readonly clock: Clock,
     public plan: (rf: string, amountFen: number) => 'approved' | 'declined' | 'none' = () => 'approved',
   ) {}
-  isIdle(): boolean { return true; }
-  isConnected(): boolean { return false; }
+  isIdle(): boolean {
+    return true;
+  }
+  isConnected(): boolean {
+    return false;
+  }
   async sale(req: SaleRequest): Promise<SaleOutcome> {
     const did = this.plan(req.rf, req.amountFen);
     if (did !== 'none') {
-      await this.bank.record({ orderId: req.rf, amountFen: req.amountFen, status: did, txnTime: chinaTimestamp(this.clock.now()), respCode: did === 'approved' ? '00' : '51' });
+      await this.bank.record({
+        orderId: req.rf,
+        amountFen: req.amountFen,
+        status: did,
+        txnTime: chinaTimestamp(this.clock.now()),
+        respCode: did === 'approved' ? '00' : '51',
+      });
     }
     return { kind: 'unknown', reason: 'no final response (line went silent)', acked: true };
   }
-  async voidSale(): Promise<SaleOutcome> { return { kind: 'not_executed', reason: 'unreachable' }; }
-  async refund(): Promise<SaleOutcome> { return { kind: 'not_executed', reason: 'unreachable' }; }
-  async query(): Promise<QueryOutcome> { return { kind: 'failed', reason: 'unreachable' }; }
-  async signIn(): Promise<SimpleOutcome> { return { ok: false, reason: 'unreachable' }; }
+  async voidSale(): Promise<SaleOutcome> {
+    return { kind: 'not_executed', reason: 'unreachable' };
+  }
+  async refund(): Promise<SaleOutcome> {
+    return { kind: 'not_executed', reason: 'unreachable' };
+  }
+  async query(): Promise<QueryOutcome> {
+    return { kind: 'failed', reason: 'unreachable' };
+  }
+  async signIn(): Promise<SimpleOutcome> {
+    return { ok: false, reason: 'unreachable' };
+  }
   async close(): Promise<void> {}
 }

@@ -28,8 +28,16 @@ suite('serial lane over a pty on $name', ({ name }) => {
   beforeAll(async () => {
     pair = await ptyPair();
     sim = await simTerminalProcess(pair.b);
-    terminal = await new SerialTerminal('lane-1', { binding: autoDetect(), path: pair.a, tRespMs: T_RESP, reconnectMs: 200 }).start();
-    t = await startTestApp(name, { terminals: new Map([['lane-1', terminal]]), config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600 } });
+    terminal = await new SerialTerminal('lane-1', {
+      binding: autoDetect(),
+      path: pair.a,
+      tRespMs: T_RESP,
+      reconnectMs: 200,
+    }).start();
+    t = await startTestApp(name, {
+      terminals: new Map([['lane-1', terminal]]),
+      config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600 },
+    });
     cashier = await t.as('cashier');
     office = await t.as('backoffice');
   });
@@ -38,10 +46,16 @@ suite('serial lane over a pty on $name', ({ name }) => {
     await sim?.stop();
     pair?.stop();
   });
-  afterEach(async () => { expect(await t.check()).toEqual([]); });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
 
   const rules = async (...r: object[]) => {
-    const res = await fetch(`${sim.control}/rules`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r) });
+    const res = await fetch(`${sim.control}/rules`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(r),
+    });
     expect(res.status).toBe(200);
   };
   let seq = 0;
@@ -95,7 +109,7 @@ suite('serial lane over a pty on $name', ({ name }) => {
     await rules({ action: 'approve', nakFirst: true });
     const p = await payCard(o.id, o.totalFen);
     expect(p.status).toBe('approved');
-    const journal = await (await fetch(`${sim.control}/journal`)).json() as { rf: string; status: string }[];
+    const journal = (await (await fetch(`${sim.control}/journal`)).json()) as { rf: string; status: string }[];
     expect(journal.filter((j) => j.rf === p.rf)).toEqual([expect.objectContaining({ status: 'A' })]);
   });
 

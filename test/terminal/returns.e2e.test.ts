@@ -22,7 +22,9 @@ const suite = haveSocat ? describe.each(testDbKinds()) : describe.skip.each(test
 /** Real time plus an offset, so "the next day" can come without waiting for it. */
 class ShiftedClock implements Clock {
   offsetMs = 0;
-  now(): Date { return new Date(Date.now() + this.offsetMs); }
+  now(): Date {
+    return new Date(Date.now() + this.offsetMs);
+  }
 }
 
 suite('refund legs over a pty on $name', ({ name }) => {
@@ -37,8 +39,17 @@ suite('refund legs over a pty on $name', ({ name }) => {
   beforeAll(async () => {
     pair = await ptyPair();
     sim = await simTerminalProcess(pair.b);
-    terminal = await new SerialTerminal('lane-1', { binding: autoDetect(), path: pair.a, tRespMs: T_RESP, reconnectMs: 200 }).start();
-    t = await startTestApp(name, { terminals: new Map([['lane-1', terminal]]), clock, config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600 } });
+    terminal = await new SerialTerminal('lane-1', {
+      binding: autoDetect(),
+      path: pair.a,
+      tRespMs: T_RESP,
+      reconnectMs: 200,
+    }).start();
+    t = await startTestApp(name, {
+      terminals: new Map([['lane-1', terminal]]),
+      clock,
+      config: { terminalTRespMs: T_RESP, reversalGraceSeconds: 3600 },
+    });
     cashier = await t.as('cashier');
     office = await t.as('backoffice');
   });
@@ -53,10 +64,20 @@ suite('refund legs over a pty on $name', ({ name }) => {
   });
 
   const rules = async (...r: object[]) => {
-    const res = await fetch(`${sim.control}/rules`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r) });
+    const res = await fetch(`${sim.control}/rules`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(r),
+    });
     expect(res.status).toBe(200);
   };
-  const journal = async () => (await (await fetch(`${sim.control}/journal`)).json()) as { rf: string; mt: string; status: string; amountFen: number }[];
+  const journal = async () =>
+    (await (await fetch(`${sim.control}/journal`)).json()) as {
+      rf: string;
+      mt: string;
+      status: string;
+      amountFen: number;
+    }[];
   let seq = 0;
   async function paidOrder(qty: number, priceFen: number, tenders: ('card' | 'cash' | number)[] = ['card']) {
     const sku = `PTYR-${name}-${++seq}`;
@@ -71,7 +92,9 @@ suite('refund legs over a pty on $name', ({ name }) => {
       left -= amountFen;
       const method = typeof tnd === 'number' ? 'card' : tnd;
       if (method === 'cash') {
-        expect((await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen, lane: 'lane-1' })).status).toBe(201);
+        expect(
+          (await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen, lane: 'lane-1' })).status,
+        ).toBe(201);
       } else {
         await rules({ action: 'approve' });
         const r = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen, lane: 'lane-1' });
@@ -84,14 +107,19 @@ suite('refund legs over a pty on $name', ({ name }) => {
     expect((await cashier('GET', `/v1/orders/${o.id}`)).body.status).toBe('paid');
     return { o, sku, cards };
   }
-  const ret = (orderId: string, lines: { lineNo: number; qty: number }[]) => cashier('POST', `/v1/orders/${orderId}/returns`, { lines });
+  const ret = (orderId: string, lines: { lineNo: number; qty: number }[]) =>
+    cashier('POST', `/v1/orders/${orderId}/returns`, { lines });
 
-  it('same China day, whole card amount: voided (V0) under the leg\'s own RF', async () => {
+  it("same China day, whole card amount: voided (V0) under the leg's own RF", async () => {
     const { o, cards } = await paidOrder(1, 1880);
     await rules({ action: 'approve' });
     const r = await ret(o.id, [{ lineNo: 1, qty: 1 }]);
     expect(r.status).toBe(201);
-    expect(r.body).toMatchObject({ status: 'refunded', refundFen: 1880, legs: [expect.objectContaining({ via: 'V0', status: 'approved', amountFen: 1880 })] });
+    expect(r.body).toMatchObject({
+      status: 'refunded',
+      refundFen: 1880,
+      legs: [expect.objectContaining({ via: 'V0', status: 'approved', amountFen: 1880 })],
+    });
     const j = await journal();
     expect(j.find((x) => x.rf === r.body.legs[0].rf)).toMatchObject({ mt: 'V0', status: 'A', amountFen: 1880 });
     expect(r.body.legs[0].rf).not.toBe(cards[0].rf);
@@ -112,7 +140,10 @@ suite('refund legs over a pty on $name', ({ name }) => {
     const { o } = await paidOrder(2, 1000);
     await rules({ action: 'silence', bank: 'approved' });
     const r = await ret(o.id, [{ lineNo: 1, qty: 1 }]);
-    expect(r.body).toMatchObject({ status: 'refunding', legs: [expect.objectContaining({ via: 'R0', status: 'unknown' })] });
+    expect(r.body).toMatchObject({
+      status: 'refunding',
+      legs: [expect.objectContaining({ via: 'R0', status: 'unknown' })],
+    });
     const rf = r.body.legs[0].rf;
     let v: any;
     for (let i = 0; i < 6; i++) {
@@ -125,19 +156,35 @@ suite('refund legs over a pty on $name', ({ name }) => {
     expect(v).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'approved', rf })] });
     // Exactly one refund request reached the terminal for this return.
     expect((await journal()).filter((x) => x.mt === 'R0' && x.rf === rf)).toHaveLength(1);
-    expect(sim.output().split('\n').filter((l) => l.includes(`R0 `) && l.includes(`RF=${rf}`))).toHaveLength(1);
+    expect(
+      sim
+        .output()
+        .split('\n')
+        .filter((l) => l.includes(`R0 `) && l.includes(`RF=${rf}`)),
+    ).toHaveLength(1);
   });
 
   it('a declined refund leg is failed and listed; paid in cash it is done, audited', async () => {
     const { o } = await paidOrder(2, 1000);
     await rules({ action: 'decline', rc: '51' });
     const r = await ret(o.id, [{ lineNo: 1, qty: 2 }]);
-    expect(r.body).toMatchObject({ status: 'needs_attention', legs: [expect.objectContaining({ via: 'V0', status: 'failed', rc: '51' })] });
+    expect(r.body).toMatchObject({
+      status: 'needs_attention',
+      legs: [expect.objectContaining({ via: 'V0', status: 'failed', rc: '51' })],
+    });
     const leg = r.body.legs[0];
     expect((await office('GET', '/v1/refund-legs')).body.map((l: any) => l.id)).toContain(leg.id);
-    const paid = await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'card refund declined; 20.00 paid from the drawer' });
-    expect(paid.body).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'paid_in_cash' })] });
-    const audits = await t.fdb.db.ds.query("SELECT action FROM audit_log WHERE entity = 'refund_leg' AND entity_id = ?", [leg.id]);
+    const paid = await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, {
+      note: 'card refund declined; 20.00 paid from the drawer',
+    });
+    expect(paid.body).toMatchObject({
+      status: 'refunded',
+      legs: [expect.objectContaining({ status: 'paid_in_cash' })],
+    });
+    const audits = await t.fdb.db.ds.query(
+      "SELECT action FROM audit_log WHERE entity = 'refund_leg' AND entity_id = ?",
+      [leg.id],
+    );
     expect(audits.map((a: any) => a.action)).toContain('paid_in_cash');
   });
 
@@ -147,7 +194,12 @@ suite('refund legs over a pty on $name', ({ name }) => {
     expect(first.body.legs.map((l: any) => [l.method, l.amountFen, l.status])).toEqual([['cash', 1000, 'approved']]);
     await rules({ action: 'approve' });
     const second = await ret(o.id, [{ lineNo: 1, qty: 2 }]);
-    expect(second.body.legs.map((l: any) => [l.method, l.via, l.amountFen, l.status])).toEqual([['card', 'V0', 2000, 'approved']]);
-    expect((await cashier('GET', `/v1/orders/${o.id}`)).body).toMatchObject({ refundedFen: 3000, lines: [expect.objectContaining({ returnedQty: 3 })] });
+    expect(second.body.legs.map((l: any) => [l.method, l.via, l.amountFen, l.status])).toEqual([
+      ['card', 'V0', 2000, 'approved'],
+    ]);
+    expect((await cashier('GET', `/v1/orders/${o.id}`)).body).toMatchObject({
+      refundedFen: 3000,
+      lines: [expect.objectContaining({ returnedQty: 3 })],
+    });
   });
 });

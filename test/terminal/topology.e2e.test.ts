@@ -31,12 +31,29 @@ suite('terminal and acquirer simulators as programs, on $name', ({ name }) => {
     acquirerSim = await simAcquirerProcess(certDir);
     pair = await ptyPair();
     sim = await simTerminalProcess(pair.b, ['--acquirer', acquirerSim.url]);
-    const terminal = await new SerialTerminal('lane-1', { binding: autoDetect(), path: pair.a, tRespMs: 1000, tQueryMs: 500, reconnectMs: 200 }).start();
+    const terminal = await new SerialTerminal('lane-1', {
+      binding: autoDetect(),
+      path: pair.a,
+      tRespMs: 1000,
+      tQueryMs: 500,
+      reconnectMs: 200,
+    }).start();
     const acquirer = new HttpAcquirer({
-      baseUrl: acquirerSim.url, merId: '777290058110048', key: generateMerchantKey(), timeoutMs: 2000,
-      verifier: new ResponseVerifier({ rootPem: readFileSync(join(certDir, 'root.pem'), 'utf8'), middlePem: readFileSync(join(certDir, 'middle.pem'), 'utf8'), testMode: true }),
+      baseUrl: acquirerSim.url,
+      merId: '777290058110048',
+      key: generateMerchantKey(),
+      timeoutMs: 2000,
+      verifier: new ResponseVerifier({
+        rootPem: readFileSync(join(certDir, 'root.pem'), 'utf8'),
+        middlePem: readFileSync(join(certDir, 'middle.pem'), 'utf8'),
+        testMode: true,
+      }),
     });
-    t = await startTestApp(name, { terminals: new Map([['lane-1', terminal]]), acquirer, config: { terminalTRespMs: 1000, reversalGraceSeconds: 3600 } });
+    t = await startTestApp(name, {
+      terminals: new Map([['lane-1', terminal]]),
+      acquirer,
+      config: { terminalTRespMs: 1000, reversalGraceSeconds: 3600 },
+    });
     cashier = await t.as('cashier');
     await t.api('PUT', '/v1/skus/TOPO', { name: 'topo', priceFen: 1500 });
     await t.api('POST', '/v1/stock/receipts', { lines: [{ sku: 'TOPO', qty: 5 }] });
@@ -50,14 +67,24 @@ suite('terminal and acquirer simulators as programs, on $name', ({ name }) => {
 
   it('silence, then the terminal goes away: the acquirer says approved (after 34 twice) → sold once', async () => {
     const o = (await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku: 'TOPO', qty: 1 }] })).body;
-    await fetch(`${sim.control}/rules`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action: 'silence', bank: 'approved' }) });
+    await fetch(`${sim.control}/rules`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'silence', bank: 'approved' }),
+    });
     const r = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: 1500, lane: 'lane-1' });
     const p = (await cashier('GET', `/v1/payments/${r.body.id}?wait=10`)).body;
     expect(p.status).toBe('unknown');
     // The bank (kept by the acquirer simulator) heard of it from the terminal simulator.
-    expect(((await (await fetch(`${acquirerSim.url}/sim/bank/txns/${p.rf}`)).json()) as { status: string }).status).toBe('approved');
+    expect(
+      ((await (await fetch(`${acquirerSim.url}/sim/bank/txns/${p.rf}`)).json()) as { status: string }).status,
+    ).toBe('approved');
     await sim.stop();
-    await fetch(`${acquirerSim.url}/sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ orderId: p.rf, fault: '34', count: 2 }) });
+    await fetch(`${acquirerSim.url}/sim/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ orderId: p.rf, fault: '34', count: 2 }),
+    });
 
     const statuses: string[] = [];
     for (let i = 0; i < 8; i++) {

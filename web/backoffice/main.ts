@@ -1,1 +1,3 @@
-import { createApp } from "vue"; import BackOffice from "./BackOffice.vue"; createApp(BackOffice).mount("#app");
+import { createApp } from 'vue';
+import BackOffice from './BackOffice.vue';
+createApp(BackOffice).mount('#app');

@@ -6,14 +6,24 @@
 import { ref } from 'vue';
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details: Record<string, unknown> = {}) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
     super(message);
   }
 }
 
 export interface Api {
   key: ReturnType<typeof ref<string | null>>;
-  call<T = any>(method: string, path: string, body?: unknown, opts?: { csv?: boolean; idempotencyKey?: string; signal?: AbortSignal }): Promise<T>;
+  call<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts?: { csv?: boolean; idempotencyKey?: string; signal?: AbortSignal },
+  ): Promise<T>;
   text(path: string): Promise<string>;
   signOut(): void;
 }
@@ -22,16 +32,30 @@ export function createApi(storageName: string): Api {
   const key = ref<string | null>(sessionStorage.getItem(storageName));
   const headers = (): Record<string, string> => (key.value ? { authorization: `Bearer ${key.value}` } : {});
 
-  async function call<T>(method: string, path: string, body?: unknown, opts: { csv?: boolean; idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<T> {
+  async function call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { csv?: boolean; idempotencyKey?: string; signal?: AbortSignal } = {},
+  ): Promise<T> {
     const h = headers();
     let payload: BodyInit | undefined;
-    if (opts.csv) { h['content-type'] = 'text/csv'; payload = body as string; }
-    else if (body !== undefined) { h['content-type'] = 'application/json'; payload = JSON.stringify(body); }
+    if (opts.csv) {
+      h['content-type'] = 'text/csv';
+      payload = body as string;
+    } else if (body !== undefined) {
+      h['content-type'] = 'application/json';
+      payload = JSON.stringify(body);
+    }
     if (opts.idempotencyKey) h['idempotency-key'] = opts.idempotencyKey;
     const res = await fetch(path, { method, headers: h, body: payload, signal: opts.signal });
     const text = await res.text();
     let data: any;
-    try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = text;
+    }
     if (!res.ok) {
       const e = data?.error ?? {};
       throw new ApiError(res.status, e.code ?? `http_${res.status}`, e.message ?? res.statusText, e.details ?? {});
@@ -49,7 +73,10 @@ export function createApi(storageName: string): Api {
     key,
     call,
     text,
-    signOut() { key.value = null; sessionStorage.removeItem(storageName); },
+    signOut() {
+      key.value = null;
+      sessionStorage.removeItem(storageName);
+    },
   };
 }
 
@@ -60,7 +87,10 @@ export async function signIn(api: Api, storageName: string, candidate: string, p
     await api.call('GET', probe);
   } catch (err) {
     // A 404 from the probe still proves the key was accepted.
-    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) { api.key.value = null; throw err; }
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      api.key.value = null;
+      throw err;
+    }
   }
   sessionStorage.setItem(storageName, api.key.value!);
 }
@@ -68,4 +98,7 @@ export async function signIn(api: Api, storageName: string, candidate: string, p
 export const newIdempotencyKey = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
 
 /** Automation hooks on the <input> inside a Naive UI field (its typings know no data-* attributes). */
-export const tid = (id: string, extra: Record<string, string> = {}): Record<string, string> => ({ 'data-testid': id, ...extra });
+export const tid = (id: string, extra: Record<string, string> = {}): Record<string, string> => ({
+  'data-testid': id,
+  ...extra,
+});

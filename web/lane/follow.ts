@@ -12,10 +12,16 @@ const FINAL = new Set(['approved', 'declined', 'reversed']);
 export function followPayment(api: Api, id: string, update: (p: PaymentView) => void): { stop(): void } {
   const ctrl = new AbortController();
   let stopped = false;
-  const stop = () => { stopped = true; ctrl.abort(); };
+  const stop = () => {
+    stopped = true;
+    ctrl.abort();
+  };
 
   async function viaEvents(): Promise<boolean> {
-    const res = await fetch(`/v1/payments/${id}/events`, { headers: { authorization: `Bearer ${api.key.value}`, accept: 'text/event-stream' }, signal: ctrl.signal });
+    const res = await fetch(`/v1/payments/${id}/events`, {
+      headers: { authorization: `Bearer ${api.key.value}`, accept: 'text/event-stream' },
+      signal: ctrl.signal,
+    });
     if (!res.ok || !res.body || !(res.headers.get('content-type') ?? '').includes('text/event-stream')) return false;
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buf = '';
@@ -27,7 +33,11 @@ export function followPayment(api: Api, id: string, update: (p: PaymentView) => 
       while ((i = buf.indexOf('\n\n')) >= 0) {
         const chunk = buf.slice(0, i);
         buf = buf.slice(i + 2);
-        const data = chunk.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+        const data = chunk
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trimStart())
+          .join('\n');
         if (!data) continue;
         // Whatever the event carries, the payment itself is read back so the screen shows one shape.
         const p = await api.call<PaymentView>('GET', `/v1/payments/${id}`);
@@ -51,7 +61,10 @@ export function followPayment(api: Api, id: string, update: (p: PaymentView) => 
   void (async () => {
     try {
       // No event stream on this server, or it ended: polls carry on (a final state returns at once).
-      await viaEvents().catch((e) => { if (stopped) throw e; return false; });
+      await viaEvents().catch((e) => {
+        if (stopped) throw e;
+        return false;
+      });
       if (!stopped) await viaPolling();
     } catch (err) {
       if (!stopped && !(err instanceof DOMException) && !(err instanceof ApiError)) console.error(err);

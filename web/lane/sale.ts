@@ -37,15 +37,27 @@ export function orderIdOfCode(code: string): string | null {
 
 export function useSale(api: Api, lane: string) {
   const s = reactive<SaleState>({
-    screen: 'basket', lines: [], names: {}, quote: null, coupon: '', order: null, card: null, cash: null,
-    acceptUnknownCard: false, message: null, busy: false,
+    screen: 'basket',
+    lines: [],
+    names: {},
+    quote: null,
+    coupon: '',
+    order: null,
+    card: null,
+    cash: null,
+    acceptUnknownCard: false,
+    message: null,
+    busy: false,
   });
 
   const paid = computed(() => s.order?.status === 'paid');
   const locked = computed(() => s.order !== null);
 
   async function requote() {
-    if (!s.lines.length) { s.quote = null; return; }
+    if (!s.lines.length) {
+      s.quote = null;
+      return;
+    }
     const body: QuoteRequest = { lines: s.lines };
     s.quote = await api.call<Quote>('POST', '/v1/till/quote', body);
     for (const l of s.quote.lines) s.names[l.sku] = l.name;
@@ -72,7 +84,8 @@ export function useSale(api: Api, lane: string) {
   async function addSku(sku: string, name?: string) {
     if (name) s.names[sku] = name;
     const line = s.lines.find((l) => l.sku === sku);
-    if (line) line.qty += 1; else s.lines.push({ sku, qty: 1 });
+    if (line) line.qty += 1;
+    else s.lines.push({ sku, qty: 1 });
     await requote();
   }
 
@@ -80,7 +93,8 @@ export function useSale(api: Api, lane: string) {
     if (locked.value) return;
     const line = s.lines.find((l) => l.sku === sku);
     if (!line) return;
-    if (qty <= 0) s.lines = s.lines.filter((l) => l.sku !== sku); else line.qty = qty;
+    if (qty <= 0) s.lines = s.lines.filter((l) => l.sku !== sku);
+    else line.qty = qty;
     await requote();
   }
 
@@ -99,8 +113,19 @@ export function useSale(api: Api, lane: string) {
 
   /** Back to the basket: an order nobody paid anything on is cancelled so its stock is free again. */
   async function backToBasket() {
-    if (s.order && s.order.status === 'reserved' && s.order.paidFen === 0 && (!s.card || ['declined', 'reversed'].includes(s.card.status))) {
-      try { await api.call('POST', `/v1/orders/${s.order.id}/cancel`); s.order = null; s.card = null; } catch { await refreshOrder(); }
+    if (
+      s.order &&
+      s.order.status === 'reserved' &&
+      s.order.paidFen === 0 &&
+      (!s.card || ['declined', 'reversed'].includes(s.card.status))
+    ) {
+      try {
+        await api.call('POST', `/v1/orders/${s.order.id}/cancel`);
+        s.order = null;
+        s.card = null;
+      } catch {
+        await refreshOrder();
+      }
     }
     s.screen = s.order && s.card && ['unknown', 'suspense', 'pending'].includes(s.card.status) ? 'card' : 'basket';
     s.cash = null;
@@ -111,10 +136,13 @@ export function useSale(api: Api, lane: string) {
    * browser) comes back to them instead of leaving a reserved order or an unknown card off screen.
    */
   const memory = `pos.lane.${lane}.sale`;
-  watch(() => [s.order?.id, s.card?.id], ([orderId, cardId]) => {
-    if (orderId) sessionStorage.setItem(memory, JSON.stringify({ orderId, cardId: cardId ?? null }));
-    else sessionStorage.removeItem(memory);
-  });
+  watch(
+    () => [s.order?.id, s.card?.id],
+    ([orderId, cardId]) => {
+      if (orderId) sessionStorage.setItem(memory, JSON.stringify({ orderId, cardId: cardId ?? null }));
+      else sessionStorage.removeItem(memory);
+    },
+  );
 
   async function resume(): Promise<void> {
     const saved = sessionStorage.getItem(memory);
@@ -122,7 +150,10 @@ export function useSale(api: Api, lane: string) {
     try {
       const { orderId, cardId } = JSON.parse(saved) as { orderId: string; cardId: string | null };
       const order = await api.call<Order>('GET', `/v1/orders/${orderId}`);
-      if (order.status !== 'reserved' && order.status !== 'paid') { sessionStorage.removeItem(memory); return; }
+      if (order.status !== 'reserved' && order.status !== 'paid') {
+        sessionStorage.removeItem(memory);
+        return;
+      }
       s.order = order;
       s.lines = order.lines.map((l) => ({ sku: l.sku, qty: l.qty }));
       if (cardId) s.card = await api.call<PaymentView>('GET', `/v1/payments/${cardId}`);
@@ -135,7 +166,19 @@ export function useSale(api: Api, lane: string) {
   }
 
   function reset() {
-    Object.assign(s, { screen: 'basket', lines: [], names: {}, quote: null, coupon: '', order: null, card: null, cash: null, acceptUnknownCard: false, message: null, busy: false });
+    Object.assign(s, {
+      screen: 'basket',
+      lines: [],
+      names: {},
+      quote: null,
+      coupon: '',
+      order: null,
+      card: null,
+      cash: null,
+      acceptUnknownCard: false,
+      message: null,
+      busy: false,
+    });
   }
 
   return { s, paid, locked, requote, lookup, addSku, setQty, ensureOrder, refreshOrder, backToBasket, reset, resume };
