@@ -28,6 +28,7 @@ async function main(): Promise<void> {
 
     let holds = 0;
     let refused = 0;
+    const others = new Map<string, number>(); // any other answer, by status and error code (a 5xx here is a bug)
     const started = Date.now();
     let run: autocannon.Instance | null = null;
     const finished = new Promise<autocannon.Result>((resolve, reject) => {
@@ -49,9 +50,13 @@ async function main(): Promise<void> {
                   body: JSON.stringify({ seats: [`R${row}-${n}`, `R${row}-${n + 1}`], ttlSeconds: 900 }),
                 };
               },
-              onResponse: (status: number) => {
+              onResponse: (status: number, body: string) => {
                 if (status === 201) holds++;
                 else if (status === 409) refused++;
+                else {
+                  const k = `${status} ${/"code":"([a-z_]+)"/.exec(body)?.[1] ?? ''}`;
+                  others.set(k, (others.get(k) ?? 0) + 1);
+                }
               },
             },
           ],
@@ -97,7 +102,7 @@ async function main(): Promise<void> {
       `bench:seats — ${ROWS * PER_ROW} seats, ${CONNECTIONS} connections asking for random adjacent pairs, MariaDB, server pid ${server.pid}`,
     );
     console.log(
-      `ran ${seconds.toFixed(1)} s: ${fmt(result.requests.total)} hold requests (${fmt(result.requests.average)}/s), ${fmt(holds)} holds granted (${fmt(holds / seconds, 1)} holds/s), ${fmt(refused)} refused seat_unavailable, other non-2xx ${result.non2xx - refused}, errors ${result.errors}`,
+      `ran ${seconds.toFixed(1)} s: ${fmt(result.requests.total)} hold requests (${fmt(result.requests.average)}/s), ${fmt(holds)} holds granted (${fmt(holds / seconds, 1)} holds/s), ${fmt(refused)} refused seat_unavailable, other non-2xx ${result.non2xx - refused}, errors ${result.errors}${others.size ? ` (${[...others].map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''}`,
     );
     console.log(`latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms`);
     console.log(

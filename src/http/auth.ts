@@ -41,6 +41,7 @@ export class MissLimiter {
 }
 
 export function authenticate(auth: AuthService, limiter = new MissLimiter()): RequestHandler {
+  const lookups = new Map<string, Promise<Principal | null>>();
   return async (req, res, next) => {
     const h = req.get('authorization') ?? '';
     const m = /^Bearer\s+(\S{1,512})$/i.exec(h);
@@ -57,16 +58,28 @@ export function authenticate(auth: AuthService, limiter = new MissLimiter()): Re
       throw new DomainError(401, 'unauthorized', message);
     };
     if (!m) return refuse('send Authorization: Bearer <API key>');
-    const hit = auth.cached(m[1]);
-    if (!hit && !limiter.take(client)) {
-      res.set('Retry-After', '1');
-      throw new DomainError(
-        429,
-        'too_many_auth_failures',
-        'too many requests without a valid API key from this address; slow down',
-      );
+    const key = m[1];
+    const hit = auth.cached(key);
+    let principal: Principal | null;
+    if (hit) principal = hit.principal;
+    else {
+      // Concurrent requests with the same uncached key share one lookup and cost one token: a lane's
+      // (or a bench's) 256 connections opening at once with one valid key are not "256 misses".
+      let lookup = lookups.get(key);
+      if (!lookup) {
+        if (!limiter.take(client)) {
+          res.set('Retry-After', '1');
+          throw new DomainError(
+            429,
+            'too_many_auth_failures',
+            'too many requests without a valid API key from this address; slow down',
+          );
+        }
+        lookup = auth.authenticate(key).finally(() => lookups.delete(key));
+        lookups.set(key, lookup);
+      }
+      principal = await lookup;
     }
-    const principal = hit ? hit.principal : await auth.authenticate(m[1]);
     if (!principal) throw new DomainError(401, 'unauthorized', 'the API key is not valid');
     req.principal = principal;
     next();
