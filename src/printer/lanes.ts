@@ -10,34 +10,12 @@ import { NullModemBinding } from '../terminal/null-modem';
 import { Printer } from './printer';
 import { PrinterSimulator, runPrinterSimOnPort } from './printer-simulator';
 import { SerialPrinter } from './serial-printer';
+import { LaneDevice, parseLaneDevices } from '../shared/lane-devices';
 
-export type PrinterSpec =
-  { kind: 'sim'; lane: string } | { kind: 'device'; lane: string; path: string; baudRate: number };
-
-const BAUDS = new Set([1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]);
+export type PrinterSpec = LaneDevice;
 
 export function parsePrintersEnv(value: string): PrinterSpec[] {
-  const specs: PrinterSpec[] = [];
-  const seen = new Set<string>();
-  for (const raw of value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)) {
-    const m = /^([A-Za-z0-9_-]{1,32}):(.+)$/.exec(raw);
-    if (!m) throw new Error(`POS_PRINTERS: "${raw}" is not LANE:PATH[@BAUD] or LANE:sim`);
-    const [, lane, target] = m;
-    if (seen.has(lane)) throw new Error(`POS_PRINTERS: lane ${lane} is listed twice`);
-    seen.add(lane);
-    if (target === 'sim') {
-      specs.push({ kind: 'sim', lane });
-      continue;
-    }
-    const at = /^(.+?)(?:@(\d+))?$/.exec(target)!;
-    const baudRate = at[2] ? Number(at[2]) : 9600;
-    if (!BAUDS.has(baudRate)) throw new Error(`POS_PRINTERS: lane ${lane}: unsupported baud rate ${at[2]}`);
-    specs.push({ kind: 'device', lane, path: at[1], baudRate });
-  }
-  return specs;
+  return parseLaneDevices('POS_PRINTERS', value);
 }
 
 export interface SimulatedPrinter {
