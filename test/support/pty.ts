@@ -31,24 +31,18 @@ export async function ptyPair(): Promise<{ a: string; b: string; stop(): void }>
   };
 }
 
-/** `pos sim-terminal` as its own process on `path`, with its control API. */
-export async function simTerminalProcess(
-  path: string,
-  extra: string[] = [],
-): Promise<{ control: string; proc: ChildProcess; output: () => string; stop(): Promise<void> }> {
+export interface SimProgram {
+  control: string;
+  proc: ChildProcess;
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+/** A `pos sim-…` command as its own process (from the sources), ready once it prints its control URL. */
+export async function simProgram(args: string[]): Promise<SimProgram> {
   const proc = spawn(
     process.execPath,
-    [
-      '-r',
-      'ts-node/register/transpile-only',
-      join(root, 'src', 'cli.ts'),
-      'sim-terminal',
-      '--port',
-      path,
-      '--control',
-      '127.0.0.1:0',
-      ...extra,
-    ],
+    ['-r', 'ts-node/register/transpile-only', join(root, 'src', 'cli.ts'), ...args],
     {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -65,7 +59,7 @@ export async function simTerminalProcess(
       const m = /control on (http:\/\/\S+)/.exec(out);
       if (m) resolve(m[1]);
     });
-    proc.once('exit', (code) => reject(new Error(`sim-terminal exited ${code}: ${out}`)));
+    proc.once('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${out}`)));
   });
   return {
     control,
@@ -78,6 +72,11 @@ export async function simTerminalProcess(
         proc.kill('SIGTERM');
       }),
   };
+}
+
+/** `pos sim-terminal` as its own process on `path`, with its control API. */
+export function simTerminalProcess(path: string, extra: string[] = []): Promise<SimProgram> {
+  return simProgram(['sim-terminal', '--port', path, '--control', '127.0.0.1:0', ...extra]);
 }
 
 /** `pos sim-acquirer` as its own process; its trust chain is written to `certDir`. */
