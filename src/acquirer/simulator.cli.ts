@@ -7,11 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AcquirerSimulator } from './acp-simulator';
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
+import { arg, exitOnSignals } from '../shared/sim-control';
 
 export async function runSimAcquirer(args: string[]): Promise<void> {
   const listen = arg(args, '--listen') ?? '127.0.0.1:8090';
@@ -35,10 +31,5 @@ export async function runSimAcquirer(args: string[]): Promise<void> {
       ].join('\n') + '\n',
     );
   }
-  const stop = async () => {
-    await sim.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  exitOnSignals(() => sim.close());
 }

@@ -4,26 +4,11 @@
  * in DIR, drawer kicks and cuts in DIR/events.log. Out of paper: SIGUSR1 toggles it, or
  * `POST /paper {"out": true}` on the control API; `GET /state` tells what it did.
  */
-import { createServer, IncomingMessage, ServerResponse } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { autoDetect } from '@serialport/bindings-cpp';
 import { runPrinterSimOnPort } from './printer-simulator';
+import { arg, exitOnSignals, serveControl } from '../shared/sim-control';
 
 const USAGE = 'usage: pos sim-printer --port PATH --out DIR [--control HOST:PORT] [--baud N]';
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
-async function body(req: IncomingMessage): Promise<unknown> {
-  let s = '';
-  for await (const c of req) {
-    s += c;
-    if (s.length > 10_000) throw new Error('body too large');
-  }
-  return JSON.parse(s || 'null');
-}
 
 export async function runSimPrinter(args: string[]): Promise<void> {
   const path = arg(args, '--port');
@@ -39,36 +24,17 @@ export async function runSimPrinter(args: string[]): Promise<void> {
   process.stdout.write(`sim-printer ready on ${path}, receipts in ${out}\n`);
 
   const control = arg(args, '--control');
-  if (control) {
-    const [host, port] = control.split(':');
-    const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
-      const send = (status: number, payload: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(payload));
-      };
-      try {
-        if (req.method === 'POST' && req.url === '/paper') {
-          const b = (await body(req)) as { out?: unknown };
-          if (typeof b?.out !== 'boolean') return send(400, { error: 'send {"out": true|false}' });
-          setPaper(b.out);
-          return send(200, { paperOut: p.paperOut });
-        }
-        if (req.method === 'GET' && req.url === '/state')
-          return send(200, { paperOut: p.paperOut, receipts: p.receipts, drawerKicks: p.drawerKicks });
-        return send(404, { error: 'not found' });
-      } catch (err) {
-        return send(400, { error: String(err) });
+  if (control)
+    await serveControl('sim-printer', control, async (method, url, body) => {
+      if (method === 'POST' && url === '/paper') {
+        const b = (await body()) as { out?: unknown };
+        if (typeof b?.out !== 'boolean') return [400, { error: 'send {"out": true|false}' }];
+        setPaper(b.out);
+        return [200, { paperOut: p.paperOut }];
       }
+      if (method === 'GET' && url === '/state')
+        return [200, { paperOut: p.paperOut, receipts: p.receipts, drawerKicks: p.drawerKicks }];
+      return undefined;
     });
-    await new Promise<void>((r) => server.listen(Number(port || 0), host || '127.0.0.1', r));
-    process.stdout.write(
-      `sim-printer control on http://${host || '127.0.0.1'}:${(server.address() as AddressInfo).port}\n`,
-    );
-  }
-  const stop = async () => {
-    await sim.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  exitOnSignals(() => sim.close());
 }

@@ -98,31 +98,6 @@ describe.each(testDbKinds())('order batching on $name', ({ name }) => {
     });
   });
 
-  it('multi-SKU orders in opposite SKU order, batched, never deadlock', async () => {
-    const a = await stocked(1000);
-    const b = await stocked(1000);
-    const rs = await Promise.all(
-      Array.from({ length: 120 }, (_, i) =>
-        cashier('POST', '/v1/orders', {
-          lane: 'lane-1',
-          lines:
-            i % 2
-              ? [
-                  { sku: a, qty: 1 },
-                  { sku: b, qty: 2 },
-                ]
-              : [
-                  { sku: b, qty: 2 },
-                  { sku: a, qty: 1 },
-                ],
-        }),
-      ),
-    );
-    expect(rs.map((r) => r.status).filter((s) => s !== 201)).toEqual([]);
-    expect(await stock(a)).toMatchObject({ reserved: 120 });
-    expect(await stock(b)).toMatchObject({ reserved: 240 });
-  });
-
   it('cash tenders of many orders share a batch: each order paid once, its stock sold once', async () => {
     const sku = await stocked(100, 250);
     const orders = await Promise.all(
