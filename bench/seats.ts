@@ -6,7 +6,7 @@
  */
 import autocannon from 'autocannon';
 import { Db, rows } from '../src/db/db';
-import { api, benchDb, fmt, posCheck, startServer } from './support';
+import { api, batchStats, benchDb, fmt, posCheck, startServer } from './support';
 
 const ROWS = 100;
 const PER_ROW = 20;
@@ -107,6 +107,17 @@ async function main(): Promise<void> {
     console.log(`latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms`);
     console.log(
       `seats held at the end ${held}/${ROWS * PER_ROW} (${holds * 2} by granted holds); seats held or sold by more than one order: ${doubles.length}`,
+    );
+    const batches = [...(await batchStats(server.url, 1))].map(
+      ([k, s]) =>
+        `${k} ${s.batches ? (s.requests / s.batches).toFixed(1) : '–'} (${fmt(s.batches)} batches${s.fallbacks ? `, ${s.fallbacks} fell back` : ''})`,
+    );
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const seatBatches = [...metrics.matchAll(/^pos_seat_hold_batches\{kind="(\w+)"\} (\S+)$/gm)]
+      .map((m) => `${m[1]} ${fmt(Number(m[2]))}`)
+      .join(', ');
+    console.log(
+      `mean batch size: ${batches.join('; ') || 'batching off'}${seatBatches ? `; seat-hold batches: ${seatBatches}` : ''}`,
     );
     await server.stop();
     const check = await posCheck(db.url);

@@ -8,6 +8,23 @@ export const ticketingEntities: EntityClass[] = [];
 
 export function ticketingExtension(ctx: CoreContext): Extension {
   const ticketing = new TicketingService(ctx.db, ctx.inventory, ctx.orders, ctx.clock);
+  ticketing.observeBatches(ctx.metrics.batchObserver());
+  const stats = ticketing.holdStats;
+  if (stats)
+    ctx.metrics.collect(async () => {
+      const g = ctx.metrics.gauge(
+        'pos_seat_hold_batches',
+        'Seat-hold batches since start: all, read_only (every request refused, nothing written), guard_retry (a seat taken since the read: ran again locked)',
+      );
+      g.set({ kind: 'all' }, stats.batches);
+      g.set({ kind: 'read_only' }, stats.readOnly);
+      g.set({ kind: 'guard_retry' }, stats.guardRetries);
+    });
   ctx.payments.onOrderPaid((m, order, now) => ticketing.issueTickets(m, order, now));
-  return { name: 'ticketing', router: ticketingRoutes(ticketing, ctx.knownLane) };
+  return {
+    name: 'ticketing',
+    router: ticketingRoutes(ticketing, ctx.knownLane),
+    service: ticketing,
+    close: () => ticketing.idle(),
+  };
 }

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow, checkLane, checkOrderLane, LaneDirectory } from '../http/auth';
 import { laneName, noQuery, parse, pathParam, positiveFen, uuidParam } from '../http/validate';
-import { unprocessable } from '../shared/errors';
+import { DomainError, unprocessable } from '../shared/errors';
 import { TicketingService } from './ticketing.service';
 
 const id = (max: number) =>
@@ -74,7 +74,17 @@ export function ticketingRoutes(ticketing: TicketingService, knownLane: LaneDire
       throw unprocessable('unknown_lane', `lane ${body.lane} has no terminal and is not a cash lane (POS_LANES)`, {
         lane: body.lane,
       });
-    res.status(201).json(await ticketing.hold(ev, { ...body, ttlSeconds: body.ttlSeconds ?? 900, lane }, actorOf(req)));
+    let held;
+    try {
+      held = await ticketing.hold(ev, { ...body, ttlSeconds: body.ttlSeconds ?? 900, lane }, actorOf(req));
+    } catch (err) {
+      // In an on-sale most answers are refusals: answered here, in the error handler's shape, rather than
+      // thrown through every router layer after this one on the way to it.
+      if (!(err instanceof DomainError)) throw err;
+      res.status(err.status).json({ error: { code: err.code, message: err.message, details: err.details ?? {} } });
+      return;
+    }
+    res.status(201).json(held);
   });
 
   r.post('/holds/:id/extend', allow('cashier'), async (req, res) => {

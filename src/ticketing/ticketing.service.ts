@@ -14,6 +14,9 @@ import { InsufficientStockError, InventoryService } from '../inventory/inventory
 import { OrdersService, OrderView } from '../orders/orders.service';
 import { Order } from '../orders/order.entity';
 import { audit } from '../audit/audit.service';
+import { Batcher } from '../db/batch';
+import { BatchObserver, batchSettingsFromEnv, BatchSettings } from '../orders/order-batcher';
+import { HoldBatchStats, HoldInput, HoldView, holdBatcher } from './hold-batcher';
 
 export interface SeatInput {
   id: string;
@@ -52,12 +55,51 @@ interface SeatRow {
 }
 
 export class TicketingService {
+  /** Seat holds gathered into batches (hold-batcher.ts); null with POS_BATCH=off. */
+  private readonly holds: Batcher<HoldInput, HoldView> | null;
+  readonly holdStats: HoldBatchStats | null;
+  /**
+   * Each event's seat ids. An event and its seats are written in one transaction and never changed or
+   * deleted, so once read they stay right in every process; only whether a seat is free is asked of
+   * the database, in the batch.
+   */
+  private readonly eventSeats = new Map<string, Set<string>>();
+  private readonly eventSeatLoads = new Map<string, Promise<Set<string>>>();
+  private batchObserver: BatchObserver | undefined;
+
   constructor(
     private readonly db: Db,
     private readonly inventory: InventoryService,
     private readonly orders: OrdersService,
     private readonly clock: Clock,
-  ) {}
+    batch: BatchSettings = batchSettingsFromEnv(db.kind),
+  ) {
+    if (batch.enabled) {
+      const { batcher, stats } = holdBatcher({
+        db,
+        settings: batch,
+        now: () => this.clock.now().getTime(),
+        seatSku,
+        applyOne: (h) => this.holdUnbatched(h.eventId, h.seatIds, h.ttlSeconds, h.lane, h.actor),
+        observe: (info) => this.batchObserver?.(info),
+      });
+      this.holds = batcher;
+      this.holdStats = stats;
+    } else {
+      this.holds = null;
+      this.holdStats = null;
+    }
+  }
+
+  /** Sees every seat-hold batch (size, seconds, whether it fell back to one hold at a time). */
+  observeBatches(fn: BatchObserver): void {
+    this.batchObserver = fn;
+  }
+
+  /** Resolves when no seat-hold batch is queued or in flight. */
+  async idle(): Promise<void> {
+    await this.holds?.idle();
+  }
 
   async createEvent(
     input: { id: string; name: string; seats: SeatInput[] },
@@ -162,6 +204,45 @@ export class TicketingService {
   ): Promise<OrderView & { seats: string[] }> {
     const dup = seatIds.find((s, i) => seatIds.indexOf(s) !== i);
     if (dup) throw unprocessable('duplicate_seat', `seat ${dup} is listed twice`, { seat: dup });
+    if (!this.holds) return this.holdUnbatched(eventId, seatIds, ttlSeconds, lane, actor);
+    // Which seats exist is known without a read; whether they are free is decided in the batch.
+    const known = await this.seatIdsOf(eventId);
+    const unknown = seatIds.filter((s) => !known.has(s));
+    if (unknown.length) throw unprocessable('unknown_seat', `no such seat: ${unknown.join(', ')}`, { seats: unknown });
+    return this.holds.submit({ eventId, seatIds, ttlSeconds, lane, actor });
+  }
+
+  /** The event's seat ids, read once per process (404 for an event that does not exist, not remembered). */
+  private seatIdsOf(eventId: string): Promise<Set<string>> {
+    const hit = this.eventSeats.get(eventId);
+    if (hit) return Promise.resolve(hit);
+    let load = this.eventSeatLoads.get(eventId);
+    if (!load) {
+      load = this.db
+        .read(async (m) => {
+          const r = await rows<{ seat_id: string }>(m, 'SELECT seat_id FROM event_seat WHERE event_id = ?', [eventId]);
+          if (r.length === 0 && !(await rows(m, 'SELECT id FROM event WHERE id = ?', [eventId])).length)
+            throw notFound('event', eventId);
+          const set = new Set(r.map((x) => x.seat_id));
+          // A few events are on sale at once; the oldest read is dropped first (it is read again if asked).
+          if (this.eventSeats.size >= 64) this.eventSeats.delete(this.eventSeats.keys().next().value!);
+          this.eventSeats.set(eventId, set);
+          return set;
+        })
+        .finally(() => this.eventSeatLoads.delete(eventId));
+      this.eventSeatLoads.set(eventId, load);
+    }
+    return load;
+  }
+
+  /** One hold, one transaction through the order engine (POS_BATCH=off, and a failed batch's inputs one by one). */
+  private async holdUnbatched(
+    eventId: string,
+    seatIds: string[],
+    ttlSeconds: number,
+    lane: string,
+    actor: string,
+  ): Promise<OrderView & { seats: string[] }> {
     // One plain read checks the seats and refuses at once what is plainly taken (events and seats are
     // never deleted); the hold itself rides in the order batch, where the stock rows are the guard.
     const known = await this.db.read(async (m) => {

@@ -1,0 +1,138 @@
+import { Db, rows } from '../db/db';
+import { DomainError } from '../shared/errors';
+import { Outcome } from '../db/batch';
+import { testDbKinds } from '../../test/support/dbs';
+import { startTestApp, TestApp } from '../../test/support/app';
+import { OrdersService } from '../orders/orders.service';
+import { HoldInput, HoldView, holdBatcher } from './hold-batcher';
+import { seatSku } from './ticketing.service';
+
+const settings = { enabled: true, maxSize: 100, maxWaitMs: 5, maxInFlight: 1 };
+
+describe.each(testDbKinds())('seat-hold batches on $name', ({ name }) => {
+  let t: TestApp;
+  let db: Db;
+  let seq = 0;
+
+  beforeAll(async () => {
+    t = await startTestApp(name);
+    db = t.app.db;
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+  afterEach(async () => {
+    expect(await t.check()).toEqual([]);
+  });
+
+  async function event(seats: number): Promise<string> {
+    const id = `hb${name}${++seq}`;
+    const office = await t.as('backoffice');
+    const r = await office('POST', '/v1/events', {
+      id,
+      name: `Batch ${seq}`,
+      seats: Array.from({ length: seats }, (_, i) => ({ id: `S${i + 1}`, priceFen: 10_000 + i })),
+    });
+    expect(r.status).toBe(201);
+    return id;
+  }
+  const reserved = (ev: string) =>
+    db.read((m) =>
+      rows<{ sku: string; reserved: unknown }>(m, 'SELECT sku, reserved FROM sku WHERE sku LIKE ? ORDER BY sku', [
+        `EVT:${ev}:%`,
+      ]),
+    );
+  const hold = (ev: string, seatIds: string[]): HoldInput => ({
+    eventId: ev,
+    seatIds,
+    ttlSeconds: 60,
+    lane: 'box-office',
+    actor: 'test',
+  });
+  const noOne = async (): Promise<HoldView> => {
+    throw new Error('no batch may fall back here');
+  };
+
+  it('decides a batch in arrival order, all or nothing per hold, and answers from what it wrote', async () => {
+    const ev = await event(4);
+    const { batcher, stats } = holdBatcher({ db, settings, now: () => 1_000_000, seatSku, applyOne: noOne });
+    const rs = await Promise.all(
+      [['S1', 'S2'], ['S2', 'S3'], ['S3', 'S4'], ['S4']].map((s) =>
+        batcher.submit(hold(ev, s)).then(
+          (v) => ({ ok: true, v }) as const,
+          (e: unknown) => ({ ok: false, e }) as const,
+        ),
+      ),
+    );
+    expect(stats).toMatchObject({ batches: 1, granted: 2, guardRetries: 0 });
+    expect(rs.map((r) => r.ok)).toEqual([true, false, true, false]);
+    const refused = rs[1] as { e: DomainError };
+    expect([refused.e.status, refused.e.code, refused.e.details]).toEqual([409, 'seat_unavailable', { seats: ['S2'] }]);
+    const first = (rs[0] as { v: HoldView }).v;
+    expect(first).toMatchObject({ kind: 'seats', status: 'reserved', totalFen: 20_001, seats: ['S1', 'S2'] });
+    // The answer is what the database holds.
+    const order = await db.read((m) =>
+      rows<{ total_fen: unknown; expires_at: unknown }>(m, 'SELECT total_fen, expires_at FROM orders WHERE id = ?', [
+        first.id,
+      ]),
+    );
+    expect(Number(order[0].total_fen)).toBe(20_001);
+    expect(Number(order[0].expires_at)).toBe(1_000_000 + 60_000);
+    expect((await reserved(ev)).map((r) => Number(r.reserved))).toEqual([1, 1, 1, 1]);
+  });
+
+  it('a batch in which every hold is refused writes nothing', async () => {
+    const ev = await event(2);
+    const { batcher, stats } = holdBatcher({ db, settings, now: () => Date.now(), seatSku, applyOne: noOne });
+    await batcher.submit(hold(ev, ['S1']));
+    const before = await db.read((m) => rows(m, 'SELECT COUNT(*) AS n FROM audit_log'));
+    const rs = await Promise.allSettled([batcher.submit(hold(ev, ['S1'])), batcher.submit(hold(ev, ['S1', 'S2']))]);
+    expect(rs.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(stats.readOnly).toBe(1);
+    expect(await db.read((m) => rows(m, 'SELECT COUNT(*) AS n FROM audit_log'))).toEqual(before);
+    expect((await reserved(ev)).map((r) => Number(r.reserved))).toEqual([1, 0]);
+  });
+
+  it('a seat taken between the read and the write: the guard rolls the batch back and the locked rerun refuses only that hold', async () => {
+    const ev = await event(4);
+    const orders: OrdersService = t.app.orders;
+    let interfered = false;
+    // Another process holds S2 after the batch read its seats and before it writes.
+    const racing = Object.assign(Object.create(db) as Db, {
+      tx: async <T>(fn: Parameters<Db['tx']>[0]): Promise<T> => {
+        if (!interfered) {
+          interfered = true;
+          await db.tx((m) =>
+            orders.createIn(
+              m,
+              { lane: 'box-office', kind: 'seats', eventId: ev, lines: [{ sku: seatSku(ev, 'S2'), qty: 1 }] },
+              'rival',
+            ),
+          );
+        }
+        return db.tx(fn) as Promise<T>;
+      },
+    });
+    const { batcher, stats } = holdBatcher({ db: racing, settings, now: () => Date.now(), seatSku, applyOne: noOne });
+    const rs: Outcome<HoldView>[] = await Promise.all(
+      [['S1', 'S2'], ['S3'], ['S4']].map((s) =>
+        batcher.submit(hold(ev, s)).then(
+          (value): Outcome<HoldView> => ({ ok: true, value }),
+          (error: unknown): Outcome<HoldView> => ({ ok: false, error }),
+        ),
+      ),
+    );
+    expect(interfered).toBe(true);
+    expect(stats.guardRetries).toBe(1);
+    expect(rs.map((r) => r.ok)).toEqual([false, true, true]);
+    expect((rs[0] as { error: DomainError }).error.details).toEqual({ seats: ['S2'] });
+    // S1 was not held by the refused hold: all or nothing; S2 once, by the rival.
+    expect((await reserved(ev)).map((r) => Number(r.reserved))).toEqual([0, 1, 1, 1]);
+    const lines = await db.read((m) =>
+      rows<{ sku: string }>(m, "SELECT sku FROM order_line WHERE sku LIKE ? AND reservation = 'active'", [
+        `EVT:${ev}:%`,
+      ]),
+    );
+    expect(lines.map((l) => l.sku).sort()).toEqual([seatSku(ev, 'S2'), seatSku(ev, 'S3'), seatSku(ev, 'S4')]);
+  });
+});

@@ -1,0 +1,305 @@
+/**
+ * Seat holds in batches (issue 15, `bench:seats`). An on-sale sends hundreds of hold requests a
+ * second for the same few thousand seats, most of them for seats somebody already has. Concurrent
+ * requests are gathered (db/batch.ts) and decided together:
+ *
+ *  1. one plain read of every seat SKU the batch names (price, on hand, reserved);
+ *  2. each request in arrival order, in memory, all or nothing: a request for a taken seat is
+ *     refused (409 seat_unavailable) without failing its neighbours, and a batch in which nobody
+ *     gets a seat ends there — no transaction, no write;
+ *  3. one transaction for the granted ones: multi-row INSERTs of the orders, their lines, the
+ *     reservation movements and the audit rows, then ONE guarded UPDATE of all the batch's seats
+ *     (`reserved = reserved + 1 … WHERE sku IN (…) AND on_hand - reserved >= 1`). The WHERE is the
+ *     guard: if it changes fewer rows than the batch has seats (another batch or process took one
+ *     since the read), the transaction rolls back and the batch runs again with the seat rows locked
+ *     first (SELECT … FOR UPDATE), where the read and the database cannot disagree.
+ *
+ * Nothing is answered before its commit; the answers are built from what was written, not re-read.
+ * The rows written are exactly those of the order engine (orders, order_line, stock_movement,
+ * audit_log), so payment, expiry, the sweeper and `pos check` see an ordinary seat order.
+ */
+import { EntityManager } from 'typeorm';
+import { Db, exec, placeholders, rows } from '../db/db';
+import { Batcher, Outcome, multiRowInsert } from '../db/batch';
+import { BatchSettings, BatchObserver } from '../orders/order-batcher';
+import { BatchGuardError } from '../inventory/reservation-batcher';
+import { conflict } from '../shared/errors';
+import { newId } from '../shared/ids';
+import type { OrderView } from '../orders/orders.service';
+
+export interface HoldInput {
+  eventId: string;
+  /** Distinct, known seats of the event (checked before the request is queued). */
+  seatIds: string[];
+  ttlSeconds: number;
+  lane: string;
+  actor: string;
+}
+export type HoldView = OrderView & { seats: string[] };
+
+const ORDER_COLUMNS = [
+  'id',
+  'lane',
+  'kind',
+  'event_id',
+  'status',
+  'subtotal_fen',
+  'discount_fen',
+  'total_fen',
+  'rounding_fen',
+  'refunded_fen',
+  'coupon_code',
+  'coupon_use',
+  'paid_fen',
+  'overpaid_fen',
+  'expires_at',
+  'created_by',
+  'created_at',
+  'updated_at',
+  'version',
+];
+const LINE_COLUMNS = [
+  'id',
+  'order_id',
+  'line_no',
+  'sku',
+  'qty',
+  'unit_price_fen',
+  'list_price_fen',
+  'discount_fen',
+  'returned_qty',
+  'reservation',
+  'ended_at',
+];
+const MOVEMENT_COLUMNS = [
+  'sku',
+  'kind',
+  'on_hand_delta',
+  'reserved_delta',
+  'order_id',
+  'order_line_id',
+  'ref',
+  'actor',
+  'at',
+];
+const AUDIT_COLUMNS = ['actor', 'entity', 'entity_id', 'action', 'before', 'after', 'at'];
+
+interface SeatStock {
+  priceFen: number;
+  available: number;
+}
+
+/** Counters for the bench and the tests: how the batches went. */
+export interface HoldBatchStats {
+  batches: number;
+  requests: number;
+  granted: number;
+  /** Batches whose guarded UPDATE found a seat taken since the read and ran again with the rows locked. */
+  guardRetries: number;
+  /** Batches that wrote nothing (every request refused). */
+  readOnly: number;
+}
+
+export function holdBatcher(deps: {
+  db: Db;
+  now(): number;
+  settings: BatchSettings;
+  seatSku(eventId: string, seatId: string): string;
+  applyOne(h: HoldInput): Promise<HoldView>;
+  observe?: BatchObserver;
+}): { batcher: Batcher<HoldInput, HoldView>; stats: HoldBatchStats } {
+  const { db, settings } = deps;
+  const stats: HoldBatchStats = { batches: 0, requests: 0, granted: 0, guardRetries: 0, readOnly: 0 };
+  const batcher = new Batcher<HoldInput, HoldView>({
+    name: 'seat_holds',
+    maxSize: settings.maxSize,
+    maxWaitMs: settings.maxWaitMs,
+    maxInFlight: settings.maxInFlight,
+    applyOne: deps.applyOne,
+    onBatch: (info) => deps.observe?.(info),
+    applyBatch: async (holds) => {
+      stats.batches++;
+      stats.requests += holds.length;
+      // Optimistic first: a plain read outside any transaction, the guarded UPDATE decides.
+      const first = await db.read((m) => decide(m, holds, ''));
+      if (first.granted.length === 0) {
+        stats.readOnly++;
+        return first.outcomes;
+      }
+      try {
+        await db.tx((m) => write(m, first.granted, first.now));
+        stats.granted += first.granted.length;
+        return first.outcomes;
+      } catch (err) {
+        if (!(err instanceof BatchGuardError)) throw err;
+        stats.guardRetries++;
+      }
+      // Locked: read and write in one transaction with the seat rows locked in sorted order.
+      return db.tx(async (m) => {
+        const again = await decide(m, holds, db.forUpdate);
+        if (again.granted.length) await write(m, again.granted, again.now);
+        stats.granted += again.granted.length;
+        return again.outcomes;
+      });
+    },
+  });
+  return { batcher, stats };
+
+  interface Granted {
+    hold: HoldInput;
+    orderId: string;
+    skus: string[];
+    lineIds: string[];
+    prices: number[];
+    expiresAt: number;
+  }
+
+  async function decide(
+    m: EntityManager,
+    holds: HoldInput[],
+    lock: string,
+  ): Promise<{ outcomes: Outcome<HoldView>[]; granted: Granted[]; now: number }> {
+    const skus = [...new Set(holds.flatMap((h) => h.seatIds.map((s) => deps.seatSku(h.eventId, s))))].sort();
+    const stock = new Map<string, SeatStock>();
+    for (let i = 0; i < skus.length; i += 500) {
+      const chunk = skus.slice(i, i + 500);
+      const r = await rows<{ sku: string; price_fen: unknown; on_hand: unknown; reserved: unknown }>(
+        m,
+        `SELECT sku, price_fen, on_hand, reserved FROM sku WHERE sku IN (${placeholders(chunk.length)}) AND kind = 'seat' ORDER BY sku${lock}`,
+        chunk,
+      );
+      for (const x of r)
+        stock.set(x.sku, { priceFen: Number(x.price_fen), available: Number(x.on_hand) - Number(x.reserved) });
+    }
+    const now = deps.now();
+    const granted: Granted[] = [];
+    const outcomes = holds.map((h): Outcome<HoldView> => {
+      const hs = h.seatIds.map((s) => deps.seatSku(h.eventId, s));
+      const taken = h.seatIds.filter((_, i) => (stock.get(hs[i])?.available ?? 0) < 1);
+      if (taken.length)
+        return {
+          ok: false,
+          error: conflict('seat_unavailable', `seats already held or sold: ${taken.join(', ')}`, { seats: taken }),
+        };
+      for (const sku of hs) stock.get(sku)!.available -= 1;
+      const g: Granted = {
+        hold: h,
+        orderId: newId(),
+        skus: hs,
+        lineIds: hs.map(() => newId()),
+        prices: hs.map((sku) => stock.get(sku)!.priceFen),
+        expiresAt: now + h.ttlSeconds * 1000,
+      };
+      granted.push(g);
+      return { ok: true, value: view(g, now) };
+    });
+    return { outcomes, granted, now };
+  }
+
+  async function write(m: EntityManager, granted: Granted[], now: number): Promise<void> {
+    const orderRows: unknown[][] = [];
+    const lineRows: unknown[][] = [];
+    const movementRows: unknown[][] = [];
+    const auditRows: unknown[][] = [];
+    const seatSkus: string[] = [];
+    for (const g of granted) {
+      const total = g.prices.reduce((a, b) => a + b, 0);
+      orderRows.push([
+        g.orderId,
+        g.hold.lane,
+        'seats',
+        g.hold.eventId,
+        'reserved',
+        total,
+        0,
+        total,
+        0,
+        0,
+        null,
+        null,
+        0,
+        0,
+        g.expiresAt,
+        g.hold.actor,
+        now,
+        now,
+        0,
+      ]);
+      g.skus.forEach((sku, j) => {
+        lineRows.push([g.lineIds[j], g.orderId, j + 1, sku, 1, g.prices[j], null, 0, 0, 'active', null]);
+        seatSkus.push(sku);
+      });
+      // Movements per order in SKU order, as the order engine writes them.
+      g.skus
+        .map((sku, j) => ({ sku, lineId: g.lineIds[j] }))
+        .sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0))
+        .forEach((l) => movementRows.push([l.sku, 'reservation', 0, 1, g.orderId, l.lineId, null, g.hold.actor, now]));
+      auditRows.push([
+        g.hold.actor,
+        'order',
+        g.orderId,
+        'create',
+        null,
+        JSON.stringify({
+          status: 'reserved',
+          subtotalFen: total,
+          discountFen: 0,
+          totalFen: total,
+          coupon: null,
+          lines: g.skus.map((sku) => ({ sku, qty: 1 })),
+        }),
+        now,
+      ]);
+    }
+    for (const q of multiRowInsert('orders', ORDER_COLUMNS, orderRows)) await exec(m, q.sql, q.params);
+    for (const q of multiRowInsert('order_line', LINE_COLUMNS, lineRows)) await exec(m, q.sql, q.params);
+    for (const q of multiRowInsert('stock_movement', MOVEMENT_COLUMNS, movementRows)) await exec(m, q.sql, q.params);
+    for (const q of multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows)) await exec(m, q.sql, q.params);
+    // Last, so the seat rows are locked from here to the commit only: one guarded UPDATE for all the
+    // batch's seats (each granted once: the allocation above never gives a seat to two requests).
+    seatSkus.sort();
+    for (let i = 0; i < seatSkus.length; i += 500) {
+      const chunk = seatSkus.slice(i, i + 500);
+      const n = await exec(
+        m,
+        `UPDATE sku SET reserved = reserved + 1, updated_at = ? WHERE sku IN (${placeholders(chunk.length)}) AND on_hand - reserved >= 1`,
+        [now, ...chunk],
+      );
+      if (n !== chunk.length)
+        throw new BatchGuardError(`batch hold of ${chunk.length} seats found ${chunk.length - n} taken since its read`);
+    }
+  }
+
+  function view(g: Granted, now: number): HoldView {
+    const total = g.prices.reduce((a, b) => a + b, 0);
+    return {
+      id: g.orderId,
+      lane: g.hold.lane,
+      kind: 'seats',
+      eventId: g.hold.eventId,
+      status: 'reserved',
+      coupon: null,
+      subtotalFen: total,
+      discountFen: 0,
+      totalFen: total,
+      roundingFen: 0,
+      paidFen: 0,
+      overpaidFen: 0,
+      refundedFen: 0,
+      expiresAt: new Date(g.expiresAt).toISOString(),
+      createdAt: new Date(now).toISOString(),
+      lines: g.skus.map((sku, j) => ({
+        lineNo: j + 1,
+        sku,
+        qty: 1,
+        unitPriceFen: g.prices[j],
+        amountFen: g.prices[j],
+        discountFen: 0,
+        netFen: g.prices[j],
+        returnedQty: 0,
+        reservation: 'active' as const,
+      })),
+      seats: g.hold.seatIds,
+    };
+  }
+}
