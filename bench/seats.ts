@@ -4,9 +4,20 @@
  * on MariaDB with the service in its own process. Prints holds/s, p99 latency and the number of
  * seats held or sold by more than one order (must be 0), then `pos check`.
  */
+import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { Db, rows } from '../src/db/db';
 import { api, batchStats, benchDb, fmt, posCheck, startServer } from './support';
+
+/** User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere). */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
 
 const ROWS = 100;
 const PER_ROW = 20;
@@ -29,6 +40,13 @@ async function main(): Promise<void> {
     let holds = 0;
     let refused = 0;
     const others = new Map<string, number>(); // any other answer, by status and error code (a 5xx here is a bug)
+    let loadBefore = '?';
+    try {
+      loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    } catch {
+      /* not Linux */
+    }
+    const cpuBefore = cpuSeconds(server.pid);
     const started = Date.now();
     let run: autocannon.Instance | null = null;
     const finished = new Promise<autocannon.Result>((resolve, reject) => {
@@ -86,6 +104,7 @@ async function main(): Promise<void> {
     const result = await finished;
     clearInterval(poll);
     const seconds = (Date.now() - started) / 1000;
+    const serverCpu = cpuSeconds(server.pid) - cpuBefore;
 
     const map = (await box('GET', '/v1/events/onsale/seats')).body as { status: string }[];
     const held = map.filter((s) => s.status !== 'free').length;
@@ -103,6 +122,10 @@ async function main(): Promise<void> {
     );
     console.log(
       `ran ${seconds.toFixed(1)} s: ${fmt(result.requests.total)} hold requests (${fmt(result.requests.average)}/s), ${fmt(holds)} holds granted (${fmt(holds / seconds, 1)} holds/s), ${fmt(refused)} refused seat_unavailable, other non-2xx ${result.non2xx - refused}, errors ${result.errors}${others.size ? ` (${[...others].map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''}`,
+    );
+    // CPU the server process spent per request: a figure the other loads on a shared machine move less than req/s.
+    console.log(
+      `server CPU ${serverCpu.toFixed(1)} s over the run (${((100 * serverCpu) / seconds).toFixed(0)} % of one core), ${((1000 * serverCpu) / Math.max(1, result.requests.total)).toFixed(3)} ms per request; load average before the run ${loadBefore}`,
     );
     console.log(`latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms`);
     console.log(

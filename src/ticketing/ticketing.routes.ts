@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Response, Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow, checkLane, checkOrderLane, LaneDirectory } from '../http/auth';
 import { laneName, noQuery, parse, pathParam, positiveFen, uuidParam } from '../http/validate';
@@ -50,6 +50,15 @@ const holdBody = z.union([
 ]);
 const extendBody = z.object({ ttlSeconds: ttl }).strict();
 
+/** What `res.status(n).json(v)` sends (ETag is off app-wide), without express's per-call header negotiation. */
+function sendJson(res: Response, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
+}
+
 export function ticketingRoutes(ticketing: TicketingService, knownLane: LaneDirectory = () => true): Router {
   const r = Router();
 
@@ -81,10 +90,9 @@ export function ticketingRoutes(ticketing: TicketingService, knownLane: LaneDire
       // In an on-sale most answers are refusals: answered here, in the error handler's shape, rather than
       // thrown through every router layer after this one on the way to it.
       if (!(err instanceof DomainError)) throw err;
-      res.status(err.status).json({ error: { code: err.code, message: err.message, details: err.details ?? {} } });
-      return;
+      return sendJson(res, err.status, { error: { code: err.code, message: err.message, details: err.details ?? {} } });
     }
-    res.status(201).json(held);
+    sendJson(res, 201, held);
   });
 
   r.post('/holds/:id/extend', allow('cashier'), async (req, res) => {
