@@ -139,8 +139,11 @@ async function main(): Promise<void> {
     const seatBatches = [...metrics.matchAll(/^pos_seat_hold_batches\{kind="(\w+)"\} (\S+)$/gm)]
       .map((m) => `${m[1]} ${fmt(Number(m[2]))}`)
       .join(', ');
+    const secs = (stat: string) =>
+      Number(new RegExp(`^pos_batch_seconds_${stat}\\{batch="seat_holds"\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? 0);
+    const meanMs = secs('count') ? ((1000 * secs('sum')) / secs('count')).toFixed(1) : '–';
     console.log(
-      `mean batch size: ${batches.join('; ') || 'batching off'}${seatBatches ? `; seat-hold batches: ${seatBatches}` : ''}`,
+      `mean batch size: ${batches.join('; ') || 'batching off'}${seatBatches ? `; seat-hold batches: ${seatBatches}, mean ${meanMs} ms each` : ''}`,
     );
     await server.stop();
     const check = await posCheck(db.url);
