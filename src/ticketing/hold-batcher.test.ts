@@ -99,7 +99,8 @@ describe.each(testDbKinds())('seat-hold batches on $name', ({ name }) => {
     let interfered = false;
     // Another process holds S2 after the batch read its seats and before it writes.
     const racing = Object.assign(Object.create(db) as Db, {
-      tx: async <T>(fn: Parameters<Db['tx']>[0]): Promise<T> => {
+      read: async <T>(fn: Parameters<Db['read']>[0]): Promise<T> => {
+        const r = (await db.read(fn)) as T;
         if (!interfered) {
           interfered = true;
           await db.tx((m) =>
@@ -110,7 +111,7 @@ describe.each(testDbKinds())('seat-hold batches on $name', ({ name }) => {
             ),
           );
         }
-        return db.tx(fn) as Promise<T>;
+        return r;
       },
     });
     const { batcher, stats } = holdBatcher({ db: racing, settings, now: () => Date.now(), seatSku, applyOne: noOne });

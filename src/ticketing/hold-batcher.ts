@@ -84,6 +84,13 @@ const MOVEMENT_COLUMNS = [
 ];
 const AUDIT_COLUMNS = ['actor', 'entity', 'entity_id', 'action', 'before', 'after', 'at'];
 
+/** A deadlock (1213) or lock wait timeout (1205): the transaction rolled back and may run again. */
+function isRetryable(err: unknown): boolean {
+  const e = err as { errno?: number; driverError?: { errno?: number } } | null;
+  const errno = e?.errno ?? e?.driverError?.errno;
+  return errno === 1213 || errno === 1205;
+}
+
 interface SeatStock {
   priceFen: number;
   available: number;
@@ -98,6 +105,8 @@ export interface HoldBatchStats {
   guardRetries: number;
   /** Batches that wrote nothing (every request refused). */
   readOnly: number;
+  /** Statements sent (each one round trip), transaction control included. */
+  statements: number;
 }
 
 export function holdBatcher(deps: {
@@ -109,7 +118,7 @@ export function holdBatcher(deps: {
   observe?: BatchObserver;
 }): { batcher: Batcher<HoldInput, HoldView>; stats: HoldBatchStats } {
   const { db, settings } = deps;
-  const stats: HoldBatchStats = { batches: 0, requests: 0, granted: 0, guardRetries: 0, readOnly: 0 };
+  const stats: HoldBatchStats = { batches: 0, requests: 0, granted: 0, guardRetries: 0, readOnly: 0, statements: 0 };
   const batcher = new Batcher<HoldInput, HoldView>({
     name: 'seat_holds',
     maxSize: settings.maxSize,
@@ -127,14 +136,15 @@ export function holdBatcher(deps: {
         return first.outcomes;
       }
       try {
-        await db.tx((m) => write(m, first.granted, first.now));
+        await writeOptimistic(first.granted, first.now);
         stats.granted += first.granted.length;
         return first.outcomes;
       } catch (err) {
-        if (!(err instanceof BatchGuardError)) throw err;
+        if (!(err instanceof BatchGuardError || isRetryable(err))) throw err;
         stats.guardRetries++;
       }
       // Locked: read and write in one transaction with the seat rows locked in sorted order.
+      stats.statements += 3; // SET TRANSACTION ISOLATION LEVEL, START TRANSACTION, COMMIT
       return db.tx(async (m) => {
         const again = await decide(m, holds, db.forUpdate);
         if (again.granted.length) await write(m, again.granted, again.now);
@@ -154,6 +164,30 @@ export function holdBatcher(deps: {
     expiresAt: number;
   }
 
+  /**
+   * The optimistic write: nothing is read in this transaction (the guard is the UPDATE's WHERE), so it
+   * runs at the session's isolation level and saves the round trip of setting one. A deadlock here
+   * is not retried as such: the batch goes on to the locked path, which db.tx retries.
+   */
+  async function writeOptimistic(granted: Granted[], now: number): Promise<void> {
+    if (db.kind !== 'mysql') {
+      stats.statements += 2;
+      return db.tx((m) => write(m, granted, now));
+    }
+    const qr = db.ds.createQueryRunner();
+    try {
+      stats.statements += 2; // START TRANSACTION, COMMIT (or ROLLBACK)
+      await qr.startTransaction();
+      await write(qr.manager, granted, now);
+      await qr.commitTransaction();
+    } catch (err) {
+      if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
+      throw err;
+    } finally {
+      await qr.release();
+    }
+  }
+
   async function decide(
     m: EntityManager,
     holds: HoldInput[],
@@ -163,6 +197,7 @@ export function holdBatcher(deps: {
     const stock = new Map<string, SeatStock>();
     for (let i = 0; i < skus.length; i += 500) {
       const chunk = skus.slice(i, i + 500);
+      stats.statements++;
       const r = await rows<{ sku: string; price_fen: unknown; on_hand: unknown; reserved: unknown }>(
         m,
         `SELECT sku, price_fen, on_hand, reserved FROM sku WHERE sku IN (${placeholders(chunk.length)}) AND kind = 'seat' ORDER BY sku${lock}`,
@@ -251,17 +286,20 @@ export function holdBatcher(deps: {
         now,
       ]);
     }
-    for (const q of multiRowInsert('orders', ORDER_COLUMNS, orderRows)) await exec(m, q.sql, q.params);
-    for (const q of multiRowInsert('order_line', LINE_COLUMNS, lineRows)) await exec(m, q.sql, q.params);
-    for (const q of multiRowInsert('stock_movement', MOVEMENT_COLUMNS, movementRows)) await exec(m, q.sql, q.params);
-    for (const q of multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows)) await exec(m, q.sql, q.params);
+    const run = (sql: string, params: unknown[]) => {
+      stats.statements++;
+      return exec(m, sql, params);
+    };
+    for (const q of multiRowInsert('orders', ORDER_COLUMNS, orderRows)) await run(q.sql, q.params);
+    for (const q of multiRowInsert('order_line', LINE_COLUMNS, lineRows)) await run(q.sql, q.params);
+    for (const q of multiRowInsert('stock_movement', MOVEMENT_COLUMNS, movementRows)) await run(q.sql, q.params);
+    for (const q of multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows)) await run(q.sql, q.params);
     // Last, so the seat rows are locked from here to the commit only: one guarded UPDATE for all the
     // batch's seats (each granted once: the allocation above never gives a seat to two requests).
     seatSkus.sort();
     for (let i = 0; i < seatSkus.length; i += 500) {
       const chunk = seatSkus.slice(i, i + 500);
-      const n = await exec(
-        m,
+      const n = await run(
         `UPDATE sku SET reserved = reserved + 1, updated_at = ? WHERE sku IN (${placeholders(chunk.length)}) AND on_hand - reserved >= 1`,
         [now, ...chunk],
       );
