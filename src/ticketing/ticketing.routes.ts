@@ -1,4 +1,4 @@
-import { Response, Router } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow, checkLane, checkOrderLane, LaneDirectory } from '../http/auth';
 import { laneName, noQuery, parse, pathParam, positiveFen, uuidParam } from '../http/validate';
@@ -50,15 +50,6 @@ const holdBody = z.union([
 ]);
 const extendBody = z.object({ ttlSeconds: ttl }).strict();
 
-/** What `res.status(n).json(v)` sends (ETag is off app-wide), without express's per-call header negotiation. */
-function sendJson(res: Response, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(body);
-}
-
 export function ticketingRoutes(ticketing: TicketingService, knownLane: LaneDirectory = () => true): Router {
   const r = Router();
 
@@ -90,9 +81,11 @@ export function ticketingRoutes(ticketing: TicketingService, knownLane: LaneDire
       // In an on-sale most answers are refusals: answered here, in the error handler's shape, rather than
       // thrown through every router layer after this one on the way to it.
       if (!(err instanceof DomainError)) throw err;
-      return sendJson(res, err.status, { error: { code: err.code, message: err.message, details: err.details ?? {} } });
+      // res.json, not a leaner write: the Idempotency-Key middleware records the answer there.
+      res.status(err.status).json({ error: { code: err.code, message: err.message, details: err.details ?? {} } });
+      return;
     }
-    sendJson(res, 201, held);
+    res.status(201).json(held);
   });
 
   r.post('/holds/:id/extend', allow('cashier'), async (req, res) => {

@@ -173,6 +173,22 @@ describe.each(testDbKinds())('ticketing on $name', ({ name }) => {
     expect((await box('POST', `/v1/holds/${a.id}/extend`, { ttlSeconds: 300 })).status).toBe(409);
   });
 
+  it('a hold and a refusal sent with an Idempotency-Key are each answered once and replayed', async () => {
+    const ev = await event(4);
+    const key = { 'idempotency-key': `hold-${ev}` };
+    const first = await box('POST', `/v1/events/${ev}/holds`, { seats: ['A1-1', 'A1-2'] }, key);
+    expect(first.status).toBe(201);
+    const again = await box('POST', `/v1/events/${ev}/holds`, { seats: ['A1-1', 'A1-2'] }, key);
+    expect([again.status, again.body.id]).toEqual([201, first.body.id]);
+    const refusedKey = { 'idempotency-key': `refused-${ev}` };
+    const refused = await box('POST', `/v1/events/${ev}/holds`, { seats: ['A1-2', 'A1-3'] }, refusedKey);
+    expect([refused.status, refused.body.error.code]).toEqual([409, 'seat_unavailable']);
+    const replayed = await box('POST', `/v1/events/${ev}/holds`, { seats: ['A1-2', 'A1-3'] }, refusedKey);
+    expect([replayed.status, replayed.body]).toEqual([409, refused.body]);
+    const map = await seatMap(ev);
+    expect([map['A1-1'], map['A1-2'], map['A1-3']]).toEqual(['held', 'held', 'free']);
+  });
+
   it('best available: N adjacent seats in one row', async () => {
     const ev = await event(20, 10);
     await box('POST', `/v1/events/${ev}/holds`, { seats: ['A1-3', 'A1-7'] });
