@@ -590,7 +590,11 @@ export class ReconciliationService {
             ids,
           )
         : [];
-      return { rfMap, byTrace, byQid, ledger, legs };
+      // Looked up per line: maps, not scans (a re-run's ledger holds a row for most of a batch).
+      const approvedByFile = new Map(
+        ledger.filter((l) => l.action === 'approve' && l.state === 'applied').map((l) => [l.payment_id, l]),
+      );
+      return { rfMap, byTrace, byQid, approvedByFile, legs };
     });
     const items: NewItem[] = [];
     for (const { lineNo, line } of batch) {
@@ -678,9 +682,7 @@ export class ReconciliationService {
         continue;
       }
       // What the payment was before the file acted on it, so a re-run classifies the line as the first run did.
-      const approvedByFile = found.ledger.find(
-        (l) => l.payment_id === p.id && l.action === 'approve' && l.state === 'applied',
-      );
+      const approvedByFile = found.approvedByFile.get(p.id);
       const status = approvedByFile?.from_status ?? p.status;
       const ours = num(p.amount_fen);
       const item: NewItem = {
