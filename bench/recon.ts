@@ -171,7 +171,7 @@ async function main(): Promise<void> {
       renameSync(`${zipPath}.part`, zipPath);
     }
     console.log(
-      `generated the ZIP (${fmt(N - MISSING.size + 100)} ZM lines, ${fmt(statSync(zipPath).size / 1e6, 1)} MB compressed) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      `ZIP (${fmt(N - MISSING.size + 100)} ZM lines, ${fmt(statSync(zipPath).size / 1e6, 1)} MB compressed) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
     );
 
     const server = await startServer({ databaseUrl: db.url, env: { ACQUIRER_URL: 'none', POS_LOG: 'info' } });

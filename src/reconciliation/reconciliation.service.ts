@@ -148,6 +148,11 @@ interface PaymentRow {
   txn_time: string | null;
 }
 
+interface SaleRow extends PaymentRow {
+  /** The status the payment had when a reconciliation approved it, if one did. */
+  approved_from: string | null;
+}
+
 interface LegRow {
   id: string;
   payment_id: string;
@@ -181,6 +186,15 @@ const ITEM_COLS = [
   'note',
 ] as const;
 const PAYMENT_COLS = 'id, status, amount_fen, rf, terminal_id, trace_no, query_id, refund_state, refund_fen, txn_time';
+/**
+ * A sale's payment with what it was before the file approved it, when a run did (a re-run classifies
+ * the line as the first run did): one join instead of a second round trip per batch.
+ */
+const SALE_LOOKUP = `SELECT ${PAYMENT_COLS.split(', ')
+  .map((c) => `p.${c}`)
+  .join(', ')}, a.from_status AS approved_from
+  FROM payment p LEFT JOIN recon_action a ON a.payment_id = p.id AND a.action = 'approve' AND a.state = 'applied'
+  WHERE p.method = 'card'`;
 /** The actor of everything the file does by itself. */
 export const RECON_ACTOR = 'system:recon';
 const CLAIM_MS = 30 * 60_000;
@@ -208,7 +222,9 @@ export class ReconciliationService {
     opts: ReconOptions = {},
   ) {
     this.log = opts.log ?? silentLogger;
-    this.batchSize = opts.batchSize ?? 5000;
+    // Lines per database batch. MySQL works two batches at once (see process), so each is half as big:
+    // the lines held in memory stay about the same (peak RSS in bench:recon).
+    this.batchSize = opts.batchSize ?? (db.kind === 'mysql' ? 2500 : 5000);
     this.maxUploadBytes = opts.maxUploadBytes ?? 1024 * 1024 * 1024;
   }
 
@@ -410,18 +426,30 @@ export class ReconciliationService {
       phases[name] = Date.now() - started - Object.values(phases).reduce((a, b) => a + b, 0);
     };
     const sha = await sha256OfFile(path);
-    // One batch in the database while the next is read and parsed.
-    let inflight: Promise<void> = Promise.resolve();
+    // Batches go to the database while the next is read and parsed: on MySQL two at a time on two
+    // connections (the server works one while the other's rows travel), on SQLite one (one writer).
+    // Batches are independent (each line is its own item), so their order does not matter.
+    const depth = this.db.kind === 'mysql' ? 2 : 1;
+    const inflight = new Set<Promise<void>>();
+    let failed: unknown = null;
     const res = await readReconZip(
       path,
       async (batch) => {
-        await inflight;
-        inflight = this.matchBatch(id, day, batch);
-        inflight.catch(() => undefined);
+        while (inflight.size >= depth) await Promise.race(inflight);
+        if (failed) throw failed;
+        const p: Promise<void> = this.matchBatch(id, day, batch).then(
+          () => void inflight.delete(p),
+          (err: unknown) => {
+            failed ??= err;
+            inflight.delete(p);
+          },
+        );
+        inflight.add(p);
       },
       this.batchSize,
     );
-    await inflight;
+    await Promise.all(inflight);
+    if (failed) throw failed;
     lap('readAndMatchMs');
     const problems: Record<string, unknown> = {};
     if (res.problems.length) problems.problems = res.problems;
@@ -542,22 +570,14 @@ export class ReconciliationService {
     const found = await this.db.read(async (m) => {
       const rfs = [...new Set(sales.map((s) => s.line.rf).filter(Boolean))];
       const byRf = rfs.length
-        ? await rows<PaymentRow>(
-            m,
-            `SELECT ${PAYMENT_COLS} FROM payment WHERE method = 'card' AND rf IN (${placeholders(rfs.length)})`,
-            rfs,
-          )
+        ? await rows<SaleRow>(m, `${SALE_LOOKUP} AND p.rf IN (${placeholders(rfs.length)})`, rfs)
         : [];
       const rfMap = new Map(byRf.map((p) => [p.rf!, p]));
       // Second key: a line whose order id we do not know may still be ours by terminal + trace + amount.
       const rest = sales.filter((s) => !rfMap.has(s.line.rf) && s.line.terminalId && s.line.traceNo);
       const traces = [...new Set(rest.map((s) => s.line.traceNo))];
       const byTrace = traces.length
-        ? await rows<PaymentRow>(
-            m,
-            `SELECT ${PAYMENT_COLS} FROM payment WHERE method = 'card' AND trace_no IN (${placeholders(traces.length)})`,
-            traces,
-          )
+        ? await rows<SaleRow>(m, `${SALE_LOOKUP} AND p.trace_no IN (${placeholders(traces.length)})`, traces)
         : [];
       const qids = [...new Set(refunds.map((r) => r.line.origQueryId).filter(Boolean))];
       const byQid = qids.length
@@ -582,19 +602,7 @@ export class ReconciliationService {
           );
         }
       }
-      const ids = [...new Set([...byRf, ...byTrace].map((p) => p.id))];
-      const ledger = ids.length
-        ? await rows<{ payment_id: string; action: string; from_status: string; state: string }>(
-            m,
-            `SELECT payment_id, action, from_status, state FROM recon_action WHERE payment_id IN (${placeholders(ids.length)})`,
-            ids,
-          )
-        : [];
-      // Looked up per line: maps, not scans (a re-run's ledger holds a row for most of a batch).
-      const approvedByFile = new Map(
-        ledger.filter((l) => l.action === 'approve' && l.state === 'applied').map((l) => [l.payment_id, l]),
-      );
-      return { rfMap, byTrace, byQid, approvedByFile, legs };
+      return { rfMap, byTrace, byQid, legs };
     });
     const items: NewItem[] = [];
     for (const { lineNo, line } of batch) {
@@ -682,8 +690,7 @@ export class ReconciliationService {
         continue;
       }
       // What the payment was before the file acted on it, so a re-run classifies the line as the first run did.
-      const approvedByFile = found.approvedByFile.get(p.id);
-      const status = approvedByFile?.from_status ?? p.status;
+      const status = p.approved_from ?? p.status;
       const ours = num(p.amount_fen);
       const item: NewItem = {
         ...base,
