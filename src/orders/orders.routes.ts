@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow, checkLane, checkOrderLane, LaneDirectory } from '../http/auth';
+import { answerSlot } from '../http/idempotency';
 import {
   couponCode,
   fen,
@@ -67,7 +68,7 @@ export function ordersRoutes(orders: OrdersService, knownLane: LaneDirectory = (
         lane: body.lane,
       });
     }
-    res.status(201).json(await orders.create(body, actorOf(req)));
+    res.status(201).json(await orders.create(body, actorOf(req), answerSlot(req, 201)));
   });
 
   r.get('/orders', allow('cashier', 'backoffice'), async (req, res) => {

@@ -8,6 +8,7 @@
 import { EntityManager } from 'typeorm';
 import { Db, exec, placeholders, rows } from '../db/db';
 import { Batcher, Outcome, multiRowInsert } from '../db/batch';
+import { AnswerSlot, storeAnswers } from '../http/idempotency';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
 import { newId } from '../shared/ids';
 import { BatchGuardError, SaleLine, applySales } from '../inventory/reservation-batcher';
@@ -23,6 +24,8 @@ export interface CashTender {
   orderId: string;
   input: TenderInput;
   actor: string;
+  /** The request's Idempotency-Key answer, written in the batch's transaction with the payment. */
+  answer?: AnswerSlot;
 }
 
 const LIVE_SQL = LIVE_PAYMENT_STATUSES.map((s) => `'${s}'`).join(', ');
@@ -164,6 +167,7 @@ async function applyCash(
   );
 
   const outcomes: Outcome<PaymentView>[] = [];
+  const answers: { slot: AnswerSlot; body: PaymentView }[] = [];
   const payments: Payment[] = [];
   const auditRows: unknown[][] = [];
   const nowPaid: string[] = [];
@@ -241,7 +245,9 @@ async function applyCash(
         now,
       ]);
     }
-    outcomes.push({ ok: true, value: toView(p) });
+    const view = toView(p);
+    if (t.answer) answers.push({ slot: t.answer, body: view });
+    outcomes.push({ ok: true, value: view });
   }
   if (payments.length === 0) return outcomes;
 
@@ -296,6 +302,8 @@ async function applyCash(
     for (const hook of hooks) await hook(m, order, now);
   }
   for (const q of multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows)) await exec(m, q.sql, q.params);
+  // The keyed tenders' answers commit with their payments: a retry after a crash replays, never re-runs.
+  await storeAnswers(m, answers);
 
   // Last: the stock rows are the contended ones.
   if (nowPaid.length) {
