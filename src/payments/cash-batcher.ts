@@ -9,6 +9,7 @@ import { EntityManager } from 'typeorm';
 import { Db, exec, placeholders, rows } from '../db/db';
 import { Batcher, Outcome, multiRowInsert } from '../db/batch';
 import { AnswerSlot, storeAnswers } from '../http/idempotency';
+import { wrongLane } from '../http/auth';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
 import { newId } from '../shared/ids';
 import { BatchGuardError, SaleLine, applySales } from '../inventory/reservation-batcher';
@@ -26,6 +27,8 @@ export interface CashTender {
   actor: string;
   /** The request's Idempotency-Key answer, written in the batch's transaction with the payment. */
   answer?: AnswerSlot;
+  /** A lane-bound key's lane: the order must be on it. */
+  boundLane?: string;
 }
 
 const LIVE_SQL = LIVE_PAYMENT_STATUSES.map((s) => `'${s}'`).join(', ');
@@ -176,6 +179,10 @@ async function applyCash(
     const refuse = (error: DomainError) => outcomes.push({ ok: false, error });
     if (!o) {
       refuse(notFound('order', t.orderId));
+      continue;
+    }
+    if (t.boundLane && o.row.lane !== t.boundLane) {
+      refuse(wrongLane(t.boundLane, o.row.lane));
       continue;
     }
     if (o.status !== 'reserved') {

@@ -61,8 +61,13 @@ export function paymentsRoutes(payments: PaymentsService): Router {
     const id = parse(uuid, req.params.id);
     const body = parse(tenderBody, req.body);
     checkLane(req, body.lane);
-    // A cash tender's answer is stored with the payment (card: after the attempt is committed, as before).
-    const p = await payments.tender(id, body, actorOf(req), body.method === 'cash' ? answerSlot(req, 201) : undefined);
+    // A cash tender's answer is stored with the payment; its order's lane is checked under the order's lock.
+    const p = await payments.tender(
+      id,
+      body,
+      actorOf(req),
+      body.method === 'cash' ? { answer: answerSlot(req, 201), boundLane: req.principal?.lane ?? undefined } : {},
+    );
     res.status(p.method === 'card' ? 202 : 201).json(p);
   });
 

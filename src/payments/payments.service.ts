@@ -20,6 +20,15 @@ import { Batcher } from '../db/batch';
 import { BatchObserver, BatchSettings, batchSettingsFromEnv } from '../orders/order-batcher';
 import { CashTender, cashBatcher } from './cash-batcher';
 import { AnswerSlot, answerCommitted, storeAnswers } from '../http/idempotency';
+import { wrongLane } from '../http/auth';
+
+/** What a cash tender's request brings beside its body. */
+export interface CashOptions {
+  /** Its Idempotency-Key answer, stored in the payment's own transaction. */
+  answer?: AnswerSlot;
+  /** A lane-bound key's lane: the order must be on it (403 wrong_lane), checked under the order's lock. */
+  boundLane?: string;
+}
 
 export interface TenderInput {
   method: PaymentMethod;
@@ -167,7 +176,7 @@ export class PaymentsService {
           cashRounding: () => this.orders.cashRounding,
           now: () => this.clock.now().getTime(),
           toView: (p) => this.toView(p),
-          applyOne: (t) => this.tenderOne(t.orderId, t.input, t.actor, t.answer),
+          applyOne: (t) => this.tenderOne(t.orderId, t.input, t.actor, t),
           observe: (info) => this.batchObserver?.(info),
         })
       : null;
@@ -193,13 +202,14 @@ export class PaymentsService {
   }
 
   /** With `answer` (a cash tender's Idempotency-Key), the answer is stored in the payment's own transaction. */
-  async tender(orderId: string, input: TenderInput, actor: string, answer?: AnswerSlot): Promise<PaymentView> {
-    const slot = input.method === 'cash' ? answer : undefined;
+  async tender(orderId: string, input: TenderInput, actor: string, opts: CashOptions = {}): Promise<PaymentView> {
+    const cash = input.method === 'cash' ? opts : {};
+    const slot = cash.answer;
     // Cash is decided on the spot: batched with concurrent cash tenders, answered after their commit.
     const view =
       input.method === 'cash' && this.cash
-        ? await this.cash.submit({ orderId, input, actor, answer: slot })
-        : await this.tenderOne(orderId, input, actor, slot);
+        ? await this.cash.submit({ orderId, input, actor, answer: slot, boundLane: cash.boundLane })
+        : await this.tenderOne(orderId, input, actor, cash);
     answerCommitted(slot);
     return view;
   }
@@ -208,7 +218,7 @@ export class PaymentsService {
     orderId: string,
     input: TenderInput,
     actor: string,
-    answer?: AnswerSlot,
+    { answer, boundLane }: CashOptions = {},
   ): Promise<PaymentView> {
     if (input.method === 'card') {
       if (!this.cardDriver?.hasLane(input.lane))
@@ -230,6 +240,7 @@ export class PaymentsService {
     const payment = await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       const order = await this.orders.lockOrder(m, orderId);
+      if (boundLane && order.lane !== boundLane) throw wrongLane(boundLane, order.lane);
       if (order.status !== 'reserved')
         throw conflict('order_not_payable', `order ${orderId} is ${order.status}`, { status: order.status });
       const live = await m.find(Payment, { where: { orderId, status: In(LIVE_PAYMENT_STATUSES as PaymentStatus[]) } });
