@@ -19,6 +19,16 @@ export type { Evidence, EvidenceItem } from './evidence';
 import { Batcher } from '../db/batch';
 import { BatchObserver, BatchSettings, batchSettingsFromEnv } from '../orders/order-batcher';
 import { CashTender, cashBatcher } from './cash-batcher';
+import { AnswerSlot, answerCommitted, storeAnswers } from '../http/idempotency';
+import { wrongLane } from '../http/auth';
+
+/** What a cash tender's request brings beside its body. */
+export interface CashOptions {
+  /** Its Idempotency-Key answer, stored in the payment's own transaction. */
+  answer?: AnswerSlot;
+  /** A lane-bound key's lane: the order must be on it (403 wrong_lane), checked under the order's lock. */
+  boundLane?: string;
+}
 
 export interface TenderInput {
   method: PaymentMethod;
@@ -166,7 +176,7 @@ export class PaymentsService {
           cashRounding: () => this.orders.cashRounding,
           now: () => this.clock.now().getTime(),
           toView: (p) => this.toView(p),
-          applyOne: (t) => this.tenderOne(t.orderId, t.input, t.actor),
+          applyOne: (t) => this.tenderOne(t.orderId, t.input, t.actor, t),
           observe: (info) => this.batchObserver?.(info),
         })
       : null;
@@ -191,13 +201,25 @@ export class PaymentsService {
     this.paidHooks.push(hook);
   }
 
-  async tender(orderId: string, input: TenderInput, actor: string): Promise<PaymentView> {
+  /** With `answer` (a cash tender's Idempotency-Key), the answer is stored in the payment's own transaction. */
+  async tender(orderId: string, input: TenderInput, actor: string, opts: CashOptions = {}): Promise<PaymentView> {
+    const cash = input.method === 'cash' ? opts : {};
+    const slot = cash.answer;
     // Cash is decided on the spot: batched with concurrent cash tenders, answered after their commit.
-    if (input.method === 'cash' && this.cash) return this.cash.submit({ orderId, input, actor });
-    return this.tenderOne(orderId, input, actor);
+    const view =
+      input.method === 'cash' && this.cash
+        ? await this.cash.submit({ orderId, input, actor, answer: slot, boundLane: cash.boundLane })
+        : await this.tenderOne(orderId, input, actor, cash);
+    answerCommitted(slot);
+    return view;
   }
 
-  private async tenderOne(orderId: string, input: TenderInput, actor: string): Promise<PaymentView> {
+  private async tenderOne(
+    orderId: string,
+    input: TenderInput,
+    actor: string,
+    { answer, boundLane }: CashOptions = {},
+  ): Promise<PaymentView> {
     if (input.method === 'card') {
       if (!this.cardDriver?.hasLane(input.lane))
         throw unprocessable('unknown_lane', `no card terminal is configured on lane ${input.lane}`, {
@@ -218,6 +240,7 @@ export class PaymentsService {
     const payment = await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       const order = await this.orders.lockOrder(m, orderId);
+      if (boundLane && order.lane !== boundLane) throw wrongLane(boundLane, order.lane);
       if (order.status !== 'reserved')
         throw conflict('order_not_payable', `order ${orderId} is ${order.status}`, { status: order.status });
       const live = await m.find(Payment, { where: { orderId, status: In(LIVE_PAYMENT_STATUSES as PaymentStatus[]) } });
@@ -277,11 +300,15 @@ export class PaymentsService {
         at: now,
       });
       if (p.status === 'approved') await this.applyApproval(m, order, p, actor, now);
-      return p;
+      if (!answer) return { p, view: null };
+      // The answer as a read after the commit would give it, stored with the payment.
+      const view = this.toView(await this.paymentIn(m, p.id));
+      await storeAnswers(m, [{ slot: answer, body: view }]);
+      return { p, view };
     });
-    if (payment.method === 'card') this.cardDriver!.start(payment);
-    this.notify(payment.id);
-    return this.view(payment.id);
+    if (payment.p.method === 'card') this.cardDriver!.start(payment.p);
+    this.notify(payment.p.id);
+    return payment.view ?? this.view(payment.p.id);
   }
 
   /** The terminal ACKed the request: from now on silence means `unknown`, and Q0 `N` is not a failure. */
