@@ -19,6 +19,7 @@ import { conflict, DomainError, notFound, unprocessable } from '../shared/errors
 import { newId } from '../shared/ids';
 import { Logger, silentLogger } from '../shared/logger';
 import { PaymentsService } from '../payments/payments.service';
+import { moveLeg } from '../returns/leg-state';
 import { ReconFileSource } from '../acquirer/acp-file';
 import { readReconZip, sha256OfFile, ZmRecord } from './recon-zip';
 import { addDays, compact, mmdd, settleDayAt, txnTimeRange } from './settle-day';
@@ -36,7 +37,8 @@ export type RunStatus = 'waiting' | 'running' | 'done' | 'refused';
 export type RunSource = 'download' | 'upload' | 'cron';
 export type ResolveAction = 'accept_acquirer' | 'accept_ours' | 'chase';
 /** What the file does by itself: approve an unknown we find settled, decline one absent to T+2, dispute a failure that was settled. */
-type AutoAction = 'approve' | 'decline' | 'dispute';
+/** `settle_refund`: a refund leg of ours left unknown, which the acquirer's file shows it settled. */
+type AutoAction = 'approve' | 'decline' | 'dispute' | 'settle_refund';
 
 export interface RunView {
   id: string;
@@ -159,9 +161,12 @@ interface LegRow {
   amount_fen: unknown;
   status: string;
   rf: string | null;
+  /** The status the leg had when a reconciliation settled it, if one did (a re-run classifies as the first run). */
+  settled_from: string | null;
 }
 
 const num = (v: unknown): number => Number(v);
+const legIdOf = (it: { item_key: string }): string => it.item_key.slice('refund:'.length);
 const numOrNull = (v: unknown): number | null => (v == null ? null : Number(v));
 const iso = (v: unknown): string | null => (v == null ? null : new Date(Number(v)).toISOString());
 const ITEM_COLS = [
@@ -596,8 +601,9 @@ export class ReconciliationService {
         if (keys.length) {
           legs = await rows<LegRow>(
             m,
-            `SELECT id, payment_id, amount_fen, status, rf FROM refund_leg WHERE method = 'card'
-            AND (rf IN (${placeholders(Math.max(legRfs.length, 1))}) OR payment_id IN (${placeholders(Math.max(salesIds.length, 1))}))`,
+            `SELECT l.id, l.payment_id, l.amount_fen, l.status, l.rf, a.from_status AS settled_from FROM refund_leg l
+            LEFT JOIN recon_action a ON a.payment_id = l.id AND a.action = 'settle_refund' AND a.state = 'applied'
+            WHERE l.method = 'card' AND (l.rf IN (${placeholders(Math.max(legRfs.length, 1))}) OR l.payment_id IN (${placeholders(Math.max(salesIds.length, 1))}))`,
             [...(legRfs.length ? legRfs : ['']), ...(salesIds.length ? salesIds : [''])],
           );
         }
@@ -638,16 +644,25 @@ export class ReconciliationService {
               )
             : undefined);
         if (leg) {
+          const legStatus = leg.settled_from?.replace(/^refund_/, '') ?? leg.status; // the ledger keeps the item's status
           const item = {
             ...base,
             item_key: `refund:${leg.id}`,
             payment_id: leg.payment_id,
-            our_status: `refund_${leg.status}`,
+            our_status: `refund_${legStatus}`,
             our_amount_fen: num(leg.amount_fen),
           };
-          if (leg.status === 'approved' && num(leg.amount_fen) === line.amountFen)
+          if (legStatus === 'approved' && num(leg.amount_fen) === line.amountFen)
             items.push({ ...item, class: 'matched' });
-          else if (leg.status === 'approved')
+          else if (legStatus === 'unknown' && num(leg.amount_fen) === line.amountFen)
+            // Neither the terminal nor the acquirer's query could say; the file can: the money went back.
+            items.push({
+              ...item,
+              action: 'settle_refund',
+              action_state: 'due',
+              note: 'the acquirer settled this refund: approved by the file',
+            });
+          else if (legStatus === 'approved')
             items.push({
               ...item,
               class: 'amount_mismatch',
@@ -886,7 +901,8 @@ export class ReconciliationService {
 
   private async applyOne(it: ItemRow): Promise<boolean> {
     const action = it.action!;
-    const pid = it.payment_id!;
+    // The ledger's key: the payment, or for a refund leg the leg itself (a payment may have several).
+    const pid = action === 'settle_refund' ? legIdOf(it) : it.payment_id!;
     const now = this.clock.now().getTime();
     const claim = await this.db.tx(async (m) => {
       const [led] = await rows<{ state: string }>(
@@ -931,6 +947,7 @@ export class ReconciliationService {
   }
 
   private async act(action: AutoAction, it: ItemRow): Promise<string> {
+    if (action === 'settle_refund') return this.settleRefundLeg(it);
     const p = await this.db.read((m) =>
       rows<{ status: string }>(m, 'SELECT status FROM payment WHERE id = ?', [it.payment_id]),
     );
@@ -968,6 +985,36 @@ export class ReconciliationService {
     };
     // The faults issue's dispute: the payment becomes `disputed` with the money owed recorded; a person decides.
     return `dispute: ${await this.payments.dispute(it.payment_id!, evidence, RECON_ACTOR)}`;
+  }
+
+  /** An unknown refund leg the file shows settled: approved, as the sweep would have had it from an answer. */
+  private async settleRefundLeg(it: ItemRow): Promise<string> {
+    const legId = legIdOf(it);
+    return this.db.tx(async (m) => {
+      const [leg] = await rows<{ status: string; rf: string | null }>(
+        m,
+        `SELECT status, rf FROM refund_leg WHERE id = ?${this.db.forUpdate}`,
+        [legId],
+      );
+      if (leg?.status !== 'unknown') return `skipped: the refund leg is ${leg?.status ?? 'gone'}`;
+      const now = this.clock.now().getTime();
+      await moveLeg(m, legId, 'unknown', 'approved', now, {
+        finished_at: now,
+        claim_until: null,
+        next_check_at: null,
+        reason: `settled by the acquirer's file of ${it.settle_date} (对账)`,
+      });
+      await audit(m, {
+        actor: RECON_ACTOR,
+        entity: 'refund_leg',
+        entityId: legId,
+        action: 'settle',
+        before: { status: 'unknown' },
+        after: { status: 'approved', rf: leg.rf, runId: it.run_id, settleDate: it.settle_date },
+        at: now,
+      });
+      return 'refund approved';
+    });
   }
 
   // ---------------------------------------------------------------- people
