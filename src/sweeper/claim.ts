@@ -1,4 +1,4 @@
-import { In } from 'typeorm';
+import { EntityManager, In } from 'typeorm';
 import { Db, exec, placeholders, rows } from '../db/db';
 import { Payment } from '../payments/payment.entity';
 import { PaymentsService } from '../payments/payments.service';
@@ -51,14 +51,15 @@ export async function claimDue(
  * another instance may then have taken it and be querying or reversing it now. Only an attempt
  * nobody else claimed since (claimed_by still ours: recording a verdict or settling clears it) and
  * still open is worked, and its claim then runs from now, covering the work actually in progress.
+ * `write` commits it (the sweeper's shared transactions, see writes.ts) before the answer comes back.
  */
 export async function renewClaim(
-  db: Db,
+  write: <T>(fn: (m: EntityManager) => Promise<T>) => Promise<T>,
   id: string,
   now: number,
   opts: { instanceId: string; claimMs: number },
 ): Promise<boolean> {
-  const n = await db.tx((m) =>
+  const n = await write((m) =>
     exec(
       m,
       "UPDATE payment SET claim_until = ? WHERE id = ? AND claimed_by = ? AND status IN ('unknown', 'suspense')",

@@ -1,4 +1,5 @@
-import { Db, exec } from '../db/db';
+import { EntityManager } from 'typeorm';
+import { exec } from '../db/db';
 import { Acquirer } from '../acquirer/acquirer';
 import { Metrics } from '../http/metrics';
 import { Payment } from '../payments/payment.entity';
@@ -15,7 +16,8 @@ import { Verdict } from './verdict';
  */
 export class Reversals {
   constructor(
-    private readonly db: Db,
+    /** Commits a unit of work (the sweeper's shared transactions, see writes.ts) before it resolves. */
+    private readonly write: <T>(fn: (m: EntityManager) => Promise<T>) => Promise<T>,
     private readonly acquirer: Acquirer | null,
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -55,7 +57,7 @@ export class Reversals {
         rf: p.rf,
       });
     // Recorded before it is sent, so a crash mid-call is visible to the next check.
-    await this.db.tx((m) =>
+    await this.write((m) =>
       exec(
         m,
         "UPDATE payment SET reversal_state = 'sent', updated_at = ? WHERE id = ? AND status IN ('unknown', 'suspense')",

@@ -17,6 +17,7 @@ import { ResolutionPolicy } from './policy';
 import { Reversals } from './reversals';
 import { Refunds } from './refunds';
 import { Verdict } from './verdict';
+import { SweepWrites } from './writes';
 
 export interface SweepReport {
   queried: number;
@@ -44,6 +45,8 @@ export interface SweeperOptions {
   claimMs: number;
   batchSize: number;
   concurrency: number;
+  /** Units of work (claim renewals, reversals recorded as sent, verdicts) committed per transaction at most (default 64). */
+  writeBatch?: number;
 }
 
 /**
@@ -57,6 +60,8 @@ export class Sweeper {
   private readonly policy: ResolutionPolicy;
   private readonly refunds: Refunds;
   private readonly steps: { name: string; step: () => Promise<number> }[] = [];
+  /** The writes of the attempts being worked at the same moment share a transaction (see writes.ts). */
+  readonly writes: SweepWrites;
 
   constructor(
     private readonly db: Db,
@@ -71,7 +76,8 @@ export class Sweeper {
     private readonly opts: SweeperOptions,
     private readonly leases: LaneLeases | null = null,
   ) {
-    const reversals = new Reversals(db, acquirer, clock, log, metrics, opts.reversalGraceMs);
+    this.writes = new SweepWrites(db, { maxSize: opts.writeBatch ?? 64, maxWaitMs: 1 }, metrics.batchObserver());
+    const reversals = new Reversals((fn) => this.writes.write(fn), acquirer, clock, log, metrics, opts.reversalGraceMs);
     this.policy = new ResolutionPolicy(terminals, cards, acquirer, reversals, metrics, log);
     this.refunds = new Refunds(db, terminals, cards, acquirer, clock, log);
   }
@@ -93,6 +99,7 @@ export class Sweeper {
   /** Resolves when no sweep is running (for shutdown). */
   async idle(): Promise<void> {
     await this.running?.catch(() => undefined);
+    await this.writes.idle();
   }
 
   private async sweepOnce(): Promise<SweepReport> {
@@ -142,10 +149,12 @@ export class Sweeper {
   private async work(p: Payment, report: SweepReport): Promise<void> {
     // Its claim may have lapsed while it waited in the batch, and another instance be working it now.
     // A database error here leaves the claim to lapse on its own, like a failed recording.
-    const ours = await renewClaim(this.db, p.id, this.clock.now().getTime(), this.opts).catch((err) => {
-      this.log.warn('sweeper could not renew a claim', { paymentId: p.id, err: String(err) });
-      return false;
-    });
+    const ours = await renewClaim((fn) => this.writes.write(fn), p.id, this.clock.now().getTime(), this.opts).catch(
+      (err) => {
+        this.log.warn('sweeper could not renew a claim', { paymentId: p.id, err: String(err) });
+        return false;
+      },
+    );
     if (!ours) {
       this.log.info('claim lapsed before the check; another instance has it or it was settled', { paymentId: p.id });
       return;
@@ -169,19 +178,26 @@ export class Sweeper {
     const actor = 'system:sweeper';
     try {
       if (verdict.kind === 'approved') {
-        await this.payments.settleApproved(p.id, verdict.facts, `${actor}:${verdict.source}`, undefined, {
-          checked: true,
-        });
+        await this.writes.write((m) =>
+          this.payments.settleApprovedIn(m, p.id, verdict.facts, `${actor}:${verdict.source}`, undefined, {
+            checked: true,
+          }),
+        );
+        this.payments.changed(p.id);
         report.approved++;
       } else if (verdict.kind === 'failed') {
-        await this.payments.settleFailed(
-          p.id,
-          verdict.to,
-          { rc: verdict.rc, reason: verdict.reason },
-          actor,
-          undefined,
-          { checked: true, terminalReversal: verdict.terminalReversal },
+        await this.writes.write((m) =>
+          this.payments.settleFailedIn(
+            m,
+            p.id,
+            verdict.to,
+            { rc: verdict.rc, reason: verdict.reason },
+            actor,
+            undefined,
+            { checked: true, terminalReversal: verdict.terminalReversal },
+          ),
         );
+        this.payments.changed(p.id);
         report.failed++;
       } else {
         const parked = await this.reschedule(p, verdict);
@@ -226,7 +242,7 @@ export class Sweeper {
     const delay = Math.max(nextCheckDelayMs(checks), v.backoffMs ?? 0);
     const overdue =
       p.status === 'unknown' && (v.suspense || now - (p.unknownSince ?? p.createdAt) >= this.opts.suspenseAfterMs);
-    return this.db.tx(async (m) => {
+    return this.writes.write(async (m) => {
       const set = [
         `checks = ?`,
         `next_check_at = ?`,
