@@ -12,7 +12,7 @@ import { TerminalCardDriver } from '../payments/card-flow';
 import { LaneLeases } from '../payments/lane-lease';
 import { audit } from '../audit/audit.service';
 import { nextCheckDelayMs } from './schedule';
-import { claimDue, markOrphanedPending, renewClaim } from './claim';
+import { claimDue, markOrphanedPending } from './claim';
 import { ResolutionPolicy } from './policy';
 import { Reversals } from './reversals';
 import { Refunds } from './refunds';
@@ -76,8 +76,19 @@ export class Sweeper {
     private readonly opts: SweeperOptions,
     private readonly leases: LaneLeases | null = null,
   ) {
-    this.writes = new SweepWrites(db, { maxSize: opts.writeBatch ?? 64, maxWaitMs: 1 }, metrics.batchObserver());
-    const reversals = new Reversals((fn) => this.writes.write(fn), acquirer, clock, log, metrics, opts.reversalGraceMs);
+    this.writes = new SweepWrites(
+      db,
+      { instanceId: opts.instanceId, claimMs: opts.claimMs, maxSize: opts.writeBatch ?? 64, maxWaitMs: 1 },
+      metrics.batchObserver(),
+    );
+    const reversals = new Reversals(
+      (id, now) => this.writes.markReversalSent(id, now),
+      acquirer,
+      clock,
+      log,
+      metrics,
+      opts.reversalGraceMs,
+    );
     this.policy = new ResolutionPolicy(terminals, cards, acquirer, reversals, metrics, log);
     this.refunds = new Refunds(db, terminals, cards, acquirer, clock, log);
   }
@@ -149,12 +160,10 @@ export class Sweeper {
   private async work(p: Payment, report: SweepReport): Promise<void> {
     // Its claim may have lapsed while it waited in the batch, and another instance be working it now.
     // A database error here leaves the claim to lapse on its own, like a failed recording.
-    const ours = await renewClaim((fn) => this.writes.write(fn), p.id, this.clock.now().getTime(), this.opts).catch(
-      (err) => {
-        this.log.warn('sweeper could not renew a claim', { paymentId: p.id, err: String(err) });
-        return false;
-      },
-    );
+    const ours = await this.writes.renewClaim(p.id, this.clock.now().getTime()).catch((err) => {
+      this.log.warn('sweeper could not renew a claim', { paymentId: p.id, err: String(err) });
+      return false;
+    });
     if (!ours) {
       this.log.info('claim lapsed before the check; another instance has it or it was settled', { paymentId: p.id });
       return;
@@ -242,48 +251,52 @@ export class Sweeper {
     const delay = Math.max(nextCheckDelayMs(checks), v.backoffMs ?? 0);
     const overdue =
       p.status === 'unknown' && (v.suspense || now - (p.unknownSince ?? p.createdAt) >= this.opts.suspenseAfterMs);
-    return this.writes.write(async (m) => {
-      const set = [
-        `checks = ?`,
-        `next_check_at = ?`,
-        `claimed_by = NULL`,
-        `claim_until = NULL`,
-        `reason = ?`,
-        `updated_at = ?`,
-      ];
-      const params: (string | number)[] = [
-        checks,
-        now + (overdue || p.status === 'suspense' ? Math.max(delay, 3600_000) : delay),
-        v.reason.slice(0, 255),
-        now,
-      ];
-      if (v.reversalState) {
-        set.push('reversal_state = ?');
-        params.push(v.reversalState);
-      }
-      if (v.terminalReversal) {
-        set.push('terminal_reversal = ?');
-        params.push(v.terminalReversal);
-      }
-      if (overdue) set.push(`status = 'suspense'`);
-      const n = await exec(m, `UPDATE payment SET ${set.join(', ')} WHERE id = ? AND status = ?`, [
-        ...params,
-        p.id,
-        p.status,
-      ]);
-      if (n === 1 && overdue) {
-        await audit(m, {
-          actor: 'system:sweeper',
-          entity: 'payment',
-          entityId: p.id,
-          action: 'suspense',
-          before: { status: 'unknown' },
-          after: { status: 'suspense', reason: v.reason },
-          at: now,
-        });
-      }
-      return n === 1 && overdue;
-    });
+    return this.writes.write(
+      async (m) => {
+        const set = [
+          `checks = ?`,
+          `next_check_at = ?`,
+          `claimed_by = NULL`,
+          `claim_until = NULL`,
+          `reason = ?`,
+          `updated_at = ?`,
+        ];
+        const params: (string | number)[] = [
+          checks,
+          now + (overdue || p.status === 'suspense' ? Math.max(delay, 3600_000) : delay),
+          v.reason.slice(0, 255),
+          now,
+        ];
+        if (v.reversalState) {
+          set.push('reversal_state = ?');
+          params.push(v.reversalState);
+        }
+        if (v.terminalReversal) {
+          set.push('terminal_reversal = ?');
+          params.push(v.terminalReversal);
+        }
+        if (overdue) set.push(`status = 'suspense'`);
+        const n = await exec(m, `UPDATE payment SET ${set.join(', ')} WHERE id = ? AND status = ?`, [
+          ...params,
+          p.id,
+          p.status,
+        ]);
+        if (n === 1 && overdue) {
+          await audit(m, {
+            actor: 'system:sweeper',
+            entity: 'payment',
+            entityId: p.id,
+            action: 'suspense',
+            before: { status: 'unknown' },
+            after: { status: 'suspense', reason: v.reason },
+            at: now,
+          });
+        }
+        return n === 1 && overdue;
+        // A guarded UPDATE and an audit row: it fails only with the database, never with a refusal.
+      },
+      { refusable: false },
+    );
   }
 }
 
