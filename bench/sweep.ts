@@ -168,7 +168,12 @@ async function main(): Promise<void> {
         systemClock,
       ),
     });
-    const config = { ...configFromEnv({}), databaseUrl: bdb.url, reversalGraceSeconds: 0, instanceId: 'bench' };
+    const config = {
+      ...configFromEnv({ SWEEP_CONCURRENCY: process.env.SWEEP_CONCURRENCY }),
+      databaseUrl: bdb.url,
+      reversalGraceSeconds: 0,
+      instanceId: 'bench',
+    };
     const app = await createApp({ config, db, acquirer, log: silentLogger, schedule: false });
     const rssBefore = ownPeakRssMb();
     const started = Date.now();
@@ -195,7 +200,7 @@ async function main(): Promise<void> {
     );
     const toLast = (Number(last[0]?.t) - started) / 1000;
     console.log(
-      `resolved ${fmt(resolved)} of ${fmt(N)}: the last one ${toLast.toFixed(1)} s after the start, ${fmt(resolved / toLast)} resolutions/s`,
+      `sweeper concurrency ${config.sweepConcurrency} (SWEEP_CONCURRENCY); resolved ${fmt(resolved)} of ${fmt(N)}: the last one ${toLast.toFixed(1)} s after the start, ${fmt(resolved / toLast)} resolutions/s`,
     );
     console.log(
       `the sweep loop ran ${seconds.toFixed(1)} s over ${sweeps} sweeps until nothing was due: ${fmt(resolved / seconds)} resolutions/s, ` +
