@@ -106,7 +106,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       reversalGraceMs: config.reversalGraceSeconds * 1000,
       claimMs: 5 * 60_000,
       batchSize: 200,
-      concurrency: 16,
+      concurrency: config.sweepConcurrency,
     },
     leases,
   );

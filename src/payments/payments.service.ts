@@ -341,34 +341,47 @@ export class PaymentsService {
     note?: string,
     opts: { checked?: boolean } = {},
   ): Promise<void> {
-    await this.db.tx(async (m) => {
-      const now = this.clock.now().getTime();
-      const p = await this.paymentIn(m, paymentId);
-      const order = await this.orders.lockOrder(m, p.orderId);
-      // An approval leaves no stale reason from the time it was unknown.
-      const set: Record<string, string | number | null> = {
-        finished_at: now,
-        next_check_at: null,
-        claimed_by: null,
-        claim_until: null,
-        reason: null,
-      };
-      if (opts.checked) set.checks = p.checks + 1;
-      for (const k of CARD_TERMINAL_FACTS) if (facts[k] != null) set[COLUMN[k]] = facts[k]!;
-      if (note !== undefined) Object.assign(set, { resolution_note: note, resolved_by: actor });
-      await movePayment(m, paymentId, p.status, 'approved', now, set);
-      await audit(m, {
-        actor,
-        entity: 'payment',
-        entityId: paymentId,
-        action: note !== undefined ? 'resolve' : 'approve',
-        before: { status: p.status },
-        after: { status: 'approved', note, ...facts },
-        at: now,
-      });
-      await this.applyApproval(m, order, p, actor, now);
-    });
+    await this.db.tx((m) => this.settleApprovedIn(m, paymentId, facts, actor, note, opts));
     this.notify(paymentId);
+  }
+
+  /**
+   * `settleApproved`'s unit of work inside a transaction the caller owns (the sweeper writes many
+   * verdicts in one); the caller calls `changed(paymentId)` once it has committed.
+   */
+  async settleApprovedIn(
+    m: EntityManager,
+    paymentId: string,
+    facts: ApprovalFacts,
+    actor: string,
+    note?: string,
+    opts: { checked?: boolean } = {},
+  ): Promise<void> {
+    const now = this.clock.now().getTime();
+    const p = await this.paymentIn(m, paymentId);
+    const order = await this.orders.lockOrder(m, p.orderId);
+    // An approval leaves no stale reason from the time it was unknown.
+    const set: Record<string, string | number | null> = {
+      finished_at: now,
+      next_check_at: null,
+      claimed_by: null,
+      claim_until: null,
+      reason: null,
+    };
+    if (opts.checked) set.checks = p.checks + 1;
+    for (const k of CARD_TERMINAL_FACTS) if (facts[k] != null) set[COLUMN[k]] = facts[k]!;
+    if (note !== undefined) Object.assign(set, { resolution_note: note, resolved_by: actor });
+    await movePayment(m, paymentId, p.status, 'approved', now, set);
+    await audit(m, {
+      actor,
+      entity: 'payment',
+      entityId: paymentId,
+      action: note !== undefined ? 'resolve' : 'approve',
+      before: { status: p.status },
+      after: { status: 'approved', note, ...facts },
+      at: now,
+    });
+    await this.applyApproval(m, order, p, actor, now);
   }
 
   /** A confirmed failure: declined, not executed, or reversed. The order keeps its reservation for another try. */
@@ -380,33 +393,44 @@ export class PaymentsService {
     note?: string,
     opts: { checked?: boolean; terminalReversal?: TerminalReversal } = {},
   ): Promise<void> {
-    await this.db.tx(async (m) => {
-      const now = this.clock.now().getTime();
-      const p = await this.paymentIn(m, paymentId);
-      const set: Record<string, string | number | null> = {
-        finished_at: now,
-        next_check_at: null,
-        claimed_by: null,
-        claim_until: null,
-        reason: info.reason.slice(0, 255),
-      };
-      if (opts.checked) set.checks = p.checks + 1;
-      if (opts.terminalReversal) set.terminal_reversal = opts.terminalReversal;
-      if (info.rc != null) set.rc = info.rc;
-      if (info.rm != null) set.rm = info.rm.slice(0, 128);
-      if (note !== undefined) Object.assign(set, { resolution_note: note, resolved_by: actor });
-      await movePayment(m, paymentId, p.status, to, now, set);
-      await audit(m, {
-        actor,
-        entity: 'payment',
-        entityId: paymentId,
-        action: note !== undefined ? 'resolve' : to,
-        before: { status: p.status },
-        after: { status: to, ...info, note },
-        at: now,
-      });
-    });
+    await this.db.tx((m) => this.settleFailedIn(m, paymentId, to, info, actor, note, opts));
     this.notify(paymentId);
+  }
+
+  /** `settleFailed`'s unit of work inside a transaction the caller owns; the caller calls `changed(paymentId)` after the commit. */
+  async settleFailedIn(
+    m: EntityManager,
+    paymentId: string,
+    to: 'declined' | 'reversed',
+    info: { rc?: string | null; rm?: string | null; reason: string },
+    actor: string,
+    note?: string,
+    opts: { checked?: boolean; terminalReversal?: TerminalReversal } = {},
+  ): Promise<void> {
+    const now = this.clock.now().getTime();
+    const p = await this.paymentIn(m, paymentId);
+    const set: Record<string, string | number | null> = {
+      finished_at: now,
+      next_check_at: null,
+      claimed_by: null,
+      claim_until: null,
+      reason: info.reason.slice(0, 255),
+    };
+    if (opts.checked) set.checks = p.checks + 1;
+    if (opts.terminalReversal) set.terminal_reversal = opts.terminalReversal;
+    if (info.rc != null) set.rc = info.rc;
+    if (info.rm != null) set.rm = info.rm.slice(0, 128);
+    if (note !== undefined) Object.assign(set, { resolution_note: note, resolved_by: actor });
+    await movePayment(m, paymentId, p.status, to, now, set);
+    await audit(m, {
+      actor,
+      entity: 'payment',
+      entityId: paymentId,
+      action: note !== undefined ? 'resolve' : to,
+      before: { status: p.status },
+      after: { status: to, ...info, note },
+      at: now,
+    });
   }
 
   /** No confirmed outcome: the stock stays held and the sweeper takes over. */
@@ -773,6 +797,11 @@ export class PaymentsService {
     return () => {
       this.changes.off(id, fn);
     };
+  }
+
+  /** Wakes whoever waits on this payment (long polls); for units of work committed outside this service. */
+  changed(id: string): void {
+    this.notify(id);
   }
 
   private notify(id: string): void {
