@@ -175,8 +175,14 @@ export async function batchStats(
         })
         .on('error', reject);
     });
-    const pid = /pos_process_info\{pid="(\d+)"\}/.exec(text)?.[1];
-    if (pid) seen.set(pid, text);
+    const pids = [...text.matchAll(/pos_process_info\{pid="(\d+)"\}/g)].map((m) => m[1]);
+    if (pids.length > 1) {
+      // `serve --workers N` answers one scrape for the whole cluster (prom-client's aggregation): that one is all.
+      seen.clear();
+      seen.set(pids.join(','), text);
+      break;
+    }
+    if (pids[0]) seen.set(pids[0], text);
   }
   const out = new Map<string, { batches: number; requests: number; fallbacks: number }>();
   for (const text of seen.values()) {

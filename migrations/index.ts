@@ -6,6 +6,7 @@ import { Api1764000000400 } from './1764000000400-Api';
 import { Reconciliation1764000000500 } from './1764000000500-Reconciliation';
 import { Returns1764000000600 } from './1764000000600-Returns';
 import { Lane1764000000700 } from './1764000000700-Lane';
+import { ReconCovering1764000000800 } from './1764000000800-ReconCovering';
 
 /** Every migration, in order. Listed explicitly so the same list runs under ts-jest, ts-node and dist. */
 export const migrations = [
@@ -17,4 +18,5 @@ export const migrations = [
   Reconciliation1764000000500,
   Returns1764000000600,
   Lane1764000000700,
+  ReconCovering1764000000800,
 ];

@@ -106,7 +106,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       reversalGraceMs: config.reversalGraceSeconds * 1000,
       claimMs: 5 * 60_000,
       batchSize: 200,
-      concurrency: 16,
+      concurrency: config.sweepConcurrency,
     },
     leases,
   );
@@ -153,6 +153,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     const g = metrics.gauge(
       'pos_payments_held',
       'Card attempts whose outcome is not confirmed (disputed: waiting for a person), by status',
+      { aggregator: 'max' }, // read from the one database: every worker sees the same count
     );
     for (const s of ['pending', 'unknown', 'suspense', 'disputed'])
       g.set({ status: s }, Number(counts.find((c) => c.status === s)?.n ?? 0));

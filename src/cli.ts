@@ -13,6 +13,7 @@ import { buildAdapters } from './adapters';
 import { AuthService } from './auth/auth.service';
 import { systemClock } from './shared/clock';
 import { laneOptionsFromEnv } from './lane';
+import { clusterMetricsPrimary } from './http/metrics';
 
 const USAGE = `usage: pos <command>
   serve [--embedded] [--workers N]   the service, configured by the environment; N processes share the port and the database
@@ -140,6 +141,8 @@ async function serveCluster(n: number): Promise<void> {
     process.stderr.write(`worker ${w.process.pid} exited (${signal ?? code}); starting another\n`);
     fork();
   });
+  // One scrape of /metrics (whichever worker takes it) shows every worker's counts.
+  clusterMetricsPrimary();
   for (let i = 0; i < n; i++) fork();
   const stop = () => {
     stopping = true;
@@ -170,6 +173,7 @@ async function serve(embedded: boolean, opts: { worker?: boolean } = {}): Promis
     printers: adapters.printers,
     lane: laneOptionsFromEnv(),
   });
+  if (opts.worker) app.metrics.joinCluster();
   const { url } = await app.listen(config.port, config.host);
   if (opts.worker) {
     process.send?.({ listening: url });

@@ -6,7 +6,7 @@
  */
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo, Socket } from 'node:net';
-import { X509Certificate } from 'node:crypto';
+import { KeyObject, X509Certificate } from 'node:crypto';
 import { chinaTimestamp } from '../shared/clock';
 import { SimBankPort } from './sim-bank';
 import { MemorySimBank } from './bank-memory';
@@ -36,7 +36,10 @@ export class AcquirerSimulator {
   readonly chain: TestChain;
   private foreign: TestChain | null = null;
   private readonly faults = new Map<string, { fault: AcquirerFault; remaining: number; on: FaultTarget }>();
-  private readonly merchantKey: X509Certificate | null;
+  /** The merchant's public key (parsed once), when requests must be signed. */
+  private readonly merchantKey: KeyObject | null;
+  /** Each chain's signing certificate serial in decimal, worked out once (it signs every answer). */
+  private readonly certIds = new WeakMap<TestChain, string>();
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   readonly counts = { queries: 0, reversals: 0 };
@@ -47,7 +50,7 @@ export class AcquirerSimulator {
   constructor(private readonly opts: AcquirerSimulatorOptions = {}) {
     this.bank = opts.bank ?? new MemorySimBank();
     this.chain = opts.chain ?? generateTestChain();
-    this.merchantKey = opts.merchantCertPem ? new X509Certificate(opts.merchantCertPem) : null;
+    this.merchantKey = opts.merchantCertPem ? new X509Certificate(opts.merchantCertPem).publicKey : null;
   }
 
   /** `count` answers with the fault (default: until cleared), to queries unless `on` says otherwise. */
@@ -134,7 +137,7 @@ export class AcquirerSimulator {
           url,
           body,
           formDecode,
-          (f) => !this.merchantKey || verifyFieldsSignature(f, this.merchantKey.publicKey),
+          (f) => !this.merchantKey || verifyFieldsSignature(f, this.merchantKey),
           () => this.opts.now?.() ?? new Date(),
         )
       )
@@ -165,7 +168,7 @@ export class AcquirerSimulator {
       orderId,
       txnTime: req.txnTime ?? '',
     };
-    if (this.merchantKey && !verifyFieldsSignature(req, this.merchantKey.publicKey)) {
+    if (this.merchantKey && !verifyFieldsSignature(req, this.merchantKey)) {
       return this.answer(res, { ...echo, respCode: '11', respMsg: '验证签名失败' }, null);
     }
     const fault = this.takeFault(orderId, kind);
@@ -235,7 +238,11 @@ export class AcquirerSimulator {
   private answer(res: ServerResponse, fields: AcpFields, fault: AcquirerFault | null): void {
     let chain = this.chain;
     if (fault === 'foreign') chain = this.foreign ??= generateTestChain('Foreign');
-    const certId = serialToDecimal(new X509Certificate(chain.signCertPem).serialNumber);
+    let certId = this.certIds.get(chain);
+    if (certId === undefined) {
+      certId = serialToDecimal(new X509Certificate(chain.signCertPem).serialNumber);
+      this.certIds.set(chain, certId);
+    }
     const signed = signFields({ ...fields, signPubKeyCert: chain.signCertPem }, { privateKey: chain.signKey, certId });
     if (fault === 'badsig') signed.respMsg = `${signed.respMsg ?? ''} (tampered)`;
     res.writeHead(200, { 'content-type': 'application/x-www-form-urlencoded; charset=UTF-8' });

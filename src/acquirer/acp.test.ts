@@ -93,6 +93,30 @@ describe('response certificate checks', () => {
     });
   });
 
+  it('remembers a checked certificate but still checks its dates on every answer, and checks any other certificate afresh', () => {
+    const chain = generateTestChain('Cached');
+    const clock = new ManualClock(new Date());
+    const v = new ResponseVerifier({ rootPem: chain.rootPem, middlePem: chain.middlePem, testMode: true }, clock);
+    const answer = (c: { signCertPem: string; signKey: typeof chain.signKey }) =>
+      signFields(
+        { respCode: '00', orderId: 'X', signPubKeyCert: c.signCertPem },
+        { privateKey: c.signKey, certId: '1' },
+      );
+    expect(v.verify(answer(chain))).toEqual({ ok: true });
+    expect(v.verify(answer(chain))).toEqual({ ok: true });
+    // Same root and intermediate names, same serials, other keys: not the certificate that was checked.
+    expect(v.verify(answer(generateTestChain('Cached')))).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/chain/),
+    });
+    expect(v.verify({ ...answer(chain), orderId: 'Y' })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/signature/),
+    });
+    clock.set(new Date(Date.now() + 40 * 365 * 86400_000));
+    expect(v.verify(answer(chain))).toMatchObject({ ok: false, reason: expect.stringMatching(/outside its validity/) });
+  });
+
   it('refuses a certificate from another root', () => {
     const other = generateTestChain('Other');
     const v = new ResponseVerifier(anchors, new ManualClock(new Date('2019-06-01T00:00:00Z'))).checkCertificate(

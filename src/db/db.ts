@@ -23,6 +23,8 @@ function isRetryable(err: unknown): boolean {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The pooled MySQL connections whose session is already READ COMMITTED (see Db.readCommittedTx). */
+const readCommittedSessions = new WeakSet<object>();
 
 /**
  * The one way to touch the database. `tx` runs a whole unit of work in a transaction, retried as a
@@ -66,12 +68,39 @@ export class Db {
     if (this.kind === 'sqlite') return this.mutex.run(() => this.ds.transaction(fn));
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.ds.transaction('READ COMMITTED', fn);
+        return await this.readCommittedTx(fn);
       } catch (err) {
         // Galera certification failures come in bursts while another node works the same rows: more tries, longer waits.
         if (!isRetryable(err) || attempt >= (this.galera ? 16 : 8)) throw err;
         await sleep(Math.random() * (this.galera ? Math.min(10 * attempt, 100) : 5 * attempt));
       }
+    }
+  }
+
+  /**
+   * What `ds.transaction('READ COMMITTED', fn)` does, less one round trip: TypeORM sends `SET
+   * TRANSACTION ISOLATION LEVEL` before every `START TRANSACTION`; here each pooled connection is put
+   * in READ COMMITTED for its session once, the first time a transaction runs on it.
+   */
+  private async readCommittedTx<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
+    const qr = this.ds.createQueryRunner();
+    try {
+      const conn = (await qr.connect()) as object;
+      if (!readCommittedSessions.has(conn)) {
+        await qr.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+        readCommittedSessions.add(conn);
+      }
+      await qr.startTransaction();
+      try {
+        const result = await fn(qr.manager);
+        await qr.commitTransaction();
+        return result;
+      } catch (err) {
+        if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      await qr.release();
     }
   }
 

@@ -110,9 +110,12 @@ export function checkLane(req: Request, lane: string): void {
 /** A cashier key bound to a lane may only act on that lane's orders (cancel, tender, extend). */
 export function checkOrderLane(req: Request, orderLane: string): void {
   const bound = req.principal?.lane;
-  if (bound && bound !== orderLane)
-    throw new DomainError(403, 'wrong_lane', `this key is for lane ${bound}; the order is on lane ${orderLane}`);
+  if (bound && bound !== orderLane) throw wrongLane(bound, orderLane);
 }
+
+/** The refusal of a lane-bound key acting on another lane's order (also decided under the order's lock: cash tenders). */
+export const wrongLane = (bound: string, orderLane: string): DomainError =>
+  new DomainError(403, 'wrong_lane', `this key is for lane ${bound}; the order is on lane ${orderLane}`);
 
 /** Lanes an order may be rung up on: those with a terminal and the cash-only lanes of POS_LANES. */
 export type LaneDirectory = (lane: string) => boolean;

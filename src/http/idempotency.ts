@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
+import type { EntityManager } from 'typeorm';
 import { Db, exec } from '../db/db';
 import { isDuplicateKey } from '../db/errors';
 import { IdempotencyRecord } from '../idempotency/idempotency.entity';
@@ -7,6 +8,72 @@ import { DomainError } from '../shared/errors';
 
 /** How long a claimed key belongs to the request that claimed it. Longer than any request runs (card tenders answer 202 at once). */
 export const IDEMPOTENCY_LEASE_MS = 30_000;
+
+/**
+ * The claim a keyed request holds, and where its answer goes when the route lets the work's own
+ * transaction write it (answerSlot): the order and its stored answer then commit together or not at
+ * all, so a request that dies after its commit leaves an answer to replay, never work to redo.
+ */
+export interface AnswerSlot {
+  principal: string;
+  key: string;
+  /** `created_at` of this request's lease: the answer is written only while the request still holds it. */
+  claimedAt: number;
+  /** The status the route answers with when the work succeeds. */
+  status: number;
+  /** The answer written by the last transaction that tried (it may have rolled back). */
+  staged: string | null;
+  /** The answer committed with the work: sent as is, and what a retry replays. */
+  stored: string | null;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    idempotency?: AnswerSlot;
+  }
+}
+
+/**
+ * The request's answer slot when it carries an Idempotency-Key (else undefined): a service that gets
+ * one writes the answer with storeAnswers inside the transaction that does the work, and calls
+ * answerCommitted once that transaction has committed.
+ */
+export function answerSlot(req: Request, status: number): AnswerSlot | undefined {
+  if (!req.idempotency) return undefined;
+  req.idempotency.status = status;
+  return req.idempotency;
+}
+
+/** After the transaction that ran storeAnswers for `slot` committed: the route's answer is the stored one. */
+export function answerCommitted(slot: AnswerSlot | undefined): void {
+  if (slot && slot.staged !== null) slot.stored = slot.staged;
+}
+
+/**
+ * Writes the answers (status and body) of keyed requests inside the caller's transaction, in one
+ * statement per 200 keys. Each key must still be this request's lease; if one was taken over (the
+ * request outlived IDEMPOTENCY_LEASE_MS and a retry runs it now) this throws 409 in progress and the
+ * transaction, with the work, rolls back. A batch that throws is retried one request at a time
+ * (db/batch.ts), so only the request that lost its key is refused.
+ */
+export async function storeAnswers(m: EntityManager, answers: { slot: AnswerSlot; body: unknown }[]): Promise<void> {
+  for (let i = 0; i < answers.length; i += 200) {
+    const chunk = answers.slice(i, i + 200);
+    for (const a of chunk) a.slot.staged = JSON.stringify(a.body);
+    const when = chunk.map(() => 'WHEN principal = ? AND idem_key = ? THEN ?').join(' ');
+    const n = await exec(
+      m,
+      `UPDATE idempotency_key SET status_code = CASE ${when} END, response_json = CASE ${when} END
+        WHERE status_code = 0 AND (${chunk.map(() => '(principal = ? AND idem_key = ? AND created_at = ?)').join(' OR ')})`,
+      [
+        ...chunk.flatMap((a) => [a.slot.principal, a.slot.key, a.slot.status]),
+        ...chunk.flatMap((a) => [a.slot.principal, a.slot.key, a.slot.staged]),
+        ...chunk.flatMap((a) => [a.slot.principal, a.slot.key, a.slot.claimedAt]),
+      ],
+    );
+    if (n !== chunk.length) throw inProgress();
+  }
+}
 
 const inProgress = () =>
   new DomainError(
@@ -22,6 +89,11 @@ const inProgress = () =>
  * taken): a request that died without answering (a crash, a kill -9) leaves its key in progress, and a
  * retry after the lease takes the key over and runs the request again — the work it did not commit is
  * gone with it, so running again is what the client asked for. A key is never "in progress" forever.
+ *
+ * Order creation and cash tenders write their answer in the transaction of the work (answerSlot,
+ * storeAnswers): a request that died after that commit is replayed, not re-run. Other routes record
+ * their answer just after the work, as before. Every write here is conditional on the request still
+ * holding its lease, so a request that lost its key to a retry never overwrites the retry's claim.
  */
 export function idempotency(db: Db, opts: { leaseMs?: number; now?: () => number } = {}): RequestHandler {
   const leaseMs = opts.leaseMs ?? IDEMPOTENCY_LEASE_MS;
@@ -35,6 +107,7 @@ export function idempotency(db: Db, opts: { leaseMs?: number; now?: () => number
     const requestHash = createHash('sha256')
       .update(`${req.method} ${req.originalUrl}\n${JSON.stringify(req.body ?? null)}`)
       .digest('hex');
+    let claimedAt = now();
     try {
       await db.tx((m) =>
         m.insert(IdempotencyRecord, {
@@ -43,7 +116,7 @@ export function idempotency(db: Db, opts: { leaseMs?: number; now?: () => number
           requestHash,
           statusCode: 0,
           responseJson: null,
-          createdAt: now(),
+          createdAt: claimedAt,
         }),
       );
     } catch (err) {
@@ -71,20 +144,28 @@ export function idempotency(db: Db, opts: { leaseMs?: number; now?: () => number
         ),
       );
       if (taken !== 1) throw inProgress();
+      claimedAt = t;
     }
+    const slot: AnswerSlot = { principal, key, claimedAt, status: 0, staged: null, stored: null };
+    req.idempotency = slot;
     const json = res.json.bind(res);
     res.json = (body: unknown) => {
+      // Committed with the work: the answer is already the record, byte for byte.
+      if (slot.stored !== null) return res.status(slot.status).type('application/json').send(slot.stored);
       const status = res.statusCode;
       const text = JSON.stringify(body);
+      const mine = 'principal = ? AND idem_key = ? AND status_code = 0 AND created_at = ?';
       const settle =
         status >= 500
-          ? db.tx((m) => exec(m, 'DELETE FROM idempotency_key WHERE principal = ? AND idem_key = ?', [principal, key]))
+          ? db.tx((m) => exec(m, `DELETE FROM idempotency_key WHERE ${mine}`, [principal, key, claimedAt]))
           : db.tx((m) =>
-              exec(
-                m,
-                'UPDATE idempotency_key SET status_code = ?, response_json = ? WHERE principal = ? AND idem_key = ?',
-                [status, text, principal, key],
-              ),
+              exec(m, `UPDATE idempotency_key SET status_code = ?, response_json = ? WHERE ${mine}`, [
+                status,
+                text,
+                principal,
+                key,
+                claimedAt,
+              ]),
             );
       // The answer waits for the record, so a retry after this answer always finds it.
       settle.then(

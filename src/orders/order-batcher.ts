@@ -6,6 +6,7 @@
 import { EntityManager } from 'typeorm';
 import { Db, exec, placeholders, rows } from '../db/db';
 import { Batcher, Outcome, multiRowInsert } from '../db/batch';
+import { AnswerSlot, storeAnswers } from '../http/idempotency';
 import { DomainError, conflict, unprocessable } from '../shared/errors';
 import { Coupon } from '../coupons/coupon.entity';
 import { CouponDiscount, priceCoupon } from '../coupons/coupons.service';
@@ -19,6 +20,8 @@ import type { NewOrder, OrderView } from './orders.service';
 export interface PendingOrder {
   input: NewOrder;
   actor: string;
+  /** The request's Idempotency-Key answer, written in the batch's transaction with the order. */
+  answer?: AnswerSlot;
 }
 
 export interface BatchSettings {
@@ -232,6 +235,7 @@ export function orderBatcher(deps: {
     });
 
     const outcomes: Outcome<OrderView>[] = [];
+    const answers: { slot: AnswerSlot; body: OrderView }[] = [];
     const accepted: HoldRequest[] = [];
     const orderRows: unknown[][] = [];
     const lineRows: unknown[][] = [];
@@ -331,7 +335,9 @@ export function orderBatcher(deps: {
           now,
         ]);
       }
-      outcomes.push({ ok: true, value: deps.toView(order, lines) });
+      const view = deps.toView(order, lines);
+      if (p.answer) answers.push({ slot: p.answer, body: view });
+      outcomes.push({ ok: true, value: view });
     });
     const totals = new Map<string, number>();
     for (const r of accepted) for (const l of r.lines) totals.set(l.sku, (totals.get(l.sku) ?? 0) + l.qty);
@@ -339,6 +345,8 @@ export function orderBatcher(deps: {
     for (const q of multiRowInsert('orders', ORDER_COLUMNS, orderRows)) await exec(m, q.sql, q.params);
     for (const q of multiRowInsert('order_line', LINE_COLUMNS, lineRows)) await exec(m, q.sql, q.params);
     for (const q of multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows)) await exec(m, q.sql, q.params);
+    // The keyed requests' answers commit with their orders: a retry after a crash replays, never re-runs.
+    await storeAnswers(m, answers);
     // One guarded UPDATE per coupon with the batch's uses, then one per SKU: the WHEREs stay the guards.
     for (const [code, uses] of [...usesTaken].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
       const n = await exec(

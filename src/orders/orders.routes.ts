@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow, checkLane, checkOrderLane, LaneDirectory } from '../http/auth';
+import { answerSlot } from '../http/idempotency';
 import {
   couponCode,
   fen,
@@ -44,6 +45,10 @@ export function ordersRoutes(orders: OrdersService, knownLane: LaneDirectory = (
   // (cancel, tenders, and whatever a capability adds) is checked here, before the route runs.
   r.post('/orders/:id/{*rest}', async (req, _res, next) => {
     if (!req.principal?.lane) return next();
+    // A cash tender checks the order's lane itself, under the lock it takes on the order anyway (one read
+    // fewer per checkout): payments.routes passes the key's lane to the tender.
+    if (req.params.rest?.join('/') === 'payments' && (req.body as { method?: unknown } | undefined)?.method === 'cash')
+      return next();
     const id = pathParam('orderId', uuidParam, req.params.id);
     const lane = await orders.laneOf(id);
     if (lane !== null) checkOrderLane(req, lane);
@@ -67,7 +72,7 @@ export function ordersRoutes(orders: OrdersService, knownLane: LaneDirectory = (
         lane: body.lane,
       });
     }
-    res.status(201).json(await orders.create(body, actorOf(req)));
+    res.status(201).json(await orders.create(body, actorOf(req), answerSlot(req, 201)));
   });
 
   r.get('/orders', allow('cashier', 'backoffice'), async (req, res) => {

@@ -15,6 +15,7 @@ import { moveOrder } from './order-state';
 import { CouponDiscount, CouponsService } from '../coupons/coupons.service';
 import { roundDownToJiao } from '../coupons/split';
 import { Batcher } from '../db/batch';
+import { AnswerSlot, answerCommitted, storeAnswers } from '../http/idempotency';
 import { BatchObserver, BatchSettings, PendingOrder, batchSettingsFromEnv, orderBatcher } from './order-batcher';
 
 export interface NewOrder {
@@ -109,7 +110,7 @@ export class OrdersService {
           toView,
           maxOrderFen: MAX_ORDER_FEN,
           now: () => this.clock.now().getTime(),
-          applyOne: (p) => this.db.tx((m) => this.createIn(m, p.input, p.actor)),
+          applyOne: (p) => this.createOne(p.input, p.actor, p.answer),
           observe: (info) => this.batchObserver?.(info),
         })
       : null;
@@ -129,8 +130,11 @@ export class OrdersService {
     this.refunder = r;
   }
 
-  /** Rings up an order: prices the lines and reserves all of them, or nothing (409 insufficient_stock). */
-  async create(input: NewOrder, actor: string): Promise<OrderView> {
+  /**
+   * Rings up an order: prices the lines and reserves all of them, or nothing (409 insufficient_stock).
+   * With `answer` (the request's Idempotency-Key), the answer is stored in the order's own transaction.
+   */
+  async create(input: NewOrder, actor: string, answer?: AnswerSlot): Promise<OrderView> {
     const seen = new Set<string>();
     for (const l of input.lines) {
       if (seen.has(l.sku))
@@ -142,8 +146,20 @@ export class OrdersService {
       seen.add(l.sku);
     }
     // Batched: gathered with concurrent orders into one transaction, answered after its commit.
-    if (this.batcher) return this.batcher.submit({ input, actor });
-    return this.db.tx((m) => this.createIn(m, input, actor));
+    const view = this.batcher
+      ? await this.batcher.submit({ input, actor, answer })
+      : await this.createOne(input, actor, answer);
+    answerCommitted(answer);
+    return view;
+  }
+
+  /** One order in its own transaction, with its stored answer when keyed (also the batch's fallback). */
+  private createOne(input: NewOrder, actor: string, answer?: AnswerSlot): Promise<OrderView> {
+    return this.db.tx(async (m) => {
+      const view = await this.createIn(m, input, actor);
+      if (answer) await storeAnswers(m, [{ slot: answer, body: view }]);
+      return view;
+    });
   }
 
   async createIn(m: EntityManager, input: NewOrder, actor: string): Promise<OrderView> {

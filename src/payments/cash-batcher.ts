@@ -8,6 +8,8 @@
 import { EntityManager } from 'typeorm';
 import { Db, exec, placeholders, rows } from '../db/db';
 import { Batcher, Outcome, multiRowInsert } from '../db/batch';
+import { AnswerSlot, storeAnswers } from '../http/idempotency';
+import { wrongLane } from '../http/auth';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
 import { newId } from '../shared/ids';
 import { BatchGuardError, SaleLine, applySales } from '../inventory/reservation-batcher';
@@ -23,6 +25,10 @@ export interface CashTender {
   orderId: string;
   input: TenderInput;
   actor: string;
+  /** The request's Idempotency-Key answer, written in the batch's transaction with the payment. */
+  answer?: AnswerSlot;
+  /** A lane-bound key's lane: the order must be on it. */
+  boundLane?: string;
 }
 
 const LIVE_SQL = LIVE_PAYMENT_STATUSES.map((s) => `'${s}'`).join(', ');
@@ -164,6 +170,7 @@ async function applyCash(
   );
 
   const outcomes: Outcome<PaymentView>[] = [];
+  const answers: { slot: AnswerSlot; body: PaymentView }[] = [];
   const payments: Payment[] = [];
   const auditRows: unknown[][] = [];
   const nowPaid: string[] = [];
@@ -172,6 +179,10 @@ async function applyCash(
     const refuse = (error: DomainError) => outcomes.push({ ok: false, error });
     if (!o) {
       refuse(notFound('order', t.orderId));
+      continue;
+    }
+    if (t.boundLane && o.row.lane !== t.boundLane) {
+      refuse(wrongLane(t.boundLane, o.row.lane));
       continue;
     }
     if (o.status !== 'reserved') {
@@ -241,7 +252,9 @@ async function applyCash(
         now,
       ]);
     }
-    outcomes.push({ ok: true, value: toView(p) });
+    const view = toView(p);
+    if (t.answer) answers.push({ slot: t.answer, body: view });
+    outcomes.push({ ok: true, value: view });
   }
   if (payments.length === 0) return outcomes;
 
@@ -296,6 +309,8 @@ async function applyCash(
     for (const hook of hooks) await hook(m, order, now);
   }
   for (const q of multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows)) await exec(m, q.sql, q.params);
+  // The keyed tenders' answers commit with their payments: a retry after a crash replays, never re-runs.
+  await storeAnswers(m, answers);
 
   // Last: the stock rows are the contended ones.
   if (nowPaid.length) {

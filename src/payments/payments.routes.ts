@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow, checkLane } from '../http/auth';
+import { answerSlot } from '../http/idempotency';
 import { laneName, parse, positiveFen } from '../http/validate';
 import { PaymentsService } from './payments.service';
 import { PAYMENT_STATUSES, PaymentStatus, REFUND_STATES, RefundState } from './payment.entity';
@@ -60,7 +61,13 @@ export function paymentsRoutes(payments: PaymentsService): Router {
     const id = parse(uuid, req.params.id);
     const body = parse(tenderBody, req.body);
     checkLane(req, body.lane);
-    const p = await payments.tender(id, body, actorOf(req));
+    // A cash tender's answer is stored with the payment; its order's lane is checked under the order's lock.
+    const p = await payments.tender(
+      id,
+      body,
+      actorOf(req),
+      body.method === 'cash' ? { answer: answerSlot(req, 201), boundLane: req.principal?.lane ?? undefined } : {},
+    );
     res.status(p.method === 'card' ? 202 : 201).json(p);
   });
 

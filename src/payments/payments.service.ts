@@ -19,6 +19,16 @@ export type { Evidence, EvidenceItem } from './evidence';
 import { Batcher } from '../db/batch';
 import { BatchObserver, BatchSettings, batchSettingsFromEnv } from '../orders/order-batcher';
 import { CashTender, cashBatcher } from './cash-batcher';
+import { AnswerSlot, answerCommitted, storeAnswers } from '../http/idempotency';
+import { wrongLane } from '../http/auth';
+
+/** What a cash tender's request brings beside its body. */
+export interface CashOptions {
+  /** Its Idempotency-Key answer, stored in the payment's own transaction. */
+  answer?: AnswerSlot;
+  /** A lane-bound key's lane: the order must be on it (403 wrong_lane), checked under the order's lock. */
+  boundLane?: string;
+}
 
 export interface TenderInput {
   method: PaymentMethod;
@@ -166,7 +176,7 @@ export class PaymentsService {
           cashRounding: () => this.orders.cashRounding,
           now: () => this.clock.now().getTime(),
           toView: (p) => this.toView(p),
-          applyOne: (t) => this.tenderOne(t.orderId, t.input, t.actor),
+          applyOne: (t) => this.tenderOne(t.orderId, t.input, t.actor, t),
           observe: (info) => this.batchObserver?.(info),
         })
       : null;
@@ -191,13 +201,25 @@ export class PaymentsService {
     this.paidHooks.push(hook);
   }
 
-  async tender(orderId: string, input: TenderInput, actor: string): Promise<PaymentView> {
+  /** With `answer` (a cash tender's Idempotency-Key), the answer is stored in the payment's own transaction. */
+  async tender(orderId: string, input: TenderInput, actor: string, opts: CashOptions = {}): Promise<PaymentView> {
+    const cash = input.method === 'cash' ? opts : {};
+    const slot = cash.answer;
     // Cash is decided on the spot: batched with concurrent cash tenders, answered after their commit.
-    if (input.method === 'cash' && this.cash) return this.cash.submit({ orderId, input, actor });
-    return this.tenderOne(orderId, input, actor);
+    const view =
+      input.method === 'cash' && this.cash
+        ? await this.cash.submit({ orderId, input, actor, answer: slot, boundLane: cash.boundLane })
+        : await this.tenderOne(orderId, input, actor, cash);
+    answerCommitted(slot);
+    return view;
   }
 
-  private async tenderOne(orderId: string, input: TenderInput, actor: string): Promise<PaymentView> {
+  private async tenderOne(
+    orderId: string,
+    input: TenderInput,
+    actor: string,
+    { answer, boundLane }: CashOptions = {},
+  ): Promise<PaymentView> {
     if (input.method === 'card') {
       if (!this.cardDriver?.hasLane(input.lane))
         throw unprocessable('unknown_lane', `no card terminal is configured on lane ${input.lane}`, {
@@ -218,6 +240,7 @@ export class PaymentsService {
     const payment = await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       const order = await this.orders.lockOrder(m, orderId);
+      if (boundLane && order.lane !== boundLane) throw wrongLane(boundLane, order.lane);
       if (order.status !== 'reserved')
         throw conflict('order_not_payable', `order ${orderId} is ${order.status}`, { status: order.status });
       const live = await m.find(Payment, { where: { orderId, status: In(LIVE_PAYMENT_STATUSES as PaymentStatus[]) } });
@@ -277,11 +300,15 @@ export class PaymentsService {
         at: now,
       });
       if (p.status === 'approved') await this.applyApproval(m, order, p, actor, now);
-      return p;
+      if (!answer) return { p, view: null };
+      // The answer as a read after the commit would give it, stored with the payment.
+      const view = this.toView(await this.paymentIn(m, p.id));
+      await storeAnswers(m, [{ slot: answer, body: view }]);
+      return { p, view };
     });
-    if (payment.method === 'card') this.cardDriver!.start(payment);
-    this.notify(payment.id);
-    return this.view(payment.id);
+    if (payment.p.method === 'card') this.cardDriver!.start(payment.p);
+    this.notify(payment.p.id);
+    return payment.view ?? this.view(payment.p.id);
   }
 
   /** The terminal ACKed the request: from now on silence means `unknown`, and Q0 `N` is not a failure. */
@@ -314,34 +341,47 @@ export class PaymentsService {
     note?: string,
     opts: { checked?: boolean } = {},
   ): Promise<void> {
-    await this.db.tx(async (m) => {
-      const now = this.clock.now().getTime();
-      const p = await this.paymentIn(m, paymentId);
-      const order = await this.orders.lockOrder(m, p.orderId);
-      // An approval leaves no stale reason from the time it was unknown.
-      const set: Record<string, string | number | null> = {
-        finished_at: now,
-        next_check_at: null,
-        claimed_by: null,
-        claim_until: null,
-        reason: null,
-      };
-      if (opts.checked) set.checks = p.checks + 1;
-      for (const k of CARD_TERMINAL_FACTS) if (facts[k] != null) set[COLUMN[k]] = facts[k]!;
-      if (note !== undefined) Object.assign(set, { resolution_note: note, resolved_by: actor });
-      await movePayment(m, paymentId, p.status, 'approved', now, set);
-      await audit(m, {
-        actor,
-        entity: 'payment',
-        entityId: paymentId,
-        action: note !== undefined ? 'resolve' : 'approve',
-        before: { status: p.status },
-        after: { status: 'approved', note, ...facts },
-        at: now,
-      });
-      await this.applyApproval(m, order, p, actor, now);
-    });
+    await this.db.tx((m) => this.settleApprovedIn(m, paymentId, facts, actor, note, opts));
     this.notify(paymentId);
+  }
+
+  /**
+   * `settleApproved`'s unit of work inside a transaction the caller owns (the sweeper writes many
+   * verdicts in one); the caller calls `changed(paymentId)` once it has committed.
+   */
+  async settleApprovedIn(
+    m: EntityManager,
+    paymentId: string,
+    facts: ApprovalFacts,
+    actor: string,
+    note?: string,
+    opts: { checked?: boolean } = {},
+  ): Promise<void> {
+    const now = this.clock.now().getTime();
+    const p = await this.paymentIn(m, paymentId);
+    const order = await this.orders.lockOrder(m, p.orderId);
+    // An approval leaves no stale reason from the time it was unknown.
+    const set: Record<string, string | number | null> = {
+      finished_at: now,
+      next_check_at: null,
+      claimed_by: null,
+      claim_until: null,
+      reason: null,
+    };
+    if (opts.checked) set.checks = p.checks + 1;
+    for (const k of CARD_TERMINAL_FACTS) if (facts[k] != null) set[COLUMN[k]] = facts[k]!;
+    if (note !== undefined) Object.assign(set, { resolution_note: note, resolved_by: actor });
+    await movePayment(m, paymentId, p.status, 'approved', now, set);
+    await audit(m, {
+      actor,
+      entity: 'payment',
+      entityId: paymentId,
+      action: note !== undefined ? 'resolve' : 'approve',
+      before: { status: p.status },
+      after: { status: 'approved', note, ...facts },
+      at: now,
+    });
+    await this.applyApproval(m, order, p, actor, now);
   }
 
   /** A confirmed failure: declined, not executed, or reversed. The order keeps its reservation for another try. */
@@ -353,33 +393,44 @@ export class PaymentsService {
     note?: string,
     opts: { checked?: boolean; terminalReversal?: TerminalReversal } = {},
   ): Promise<void> {
-    await this.db.tx(async (m) => {
-      const now = this.clock.now().getTime();
-      const p = await this.paymentIn(m, paymentId);
-      const set: Record<string, string | number | null> = {
-        finished_at: now,
-        next_check_at: null,
-        claimed_by: null,
-        claim_until: null,
-        reason: info.reason.slice(0, 255),
-      };
-      if (opts.checked) set.checks = p.checks + 1;
-      if (opts.terminalReversal) set.terminal_reversal = opts.terminalReversal;
-      if (info.rc != null) set.rc = info.rc;
-      if (info.rm != null) set.rm = info.rm.slice(0, 128);
-      if (note !== undefined) Object.assign(set, { resolution_note: note, resolved_by: actor });
-      await movePayment(m, paymentId, p.status, to, now, set);
-      await audit(m, {
-        actor,
-        entity: 'payment',
-        entityId: paymentId,
-        action: note !== undefined ? 'resolve' : to,
-        before: { status: p.status },
-        after: { status: to, ...info, note },
-        at: now,
-      });
-    });
+    await this.db.tx((m) => this.settleFailedIn(m, paymentId, to, info, actor, note, opts));
     this.notify(paymentId);
+  }
+
+  /** `settleFailed`'s unit of work inside a transaction the caller owns; the caller calls `changed(paymentId)` after the commit. */
+  async settleFailedIn(
+    m: EntityManager,
+    paymentId: string,
+    to: 'declined' | 'reversed',
+    info: { rc?: string | null; rm?: string | null; reason: string },
+    actor: string,
+    note?: string,
+    opts: { checked?: boolean; terminalReversal?: TerminalReversal } = {},
+  ): Promise<void> {
+    const now = this.clock.now().getTime();
+    const p = await this.paymentIn(m, paymentId);
+    const set: Record<string, string | number | null> = {
+      finished_at: now,
+      next_check_at: null,
+      claimed_by: null,
+      claim_until: null,
+      reason: info.reason.slice(0, 255),
+    };
+    if (opts.checked) set.checks = p.checks + 1;
+    if (opts.terminalReversal) set.terminal_reversal = opts.terminalReversal;
+    if (info.rc != null) set.rc = info.rc;
+    if (info.rm != null) set.rm = info.rm.slice(0, 128);
+    if (note !== undefined) Object.assign(set, { resolution_note: note, resolved_by: actor });
+    await movePayment(m, paymentId, p.status, to, now, set);
+    await audit(m, {
+      actor,
+      entity: 'payment',
+      entityId: paymentId,
+      action: note !== undefined ? 'resolve' : to,
+      before: { status: p.status },
+      after: { status: to, ...info, note },
+      at: now,
+    });
   }
 
   /** No confirmed outcome: the stock stays held and the sweeper takes over. */
@@ -746,6 +797,11 @@ export class PaymentsService {
     return () => {
       this.changes.off(id, fn);
     };
+  }
+
+  /** Wakes whoever waits on this payment (long polls); for units of work committed outside this service. */
+  changed(id: string): void {
+    this.notify(id);
   }
 
   private notify(id: string): void {

@@ -1,6 +1,12 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { v7 } from 'uuid';
 
-export const newId = (): string => randomUUID();
+/**
+ * Row ids are UUIDv7: time-ordered, so InnoDB's clustered index grows at its end and a day's rows
+ * sit on neighbouring pages (the T+1 file's look-ups by payment then hit cached pages instead of
+ * one random page each: bench:recon on MariaDB). Still random enough (74 bits) not to be guessed.
+ */
+export const newId = (): string => v7();
 
 /**
  * The ECR reference (RF) sent to the terminal and known to the acquirer as orderId:

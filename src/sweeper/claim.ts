@@ -1,4 +1,4 @@
-import { In } from 'typeorm';
+import { EntityManager, In } from 'typeorm';
 import { Db, exec, placeholders, rows } from '../db/db';
 import { Payment } from '../payments/payment.entity';
 import { PaymentsService } from '../payments/payments.service';
@@ -45,27 +45,36 @@ export async function claimDue(
 }
 
 /**
- * Renews this instance's claim on one attempt right before it is worked, or says it is no longer
+ * Renews this instance's claim on attempts right before they are worked, and says which are still
  * ours. A batch is claimed at once but worked a few at a time, and with a slow acquirer (30 s per
  * call, a query then a reversal) the last of 200 attempts may wait longer than the claim lasts;
  * another instance may then have taken it and be querying or reversing it now. Only an attempt
  * nobody else claimed since (claimed_by still ours: recording a verdict or settling clears it) and
  * still open is worked, and its claim then runs from now, covering the work actually in progress.
+ * One guarded UPDATE for all of them, then the rows it left ours are read back in the same
+ * transaction (the UPDATE holds their locks until the commit; on Galera a conflicting claim from
+ * another node fails this commit instead). The caller acts on the answer only after the commit.
  */
-export async function renewClaim(
-  db: Db,
-  id: string,
+export async function renewClaims(
+  m: EntityManager,
+  ids: string[],
   now: number,
   opts: { instanceId: string; claimMs: number },
-): Promise<boolean> {
-  const n = await db.tx((m) =>
-    exec(
-      m,
-      "UPDATE payment SET claim_until = ? WHERE id = ? AND claimed_by = ? AND status IN ('unknown', 'suspense')",
-      [now + opts.claimMs, id, opts.instanceId],
-    ),
+): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const until = now + opts.claimMs;
+  const open = "status IN ('unknown', 'suspense')";
+  await exec(
+    m,
+    `UPDATE payment SET claim_until = ? WHERE id IN (${placeholders(ids.length)}) AND claimed_by = ? AND ${open}`,
+    [until, ...ids, opts.instanceId],
   );
-  return n === 1;
+  const ours = await rows<{ id: string }>(
+    m,
+    `SELECT id FROM payment WHERE id IN (${placeholders(ids.length)}) AND claimed_by = ? AND claim_until = ? AND ${open}`,
+    [...ids, opts.instanceId, until],
+  );
+  return new Set(ours.map((r) => r.id));
 }
 
 /** How long a `pending` attempt on a driven lane may go without a recorded outcome before the driver is presumed to have lost it. */

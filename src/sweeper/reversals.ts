@@ -1,4 +1,3 @@
-import { Db, exec } from '../db/db';
 import { Acquirer } from '../acquirer/acquirer';
 import { Metrics } from '../http/metrics';
 import { Payment } from '../payments/payment.entity';
@@ -15,7 +14,8 @@ import { Verdict } from './verdict';
  */
 export class Reversals {
   constructor(
-    private readonly db: Db,
+    /** Records a reversal as about to be sent; resolves once that is committed (the sweeper's shared transactions, see writes.ts). */
+    private readonly markSent: (paymentId: string, now: number) => Promise<void>,
     private readonly acquirer: Acquirer | null,
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -55,13 +55,7 @@ export class Reversals {
         rf: p.rf,
       });
     // Recorded before it is sent, so a crash mid-call is visible to the next check.
-    await this.db.tx((m) =>
-      exec(
-        m,
-        "UPDATE payment SET reversal_state = 'sent', updated_at = ? WHERE id = ? AND status IN ('unknown', 'suspense')",
-        [now.getTime(), p.id],
-      ),
-    );
+    await this.markSent(p.id, now.getTime());
     const r = await this.acquirer.reverse({ orderId: p.rf, txnTime: p.txnTime, amountFen: p.amountFen });
     this.metrics.counter('pos_acquirer_reversals_total', 'Reversals by result').inc({ result: r.kind });
     switch (r.kind) {

@@ -12,11 +12,12 @@ import { TerminalCardDriver } from '../payments/card-flow';
 import { LaneLeases } from '../payments/lane-lease';
 import { audit } from '../audit/audit.service';
 import { nextCheckDelayMs } from './schedule';
-import { claimDue, markOrphanedPending, renewClaim } from './claim';
+import { claimDue, markOrphanedPending } from './claim';
 import { ResolutionPolicy } from './policy';
 import { Reversals } from './reversals';
 import { Refunds } from './refunds';
 import { Verdict } from './verdict';
+import { SweepWrites } from './writes';
 
 export interface SweepReport {
   queried: number;
@@ -44,6 +45,8 @@ export interface SweeperOptions {
   claimMs: number;
   batchSize: number;
   concurrency: number;
+  /** Units of work (claim renewals, reversals recorded as sent, verdicts) committed per transaction at most (default 64). */
+  writeBatch?: number;
 }
 
 /**
@@ -57,6 +60,8 @@ export class Sweeper {
   private readonly policy: ResolutionPolicy;
   private readonly refunds: Refunds;
   private readonly steps: { name: string; step: () => Promise<number> }[] = [];
+  /** The writes of the attempts being worked at the same moment share a transaction (see writes.ts). */
+  readonly writes: SweepWrites;
 
   constructor(
     private readonly db: Db,
@@ -71,7 +76,19 @@ export class Sweeper {
     private readonly opts: SweeperOptions,
     private readonly leases: LaneLeases | null = null,
   ) {
-    const reversals = new Reversals(db, acquirer, clock, log, metrics, opts.reversalGraceMs);
+    this.writes = new SweepWrites(
+      db,
+      { instanceId: opts.instanceId, claimMs: opts.claimMs, maxSize: opts.writeBatch ?? 64, maxWaitMs: 1 },
+      metrics.batchObserver(),
+    );
+    const reversals = new Reversals(
+      (id, now) => this.writes.markReversalSent(id, now),
+      acquirer,
+      clock,
+      log,
+      metrics,
+      opts.reversalGraceMs,
+    );
     this.policy = new ResolutionPolicy(terminals, cards, acquirer, reversals, metrics, log);
     this.refunds = new Refunds(db, terminals, cards, acquirer, clock, log);
   }
@@ -93,6 +110,7 @@ export class Sweeper {
   /** Resolves when no sweep is running (for shutdown). */
   async idle(): Promise<void> {
     await this.running?.catch(() => undefined);
+    await this.writes.idle();
   }
 
   private async sweepOnce(): Promise<SweepReport> {
@@ -142,7 +160,7 @@ export class Sweeper {
   private async work(p: Payment, report: SweepReport): Promise<void> {
     // Its claim may have lapsed while it waited in the batch, and another instance be working it now.
     // A database error here leaves the claim to lapse on its own, like a failed recording.
-    const ours = await renewClaim(this.db, p.id, this.clock.now().getTime(), this.opts).catch((err) => {
+    const ours = await this.writes.renewClaim(p.id, this.clock.now().getTime()).catch((err) => {
       this.log.warn('sweeper could not renew a claim', { paymentId: p.id, err: String(err) });
       return false;
     });
@@ -169,19 +187,26 @@ export class Sweeper {
     const actor = 'system:sweeper';
     try {
       if (verdict.kind === 'approved') {
-        await this.payments.settleApproved(p.id, verdict.facts, `${actor}:${verdict.source}`, undefined, {
-          checked: true,
-        });
+        await this.writes.write((m) =>
+          this.payments.settleApprovedIn(m, p.id, verdict.facts, `${actor}:${verdict.source}`, undefined, {
+            checked: true,
+          }),
+        );
+        this.payments.changed(p.id);
         report.approved++;
       } else if (verdict.kind === 'failed') {
-        await this.payments.settleFailed(
-          p.id,
-          verdict.to,
-          { rc: verdict.rc, reason: verdict.reason },
-          actor,
-          undefined,
-          { checked: true, terminalReversal: verdict.terminalReversal },
+        await this.writes.write((m) =>
+          this.payments.settleFailedIn(
+            m,
+            p.id,
+            verdict.to,
+            { rc: verdict.rc, reason: verdict.reason },
+            actor,
+            undefined,
+            { checked: true, terminalReversal: verdict.terminalReversal },
+          ),
         );
+        this.payments.changed(p.id);
         report.failed++;
       } else {
         const parked = await this.reschedule(p, verdict);
@@ -226,48 +251,52 @@ export class Sweeper {
     const delay = Math.max(nextCheckDelayMs(checks), v.backoffMs ?? 0);
     const overdue =
       p.status === 'unknown' && (v.suspense || now - (p.unknownSince ?? p.createdAt) >= this.opts.suspenseAfterMs);
-    return this.db.tx(async (m) => {
-      const set = [
-        `checks = ?`,
-        `next_check_at = ?`,
-        `claimed_by = NULL`,
-        `claim_until = NULL`,
-        `reason = ?`,
-        `updated_at = ?`,
-      ];
-      const params: (string | number)[] = [
-        checks,
-        now + (overdue || p.status === 'suspense' ? Math.max(delay, 3600_000) : delay),
-        v.reason.slice(0, 255),
-        now,
-      ];
-      if (v.reversalState) {
-        set.push('reversal_state = ?');
-        params.push(v.reversalState);
-      }
-      if (v.terminalReversal) {
-        set.push('terminal_reversal = ?');
-        params.push(v.terminalReversal);
-      }
-      if (overdue) set.push(`status = 'suspense'`);
-      const n = await exec(m, `UPDATE payment SET ${set.join(', ')} WHERE id = ? AND status = ?`, [
-        ...params,
-        p.id,
-        p.status,
-      ]);
-      if (n === 1 && overdue) {
-        await audit(m, {
-          actor: 'system:sweeper',
-          entity: 'payment',
-          entityId: p.id,
-          action: 'suspense',
-          before: { status: 'unknown' },
-          after: { status: 'suspense', reason: v.reason },
-          at: now,
-        });
-      }
-      return n === 1 && overdue;
-    });
+    return this.writes.write(
+      async (m) => {
+        const set = [
+          `checks = ?`,
+          `next_check_at = ?`,
+          `claimed_by = NULL`,
+          `claim_until = NULL`,
+          `reason = ?`,
+          `updated_at = ?`,
+        ];
+        const params: (string | number)[] = [
+          checks,
+          now + (overdue || p.status === 'suspense' ? Math.max(delay, 3600_000) : delay),
+          v.reason.slice(0, 255),
+          now,
+        ];
+        if (v.reversalState) {
+          set.push('reversal_state = ?');
+          params.push(v.reversalState);
+        }
+        if (v.terminalReversal) {
+          set.push('terminal_reversal = ?');
+          params.push(v.terminalReversal);
+        }
+        if (overdue) set.push(`status = 'suspense'`);
+        const n = await exec(m, `UPDATE payment SET ${set.join(', ')} WHERE id = ? AND status = ?`, [
+          ...params,
+          p.id,
+          p.status,
+        ]);
+        if (n === 1 && overdue) {
+          await audit(m, {
+            actor: 'system:sweeper',
+            entity: 'payment',
+            entityId: p.id,
+            action: 'suspense',
+            before: { status: 'unknown' },
+            after: { status: 'suspense', reason: v.reason },
+            at: now,
+          });
+        }
+        return n === 1 && overdue;
+        // A guarded UPDATE and an audit row: it fails only with the database, never with a refusal.
+      },
+      { refusable: false },
+    );
   }
 }
 

@@ -144,7 +144,7 @@ export function holdBatcher(deps: {
         stats.guardRetries++;
       }
       // Locked: read and write in one transaction with the seat rows locked in sorted order.
-      stats.statements += 3; // SET TRANSACTION ISOLATION LEVEL, START TRANSACTION, COMMIT
+      stats.statements += 2; // START TRANSACTION, COMMIT
       return db.tx(async (m) => {
         const again = await decide(m, holds, db.forUpdate);
         if (again.granted.length) await write(m, again.granted, again.now);
@@ -164,28 +164,10 @@ export function holdBatcher(deps: {
     expiresAt: number;
   }
 
-  /**
-   * The optimistic write: nothing is read in this transaction (the guard is the UPDATE's WHERE), so it
-   * runs at the session's isolation level and saves the round trip of setting one. A deadlock here
-   * is not retried as such: the batch goes on to the locked path, which db.tx retries.
-   */
+  /** The optimistic write: nothing is read in this transaction; the guard is the UPDATE's WHERE. */
   async function writeOptimistic(granted: Granted[], now: number): Promise<void> {
-    if (db.kind !== 'mysql') {
-      stats.statements += 2;
-      return db.tx((m) => write(m, granted, now));
-    }
-    const qr = db.ds.createQueryRunner();
-    try {
-      stats.statements += 2; // START TRANSACTION, COMMIT (or ROLLBACK)
-      await qr.startTransaction();
-      await write(qr.manager, granted, now);
-      await qr.commitTransaction();
-    } catch (err) {
-      if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
-      throw err;
-    } finally {
-      await qr.release();
-    }
+    stats.statements += 2; // START TRANSACTION, COMMIT
+    await db.tx((m) => write(m, granted, now));
   }
 
   async function decide(

@@ -533,10 +533,37 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
       ourStatus: 'refund_approved',
       ourAmountFen: 200,
     });
+    // The leg nobody could answer for is settled by the file: approved once, audited; a re-run classifies it alike.
     expect(all.find((i) => i.rf === `RL2${name}`)).toMatchObject({
       class: 'acquirer_only',
       ourStatus: 'refund_unknown',
+      action: { kind: 'settle_refund', state: 'applied' },
     });
+    const leg = async () =>
+      (
+        (await t.fdb.db.ds.query('SELECT status, reason FROM refund_leg WHERE id = ?', [
+          '00000000-0000-4000-8000-0000000000a2',
+        ])) as { status: string; reason: string | null }[]
+      )[0];
+    expect(await leg()).toMatchObject({ status: 'approved' });
+    expect((await leg()).reason).toContain('对账');
+    const again = (await (
+      await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
+        method: 'POST',
+        body: zip,
+        headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
+      })
+    ).json()) as any;
+    expect((await items(again.id)).find((i) => i.rf === `RL2${name}`)).toMatchObject({
+      class: 'acquirer_only',
+      ourStatus: 'refund_unknown',
+      action: { kind: 'settle_refund', state: 'already' },
+    });
+    const audits = (await t.fdb.db.ds.query(
+      "SELECT action FROM audit_log WHERE entity = 'refund_leg' AND entity_id = ?",
+      ['00000000-0000-4000-8000-0000000000a2'],
+    )) as unknown[];
+    expect(audits).toHaveLength(1);
   });
 
   it('a run whose owner died is taken back: a download is fetched again, an upload asks for the file again', async () => {

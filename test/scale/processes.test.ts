@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { checkInvariants } from '../../src/inventory/check';
 import { freshDb, FreshDb, testDbKinds } from '../support/dbs';
 import { client } from '../support/app';
@@ -51,5 +52,45 @@ const onMysql = testDbKinds().some((k) => k.name === 'mysql');
     expect(pays.filter((p) => p.status === 409 && p.body.error.code === 'order_not_payable')).toHaveLength(50);
     expect((await admin('GET', '/v1/stock/HOT')).body).toEqual({ sku: 'HOT', onHand: 0, reserved: 0, available: 0 });
     expect(await checkInvariants(fdb.db)).toEqual([]);
+  }, 60_000);
+});
+
+/** One scrape of /metrics under `--workers 2` shows both workers' counts, whichever worker takes it (issue 15). */
+(onMysql ? describe : describe.skip)('pos serve --workers 2: /metrics for the whole cluster', () => {
+  let fdb: FreshDb;
+  let svc: ServiceProcess;
+
+  beforeAll(async () => {
+    fdb = await freshDb('mysql', { poolSize: 2 });
+    svc = await startService(fdb.url, { workers: 2 });
+  }, 120_000);
+  afterAll(async () => {
+    await svc?.stop();
+    await fdb?.drop();
+  });
+
+  /** A request on a connection of its own: the cluster primary hands each new connection to the next worker. */
+  const get = (path: string) =>
+    new Promise<string>((resolve, reject) => {
+      http
+        .get(`${svc.url}${path}`, { agent: false }, (res) => {
+          let b = '';
+          res.on('data', (d) => (b += d));
+          res.on('end', () => resolve(b));
+        })
+        .on('error', reject);
+    });
+
+  it('counts the requests both workers served, in one scrape, from either worker', async () => {
+    const pids = svc.workerPids();
+    expect(pids).toHaveLength(2);
+    for (let i = 0; i < 40; i++) await get('/healthz');
+    for (let scrape = 0; scrape < 4; scrape++) {
+      const text = await get('/metrics');
+      const seen = [...text.matchAll(/^pos_process_info\{pid="(\d+)"\} 1$/gm)].map((m) => Number(m[1])).sort();
+      expect(seen).toEqual([...pids].sort());
+      const healthz = /^pos_http_request_seconds_count\{[^}]*route="\/healthz"[^}]*\} (\d+)$/m.exec(text);
+      expect(Number(healthz?.[1])).toBe(40);
+    }
   }, 60_000);
 });
