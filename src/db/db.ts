@@ -16,8 +16,9 @@ class Mutex {
 
 const RETRYABLE_MYSQL = new Set([1213 /* deadlock */, 1205 /* lock wait timeout */]);
 
-function isRetryable(err: unknown): boolean {
-  const e = err as { errno?: number; driverError?: { errno?: number } };
+/** A deadlock (1213) or lock wait timeout (1205): the transaction rolled back and may run again. */
+export function isRetryable(err: unknown): boolean {
+  const e = err as { errno?: number; driverError?: { errno?: number } } | null;
   const errno = e?.errno ?? e?.driverError?.errno;
   return errno !== undefined && RETRYABLE_MYSQL.has(errno);
 }

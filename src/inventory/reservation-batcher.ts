@@ -100,7 +100,7 @@ export function allocate(
   return { verdicts, totals };
 }
 
-const MOVEMENT_COLUMNS = [
+export const MOVEMENT_COLUMNS = [
   'sku',
   'kind',
   'on_hand_delta',

@@ -48,7 +48,8 @@ export function batchSettingsFromEnv(kind: Db['kind'], env: NodeJS.ProcessEnv = 
 
 export type BatchObserver = (info: { name: string; size: number; seconds: number; fallback: boolean }) => void;
 
-const ORDER_COLUMNS = [
+/** The columns the batch engines (orders here, seat holds) insert, one multi-row INSERT per table. */
+export const ORDER_COLUMNS = [
   'id',
   'lane',
   'kind',
@@ -69,7 +70,7 @@ const ORDER_COLUMNS = [
   'updated_at',
   'version',
 ];
-const LINE_COLUMNS = [
+export const LINE_COLUMNS = [
   'id',
   'order_id',
   'line_no',
@@ -111,7 +112,7 @@ function couponRow(c: Record<string, unknown>): CouponRow {
     reserved: Number(c.reserved),
   };
 }
-const AUDIT_COLUMNS = ['actor', 'entity', 'entity_id', 'action', 'before', 'after', 'at'];
+export const AUDIT_COLUMNS = ['actor', 'entity', 'entity_id', 'action', 'before', 'after', 'at'];
 
 export function orderBatcher(deps: {
   db: Db;

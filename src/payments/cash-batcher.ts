@@ -14,7 +14,7 @@ import { DomainError, conflict, notFound, unprocessable } from '../shared/errors
 import { newId } from '../shared/ids';
 import { BatchGuardError, SaleLine, applySales } from '../inventory/reservation-batcher';
 import { Order, OrderStatus } from '../orders/order.entity';
-import type { BatchObserver, BatchSettings } from '../orders/order-batcher';
+import { AUDIT_COLUMNS, type BatchObserver, type BatchSettings } from '../orders/order-batcher';
 import { canMoveOrder } from '../orders/order-state';
 import { CashRounding, cashRoundedDue } from '../orders/orders.service';
 import { Payment } from './payment.entity';
@@ -46,7 +46,6 @@ const PAYMENT_COLUMNS = [
   'updated_at',
   'finished_at',
 ];
-const AUDIT_COLUMNS = ['actor', 'entity', 'entity_id', 'action', 'before', 'after', 'at'];
 
 interface OrderRow {
   id: string;

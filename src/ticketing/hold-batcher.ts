@@ -19,10 +19,10 @@
  * audit_log), so payment, expiry, the sweeper and `pos check` see an ordinary seat order.
  */
 import { EntityManager } from 'typeorm';
-import { Db, exec, placeholders, rows } from '../db/db';
+import { Db, exec, isRetryable, placeholders, rows } from '../db/db';
 import { Batcher, Outcome, multiRowInsert } from '../db/batch';
-import { BatchSettings, BatchObserver } from '../orders/order-batcher';
-import { BatchGuardError } from '../inventory/reservation-batcher';
+import { AUDIT_COLUMNS, BatchSettings, BatchObserver, LINE_COLUMNS, ORDER_COLUMNS } from '../orders/order-batcher';
+import { BatchGuardError, MOVEMENT_COLUMNS } from '../inventory/reservation-batcher';
 import { conflict } from '../shared/errors';
 import { newId } from '../shared/ids';
 import type { OrderView } from '../orders/orders.service';
@@ -36,60 +36,6 @@ export interface HoldInput {
   actor: string;
 }
 export type HoldView = OrderView & { seats: string[] };
-
-const ORDER_COLUMNS = [
-  'id',
-  'lane',
-  'kind',
-  'event_id',
-  'status',
-  'subtotal_fen',
-  'discount_fen',
-  'total_fen',
-  'rounding_fen',
-  'refunded_fen',
-  'coupon_code',
-  'coupon_use',
-  'paid_fen',
-  'overpaid_fen',
-  'expires_at',
-  'created_by',
-  'created_at',
-  'updated_at',
-  'version',
-];
-const LINE_COLUMNS = [
-  'id',
-  'order_id',
-  'line_no',
-  'sku',
-  'qty',
-  'unit_price_fen',
-  'list_price_fen',
-  'discount_fen',
-  'returned_qty',
-  'reservation',
-  'ended_at',
-];
-const MOVEMENT_COLUMNS = [
-  'sku',
-  'kind',
-  'on_hand_delta',
-  'reserved_delta',
-  'order_id',
-  'order_line_id',
-  'ref',
-  'actor',
-  'at',
-];
-const AUDIT_COLUMNS = ['actor', 'entity', 'entity_id', 'action', 'before', 'after', 'at'];
-
-/** A deadlock (1213) or lock wait timeout (1205): the transaction rolled back and may run again. */
-function isRetryable(err: unknown): boolean {
-  const e = err as { errno?: number; driverError?: { errno?: number } } | null;
-  const errno = e?.errno ?? e?.driverError?.errno;
-  return errno === 1213 || errno === 1205;
-}
 
 interface SeatStock {
   priceFen: number;
