@@ -5,6 +5,7 @@ import { Db, exec } from '../db/db';
 import { isDuplicateKey } from '../db/errors';
 import { IdempotencyRecord } from '../idempotency/idempotency.entity';
 import { DomainError } from '../shared/errors';
+import { requestIdOf } from './errors';
 
 /** How long a claimed key belongs to the request that claimed it. Longer than any request runs (card tenders answer 202 at once). */
 export const IDEMPOTENCY_LEASE_MS = 30_000;
@@ -176,8 +177,8 @@ export function idempotency(db: Db, opts: { leaseMs?: number; now?: () => number
           json({
             error: {
               code: 'internal_error',
-              message: `internal error (request ${req.id ?? 'unknown'})`,
-              details: { requestId: req.id },
+              message: `internal error (request ${requestIdOf(req) ?? 'unknown'})`,
+              details: { requestId: requestIdOf(req) },
             },
           });
         },
