@@ -40,6 +40,18 @@ const PARSER_ERRORS: Record<string, [number, string, string]> = {
  * two requests raced for → 409, anything else → 500 `internal_error` with the request id; the details
  * go to the log only (an HTTP answer never carries internal error text).
  */
+/** The body of every error answer: `{error: {code, message, details}}`. */
+export const errorBody = (code: string, message: string, details: Record<string, unknown> = {}) => ({
+  error: { code, message, details },
+});
+
+/** A refusal's answer body (a DomainError), as the error handler sends it. */
+export const domainErrorBody = (err: DomainError) => errorBody(err.code, err.message, err.details ?? {});
+
+/** A 500's body: the request id and nothing of the internal error. */
+export const internalErrorBody = (req: Request) =>
+  errorBody('internal_error', `internal error (request ${req.id ?? 'unknown'})`, { requestId: req.id });
+
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const send = (status: number, code: string, message: string, details: Record<string, unknown> = {}) => {
@@ -47,7 +59,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
         res.end();
         return;
       }
-      res.status(status).json({ error: { code, message, details } });
+      res.status(status).json(errorBody(code, message, details));
     };
     if (err instanceof DomainError) return send(err.status, err.code, err.message, err.details ?? {});
     const type = (err as { type?: string })?.type;
@@ -71,8 +83,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       path: req.path,
       err: (err as Error)?.stack ?? String(err),
     });
-    send(500, 'internal_error', `internal error (request ${req.id ?? 'unknown'})`, { requestId: req.id });
+    if (res.headersSent) res.end();
+    else res.status(500).json(internalErrorBody(req));
   };
 }
-
-export const requestIdOf = (req: Request): string | undefined => req.id;

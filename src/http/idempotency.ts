@@ -5,7 +5,7 @@ import { Db, exec } from '../db/db';
 import { isDuplicateKey } from '../db/errors';
 import { IdempotencyRecord } from '../idempotency/idempotency.entity';
 import { DomainError } from '../shared/errors';
-import { requestIdOf } from './errors';
+import { internalErrorBody } from './errors';
 
 /** How long a claimed key belongs to the request that claimed it. Longer than any request runs (card tenders answer 202 at once). */
 export const IDEMPOTENCY_LEASE_MS = 30_000;
@@ -174,13 +174,7 @@ export function idempotency(db: Db, opts: { leaseMs?: number; now?: () => number
         () => {
           // The work is committed but its answer is not recorded; the lease lets a retry run again.
           res.status(500);
-          json({
-            error: {
-              code: 'internal_error',
-              message: `internal error (request ${requestIdOf(req) ?? 'unknown'})`,
-              details: { requestId: requestIdOf(req) },
-            },
-          });
+          json(internalErrorBody(req));
         },
       );
       return res;

@@ -138,14 +138,19 @@ export class Metrics {
 
   /** This process's metrics alone. */
   async renderOwn(): Promise<string> {
-    for (const c of this.collectors) await c();
+    await this.runCollectors();
     return this.registry.metrics();
   }
 
   /** This process's metrics as prom-client JSON, for the cluster primary to merge. */
   async json(): Promise<Part> {
-    for (const c of this.collectors) await c();
+    await this.runCollectors();
     return (await this.registry.getMetricsAsJSON()) as Part;
+  }
+
+  /** Runs the scrape-time collectors (gauges filled from the database). */
+  private async runCollectors(): Promise<void> {
+    for (const c of this.collectors) await c();
   }
 
   /**

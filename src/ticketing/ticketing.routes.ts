@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow, checkLane, checkOrderLane, LaneDirectory } from '../http/auth';
+import { domainErrorBody } from '../http/errors';
 import { laneName, noQuery, parse, pathParam, positiveFen, uuidParam } from '../http/validate';
 import { DomainError, unprocessable } from '../shared/errors';
 import { TicketingService } from './ticketing.service';
@@ -82,7 +83,7 @@ export function ticketingRoutes(ticketing: TicketingService, knownLane: LaneDire
       // thrown through every router layer after this one on the way to it.
       if (!(err instanceof DomainError)) throw err;
       // res.json, not a leaner write: the Idempotency-Key middleware records the answer there.
-      res.status(err.status).json({ error: { code: err.code, message: err.message, details: err.details ?? {} } });
+      res.status(err.status).json(domainErrorBody(err));
       return;
     }
     res.status(201).json(held);
