@@ -105,7 +105,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       suspenseAfterMs: config.suspenseAfterSeconds * 1000,
       reversalGraceMs: config.reversalGraceSeconds * 1000,
       claimMs: 5 * 60_000,
-      batchSize: 200,
+      batchSize: config.sweepBatchSize ?? 200,
       concurrency: config.sweepConcurrency,
     },
     leases,

@@ -15,6 +15,8 @@ export interface Config {
   reversalGraceSeconds: number;
   /** Unknown attempts the sweeper works at once: acquirer calls in flight (SWEEP_CONCURRENCY). */
   sweepConcurrency: number;
+  /** Unknown attempts one claim takes (SWEEP_BATCH_SIZE, default 200); a sweep claims again until a claim comes back short. */
+  sweepBatchSize?: number;
   instanceId: string;
   /** How long an Idempotency-Key claimed by a request that never answered stays "in progress" (IDEMPOTENCY_LEASE_MS; the crash harness shortens it). */
   idempotencyLeaseMs?: number;
@@ -55,6 +57,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     suspenseAfterSeconds: int(env, 'SUSPENSE_AFTER_SECONDS', 86400, 1, 90 * 86400),
     reversalGraceSeconds: int(env, 'REVERSAL_GRACE_SECONDS', 63, 0, 86400),
     sweepConcurrency: int(env, 'SWEEP_CONCURRENCY', 16, 1, 256),
+    sweepBatchSize: int(env, 'SWEEP_BATCH_SIZE', 200, 1, 5000),
     cashRounding: cashRounding(env.CASH_ROUNDING),
     instanceId: env.POS_INSTANCE_ID || `${require('node:os').hostname()}:${process.pid}`,
     idempotencyLeaseMs: int(env, 'IDEMPOTENCY_LEASE_MS', 30_000, 1000, 3_600_000),

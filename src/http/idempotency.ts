@@ -91,7 +91,7 @@ const inProgress = () =>
  * retry after the lease takes the key over and runs the request again — the work it did not commit is
  * gone with it, so running again is what the client asked for. A key is never "in progress" forever.
  *
- * Order creation and cash tenders write their answer in the transaction of the work (answerSlot,
+ * Order creation and tenders (cash and card) write their answer in the transaction of the work (answerSlot,
  * storeAnswers): a request that died after that commit is replayed, not re-run. Other routes record
  * their answer just after the work, as before. Every write here is conditional on the request still
  * holding its lease, so a request that lost its key to a retry never overwrites the retry's claim.

@@ -61,13 +61,13 @@ export function paymentsRoutes(payments: PaymentsService): Router {
     const id = parse(uuid, req.params.id);
     const body = parse(tenderBody, req.body);
     checkLane(req, body.lane);
-    // A cash tender's answer is stored with the payment; its order's lane is checked under the order's lock.
-    const p = await payments.tender(
-      id,
-      body,
-      actorOf(req),
-      body.method === 'cash' ? { answer: answerSlot(req, 201), boundLane: req.principal?.lane ?? undefined } : {},
-    );
+    // The tender's answer is stored with the payment (a retry after a crash replays it, card or cash); a cash
+    // tender's order lane is checked under the order's lock.
+    const card = body.method === 'card';
+    const p = await payments.tender(id, body, actorOf(req), {
+      answer: answerSlot(req, card ? 202 : 201),
+      boundLane: card ? undefined : (req.principal?.lane ?? undefined),
+    });
     res.status(p.method === 'card' ? 202 : 201).json(p);
   });
 

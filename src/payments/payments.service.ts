@@ -201,9 +201,13 @@ export class PaymentsService {
     this.paidHooks.push(hook);
   }
 
-  /** With `answer` (a cash tender's Idempotency-Key), the answer is stored in the payment's own transaction. */
+  /**
+   * With `answer` (the request's Idempotency-Key), the answer is stored in the payment's own transaction:
+   * a cash tender's as approved, a card tender's as the pending attempt it started (the terminal's outcome
+   * is read from the payment afterwards), so a retry after a crash replays it and never starts a second one.
+   */
   async tender(orderId: string, input: TenderInput, actor: string, opts: CashOptions = {}): Promise<PaymentView> {
-    const cash = input.method === 'cash' ? opts : {};
+    const cash = input.method === 'cash' ? opts : { answer: opts.answer };
     const slot = cash.answer;
     // Cash is decided on the spot: batched with concurrent cash tenders, answered after their commit.
     const view =

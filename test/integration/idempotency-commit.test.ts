@@ -7,6 +7,9 @@
 import { exec, rows } from '../../src/db/db';
 import { testDbKinds } from '../support/dbs';
 import { Api, startTestApp, TestApp } from '../support/app';
+import { SilentTerminal } from '../support/unknown-terminal';
+import { MemorySimBank } from '../../src/acquirer/bank-memory';
+import { systemClock } from '../../src/shared/clock';
 
 const cases = testDbKinds().flatMap(({ name }) => [
   { name, batching: 'on' as const },
@@ -23,7 +26,11 @@ describe.each(cases)('idempotency in the work transaction on $name, batching $ba
     const before = process.env.POS_BATCH;
     process.env.POS_BATCH = batching;
     try {
-      t = await startTestApp(name, { config: { cashLanes: ['lane-1'] } });
+      // lane-1 takes cash; lane-2's terminal takes the card and goes silent (the attempt ends unknown).
+      t = await startTestApp(name, {
+        config: { cashLanes: ['lane-1'] },
+        terminals: new Map([['lane-2', new SilentTerminal('lane-2', new MemorySimBank(), systemClock, () => 'none')]]),
+      });
     } finally {
       if (before === undefined) delete process.env.POS_BATCH;
       else process.env.POS_BATCH = before;
@@ -121,6 +128,32 @@ describe.each(cases)('idempotency in the work transaction on $name, batching $ba
     expect(after.body).toMatchObject({ status: 'paid', paidFen: 100 });
     expect(after.body.payments.map((p: { id: string }) => p.id)).toEqual([retry.body.id]);
     expect(await level(sku)).toMatchObject({ onHand: 4, reserved: 0 });
+  });
+
+  it('a card tender committed by a request that died before answering: the retry replays the same attempt, never a second', async () => {
+    const sku = await stocked(5);
+    const lane2 = await t.as('cashier', 'lane-2');
+    const order = await lane2('POST', '/v1/orders', { lane: 'lane-2', lines: [{ sku, qty: 1 }] });
+    expect(order.status).toBe(201);
+    const key = `card-${sku}`;
+    const tender = { method: 'card', amountFen: 100, lane: 'lane-2' };
+    const undo = dieAfter(t.app.payments, 'tender');
+    try {
+      await lane2('POST', `/v1/orders/${order.body.id}/payments`, tender, { 'idempotency-key': key });
+    } finally {
+      undo();
+    }
+    dead = false;
+    await leaseOver(key);
+    const retry = await lane2('POST', `/v1/orders/${order.body.id}/payments`, tender, { 'idempotency-key': key });
+    expect(retry.status).toBe(202);
+    expect(retry.headers.get('idempotent-replay')).toBe('true');
+    expect(retry.body).toMatchObject({ orderId: order.body.id, method: 'card', amountFen: 100, status: 'pending' });
+    const made = await t.app.db.read((m) =>
+      rows<{ id: string }>(m, 'SELECT id FROM payment WHERE order_id = ?', [order.body.id]),
+    );
+    expect(made).toEqual([{ id: retry.body.id }]); // one attempt: the retry did not start a second charge
+    expect(await level(sku)).toMatchObject({ onHand: 5, reserved: 1 }); // held while its outcome is open
   });
 
   it('a request whose key a retry took over meanwhile commits nothing: 409, and the retry is the one that counts', async () => {

@@ -60,6 +60,9 @@ async function certStats(db: Db): Promise<{ certFailures: number; bfAborts: numb
         adminKey,
         instanceId: `galera-node-${i + 1}`,
         reversalGraceSeconds: 60,
+        // Small claims, so that three sweepers started together take turns at the backlog: with one claim of 200
+        // the first node to commit could take (almost) all of it, and the test would not see the nodes contend.
+        sweepBatchSize: 10,
       };
       const app = await createApp({
         config,

@@ -2,7 +2,7 @@ import { AcquirerSimulator } from '../../src/acquirer/acp-simulator';
 import { HttpAcquirer } from '../../src/acquirer/acp-client';
 import { ResponseVerifier } from '../../src/acquirer/acp-verify';
 import { MemorySimBank } from '../../src/acquirer/bank-memory';
-import { generateMerchantKey } from '../../src/acquirer/test-chain';
+import { generateMerchantKey, generateTestChain } from '../../src/acquirer/test-chain';
 import { Clock } from '../../src/shared/clock';
 
 /** The acquirer simulator on loopback with its own bank, and a client that trusts it (clock-aware). */
@@ -10,7 +10,11 @@ const merchant = generateMerchantKey();
 
 export async function simulatedAcquirer(clock: Clock, timeoutMs = 300, latencyMs = 0) {
   const bank = new MemorySimBank();
-  const sim = new AcquirerSimulator({ bank, merchantCertPem: merchant.certPem, latencyMs });
+  // The chain is valid from a day before the earlier of the test's clock and today: a test whose manual clock
+  // stands on a fixed past date must not find the acquirer's certificate "not yet valid" once that date has passed.
+  const from = Math.min(clock.now().getTime(), Date.now()) - 86400_000;
+  const chain = generateTestChain('POS Sim', { notBefore: new Date(from) });
+  const sim = new AcquirerSimulator({ bank, merchantCertPem: merchant.certPem, latencyMs, chain });
   await sim.start();
   const acquirer = new HttpAcquirer({
     baseUrl: sim.url,
