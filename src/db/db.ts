@@ -145,5 +145,65 @@ export function rows<T = Record<string, unknown>>(m: EntityManager, sql: string,
   return m.query(sql, params);
 }
 
+/**
+ * A statement for runAll. With `guard`, it must change exactly `guard.rows` rows (a conditional
+ * UPDATE's WHERE is the guard); any other count throws `guard.error()`, and the caller's transaction
+ * rolls back.
+ */
+export interface Stmt {
+  sql: string;
+  params: unknown[];
+  guard?: { rows: number; error: () => Error };
+}
+
+/** What one statement of runAll gave: its rows (a SELECT) or its changed-row count. */
+export type StmtResult = { rows: Record<string, unknown>[]; changed: number };
+
+/**
+ * Runs statements in order, in the caller's transaction. On MySQL/MariaDB they go as ONE
+ * multi-statement query: one round trip instead of one each. That is the cost that matters on the
+ * hot paths: each round trip spends ~70 µs of the service's CPU in the socket write alone (profiled:
+ * 10–14 % of the service under bench:reserve and bench:sweep) and, after a guarded UPDATE of a hot
+ * row, holds that row's lock one round trip longer. The server stops at the first statement that
+ * fails and the whole call throws; guards are checked once every statement has run. On SQLite (in
+ * process, no round trips) the statements run one after another.
+ *
+ * Hand-written rather than a library's: mysql2 sends a multi-statement query as is (the connection
+ * has `multipleStatements`, every value still bound by `?`), but neither it nor TypeORM splits the
+ * answer back per statement or checks changed-row counts.
+ */
+export async function runAll(m: EntityManager, stmts: Stmt[]): Promise<StmtResult[]> {
+  const out: StmtResult[] = [];
+  if (stmts.length === 0) return out;
+  const own = !m.queryRunner;
+  const qr = m.queryRunner ?? m.connection.createQueryRunner();
+  try {
+    if (m.connection.options.type !== 'mysql' || stmts.length === 1) {
+      for (const st of stmts) out.push(resultOf(await qr.query(st.sql, st.params, true)));
+    } else {
+      const r = await qr.query(
+        stmts.map((st) => st.sql).join(';\n'),
+        stmts.flatMap((st) => st.params),
+        true,
+      );
+      for (const raw of r.raw as unknown[]) out.push(resultOf({ raw }));
+    }
+  } finally {
+    if (own) await qr.release();
+  }
+  stmts.forEach((st, i) => {
+    if (st.guard && out[i].changed !== st.guard.rows) throw st.guard.error();
+  });
+  return out;
+}
+
+function resultOf(r: { raw: unknown; records?: unknown[]; affected?: number | null }): StmtResult {
+  const raw = r.raw as { affectedRows?: number } | Record<string, unknown>[] | undefined;
+  if (Array.isArray(raw)) return { rows: raw, changed: 0 };
+  // mysql2: a ResultSetHeader; better-sqlite3 through TypeORM: records for a read, affected for a write.
+  if (raw && typeof raw === 'object' && 'affectedRows' in raw) return { rows: [], changed: Number(raw.affectedRows) };
+  return { rows: (r.records as Record<string, unknown>[] | undefined) ?? [], changed: r.affected ?? 0 };
+}
+
 /** `?, ?, ?` for an IN list. */
 export const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import type { EntityManager } from 'typeorm';
-import { Db, exec } from '../db/db';
+import { Db, Stmt, exec, runAll } from '../db/db';
 import { isDuplicateKey } from '../db/errors';
 import { IdempotencyRecord } from '../idempotency/idempotency.entity';
 import { DomainError } from '../shared/errors';
@@ -58,22 +58,28 @@ export function answerCommitted(slot: AnswerSlot | undefined): void {
  * (db/batch.ts), so only the request that lost its key is refused.
  */
 export async function storeAnswers(m: EntityManager, answers: { slot: AnswerSlot; body: unknown }[]): Promise<void> {
+  await runAll(m, answerStatements(answers));
+}
+
+/** storeAnswers' statements, for a caller that sends them with the rest of its work (db.runAll). */
+export function answerStatements(answers: { slot: AnswerSlot; body: unknown }[]): Stmt[] {
+  const out: Stmt[] = [];
   for (let i = 0; i < answers.length; i += 200) {
     const chunk = answers.slice(i, i + 200);
     for (const a of chunk) a.slot.staged = JSON.stringify(a.body);
     const when = chunk.map(() => 'WHEN principal = ? AND idem_key = ? THEN ?').join(' ');
-    const n = await exec(
-      m,
-      `UPDATE idempotency_key SET status_code = CASE ${when} END, response_json = CASE ${when} END
+    out.push({
+      sql: `UPDATE idempotency_key SET status_code = CASE ${when} END, response_json = CASE ${when} END
         WHERE status_code = 0 AND (${chunk.map(() => '(principal = ? AND idem_key = ? AND created_at = ?)').join(' OR ')})`,
-      [
+      params: [
         ...chunk.flatMap((a) => [a.slot.principal, a.slot.key, a.slot.status]),
         ...chunk.flatMap((a) => [a.slot.principal, a.slot.key, a.slot.staged]),
         ...chunk.flatMap((a) => [a.slot.principal, a.slot.key, a.slot.claimedAt]),
       ],
-    );
-    if (n !== chunk.length) throw inProgress();
+      guard: { rows: chunk.length, error: inProgress },
+    });
   }
+  return out;
 }
 
 const inProgress = () =>

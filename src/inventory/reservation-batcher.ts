@@ -10,7 +10,7 @@
  *     throws and rolls back, and the caller falls back to one order at a time.
  */
 import { EntityManager } from 'typeorm';
-import { exec, placeholders, rows } from '../db/db';
+import { Stmt, placeholders, rows, runAll } from '../db/db';
 import { multiRowInsert } from '../db/batch';
 import { DomainError, unprocessable } from '../shared/errors';
 import { SkuKind } from './sku.entity';
@@ -119,19 +119,27 @@ export async function applyHolds(
   totals: Map<string, number>,
   now: number,
 ): Promise<void> {
+  await runAll(m, holdStatements(accepted, totals, now));
+}
+
+/** applyHolds' statements (the movements, then one guarded UPDATE per SKU in sorted order), for db.runAll. */
+export function holdStatements(accepted: HoldRequest[], totals: Map<string, number>, now: number): Stmt[] {
   const movements = accepted.flatMap((r) =>
     [...r.lines].sort(bySku).map((l) => [l.sku, 'reservation', 0, l.qty, r.orderId, l.lineId, null, r.actor, now]),
   );
-  for (const q of multiRowInsert('stock_movement', MOVEMENT_COLUMNS, movements)) await exec(m, q.sql, q.params);
+  const out: Stmt[] = multiRowInsert('stock_movement', MOVEMENT_COLUMNS, movements);
   for (const [sku, total] of [...totals].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-    const n = await exec(
-      m,
-      'UPDATE sku SET reserved = reserved + ?, updated_at = ? WHERE sku = ? AND on_hand - reserved >= ?',
-      [total, now, sku, total],
-    );
-    if (n !== 1)
-      throw new BatchGuardError(`batch reservation of ${total} × ${sku} found less available than its locked read`);
+    out.push({
+      sql: 'UPDATE sku SET reserved = reserved + ?, updated_at = ? WHERE sku = ? AND on_hand - reserved >= ?',
+      params: [total, now, sku, total],
+      guard: {
+        rows: 1,
+        error: () =>
+          new BatchGuardError(`batch reservation of ${total} × ${sku} found less available than its locked read`),
+      },
+    });
   }
+  return out;
 }
 
 export interface SaleLine {
@@ -148,27 +156,35 @@ export interface SaleLine {
  * one guarded UPDATE per SKU (sorted) with the batch's total.
  */
 export async function applySales(m: EntityManager, lines: SaleLine[], now: number): Promise<void> {
-  if (lines.length === 0) return;
+  await runAll(m, saleStatements(lines, now));
+}
+
+/** applySales' statements, for db.runAll. */
+export function saleStatements(lines: SaleLine[], now: number): Stmt[] {
+  if (lines.length === 0) return [];
+  const out: Stmt[] = [];
   for (let i = 0; i < lines.length; i += 500) {
     const chunk = lines.slice(i, i + 500);
-    const n = await exec(
-      m,
-      `UPDATE order_line SET reservation = 'sold', ended_at = ? WHERE reservation = 'active' AND id IN (${placeholders(chunk.length)})`,
-      [now, ...chunk.map((l) => l.lineId)],
-    );
-    if (n !== chunk.length) throw new BatchGuardError(`batch sale ended ${n} of ${chunk.length} reservations`);
+    out.push({
+      sql: `UPDATE order_line SET reservation = 'sold', ended_at = ? WHERE reservation = 'active' AND id IN (${placeholders(chunk.length)})`,
+      params: [now, ...chunk.map((l) => l.lineId)],
+      guard: {
+        rows: chunk.length,
+        error: () => new BatchGuardError(`batch sale ended fewer than ${chunk.length} reservations`),
+      },
+    });
   }
   const sorted = [...lines].sort(bySku);
   const movements = sorted.map((l) => [l.sku, 'sale', -l.qty, -l.qty, l.orderId, l.lineId, null, l.actor, now]);
-  for (const q of multiRowInsert('stock_movement', MOVEMENT_COLUMNS, movements)) await exec(m, q.sql, q.params);
+  out.push(...multiRowInsert('stock_movement', MOVEMENT_COLUMNS, movements));
   const totals = new Map<string, number>();
   for (const l of sorted) totals.set(l.sku, (totals.get(l.sku) ?? 0) + l.qty);
   for (const [sku, total] of totals) {
-    const n = await exec(
-      m,
-      'UPDATE sku SET on_hand = on_hand - ?, reserved = reserved - ?, updated_at = ? WHERE sku = ? AND reserved >= ?',
-      [total, total, now, sku, total],
-    );
-    if (n !== 1) throw new BatchGuardError(`batch sale of ${total} × ${sku} found less reserved`);
+    out.push({
+      sql: 'UPDATE sku SET on_hand = on_hand - ?, reserved = reserved - ?, updated_at = ? WHERE sku = ? AND reserved >= ?',
+      params: [total, total, now, sku, total],
+      guard: { rows: 1, error: () => new BatchGuardError(`batch sale of ${total} × ${sku} found less reserved`) },
+    });
   }
+  return out;
 }

@@ -82,18 +82,11 @@ export function laneCapability(
   receipts.usePrintQueue(queue);
 
   // In the paying transaction: only the job row (no I/O); the drawer only when cash was taken.
-  ctx.payments.onOrderPaid(async (m, order, now) => {
-    if (!printers.has(order.lane)) return;
-    const cash = await rows(
-      m,
-      "SELECT 1 FROM payment WHERE order_id = ? AND method = 'cash' AND status = 'approved' LIMIT 1",
-      [order.id],
-    );
-    await queue.enqueueIn(
-      m,
-      { lane: order.lane, kind: 'receipt', orderId: order.id, drawer: cash.length > 0, actor: 'system:receipt' },
-      now,
-    );
+  ctx.payments.onOrderPaid({
+    appliesTo: (order) => printers.has(order.lane),
+    statements: (order, now) => [
+      queue.receiptStatement({ lane: order.lane, orderId: order.id, actor: 'system:receipt' }, now),
+    ],
   });
   queue.start();
   ctx.metrics.collect(async () => {

@@ -4,15 +4,15 @@
  * is read back on this path; the answer is built from what was written.
  */
 import { EntityManager } from 'typeorm';
-import { Db, exec, placeholders, rows } from '../db/db';
+import { Db, placeholders, rows, runAll } from '../db/db';
 import { Batcher, Outcome, multiRowInsert } from '../db/batch';
-import { AnswerSlot, storeAnswers } from '../http/idempotency';
+import { AnswerSlot, answerStatements } from '../http/idempotency';
 import { DomainError, conflict, unprocessable } from '../shared/errors';
 import { Coupon } from '../coupons/coupon.entity';
 import { CouponDiscount, priceCoupon } from '../coupons/coupons.service';
 import { newId } from '../shared/ids';
 import { SkuKind } from '../inventory/sku.entity';
-import { BatchGuardError, HoldRequest, allocate, applyHolds, lockStock } from '../inventory/reservation-batcher';
+import { BatchGuardError, HoldRequest, allocate, holdStatements, lockStock } from '../inventory/reservation-batcher';
 import { Order, OrderKind } from './order.entity';
 import { OrderLine } from './order-line.entity';
 import type { NewOrder, OrderView } from './orders.service';
@@ -343,21 +343,26 @@ export function orderBatcher(deps: {
     const totals = new Map<string, number>();
     for (const r of accepted) for (const l of r.lines) totals.set(l.sku, (totals.get(l.sku) ?? 0) + l.qty);
 
-    for (const q of multiRowInsert('orders', ORDER_COLUMNS, orderRows)) await exec(m, q.sql, q.params);
-    for (const q of multiRowInsert('order_line', LINE_COLUMNS, lineRows)) await exec(m, q.sql, q.params);
-    for (const q of multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows)) await exec(m, q.sql, q.params);
-    // The keyed requests' answers commit with their orders: a retry after a crash replays, never re-runs.
-    await storeAnswers(m, answers);
-    // One guarded UPDATE per coupon with the batch's uses, then one per SKU: the WHEREs stay the guards.
-    for (const [code, uses] of [...usesTaken].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-      const n = await exec(
-        m,
-        'UPDATE coupon SET reserved = reserved + ?, updated_at = ? WHERE code = ? AND (max_uses IS NULL OR used + reserved + ? <= max_uses)',
-        [uses, now, code, uses],
-      );
-      if (n !== 1) throw new BatchGuardError(`batch of ${uses} uses of coupon ${code} found fewer left than its read`);
-    }
-    await applyHolds(m, accepted, totals, now);
+    // Every write of the batch in one round trip (db.runAll), the contended rows last: the keyed requests'
+    // answers commit with their orders (a retry after a crash replays, never re-runs); then one guarded
+    // UPDATE per coupon with the batch's uses and one per SKU: the WHEREs stay the guards.
+    await runAll(m, [
+      ...multiRowInsert('orders', ORDER_COLUMNS, orderRows),
+      ...multiRowInsert('order_line', LINE_COLUMNS, lineRows),
+      ...multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows),
+      ...answerStatements(answers),
+      ...[...usesTaken]
+        .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+        .map(([code, uses]) => ({
+          sql: 'UPDATE coupon SET reserved = reserved + ?, updated_at = ? WHERE code = ? AND (max_uses IS NULL OR used + reserved + ? <= max_uses)',
+          params: [uses, now, code, uses],
+          guard: {
+            rows: 1,
+            error: () => new BatchGuardError(`batch of ${uses} uses of coupon ${code} found fewer left than its read`),
+          },
+        })),
+      ...holdStatements(accepted, totals, now),
+    ]);
     return outcomes;
   }
 }

@@ -4,15 +4,16 @@
  * payments and audit rows in multi-row INSERTs, the orders moved with one conditional UPDATE, and the
  * paid orders' stock sold with one guarded UPDATE per SKU (inventory/reservation-batcher.applySales).
  * Cash is approved on the spot and its change is given at the till, so no refund is ever queued here.
+ * The reads go in one round trip and the writes in one more (db.runAll) unless a paid hook has work.
  */
 import { EntityManager } from 'typeorm';
-import { Db, exec, placeholders, rows } from '../db/db';
+import { Db, Stmt, placeholders, runAll } from '../db/db';
 import { Batcher, Outcome, multiRowInsert } from '../db/batch';
-import { AnswerSlot, storeAnswers } from '../http/idempotency';
+import { AnswerSlot, answerStatements } from '../http/idempotency';
 import { wrongLane } from '../http/auth';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
 import { newId } from '../shared/ids';
-import { BatchGuardError, SaleLine, applySales } from '../inventory/reservation-batcher';
+import { BatchGuardError, SaleLine, saleStatements } from '../inventory/reservation-batcher';
 import { Order, OrderStatus } from '../orders/order.entity';
 import { AUDIT_COLUMNS, type BatchObserver, type BatchSettings } from '../orders/order-batcher';
 import { canMoveOrder } from '../orders/order-state';
@@ -144,12 +145,26 @@ async function applyCash(
   rounding: CashRounding,
 ): Promise<Outcome<PaymentView>[]> {
   const ids = [...new Set(tenders.map((t) => t.orderId))].sort();
-  const locked = await rows<OrderRow>(
-    m,
-    `SELECT id, status, kind, event_id, lane, subtotal_fen, discount_fen, total_fen, rounding_fen, refunded_fen, paid_fen, overpaid_fen, coupon_code, coupon_use,
+  // The batch's reads in one round trip (db.runAll): the orders locked in id order, their live
+  // payments, and their active lines (sold below if their order ends paid).
+  const [lockedR, liveR, linesR] = await runAll(m, [
+    {
+      sql: `SELECT id, status, kind, event_id, lane, subtotal_fen, discount_fen, total_fen, rounding_fen, refunded_fen, paid_fen, overpaid_fen, coupon_code, coupon_use,
        expires_at, created_by, created_at FROM orders WHERE id IN (${placeholders(ids.length)}) ORDER BY id${db.forUpdate}`,
-    ids,
-  );
+      params: ids,
+    },
+    {
+      sql: `SELECT id, order_id, status FROM payment WHERE order_id IN (${placeholders(ids.length)}) AND status IN (${LIVE_SQL})`,
+      params: ids,
+    },
+    {
+      sql: `SELECT id, order_id, sku, qty FROM order_line WHERE reservation = 'active' AND order_id IN (${placeholders(ids.length)})`,
+      params: ids,
+    },
+  ]);
+  const locked = lockedR.rows as unknown as OrderRow[];
+  const live = liveR.rows as { id: string; order_id: string; status: string }[];
+  const activeLines = linesR.rows as { id: string; order_id: string; sku: string; qty: unknown }[];
   const orders = new Map(
     locked.map((o) => [
       o.id,
@@ -161,11 +176,6 @@ async function applyCash(
         rounding: Number(o.rounding_fen),
       },
     ]),
-  );
-  const live = await rows<{ id: string; order_id: string; status: string }>(
-    m,
-    `SELECT id, order_id, status FROM payment WHERE order_id IN (${placeholders(ids.length)}) AND status IN (${LIVE_SQL})`,
-    ids,
   );
 
   const outcomes: Outcome<PaymentView>[] = [];
@@ -257,35 +267,35 @@ async function applyCash(
   }
   if (payments.length === 0) return outcomes;
 
-  for (const q of multiRowInsert(
+  const paymentRows = multiRowInsert(
     'payment',
     PAYMENT_COLUMNS,
     payments.map((p) => [p.id, p.orderId, 'cash', p.amountFen, 'approved', p.lane, 0, 0, p.createdBy, now, now, now]),
-  )) {
-    await exec(m, q.sql, q.params);
-  }
+  );
   // Every touched order in one conditional UPDATE: it must still be reserved with the paid amount we read.
   const tendered = new Set(payments.map((p) => p.orderId));
   const touched = [...orders.values()].filter((o) => tendered.has(o.row.id));
   const caseOf = `CASE id ${touched.map(() => 'WHEN ? THEN ?').join(' ')} END`;
-  const n = await exec(
-    m,
-    `UPDATE orders SET paid_fen = ${caseOf}, rounding_fen = ${caseOf}, status = ${caseOf}, updated_at = ?, version = version + 1
+  const moveOrders: Stmt = {
+    sql: `UPDATE orders SET paid_fen = ${caseOf}, rounding_fen = ${caseOf}, status = ${caseOf}, updated_at = ?, version = version + 1
       WHERE status = 'reserved' AND id IN (${placeholders(touched.length)})`,
-    [
+    params: [
       ...touched.flatMap((o) => [o.row.id, o.paid]),
       ...touched.flatMap((o) => [o.row.id, o.rounding]),
       ...touched.flatMap((o) => [o.row.id, o.status]),
       now,
       ...touched.map((o) => o.row.id),
     ],
-  );
-  if (n !== touched.length) throw new BatchGuardError(`batch cash moved ${n} of ${touched.length} orders`);
+    guard: {
+      rows: touched.length,
+      error: () => new BatchGuardError(`batch cash moved fewer than ${touched.length} orders`),
+    },
+  };
 
-  for (const id of nowPaid) {
+  // The orders as the single path hands them to the paid hooks: as read under their lock (ticketing, coupon use, receipt).
+  const paidOrders = nowPaid.map((id) => {
     const r = orders.get(id)!;
-    // The order as the single path hands it to the hooks: as read under its lock (ticketing, coupon use).
-    const order = Object.assign(new Order(), {
+    return Object.assign(new Order(), {
       id,
       lane: r.row.lane,
       kind: r.row.kind,
@@ -305,28 +315,37 @@ async function applyCash(
       createdAt: Number(r.row.created_at),
       updatedAt: now,
     });
-    for (const hook of hooks) await hook(m, order, now);
-  }
-  for (const q of multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows)) await exec(m, q.sql, q.params);
-  // The keyed tenders' answers commit with their payments: a retry after a crash replays, never re-runs.
-  await storeAnswers(m, answers);
+  });
+  const due = paidOrders.flatMap((order) => hooks.filter((h) => h.appliesTo(order)).map((h) => ({ h, order })));
+  // Hooks that only write (the receipt's print job) go with the batch's writes; one that reads splits them.
+  const hookStatements = due.flatMap(({ h, order }) => h.statements?.(order, now) ?? []);
+  const hookRuns = due.filter(({ h }) => h.run);
 
-  // Last: the stock rows are the contended ones.
-  if (nowPaid.length) {
-    const lines = await rows<{ id: string; order_id: string; sku: string; qty: unknown }>(
-      m,
-      `SELECT id, order_id, sku, qty FROM order_line WHERE reservation = 'active' AND order_id IN (${placeholders(nowPaid.length)})`,
-      nowPaid,
-    );
-    const actorOf = new Map(tenders.map((t) => [t.orderId, t.actor]));
-    const sale: SaleLine[] = lines.map((l) => ({
+  const paidSet = new Set(nowPaid);
+  const actorOf = new Map(tenders.map((t) => [t.orderId, t.actor]));
+  const sale: SaleLine[] = activeLines
+    .filter((l) => paidSet.has(l.order_id))
+    .map((l) => ({
       orderId: l.order_id,
       lineId: l.id,
       sku: l.sku,
       qty: Number(l.qty),
       actor: actorOf.get(l.order_id)!,
     }));
-    await applySales(m, sale, now);
+  // The keyed tenders' answers commit with their payments (a retry after a crash replays, never re-runs);
+  // the stock rows, the contended ones, come last.
+  const rest: Stmt[] = [
+    ...multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows),
+    ...answerStatements(answers),
+    ...saleStatements(sale, now),
+  ];
+  if (hookRuns.length === 0) {
+    await runAll(m, [...paymentRows, moveOrders, ...hookStatements, ...rest]); // one round trip for all of it
+  } else {
+    // A hook reads what the tender wrote (the cash payment): the payments first.
+    await runAll(m, [...paymentRows, moveOrders, ...hookStatements]);
+    for (const { h, order } of hookRuns) await h.run!(m, order, now);
+    await runAll(m, rest);
   }
   return outcomes;
 }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { EntityManager, In } from 'typeorm';
-import { Db, exec, rows } from '../db/db';
+import { Db, Stmt, exec, rows, runAll } from '../db/db';
 import { audit } from '../audit/audit.service';
 import { Clock, chinaTimestamp } from '../shared/clock';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
@@ -106,7 +106,16 @@ export interface PaymentFilter {
 
 export type ResolveOutcome = 'approved' | 'declined' | 'refund';
 
-export type OrderPaidHook = (m: EntityManager, order: Order, now: number) => Promise<void>;
+/**
+ * Work done in the transaction that marks an order paid. `appliesTo` says, without the database,
+ * whether the hook has anything to do for an order. A hook either `run`s (it may read), or gives its
+ * writes as `statements`, sent with the paying transaction's other writes in one round trip
+ * (db.runAll) after the payment rows; a cash batch with only such hooks takes one round trip for all.
+ */
+export type OrderPaidHook = { appliesTo(order: Order): boolean } & (
+  | { run(m: EntityManager, order: Order, now: number): Promise<void>; statements?: never }
+  | { statements(order: Order, now: number): Stmt[]; run?: never }
+);
 
 /** Starts the terminal side of a card attempt once it is committed as `pending`. */
 export interface CardDriver {
@@ -700,7 +709,11 @@ export class PaymentsService {
       if (excess > 0) await this.queueRefund(m, p, excess, now);
       if (paid >= due) {
         await moveOrder(m, order.id, 'reserved', 'paid', now);
-        for (const hook of this.paidHooks) await hook(m, order, now);
+        for (const hook of this.paidHooks) {
+          if (!hook.appliesTo(order)) continue;
+          if (hook.run) await hook.run(m, order, now);
+          else await runAll(m, hook.statements(order, now));
+        }
         await audit(m, {
           actor,
           entity: 'order',

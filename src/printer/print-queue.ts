@@ -10,7 +10,7 @@
  * till to give change, and the receipt follows when the roll is changed.
  */
 import { EntityManager } from 'typeorm';
-import { Db, exec, rows } from '../db/db';
+import { Db, Stmt, exec, rows } from '../db/db';
 import { audit } from '../audit/audit.service';
 import { Clock } from '../shared/clock';
 import { Logger } from '../shared/logger';
@@ -118,6 +118,21 @@ export class PrintQueue {
       ],
     );
     return id;
+  }
+
+  /**
+   * The receipt of an order that is being paid, as a statement for the paying transaction (db.runAll):
+   * no read first, the drawer is due when the order has an approved cash payment by then (the
+   * payment rows are written before it in that transaction).
+   */
+  receiptStatement(job: { lane: string; orderId: string; actor: string }, now: number): Stmt {
+    return {
+      sql: `INSERT INTO print_job (id, lane, kind, order_id, shift_id, drawer, status, attempts, next_try_at, created_by, created_at)
+       VALUES (?, ?, 'receipt', ?, NULL,
+         CASE WHEN EXISTS (SELECT 1 FROM payment WHERE order_id = ? AND method = 'cash' AND status = 'approved') THEN 'due' ELSE NULL END,
+         'queued', 0, ?, ?, ?)`,
+      params: [newId(), job.lane, job.orderId, job.orderId, now, job.actor.slice(0, 64), now],
+    };
   }
 
   /** A job a person asked for (a reprint): audited, since a second receipt is worth knowing about. */

@@ -18,8 +18,9 @@ export function returnsExtension(ctx: CoreContext): Extension {
   const returns = new ReturnsService(ctx.db, ctx.inventory, ctx.orders, ctx.clock, legs);
   ctx.orders.useRefunder(returns);
   // The coupon use an order reserved becomes used in the transaction that marks it paid.
-  ctx.payments.onOrderPaid(async (m, order, now) => {
-    if (order.couponCode) await ctx.orders.coupons.consume(m, order.id, order.couponCode, now);
+  ctx.payments.onOrderPaid({
+    appliesTo: (order) => !!order.couponCode,
+    run: (m, order, now) => ctx.orders.coupons.consume(m, order.id, order.couponCode!, now),
   });
   ctx.sweeper?.addStep('refundLegs', () => legs.sweep());
   const router = Router();

@@ -19,7 +19,7 @@
  * audit_log), so payment, expiry, the sweeper and `pos check` see an ordinary seat order.
  */
 import { EntityManager } from 'typeorm';
-import { Db, exec, isRetryable, placeholders, rows } from '../db/db';
+import { Db, Stmt, isRetryable, placeholders, rows, runAll } from '../db/db';
 import { Batcher, Outcome, multiRowInsert } from '../db/batch';
 import { AUDIT_COLUMNS, BatchSettings, BatchObserver, LINE_COLUMNS, ORDER_COLUMNS } from '../orders/order-batcher';
 import { BatchGuardError, MOVEMENT_COLUMNS } from '../inventory/reservation-batcher';
@@ -51,7 +51,7 @@ export interface HoldBatchStats {
   guardRetries: number;
   /** Batches that wrote nothing (every request refused). */
   readOnly: number;
-  /** Statements sent (each one round trip), transaction control included. */
+  /** Round trips to the database (a multi-statement write is one), transaction control included. */
   statements: number;
 }
 
@@ -214,26 +214,30 @@ export function holdBatcher(deps: {
         now,
       ]);
     }
-    const run = (sql: string, params: unknown[]) => {
-      stats.statements++;
-      return exec(m, sql, params);
-    };
-    for (const q of multiRowInsert('orders', ORDER_COLUMNS, orderRows)) await run(q.sql, q.params);
-    for (const q of multiRowInsert('order_line', LINE_COLUMNS, lineRows)) await run(q.sql, q.params);
-    for (const q of multiRowInsert('stock_movement', MOVEMENT_COLUMNS, movementRows)) await run(q.sql, q.params);
-    for (const q of multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows)) await run(q.sql, q.params);
-    // Last, so the seat rows are locked from here to the commit only: one guarded UPDATE for all the
+    // Last, so the seat rows are locked from there to the commit only: one guarded UPDATE for all the
     // batch's seats (each granted once: the allocation above never gives a seat to two requests).
+    // Everything in one round trip (db.runAll).
     seatSkus.sort();
+    const guards: Stmt[] = [];
     for (let i = 0; i < seatSkus.length; i += 500) {
       const chunk = seatSkus.slice(i, i + 500);
-      const n = await run(
-        `UPDATE sku SET reserved = reserved + 1, updated_at = ? WHERE sku IN (${placeholders(chunk.length)}) AND on_hand - reserved >= 1`,
-        [now, ...chunk],
-      );
-      if (n !== chunk.length)
-        throw new BatchGuardError(`batch hold of ${chunk.length} seats found ${chunk.length - n} taken since its read`);
+      guards.push({
+        sql: `UPDATE sku SET reserved = reserved + 1, updated_at = ? WHERE sku IN (${placeholders(chunk.length)}) AND on_hand - reserved >= 1`,
+        params: [now, ...chunk],
+        guard: {
+          rows: chunk.length,
+          error: () => new BatchGuardError(`batch hold of ${chunk.length} seats found some taken since its read`),
+        },
+      });
     }
+    stats.statements++;
+    await runAll(m, [
+      ...multiRowInsert('orders', ORDER_COLUMNS, orderRows),
+      ...multiRowInsert('order_line', LINE_COLUMNS, lineRows),
+      ...multiRowInsert('stock_movement', MOVEMENT_COLUMNS, movementRows),
+      ...multiRowInsert('audit_log', AUDIT_COLUMNS, auditRows),
+      ...guards,
+    ]);
   }
 
   function view(g: Granted, now: number): HoldView {

@@ -21,7 +21,10 @@ export function ticketingExtension(ctx: CoreContext): Extension {
       g.set({ kind: 'guard_retry' }, stats.guardRetries);
       g.set({ kind: 'statements' }, stats.statements);
     });
-  ctx.payments.onOrderPaid((m, order, now) => ticketing.issueTickets(m, order, now));
+  ctx.payments.onOrderPaid({
+    appliesTo: (order) => order.kind === 'seats' && !!order.eventId,
+    run: (m, order, now) => ticketing.issueTickets(m, order, now),
+  });
   return {
     name: 'ticketing',
     router: ticketingRoutes(ticketing, ctx.knownLane),
