@@ -186,6 +186,24 @@ async function hot(): Promise<void> {
     await server.stop();
     await db.drop();
   }
+  await withPrinter();
+}
+
+/** 1b: the same checkouts with the simulated receipt printer on the lane: each sale queues a receipt that prints after its commit. */
+async function withPrinter(): Promise<void> {
+  const db = await benchDb('reserve');
+  const server = await startServer({ databaseUrl: db.url, env: { POS_PRINTERS: 'lane-1:sim' } });
+  try {
+    const key = await stockUp(server, ['HOT']);
+    await warmUp(server.url, key);
+    line('checkouts, receipt printer on lane', await checkoutsRun(server.url, key, () => 'HOT'), 2);
+    const jobs = (await api(server.url, server.adminKey)('GET', '/v1/printers/lane-1')).body;
+    console.log(`receipts still queued at the end: ${jobs?.queued ?? '?'}`);
+    await finish(server, db.url);
+  } finally {
+    await server.stop();
+    await db.drop();
+  }
 }
 
 /** 2: the same hot SKU with 2 and 3 processes on one MariaDB. */

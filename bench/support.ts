@@ -82,6 +82,10 @@ export async function startServer(opts: {
         PORT: '0',
         HOST: '127.0.0.1',
         POS_TERMINALS: '',
+        // No receipt printer unless asked (BENCH_PRINTERS=lane-1:sim): an on-sale's phones print nothing, and a
+        // simulated printer on the one lane every connection uses would print 1 000+ receipts a second, which
+        // no printer does. bench:reserve measures the lane with its printer on a line of its own.
+        POS_PRINTERS: process.env.BENCH_PRINTERS ?? '',
         POS_LOG: 'silent',
         SWEEP_CRON: '0 0 1 1 *',
         ...opts.env,
