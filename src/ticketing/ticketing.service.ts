@@ -77,7 +77,7 @@ export class TicketingService {
     if (batch.enabled) {
       const { batcher, stats } = holdBatcher({
         db,
-        settings: batch,
+        settings: { ...batch, maxInFlight: batch.seatMaxInFlight ?? batch.maxInFlight },
         now: () => this.clock.now().getTime(),
         seatSku,
         applyOne: (h) => this.holdUnbatched(h.eventId, h.seatIds, h.ttlSeconds, h.lane, h.actor),
