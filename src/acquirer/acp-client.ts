@@ -5,7 +5,7 @@
  */
 import { Logger, silentLogger } from '../shared/logger';
 import { Acquirer, AcquirerQueryResult, AcquirerReversalResult, AcquirerTxnRef } from './acquirer';
-import { AcpFields, formDecode, formEncode, signFields, SigningKey } from './acp-signing';
+import { AcpFields, formDecode, formEncode, signFieldsAsync, SigningKey } from './acp-signing';
 import { ResponseVerifier } from './acp-verify';
 
 export interface HttpAcquirerOptions {
@@ -48,7 +48,7 @@ export class HttpAcquirer implements Acquirer {
     path: string,
     fields: AcpFields,
   ): Promise<{ ok: true; fields: AcpFields } | { ok: false; reason: string }> {
-    const body = formEncode(signFields(fields, this.opts.key));
+    const body = formEncode(await signFieldsAsync(fields, this.opts.key));
     let text: string;
     try {
       const res = await fetch(`${this.opts.baseUrl.replace(/\/$/, '')}/gateway/api/${path}`, {

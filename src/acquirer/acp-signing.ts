@@ -3,7 +3,7 @@
  * join `k=v&…` with raw values, SHA-256 hex digest, RSA PKCS#1 v1.5 SHA-256 over the digest's
  * ASCII bytes, base64. Version 5.0.0 uses SHA-1 in both places; signMethod 11 a shared key.
  */
-import { createHash, createSign, createVerify, KeyObject } from 'node:crypto';
+import { createHash, createSign, createVerify, KeyObject, sign } from 'node:crypto';
 
 export type AcpFields = Record<string, string>;
 
@@ -33,6 +33,24 @@ export function signFields(fields: AcpFields, key: SigningKey): AcpFields {
   out.signature = createSign(a === 'sha1' ? 'RSA-SHA1' : 'RSA-SHA256')
     .update(digest, 'ascii')
     .sign(key.privateKey, 'base64');
+  return out;
+}
+
+/**
+ * signFields, with the RSA operation on libuv's thread pool (crypto.sign with a callback) instead of
+ * the event loop: the sweeper signs every query and reversal inside the service process, and on the
+ * event loop each signature (0.25–0.5 ms here) held up the lanes' requests. Same bytes as signFields.
+ */
+export async function signFieldsAsync(fields: AcpFields, key: SigningKey): Promise<AcpFields> {
+  const out: AcpFields = {};
+  for (const [k, v] of Object.entries(fields)) if (v !== '' && v !== undefined && k !== 'signature') out[k] = v;
+  out.certId = key.certId;
+  const a = algo(out.version ?? '5.1.0');
+  const digest = createHash(a).update(stringToSign(out), 'utf8').digest('hex');
+  const sig = await new Promise<Buffer>((resolve, reject) =>
+    sign(a, Buffer.from(digest, 'ascii'), key.privateKey, (err, s) => (err ? reject(err) : resolve(s))),
+  );
+  out.signature = sig.toString('base64');
   return out;
 }
 

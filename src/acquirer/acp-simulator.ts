@@ -10,7 +10,14 @@ import { KeyObject, X509Certificate } from 'node:crypto';
 import { chinaTimestamp } from '../shared/clock';
 import { SimBankPort } from './sim-bank';
 import { MemorySimBank } from './bank-memory';
-import { AcpFields, formDecode, formEncode, serialToDecimal, signFields, verifyFieldsSignature } from './acp-signing';
+import {
+  AcpFields,
+  formDecode,
+  formEncode,
+  serialToDecimal,
+  signFieldsAsync,
+  verifyFieldsSignature,
+} from './acp-signing';
 import { generateTestChain, TestChain } from './test-chain';
 import { handleFileRoutes } from './acp-file-simulator';
 
@@ -235,7 +242,7 @@ export class AcquirerSimulator {
   }
 
   /** Signs and sends; `badsig` tampers with a field after signing, `foreign` signs with a chain nobody trusts. */
-  private answer(res: ServerResponse, fields: AcpFields, fault: AcquirerFault | null): void {
+  private async answer(res: ServerResponse, fields: AcpFields, fault: AcquirerFault | null): Promise<void> {
     let chain = this.chain;
     if (fault === 'foreign') chain = this.foreign ??= generateTestChain('Foreign');
     let certId = this.certIds.get(chain);
@@ -243,7 +250,11 @@ export class AcquirerSimulator {
       certId = serialToDecimal(new X509Certificate(chain.signCertPem).serialNumber);
       this.certIds.set(chain, certId);
     }
-    const signed = signFields({ ...fields, signPubKeyCert: chain.signCertPem }, { privateKey: chain.signKey, certId });
+    // On the thread pool, so the simulator answers from both cores (other tills may point at it).
+    const signed = await signFieldsAsync(
+      { ...fields, signPubKeyCert: chain.signCertPem },
+      { privateKey: chain.signKey, certId },
+    );
     if (fault === 'badsig') signed.respMsg = `${signed.respMsg ?? ''} (tampered)`;
     res.writeHead(200, { 'content-type': 'application/x-www-form-urlencoded; charset=UTF-8' });
     res.end(formEncode(signed));

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { ManualClock } from '../shared/clock';
 import { fixturesDir } from '../../test/support/fixtures';
 import { loadPfx } from './acp-keys';
-import { signFields, signWithSecureKey, stringToSign, verifyFieldsSignature } from './acp-signing';
+import { signFields, signFieldsAsync, signWithSecureKey, stringToSign, verifyFieldsSignature } from './acp-signing';
 import { ResponseVerifier } from './acp-verify';
 import { HttpAcquirer } from './acp-client';
 import { AcquirerSimulator } from './acp-simulator';
@@ -29,6 +29,9 @@ describe('ACP signing against the published vectors', () => {
     expect(signed.signature).toBe(v.signature);
     expect(verifyFieldsSignature(signed, merchant.certPem)).toBe(true);
     expect(verifyFieldsSignature({ ...signed, merId: '888888888888889' }, merchant.certPem)).toBe(false);
+  });
+  it.each(rsaVectors)('%s, signed on the thread pool: the same bytes', async (_n, v) => {
+    expect(await signFieldsAsync(v.fields, merchant)).toEqual(signFields(v.fields, merchant));
   });
 
   it('signMethod 11 with a secure key', () => {
