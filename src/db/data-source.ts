@@ -54,9 +54,10 @@ export function dataSourceOptions(url: string, opts: DataSourceOpts = {}): DataS
     supportBigNumbers: true,
     bigNumberStrings: true,
     poolSize: opts.poolSize ?? 20,
-    // For db.runAll: a batch's statements in one round trip. Every value is still bound by `?` (no SQL
-    // is built from input), which is what keeps this safe.
-    multipleStatements: true,
+    // For db.runAll and a transaction's first statement: several statements in one round trip. Every
+    // value is still bound by `?` (no SQL is built from input), which is what keeps this safe.
+    // POS_DB_MULTI_STATEMENTS=off for a proxy in front of the database that refuses them.
+    multipleStatements: process.env.POS_DB_MULTI_STATEMENTS !== 'off',
     extra: { connectionLimit: opts.poolSize ?? 20, maxIdle: opts.poolSize ?? 20 },
   };
 }

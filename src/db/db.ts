@@ -37,6 +37,10 @@ export class Db {
   /** A MariaDB Galera node (wsrep_on): row locks are local to the node, conflicts surface as 1213 at commit. */
   galera = false;
   private readonly mutex = new Mutex();
+  /** The connection takes several statements in one query (db.runAll, START TRANSACTION with the first). */
+  private get multiStatements(): boolean {
+    return multiStatementsOn(this.ds.manager);
+  }
 
   constructor(readonly ds: DataSource) {
     this.kind = ds.options.type === 'better-sqlite3' ? 'sqlite' : 'mysql';
@@ -93,7 +97,8 @@ export class Db {
         await qr.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
         readCommittedSessions.add(conn);
       }
-      openWithFirstStatement(qr);
+      if (this.multiStatements) openWithFirstStatement(qr);
+      else await qr.startTransaction();
       try {
         const result = await fn(qr.manager);
         await qr.commitTransaction();
@@ -209,7 +214,7 @@ export async function runAll(m: EntityManager, stmts: Stmt[]): Promise<StmtResul
   const own = !m.queryRunner;
   const qr = m.queryRunner ?? m.connection.createQueryRunner();
   try {
-    if (m.connection.options.type !== 'mysql' || stmts.length === 1) {
+    if (!multiStatementsOn(m) || stmts.length === 1) {
       for (const st of stmts) out.push(resultOf(await qr.query(st.sql, st.params, true)));
     } else {
       const r = await qr.query(
@@ -226,6 +231,11 @@ export async function runAll(m: EntityManager, stmts: Stmt[]): Promise<StmtResul
     if (st.guard && out[i].changed !== st.guard.rows) throw st.guard.error();
   });
   return out;
+}
+
+function multiStatementsOn(m: EntityManager): boolean {
+  const o = m.connection.options;
+  return o.type === 'mysql' && o.multipleStatements === true;
 }
 
 function resultOf(r: { raw: unknown; records?: unknown[]; affected?: number | null }): StmtResult {
