@@ -9,7 +9,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import autocannon from 'autocannon';
 import { Db } from '../src/db/db';
-import { SERVICE_NODE_FLAGS } from '../src/shared/node-flags';
 
 /** The repository root, whether this runs compiled (dist/bench) or from source (bench/). */
 function findRoot(dir: string): string {
@@ -70,8 +69,7 @@ export async function startServer(opts: {
 }): Promise<BenchServer> {
   const adminKey = `pos_bench_${randomBytes(16).toString('hex')}`;
   // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (NODE_OPTIONS refuses --cpu-prof).
-  // The service's own V8 flags (as `npm start` and bin/pos run it), then any the bench is asked for.
-  const nodeArgs = [...SERVICE_NODE_FLAGS, ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const child: ChildProcess = spawn(
     process.execPath,
     [...nodeArgs, cli, 'serve', ...(opts.workers && opts.workers > 1 ? ['--workers', String(opts.workers)] : [])],

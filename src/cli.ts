@@ -14,7 +14,6 @@ import { AuthService } from './auth/auth.service';
 import { systemClock } from './shared/clock';
 import { laneOptionsFromEnv } from './lane';
 import { clusterMetricsPrimary } from './http/metrics';
-import { SERVICE_NODE_FLAGS } from './shared/node-flags';
 
 const USAGE = `usage: pos <command>
   serve [--embedded] [--workers N]   the service, configured by the environment; N processes share the port and the database
@@ -117,10 +116,6 @@ async function serveCluster(n: number): Promise<void> {
   if (config.adminKey) await new AuthService(db, systemClock).bootstrapAdmin(config.adminKey);
   await db.close();
 
-  // Workers get the service's V8 flags whether or not the primary was started with them.
-  cluster.setupPrimary({
-    execArgv: [...process.execArgv, ...SERVICE_NODE_FLAGS.filter((f) => !process.execArgv.includes(f))],
-  });
   let stopping = false;
   const listening = new Set<number>();
   let announced = false;
