@@ -1,5 +1,4 @@
-import { DataSource, EntityManager, QueryRunner } from 'typeorm';
-import { QueryResult } from 'typeorm/query-runner/QueryResult';
+import { DataSource, EntityManager, QueryResult, QueryRunner } from 'typeorm';
 import { DataSourceOpts, DbKind, dbKindOf, makeDataSource } from './data-source';
 
 /** A FIFO lock: SQLite has one connection, so transactions must not interleave on it. */
@@ -198,7 +197,7 @@ export type StmtResult = { rows: Record<string, unknown>[]; changed: number };
 /**
  * Runs statements in order, in the caller's transaction. On MySQL/MariaDB they go as ONE
  * multi-statement query: one round trip instead of one each. That is the cost that matters on the
- * hot paths: each round trip spends ~70 µs of the service's CPU in the socket write alone (profiled:
+ * hot paths: each round trip spends ~50–100 µs of the service's CPU in the socket write alone (profiled:
  * 10–14 % of the service under bench:reserve and bench:sweep) and, after a guarded UPDATE of a hot
  * row, holds that row's lock one round trip longer. The server stops at the first statement that
  * fails and the whole call throws; guards are checked once every statement has run. On SQLite (in
