@@ -197,8 +197,8 @@ export type StmtResult = { rows: Record<string, unknown>[]; changed: number };
 /**
  * Runs statements in order, in the caller's transaction. On MySQL/MariaDB they go as ONE
  * multi-statement query: one round trip instead of one each. That is the cost that matters on the
- * hot paths: each round trip spends ~50–100 µs of the service's CPU in the socket write alone (profiled:
- * 10–14 % of the service under bench:reserve and bench:sweep) and, after a guarded UPDATE of a hot
+ * hot paths: mysql2's socket writes were 10–14 % of the service's CPU under bench:reserve and
+ * bench:sweep (65–170 µs per statement sent, profile time over statements counted) and, after a guarded UPDATE of a hot
  * row, holds that row's lock one round trip longer. The server stops at the first statement that
  * fails and the whole call throws; guards are checked once every statement has run. On SQLite (in
  * process, no round trips) the statements run one after another.
