@@ -44,25 +44,32 @@ async function main(): Promise<void> {
       const n = 1 + Math.floor(Math.random() * (PER_ROW - 1));
       return JSON.stringify({ seats: [`R${row}-${n}`, `R${row}-${n + 1}`], ttlSeconds: 900 });
     };
+    /** 256 connections asking `event` for random adjacent pairs for `seconds`; `stop()` on the instance ends it early. */
+    const burst = (event: string, seconds: number, onResponse?: (status: number, body: string) => void) => {
+      let instance: autocannon.Instance | null = null;
+      const done = new Promise<autocannon.Result>((resolve, reject) => {
+        instance = autocannon(
+          {
+            url: server.url,
+            connections: CONNECTIONS,
+            duration: seconds,
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+            requests: [
+              {
+                method: 'POST',
+                path: `/v1/events/${event}/holds`,
+                setupRequest: (req: any) => ({ ...req, body: pairBody() }),
+                onResponse,
+              },
+            ],
+          } as autocannon.Options,
+          (err, res) => (err ? reject(err) : resolve(res)),
+        );
+      });
+      return { done, stop: () => (instance as unknown as { stop(): void } | null)?.stop() };
+    };
     // Two seconds not counted, on an event of its own: the pool's connections opened, the JIT warm (as bench:reserve).
-    await new Promise<void>((resolve, reject) =>
-      autocannon(
-        {
-          url: server.url,
-          connections: CONNECTIONS,
-          duration: 2,
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-          requests: [
-            {
-              method: 'POST',
-              path: '/v1/events/warmup/holds',
-              setupRequest: (req: any) => ({ ...req, body: pairBody() }),
-            },
-          ],
-        } as autocannon.Options,
-        (err) => (err ? reject(err) : resolve()),
-      ),
-    );
+    await burst('warmup', 2).done;
 
     let holds = 0;
     let refused = 0;
@@ -75,32 +82,13 @@ async function main(): Promise<void> {
     }
     const cpuBefore = cpuSeconds(server.pid);
     const started = Date.now();
-    let run: autocannon.Instance | null = null;
-    const finished = new Promise<autocannon.Result>((resolve, reject) => {
-      run = autocannon(
-        {
-          url: server.url,
-          connections: CONNECTIONS,
-          duration: 60,
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-          requests: [
-            {
-              method: 'POST',
-              path: '/v1/events/onsale/holds',
-              setupRequest: (req: any) => ({ ...req, body: pairBody() }),
-              onResponse: (status: number, body: string) => {
-                if (status === 201) holds++;
-                else if (status === 409) refused++;
-                else {
-                  const k = `${status} ${/"code":"([a-z_]+)"/.exec(body)?.[1] ?? ''}`;
-                  others.set(k, (others.get(k) ?? 0) + 1);
-                }
-              },
-            },
-          ],
-        } as autocannon.Options,
-        (err, res) => (err ? reject(err) : resolve(res)),
-      );
+    const run = burst('onsale', 60, (status, body) => {
+      if (status === 201) holds++;
+      else if (status === 409) refused++;
+      else {
+        const k = `${status} ${/"code":"([a-z_]+)"/.exec(body)?.[1] ?? ''}`;
+        others.set(k, (others.get(k) ?? 0) + 1);
+      }
     });
     // Sold out for pairs: no two adjacent free seats left anywhere.
     const soldOut = async () => {
@@ -118,10 +106,10 @@ async function main(): Promise<void> {
     };
     const poll = setInterval(() => {
       void soldOut().then((done) => {
-        if (done) (run as unknown as { stop(): void } | null)?.stop();
+        if (done) run.stop();
       });
     }, 500);
-    const result = await finished;
+    const result = await run.done;
     clearInterval(poll);
     const seconds = (Date.now() - started) / 1000;
     const serverCpu = cpuSeconds(server.pid) - cpuBefore;

@@ -23,14 +23,23 @@ export interface SigningKey {
   certId: string;
 }
 
-/** Returns the fields with empty ones dropped and certId and signature set. */
-export function signFields(fields: AcpFields, key: SigningKey): AcpFields {
+/** The fields as signed (empty ones and any old signature dropped, certId set) and the digest the RSA key signs. */
+function signable(
+  fields: AcpFields,
+  key: SigningKey,
+): { out: AcpFields; algorithm: 'sha1' | 'sha256'; digest: string } {
   const out: AcpFields = {};
   for (const [k, v] of Object.entries(fields)) if (v !== '' && v !== undefined && k !== 'signature') out[k] = v;
   out.certId = key.certId;
-  const a = algo(out.version ?? '5.1.0');
-  const digest = createHash(a).update(stringToSign(out), 'utf8').digest('hex');
-  out.signature = createSign(a === 'sha1' ? 'RSA-SHA1' : 'RSA-SHA256')
+  const algorithm = algo(out.version ?? '5.1.0');
+  const digest = createHash(algorithm).update(stringToSign(out), 'utf8').digest('hex');
+  return { out, algorithm, digest };
+}
+
+/** Returns the fields with empty ones dropped and certId and signature set. */
+export function signFields(fields: AcpFields, key: SigningKey): AcpFields {
+  const { out, algorithm, digest } = signable(fields, key);
+  out.signature = createSign(algorithm === 'sha1' ? 'RSA-SHA1' : 'RSA-SHA256')
     .update(digest, 'ascii')
     .sign(key.privateKey, 'base64');
   return out;
@@ -42,13 +51,9 @@ export function signFields(fields: AcpFields, key: SigningKey): AcpFields {
  * event loop each signature (0.25–0.5 ms here) held up the lanes' requests. Same bytes as signFields.
  */
 export async function signFieldsAsync(fields: AcpFields, key: SigningKey): Promise<AcpFields> {
-  const out: AcpFields = {};
-  for (const [k, v] of Object.entries(fields)) if (v !== '' && v !== undefined && k !== 'signature') out[k] = v;
-  out.certId = key.certId;
-  const a = algo(out.version ?? '5.1.0');
-  const digest = createHash(a).update(stringToSign(out), 'utf8').digest('hex');
+  const { out, algorithm, digest } = signable(fields, key);
   const sig = await new Promise<Buffer>((resolve, reject) =>
-    sign(a, Buffer.from(digest, 'ascii'), key.privateKey, (err, s) => (err ? reject(err) : resolve(s))),
+    sign(algorithm, Buffer.from(digest, 'ascii'), key.privateKey, (err, s) => (err ? reject(err) : resolve(s))),
   );
   out.signature = sig.toString('base64');
   return out;

@@ -37,7 +37,7 @@ export class Db {
   galera = false;
   private readonly mutex = new Mutex();
   /** The connection takes several statements in one query (db.runAll, START TRANSACTION with the first). */
-  private get multiStatements(): boolean {
+  get multiStatements(): boolean {
     return multiStatementsOn(this.ds.manager);
   }
 

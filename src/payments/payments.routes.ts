@@ -68,7 +68,7 @@ export function paymentsRoutes(payments: PaymentsService): Router {
       answer: answerSlot(req, card ? 202 : 201),
       boundLane: card ? undefined : (req.principal?.lane ?? undefined),
     });
-    res.status(p.method === 'card' ? 202 : 201).json(p);
+    res.status(card ? 202 : 201).json(p);
   });
 
   r.get('/payments/:id', allow('cashier', 'backoffice'), async (req, res) => {

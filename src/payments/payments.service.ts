@@ -216,13 +216,14 @@ export class PaymentsService {
    * is read from the payment afterwards), so a retry after a crash replays it and never starts a second one.
    */
   async tender(orderId: string, input: TenderInput, actor: string, opts: CashOptions = {}): Promise<PaymentView> {
-    const cash = input.method === 'cash' ? opts : { answer: opts.answer };
-    const slot = cash.answer;
+    const slot = opts.answer;
+    // A lane-bound key's lane is checked under the order's lock for cash; a card's lane is the terminal's.
+    const own: CashOptions = input.method === 'cash' ? opts : { answer: slot };
     // Cash is decided on the spot: batched with concurrent cash tenders, answered after their commit.
     const view =
       input.method === 'cash' && this.cash
-        ? await this.cash.submit({ orderId, input, actor, answer: slot, boundLane: cash.boundLane })
-        : await this.tenderOne(orderId, input, actor, cash);
+        ? await this.cash.submit({ orderId, input, actor, answer: slot, boundLane: opts.boundLane })
+        : await this.tenderOne(orderId, input, actor, own);
     answerCommitted(slot);
     return view;
   }

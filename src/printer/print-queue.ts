@@ -72,6 +72,42 @@ export interface PrintQueueOptions {
   claimMs: number;
 }
 
+/** The INSERT of a queued job; `if_cash_paid` decides the drawer in SQL from the order's approved cash payments. */
+function jobStatement(
+  job: {
+    lane: string;
+    kind: PrintJobKind;
+    orderId?: string | null;
+    shiftId?: string | null;
+    drawer?: boolean | 'if_cash_paid';
+    actor: string;
+  },
+  now: number,
+): { id: string; stmt: Stmt } {
+  const id = newId();
+  const cashPaid =
+    "CASE WHEN EXISTS (SELECT 1 FROM payment WHERE order_id = ? AND method = 'cash' AND status = 'approved') THEN 'due' ELSE NULL END";
+  const byCash = job.drawer === 'if_cash_paid';
+  return {
+    id,
+    stmt: {
+      sql: `INSERT INTO print_job (id, lane, kind, order_id, shift_id, drawer, status, attempts, next_try_at, created_by, created_at)
+       VALUES (?, ?, ?, ?, ?, ${byCash ? cashPaid : '?'}, 'queued', 0, ?, ?, ?)`,
+      params: [
+        id,
+        job.lane,
+        job.kind,
+        job.orderId ?? null,
+        job.shiftId ?? null,
+        byCash ? (job.orderId ?? null) : job.drawer ? 'due' : null,
+        now,
+        job.actor.slice(0, 64),
+        now,
+      ],
+    },
+  };
+}
+
 export class PrintQueue {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -100,23 +136,8 @@ export class PrintQueue {
     },
     now: number,
   ): Promise<string> {
-    const id = newId();
-    await exec(
-      m,
-      `INSERT INTO print_job (id, lane, kind, order_id, shift_id, drawer, status, attempts, next_try_at, created_by, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)`,
-      [
-        id,
-        job.lane,
-        job.kind,
-        job.orderId ?? null,
-        job.shiftId ?? null,
-        job.drawer ? 'due' : null,
-        now,
-        job.actor.slice(0, 64),
-        now,
-      ],
-    );
+    const { id, stmt } = jobStatement(job, now);
+    await exec(m, stmt.sql, stmt.params);
     return id;
   }
 
@@ -126,13 +147,7 @@ export class PrintQueue {
    * payment rows are written before it in that transaction).
    */
   receiptStatement(job: { lane: string; orderId: string; actor: string }, now: number): Stmt {
-    return {
-      sql: `INSERT INTO print_job (id, lane, kind, order_id, shift_id, drawer, status, attempts, next_try_at, created_by, created_at)
-       VALUES (?, ?, 'receipt', ?, NULL,
-         CASE WHEN EXISTS (SELECT 1 FROM payment WHERE order_id = ? AND method = 'cash' AND status = 'approved') THEN 'due' ELSE NULL END,
-         'queued', 0, ?, ?, ?)`,
-      params: [newId(), job.lane, job.orderId, job.orderId, now, job.actor.slice(0, 64), now],
-    };
+    return jobStatement({ ...job, kind: 'receipt', drawer: 'if_cash_paid' }, now).stmt;
   }
 
   /** A job a person asked for (a reprint): audited, since a second receipt is worth knowing about. */

@@ -90,7 +90,7 @@ export function holdBatcher(deps: {
         stats.guardRetries++;
       }
       // Locked: read and write in one transaction with the seat rows locked in sorted order.
-      stats.statements += 2; // START TRANSACTION, COMMIT
+      stats.statements += txControl();
       return db.tx(async (m) => {
         const again = await decide(m, holds, db.forUpdate);
         if (again.granted.length) await write(m, again.granted, again.now);
@@ -100,6 +100,11 @@ export function holdBatcher(deps: {
     },
   });
   return { batcher, stats };
+
+  /** COMMIT, and START TRANSACTION where it does not ride with the first statement (db.tx). */
+  function txControl(): number {
+    return db.multiStatements ? 1 : 2;
+  }
 
   interface Granted {
     hold: HoldInput;
@@ -112,7 +117,7 @@ export function holdBatcher(deps: {
 
   /** The optimistic write: nothing is read in this transaction; the guard is the UPDATE's WHERE. */
   async function writeOptimistic(granted: Granted[], now: number): Promise<void> {
-    stats.statements += 2; // START TRANSACTION, COMMIT
+    stats.statements += txControl();
     await db.tx((m) => write(m, granted, now));
   }
 
