@@ -30,7 +30,16 @@ async function startSimAcquirer(): Promise<{ url: string; certDir: string; stop(
   const certDir = mkdtempSync(join(tmpdir(), 'pos-sim-acq-'));
   const child = spawn(
     process.execPath,
-    [join(root, 'dist', 'src', 'cli.js'), 'sim-acquirer', '--listen', '127.0.0.1:0', '--cert-dir', certDir],
+    [
+      // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the simulator too.
+      ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+      join(root, 'dist', 'src', 'cli.js'),
+      'sim-acquirer',
+      '--listen',
+      '127.0.0.1:0',
+      '--cert-dir',
+      certDir,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const url = await new Promise<string>((resolve, reject) => {

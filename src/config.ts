@@ -13,7 +13,11 @@ export interface Config {
   orderHoldSeconds: number;
   suspenseAfterSeconds: number;
   reversalGraceSeconds: number;
-  /** Unknown attempts the sweeper works at once: acquirer calls in flight (SWEEP_CONCURRENCY). */
+  /**
+   * Unknown attempts the sweeper works at once: acquirer calls in flight (SWEEP_CONCURRENCY, default 32:
+   * with 16, bench:sweep measured 400–460 resolutions/s here against 500–550 with 32; the verdicts of more
+   * attempts share each transaction).
+   */
   sweepConcurrency: number;
   /** Unknown attempts one claim takes (SWEEP_BATCH_SIZE, default 200); a sweep claims again until a claim comes back short. */
   sweepBatchSize?: number;
@@ -56,7 +60,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     orderHoldSeconds: int(env, 'ORDER_HOLD_SECONDS', 1800, 1, 30 * 86400),
     suspenseAfterSeconds: int(env, 'SUSPENSE_AFTER_SECONDS', 86400, 1, 90 * 86400),
     reversalGraceSeconds: int(env, 'REVERSAL_GRACE_SECONDS', 63, 0, 86400),
-    sweepConcurrency: int(env, 'SWEEP_CONCURRENCY', 16, 1, 256),
+    sweepConcurrency: int(env, 'SWEEP_CONCURRENCY', 32, 1, 256),
     sweepBatchSize: int(env, 'SWEEP_BATCH_SIZE', 200, 1, 5000),
     cashRounding: cashRounding(env.CASH_ROUNDING),
     instanceId: env.POS_INSTANCE_ID || `${require('node:os').hostname()}:${process.pid}`,

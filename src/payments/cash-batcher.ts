@@ -13,12 +13,20 @@ import { AnswerSlot, answerStatements } from '../http/idempotency';
 import { wrongLane } from '../http/auth';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
 import { newId } from '../shared/ids';
-import { BatchGuardError, SaleLine, saleStatements } from '../inventory/reservation-batcher';
-import { Order, OrderStatus } from '../orders/order.entity';
+import { BatchGuardError, saleStatements } from '../inventory/reservation-batcher';
 import { AUDIT_COLUMNS, type BatchObserver, type BatchSettings } from '../orders/order-batcher';
 import { canMoveOrder } from '../orders/order-state';
 import { CashRounding, cashRoundedDue } from '../orders/orders.service';
 import { Payment } from './payment.entity';
+import {
+  ActiveLine,
+  OrderRow,
+  activeLinesStatement,
+  lockOrdersStatement,
+  orderFromRow,
+  paidHookWork,
+  soldLines,
+} from './paid-orders';
 import { LIVE_PAYMENT_STATUSES } from './payment-state';
 import type { OrderPaidHook, PaymentView, TenderInput } from './payments.service';
 
@@ -47,26 +55,6 @@ const PAYMENT_COLUMNS = [
   'updated_at',
   'finished_at',
 ];
-
-interface OrderRow {
-  id: string;
-  status: OrderStatus;
-  kind: Order['kind'];
-  event_id: string | null;
-  lane: string;
-  subtotal_fen: unknown;
-  discount_fen: unknown;
-  total_fen: unknown;
-  rounding_fen: unknown;
-  refunded_fen: unknown;
-  paid_fen: unknown;
-  overpaid_fen: unknown;
-  coupon_code: string | null;
-  coupon_use: Order['couponUse'];
-  expires_at: unknown;
-  created_by: string;
-  created_at: unknown;
-}
 
 /** A cash payment as the database would return it after the insert. */
 function cashPayment(orderId: string, input: TenderInput, actor: string, now: number): Payment {
@@ -148,23 +136,16 @@ async function applyCash(
   // The batch's reads in one round trip (db.runAll): the orders locked in id order, their live
   // payments, and their active lines (sold below if their order ends paid).
   const [lockedR, liveR, linesR] = await runAll(m, [
-    {
-      sql: `SELECT id, status, kind, event_id, lane, subtotal_fen, discount_fen, total_fen, rounding_fen, refunded_fen, paid_fen, overpaid_fen, coupon_code, coupon_use,
-       expires_at, created_by, created_at FROM orders WHERE id IN (${placeholders(ids.length)}) ORDER BY id${db.forUpdate}`,
-      params: ids,
-    },
+    lockOrdersStatement(ids, db.forUpdate),
     {
       sql: `SELECT id, order_id, status FROM payment WHERE order_id IN (${placeholders(ids.length)}) AND status IN (${LIVE_SQL})`,
       params: ids,
     },
-    {
-      sql: `SELECT id, order_id, sku, qty FROM order_line WHERE reservation = 'active' AND order_id IN (${placeholders(ids.length)})`,
-      params: ids,
-    },
+    activeLinesStatement(ids),
   ]);
   const locked = lockedR.rows as unknown as OrderRow[];
   const live = liveR.rows as { id: string; order_id: string; status: string }[];
-  const activeLines = linesR.rows as { id: string; order_id: string; sku: string; qty: unknown }[];
+  const activeLines = linesR.rows as ActiveLine[];
   const orders = new Map(
     locked.map((o) => [
       o.id,
@@ -292,46 +273,12 @@ async function applyCash(
     },
   };
 
-  // The orders as the single path hands them to the paid hooks: as read under their lock (ticketing, coupon use, receipt).
-  const paidOrders = nowPaid.map((id) => {
-    const r = orders.get(id)!;
-    return Object.assign(new Order(), {
-      id,
-      lane: r.row.lane,
-      kind: r.row.kind,
-      eventId: r.row.event_id,
-      status: 'reserved' as const,
-      subtotalFen: Number(r.row.subtotal_fen),
-      discountFen: Number(r.row.discount_fen),
-      totalFen: r.total,
-      roundingFen: r.rounding,
-      refundedFen: Number(r.row.refunded_fen),
-      paidFen: Number(r.row.paid_fen),
-      overpaidFen: Number(r.row.overpaid_fen),
-      couponCode: r.row.coupon_code,
-      couponUse: r.row.coupon_use,
-      expiresAt: Number(r.row.expires_at),
-      createdBy: r.row.created_by,
-      createdAt: Number(r.row.created_at),
-      updatedAt: now,
-    });
-  });
-  const due = paidOrders.flatMap((order) => hooks.filter((h) => h.appliesTo(order)).map((h) => ({ h, order })));
+  const paidOrders = nowPaid.map((id) => orderFromRow(orders.get(id)!.row, now, orders.get(id)!.rounding));
   // Hooks that only write (the receipt's print job) go with the batch's writes; one that reads splits them.
-  const hookStatements = due.flatMap(({ h, order }) => h.statements?.(order, now) ?? []);
-  const hookRuns = due.filter(({ h }) => h.run);
+  const hooksDue = paidHookWork(hooks, paidOrders, now);
 
-  const paidSet = new Set(nowPaid);
   const actorOf = new Map(tenders.map((t) => [t.orderId, t.actor]));
-  const sale: SaleLine[] = activeLines
-    .filter((l) => paidSet.has(l.order_id))
-    .map((l) => ({
-      orderId: l.order_id,
-      lineId: l.id,
-      sku: l.sku,
-      qty: Number(l.qty),
-      actor: actorOf.get(l.order_id)!,
-    }));
+  const sale = soldLines(activeLines, new Map(nowPaid.map((id) => [id, actorOf.get(id)!])));
   // The keyed tenders' answers commit with their payments (a retry after a crash replays, never re-runs);
   // the stock rows, the contended ones, come last.
   const rest: Stmt[] = [
@@ -339,12 +286,12 @@ async function applyCash(
     ...answerStatements(answers),
     ...saleStatements(sale, now),
   ];
-  if (hookRuns.length === 0) {
-    await runAll(m, [...paymentRows, moveOrders, ...hookStatements, ...rest]); // one round trip for all of it
+  if (hooksDue.runs.length === 0) {
+    await runAll(m, [...paymentRows, moveOrders, ...hooksDue.statements, ...rest]); // one round trip for all of it
   } else {
     // A hook reads what the tender wrote (the cash payment): the payments first.
-    await runAll(m, [...paymentRows, moveOrders, ...hookStatements]);
-    for (const { h, order } of hookRuns) await h.run!(m, order, now);
+    await runAll(m, [...paymentRows, moveOrders, ...hooksDue.statements]);
+    for (const { hook, order } of hooksDue.runs) await hook.run!(m, order, now);
     await runAll(m, rest);
   }
   return outcomes;

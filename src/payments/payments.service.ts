@@ -16,7 +16,8 @@ import { Evidence, EvidenceItem, parseEvidence } from './evidence';
 
 export { owedFenOf } from './evidence';
 export type { Evidence, EvidenceItem } from './evidence';
-import { Batcher } from '../db/batch';
+import { Batcher, Outcome } from '../db/batch';
+import { SettleVerdict, applyVerdicts } from './settle-batch';
 import { BatchObserver, BatchSettings, batchSettingsFromEnv } from '../orders/order-batcher';
 import { CashTender, cashBatcher } from './cash-batcher';
 import { AnswerSlot, answerCommitted, storeAnswers } from '../http/idempotency';
@@ -125,37 +126,6 @@ export interface CardDriver {
   isLaneIdle(lane: string): boolean;
   start(payment: Payment): void;
 }
-
-const CARD_TERMINAL_FACTS: (keyof ApprovalFacts)[] = [
-  'rc',
-  'rm',
-  'cardMasked',
-  'cardType',
-  'terminalId',
-  'merchantId',
-  'batchNo',
-  'traceNo',
-  'rrn',
-  'authCode',
-  'terminalTime',
-  'settleDate',
-  'queryId',
-];
-const COLUMN: Record<keyof ApprovalFacts, string> = {
-  rc: 'rc',
-  rm: 'rm',
-  cardMasked: 'card_masked',
-  cardType: 'card_type',
-  terminalId: 'terminal_id',
-  merchantId: 'merchant_id',
-  batchNo: 'batch_no',
-  traceNo: 'trace_no',
-  rrn: 'rrn',
-  authCode: 'auth_code',
-  terminalTime: 'terminal_time',
-  settleDate: 'settle_date',
-  queryId: 'query_id',
-};
 
 /**
  * Tenders and their outcomes. Every status change goes through movePayment's table, in a
@@ -359,10 +329,7 @@ export class PaymentsService {
     this.notify(paymentId);
   }
 
-  /**
-   * `settleApproved`'s unit of work inside a transaction the caller owns (the sweeper writes many
-   * verdicts in one); the caller calls `changed(paymentId)` once it has committed.
-   */
+  /** `settleApproved`'s unit of work inside a transaction the caller owns; the caller calls `changed(paymentId)` once it has committed. */
   async settleApprovedIn(
     m: EntityManager,
     paymentId: string,
@@ -371,31 +338,8 @@ export class PaymentsService {
     note?: string,
     opts: { checked?: boolean } = {},
   ): Promise<void> {
-    const now = this.clock.now().getTime();
-    const p = await this.paymentIn(m, paymentId);
-    const order = await this.orders.lockOrder(m, p.orderId);
-    // An approval leaves no stale reason from the time it was unknown.
-    const set: Record<string, string | number | null> = {
-      finished_at: now,
-      next_check_at: null,
-      claimed_by: null,
-      claim_until: null,
-      reason: null,
-    };
-    if (opts.checked) set.checks = p.checks + 1;
-    for (const k of CARD_TERMINAL_FACTS) if (facts[k] != null) set[COLUMN[k]] = facts[k]!;
-    if (note !== undefined) Object.assign(set, { resolution_note: note, resolved_by: actor });
-    await movePayment(m, paymentId, p.status, 'approved', now, set);
-    await audit(m, {
-      actor,
-      entity: 'payment',
-      entityId: paymentId,
-      action: note !== undefined ? 'resolve' : 'approve',
-      before: { status: p.status },
-      after: { status: 'approved', note, ...facts },
-      at: now,
-    });
-    await this.applyApproval(m, order, p, actor, now);
+    const orderId = await this.orderIdOf(m, paymentId);
+    await this.settleOneIn(m, { kind: 'approve', paymentId, orderId, facts, actor, note, checked: opts.checked });
   }
 
   /** A confirmed failure: declined, not executed, or reversed. The order keeps its reservation for another try. */
@@ -407,44 +351,30 @@ export class PaymentsService {
     note?: string,
     opts: { checked?: boolean; terminalReversal?: TerminalReversal } = {},
   ): Promise<void> {
-    await this.db.tx((m) => this.settleFailedIn(m, paymentId, to, info, actor, note, opts));
+    await this.db.tx((m) => this.settleOneIn(m, { kind: 'fail', paymentId, to, info, actor, note, ...opts }));
     this.notify(paymentId);
   }
 
-  /** `settleFailed`'s unit of work inside a transaction the caller owns; the caller calls `changed(paymentId)` after the commit. */
-  async settleFailedIn(
-    m: EntityManager,
-    paymentId: string,
-    to: 'declined' | 'reversed',
-    info: { rc?: string | null; rm?: string | null; reason: string },
-    actor: string,
-    note?: string,
-    opts: { checked?: boolean; terminalReversal?: TerminalReversal } = {},
-  ): Promise<void> {
-    const now = this.clock.now().getTime();
-    const p = await this.paymentIn(m, paymentId);
-    const set: Record<string, string | number | null> = {
-      finished_at: now,
-      next_check_at: null,
-      claimed_by: null,
-      claim_until: null,
-      reason: info.reason.slice(0, 255),
-    };
-    if (opts.checked) set.checks = p.checks + 1;
-    if (opts.terminalReversal) set.terminal_reversal = opts.terminalReversal;
-    if (info.rc != null) set.rc = info.rc;
-    if (info.rm != null) set.rm = info.rm.slice(0, 128);
-    if (note !== undefined) Object.assign(set, { resolution_note: note, resolved_by: actor });
-    await movePayment(m, paymentId, p.status, to, now, set);
-    await audit(m, {
-      actor,
-      entity: 'payment',
-      entityId: paymentId,
-      action: note !== undefined ? 'resolve' : to,
-      before: { status: p.status },
-      after: { status: to, ...info, note },
-      at: now,
-    });
+  /**
+   * Verdicts on many card attempts in the caller's transaction (the sweeper's group commit; see
+   * settle-batch.ts): one outcome per verdict, a refusal being that verdict's alone. The caller calls
+   * `changed(paymentId)` for each once the transaction has committed.
+   */
+  settleManyIn(m: EntityManager, verdicts: SettleVerdict[]): Promise<Outcome<boolean>[]> {
+    return applyVerdicts(m, this.db, verdicts, this.clock.now().getTime(), this.paidHooks);
+  }
+
+  /** One verdict: its refusal is thrown. Resolves to whether a recheck parked the attempt in suspense. */
+  async settleOneIn(m: EntityManager, verdict: SettleVerdict): Promise<boolean> {
+    const [outcome] = await this.settleManyIn(m, [verdict]);
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
+  }
+
+  private async orderIdOf(m: EntityManager, paymentId: string): Promise<string> {
+    const [r] = await rows<{ order_id: string }>(m, 'SELECT order_id FROM payment WHERE id = ?', [paymentId]);
+    if (!r) throw notFound('payment', paymentId);
+    return r.order_id;
   }
 
   /** No confirmed outcome: the stock stays held and the sweeper takes over. */

@@ -1,4 +1,4 @@
-import { Db, exec } from '../db/db';
+import { Db } from '../db/db';
 import { Acquirer } from '../acquirer/acquirer';
 import { Terminal } from '../terminal/terminal';
 import { Clock } from '../shared/clock';
@@ -8,9 +8,9 @@ import { Metrics } from '../http/metrics';
 import { OrdersService } from '../orders/orders.service';
 import { Payment } from '../payments/payment.entity';
 import { PaymentsService } from '../payments/payments.service';
+import type { Columns } from '../payments/settle-batch';
 import { TerminalCardDriver } from '../payments/card-flow';
 import { LaneLeases } from '../payments/lane-lease';
-import { audit } from '../audit/audit.service';
 import { nextCheckDelayMs } from './schedule';
 import { claimDue, markOrphanedPending } from './claim';
 import { ResolutionPolicy } from './policy';
@@ -79,6 +79,7 @@ export class Sweeper {
     this.writes = new SweepWrites(
       db,
       { instanceId: opts.instanceId, claimMs: opts.claimMs, maxSize: opts.writeBatch ?? 64, maxWaitMs: 1 },
+      (m, verdicts) => payments.settleManyIn(m, verdicts),
       metrics.batchObserver(),
     );
     const reversals = new Reversals(
@@ -134,12 +135,7 @@ export class Sweeper {
       this.clock.now().getTime(),
       this.log,
     );
-    for (;;) {
-      const claimed = await claimDue(this.db, this.clock.now().getTime(), this.opts);
-      if (claimed.length === 0) break;
-      await runLimited(claimed, this.opts.concurrency, (p) => this.work(p, report));
-      if (claimed.length < this.opts.batchSize) break;
-    }
+    await this.workDue(report);
     report.expired = await this.orders.expireDue();
     await this.refunds.recoverInterrupted();
     report.refunds = await this.refunds.process();
@@ -157,13 +153,61 @@ export class Sweeper {
     return report;
   }
 
+  /**
+   * Claims due attempts a batch at a time and works them `concurrency` at a time, until a claim comes
+   * back short. The next batch is claimed while the last attempts of the current one are still being
+   * worked (when fewer are left queued than there are workers), so the workers do not wait for the
+   * slowest attempt of each batch. A claim that fails stops claiming; what was claimed is still worked,
+   * and the sweep then fails with that error.
+   */
+  private async workDue(report: SweepReport): Promise<void> {
+    const queue: Payment[] = [];
+    let more = true;
+    let claiming: Promise<void> | null = null;
+    let failure: unknown = null;
+    const claim = (): Promise<void> =>
+      (claiming ??= claimDue(this.db, this.clock.now().getTime(), this.opts)
+        .then(
+          (claimed) => {
+            queue.push(...claimed);
+            if (claimed.length < this.opts.batchSize) more = false;
+          },
+          (err: unknown) => {
+            failure = err;
+            more = false;
+          },
+        )
+        .finally(() => {
+          claiming = null;
+        }));
+    await claim();
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        if (queue.length < this.opts.concurrency && more) void claim();
+        const p = queue.shift();
+        if (p) await this.work(p, report);
+        else if (claiming) await claiming;
+        else return;
+      }
+    };
+    await Promise.all(Array.from({ length: this.opts.concurrency }, worker));
+    if (failure) throw failure;
+  }
+
   private async work(p: Payment, report: SweepReport): Promise<void> {
     // Its claim may have lapsed while it waited in the batch, and another instance be working it now.
-    // A database error here leaves the claim to lapse on its own, like a failed recording.
-    const ours = await this.writes.renewClaim(p.id, this.clock.now().getTime()).catch((err) => {
-      this.log.warn('sweeper could not renew a claim', { paymentId: p.id, err: String(err) });
-      return false;
-    });
+    // A claim this instance made moments ago (nine tenths of it left: 4.5 of 5 minutes) still covers the
+    // longest check — terminal query, acquirer query and reversal, each bounded by its time-outs — and is
+    // not renewed; an older one is renewed (and read back) first. A database error there leaves the claim
+    // to lapse on its own, like a failed recording.
+    const now = this.clock.now().getTime();
+    const fresh = p.claimUntil != null && p.claimUntil - now >= this.opts.claimMs * 0.9;
+    const ours =
+      fresh ||
+      (await this.writes.renewClaim(p.id, now).catch((err) => {
+        this.log.warn('sweeper could not renew a claim', { paymentId: p.id, err: String(err) });
+        return false;
+      }));
     if (!ours) {
       this.log.info('claim lapsed before the check; another instance has it or it was settled', { paymentId: p.id });
       return;
@@ -187,25 +231,26 @@ export class Sweeper {
     const actor = 'system:sweeper';
     try {
       if (verdict.kind === 'approved') {
-        await this.writes.write((m) =>
-          this.payments.settleApprovedIn(m, p.id, verdict.facts, `${actor}:${verdict.source}`, undefined, {
-            checked: true,
-          }),
-        );
+        await this.writes.settle({
+          kind: 'approve',
+          paymentId: p.id,
+          orderId: p.orderId,
+          facts: verdict.facts,
+          actor: `${actor}:${verdict.source}`,
+          checked: true,
+        });
         this.payments.changed(p.id);
         report.approved++;
       } else if (verdict.kind === 'failed') {
-        await this.writes.write((m) =>
-          this.payments.settleFailedIn(
-            m,
-            p.id,
-            verdict.to,
-            { rc: verdict.rc, reason: verdict.reason },
-            actor,
-            undefined,
-            { checked: true, terminalReversal: verdict.terminalReversal },
-          ),
-        );
+        await this.writes.settle({
+          kind: 'fail',
+          paymentId: p.id,
+          to: verdict.to,
+          info: { rc: verdict.rc, reason: verdict.reason },
+          actor,
+          checked: true,
+          terminalReversal: verdict.terminalReversal,
+        });
         this.payments.changed(p.id);
         report.failed++;
       } else {
@@ -251,59 +296,22 @@ export class Sweeper {
     const delay = Math.max(nextCheckDelayMs(checks), v.backoffMs ?? 0);
     const overdue =
       p.status === 'unknown' && (v.suspense || now - (p.unknownSince ?? p.createdAt) >= this.opts.suspenseAfterMs);
-    return this.writes.write(
-      async (m) => {
-        const set = [
-          `checks = ?`,
-          `next_check_at = ?`,
-          `claimed_by = NULL`,
-          `claim_until = NULL`,
-          `reason = ?`,
-          `updated_at = ?`,
-        ];
-        const params: (string | number)[] = [
-          checks,
-          now + (overdue || p.status === 'suspense' ? Math.max(delay, 3600_000) : delay),
-          v.reason.slice(0, 255),
-          now,
-        ];
-        if (v.reversalState) {
-          set.push('reversal_state = ?');
-          params.push(v.reversalState);
-        }
-        if (v.terminalReversal) {
-          set.push('terminal_reversal = ?');
-          params.push(v.terminalReversal);
-        }
-        if (overdue) set.push(`status = 'suspense'`);
-        const n = await exec(m, `UPDATE payment SET ${set.join(', ')} WHERE id = ? AND status = ?`, [
-          ...params,
-          p.id,
-          p.status,
-        ]);
-        if (n === 1 && overdue) {
-          await audit(m, {
-            actor: 'system:sweeper',
-            entity: 'payment',
-            entityId: p.id,
-            action: 'suspense',
-            before: { status: 'unknown' },
-            after: { status: 'suspense', reason: v.reason },
-            at: now,
-          });
-        }
-        return n === 1 && overdue;
-        // A guarded UPDATE and an audit row: it fails only with the database, never with a refusal.
-      },
-      { refusable: false },
-    );
+    const set: Columns = {
+      checks,
+      next_check_at: now + (overdue || p.status === 'suspense' ? Math.max(delay, 3600_000) : delay),
+      claimed_by: null,
+      claim_until: null,
+      reason: v.reason.slice(0, 255),
+    };
+    if (v.reversalState) set.reversal_state = v.reversalState;
+    if (v.terminalReversal) set.terminal_reversal = v.terminalReversal;
+    // Written only while the attempt is still what was claimed; settled meanwhile, nothing is scheduled.
+    return this.writes.settle({
+      kind: 'recheck',
+      paymentId: p.id,
+      from: p.status,
+      set,
+      park: overdue ? { reason: v.reason } : null,
+    });
   }
-}
-
-async function runLimited<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  });
-  await Promise.all(workers);
 }

@@ -1,11 +1,8 @@
 import { EntityManager } from 'typeorm';
 import { Db, exec, placeholders } from '../db/db';
 import { Batcher, Outcome } from '../db/batch';
-import { DomainError } from '../shared/errors';
+import type { SettleVerdict } from '../payments/settle-batch';
 import { renewClaims } from './claim';
-
-/** One of the sweeper's units of work (a verdict, a rescheduled check). */
-export type Write<T> = (m: EntityManager) => Promise<T>;
 
 export interface SweepWritesOptions {
   instanceId: string;
@@ -18,33 +15,35 @@ export interface SweepWritesOptions {
 
 type BatchInfo = { name: string; size: number; seconds: number; fallback: boolean };
 
-interface Unit {
-  fn: Write<unknown>;
-  /** It may refuse (a DomainError) after it has written: it runs in a savepoint, so the refusal undoes only it. */
-  refusable: boolean;
-}
+/** Verdicts written in one transaction, one outcome each (PaymentsService.settleManyIn). */
+type Verdict = { kind: 'verdict'; verdict: SettleVerdict };
+type SentMark = { kind: 'sent'; id: string; now: number };
+type Work = Verdict | SentMark;
+
+export type SettleMany = (m: EntityManager, verdicts: SettleVerdict[]) => Promise<Outcome<boolean>[]>;
 
 /**
  * Group commit for the sweeper. Every attempt it works goes through the same steps as before —
  * renew the claim, ask, (record a reversal as sent, send it,) record the verdict — and every step
  * that writes is committed before the next step acts on it. What changes is that the writes of the
  * attempts being worked at the same moment share one transaction: claim renewals are one guarded
- * UPDATE for all of them (and a read-back), reversals recorded as sent one UPDATE, and verdicts run
- * one after another, each that may be refused in its own savepoint, so a business refusal (a
- * DomainError: the payment changed meanwhile) undoes only that verdict and is that caller's answer.
- * Anything else fails the whole transaction, and each unit is then run again in a transaction of its
- * own. No caller is answered before the transaction carrying its write has committed.
+ * UPDATE for all of them (and a read-back); reversals recorded as sent (one UPDATE) and verdicts (one
+ * batch, payments/settle-batch.ts: the reads in one round trip, the writes in one more) share
+ * another, in which a business refusal (the payment changed meanwhile) is that verdict's answer
+ * alone. Anything else
+ * fails the whole transaction, and each unit is then run again in a transaction of its own. No
+ * caller is answered before the transaction carrying its write has committed.
  */
 export class SweepWrites {
-  private readonly units: Batcher<Unit, unknown>;
+  private readonly writes: Batcher<Work, boolean>;
   private readonly renewals: Batcher<{ id: string; now: number }, boolean>;
-  private readonly sent: Batcher<{ id: string; now: number }, void>;
   /** Transactions committed, units of work they carried, and batches that fell back to one unit per transaction. */
   readonly stats = { batches: 0, units: 0, fallbacks: 0 };
 
   constructor(
     private readonly db: Db,
     private readonly opts: SweepWritesOptions,
+    settleMany: SettleMany,
     onBatch?: (info: BatchInfo) => void,
   ) {
     const observe = (info: BatchInfo) => {
@@ -55,11 +54,28 @@ export class SweepWrites {
     };
     // One batch at a time on SQLite (one writer); a few on MariaDB so some fill while others commit.
     const common = { maxSize: opts.maxSize, maxWaitMs: opts.maxWaitMs, maxInFlight: db.kind === 'sqlite' ? 1 : 4 };
-    this.units = new Batcher<Unit, unknown>({
+    this.writes = new Batcher<Work, boolean>({
       ...common,
       name: 'sweeper',
-      applyBatch: (units) => this.applyUnits(units),
-      applyOne: (u) => db.tx(u.fn),
+      applyBatch: (work) =>
+        db.tx(async (m) => {
+          const sent = work.filter((w): w is SentMark => w.kind === 'sent');
+          if (sent.length) await markReversalsSent(m, ids(sent), latest(sent));
+          const verdicts = work.filter((w): w is Verdict => w.kind === 'verdict').map((w) => w.verdict);
+          const settled = verdicts.length ? await settleMany(m, verdicts) : [];
+          let next = 0;
+          return work.map((w) => (w.kind === 'sent' ? { ok: true, value: true } : settled[next++]));
+        }),
+      applyOne: (w) =>
+        db.tx(async (m) => {
+          if (w.kind === 'sent') {
+            await markReversalsSent(m, [w.id], w.now);
+            return true;
+          }
+          const [outcome] = await settleMany(m, [w.verdict]);
+          if (!outcome.ok) throw outcome.error;
+          return outcome.value;
+        }),
       onBatch: observe,
     });
     this.renewals = new Batcher<{ id: string; now: number }, boolean>({
@@ -72,25 +88,14 @@ export class SweepWrites {
       applyOne: async (i) => (await db.tx((m) => renewClaims(m, [i.id], i.now, opts))).has(i.id),
       onBatch: observe,
     });
-    this.sent = new Batcher<{ id: string; now: number }, void>({
-      ...common,
-      name: 'sweeper_reversals',
-      applyBatch: async (inputs) => {
-        await db.tx((m) => markReversalsSent(m, ids(inputs), latest(inputs)));
-        return inputs.map(() => ({ ok: true, value: undefined }));
-      },
-      applyOne: (i) => db.tx((m) => markReversalsSent(m, [i.id], i.now)),
-      onBatch: observe,
-    });
   }
 
   /**
-   * Runs `fn` in a transaction (shared with other units of work) and resolves once that has
-   * committed. `refusable: false` is for a unit whose only failures are database errors (no
-   * savepoint: a failure sends the whole batch to the one-per-transaction fallback).
+   * Writes a verdict (in a transaction shared with other verdicts) and resolves once that has
+   * committed: `true`, or for a recheck whether it parked the attempt; a refusal rejects.
    */
-  write<T>(fn: Write<T>, opts: { refusable?: boolean } = {}): Promise<T> {
-    return this.units.submit({ fn, refusable: opts.refusable ?? true }) as Promise<T>;
+  settle(verdict: SettleVerdict): Promise<boolean> {
+    return this.writes.submit({ kind: 'verdict', verdict });
   }
 
   /** Renews this instance's claim on an attempt (see renewClaims); true once committed when it is still ours. */
@@ -99,38 +104,12 @@ export class SweepWrites {
   }
 
   /** Records that a reversal is about to be sent (committed when this resolves). */
-  markReversalSent(id: string, now: number): Promise<void> {
-    return this.sent.submit({ id, now });
+  async markReversalSent(id: string, now: number): Promise<void> {
+    await this.writes.submit({ kind: 'sent', id, now });
   }
 
   async idle(): Promise<void> {
-    await Promise.all([this.units.idle(), this.renewals.idle(), this.sent.idle()]);
-  }
-
-  private applyUnits(units: Unit[]): Promise<Outcome<unknown>[]> {
-    // A lone unit has its own transaction (with the deadlock retries): whatever it throws is its answer.
-    if (units.length === 1)
-      return this.db.tx(units[0].fn).then(
-        (value) => [{ ok: true, value }],
-        (error) => [{ ok: false, error }],
-      );
-    return this.db.tx(async (m) => {
-      // Built afresh on each try: a deadlock (or a Galera certification failure) reruns the whole transaction.
-      const outcomes: Outcome<unknown>[] = [];
-      for (const u of units) {
-        // A savepoint of the same name replaces the previous one (MariaDB) or stacks on it (SQLite; all
-        // released at the commit): either way ROLLBACK TO goes back to the start of this unit.
-        if (u.refusable) await m.query('SAVEPOINT sweep_unit');
-        try {
-          outcomes.push({ ok: true, value: await u.fn(m) });
-        } catch (err) {
-          if (!u.refusable || !(err instanceof DomainError)) throw err;
-          await m.query('ROLLBACK TO SAVEPOINT sweep_unit');
-          outcomes.push({ ok: false, error: err });
-        }
-      }
-      return outcomes;
-    });
+    await Promise.all([this.writes.idle(), this.renewals.idle()]);
   }
 }
 
