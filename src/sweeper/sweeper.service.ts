@@ -155,43 +155,35 @@ export class Sweeper {
 
   /**
    * Claims due attempts a batch at a time and works them `concurrency` at a time, until a claim comes
-   * back short. The next batch is claimed while the last attempts of the current one are still being
-   * worked (when fewer are left queued than there are workers), so the workers do not wait for the
-   * slowest attempt of each batch. A claim that fails stops claiming; what was claimed is still worked,
-   * and the sweep then fails with that error.
+   * back short. When a batch is larger than the workers, the next batch is claimed as soon as the last
+   * attempts of the current one are handed out, so the workers do not wait for the slowest attempt of
+   * each batch. A batch no larger than the workers is worked to its end before the next claim: claiming
+   * back to back would leave no gap for the other instances' claims (the work would not be shared).
    */
   private async workDue(report: SweepReport): Promise<void> {
-    const queue: Payment[] = [];
-    let more = true;
-    let claiming: Promise<void> | null = null;
-    let failure: unknown = null;
-    const claim = (): Promise<void> =>
-      (claiming ??= claimDue(this.db, this.clock.now().getTime(), this.opts)
-        .then(
-          (claimed) => {
-            queue.push(...claimed);
-            if (claimed.length < this.opts.batchSize) more = false;
-          },
-          (err: unknown) => {
-            failure = err;
-            more = false;
-          },
-        )
-        .finally(() => {
-          claiming = null;
-        }));
-    await claim();
-    const worker = async (): Promise<void> => {
-      for (;;) {
-        if (queue.length < this.opts.concurrency && more) void claim();
-        const p = queue.shift();
-        if (p) await this.work(p, report);
-        else if (claiming) await claiming;
-        else return;
-      }
-    };
-    await Promise.all(Array.from({ length: this.opts.concurrency }, worker));
-    if (failure) throw failure;
+    const { batchSize, concurrency } = this.opts;
+    let next = claimDue(this.db, this.clock.now().getTime(), this.opts);
+    for (;;) {
+      const claimed = await next;
+      if (claimed.length === 0) return;
+      const full = claimed.length >= batchSize;
+      let prefetched = false;
+      const queue = [...claimed];
+      await Promise.all(
+        Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
+          for (let p = queue.shift(); p; p = queue.shift()) {
+            if (queue.length === 0 && full && batchSize > concurrency && !prefetched) {
+              prefetched = true;
+              next = claimDue(this.db, this.clock.now().getTime(), this.opts);
+              next.catch(() => undefined); // awaited below; a failure then fails the sweep as before
+            }
+            await this.work(p, report);
+          }
+        }),
+      );
+      if (!full) return;
+      if (!prefetched) next = claimDue(this.db, this.clock.now().getTime(), this.opts);
+    }
   }
 
   private async work(p: Payment, report: SweepReport): Promise<void> {
