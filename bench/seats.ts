@@ -8,17 +8,7 @@
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { Db, rows } from '../src/db/db';
-import { api, batchStats, benchDb, fmt, posCheck, startServer } from './support';
-
-/** User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere). */
-function cpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
+import { api, batchStats, benchDb, cpuSeconds, fmt, posCheck, startServer } from './support';
 
 const ROWS = 100;
 const PER_ROW = 20;

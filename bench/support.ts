@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import autocannon from 'autocannon';
 import { Db } from '../src/db/db';
@@ -53,6 +53,35 @@ export function peakRssMb(pid: number | 'self' = 'self'): number {
   }
 }
 export const ownPeakRssMb = () => peakRssMb('self');
+
+/** User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere). */
+export function cpuSeconds(pid: number | 'self'): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** The pid of a database server running on this machine (mariadbd or mysqld), or null (remote, or no /proc). */
+export function localDatabasePid(): number | null {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return null; // not Linux
+  }
+  for (const e of entries) {
+    try {
+      const comm = readFileSync(`/proc/${e}/comm`, 'utf8').trim();
+      if (comm === 'mariadbd' || comm === 'mysqld') return Number(e);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return null;
+}
 
 export interface BenchServer {
   url: string;

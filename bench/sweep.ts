@@ -5,7 +5,8 @@
  * 34; their one reversal is refused with 34 too, so they stay unknown, stock held, for the T+1 file).
  * Prints resolutions per second (to the last resolution, and over the whole sweep loop, which goes
  * on re-checking the never-seen third on its schedule until nothing is due), checks per second, the
- * sweeper's writes per transaction and the sweeping process's peak memory,
+ * sweeper's writes per transaction, the CPU each process used during the sweep (the sweeper, the
+ * simulator, a local database server) and the sweeping process's peak memory,
  * then runs `pos check`. BENCH_ATTEMPTS overrides the count.
  */
 import { spawn } from 'node:child_process';
@@ -22,11 +23,11 @@ import { silentLogger } from '../src/shared/logger';
 import { HttpAcquirer } from '../src/acquirer/acp-client';
 import { ResponseVerifier } from '../src/acquirer/acp-verify';
 import { generateMerchantKey } from '../src/acquirer/test-chain';
-import { benchDb, fmt, ownPeakRssMb, posCheck, root } from './support';
+import { benchDb, cpuSeconds, fmt, localDatabasePid, ownPeakRssMb, posCheck, root } from './support';
 
 const N = Number(process.env.BENCH_ATTEMPTS || 10_000);
 
-async function startSimAcquirer(): Promise<{ url: string; certDir: string; stop(): void }> {
+async function startSimAcquirer(): Promise<{ url: string; certDir: string; pid: number; stop(): void }> {
   const certDir = mkdtempSync(join(tmpdir(), 'pos-sim-acq-'));
   const child = spawn(
     process.execPath,
@@ -51,7 +52,7 @@ async function startSimAcquirer(): Promise<{ url: string; certDir: string; stop(
     });
     child.once('exit', (c) => reject(new Error(`sim-acquirer exited ${c}: ${out}`)));
   });
-  return { url, certDir, stop: () => child.kill('SIGTERM') };
+  return { url, certDir, pid: child.pid!, stop: () => child.kill('SIGTERM') };
 }
 
 async function seed(db: Db, simUrl: string): Promise<void> {
@@ -185,6 +186,10 @@ async function main(): Promise<void> {
     };
     const app = await createApp({ config, db, acquirer, log: silentLogger, schedule: false });
     const rssBefore = ownPeakRssMb();
+    // Who used the two cores during the sweep: this process (the sweeper), the simulator, a local database.
+    const dbPid = localDatabasePid();
+    const cpu = () => [cpuSeconds('self'), cpuSeconds(sim.pid), dbPid ? cpuSeconds(dbPid) : 0];
+    const cpuBefore = cpu();
     const started = Date.now();
     let sweeps = 0;
     const totals = { queried: 0, approved: 0, failed: 0, stillUnknown: 0 };
@@ -198,6 +203,7 @@ async function main(): Promise<void> {
       if (r.queried === 0) break;
     }
     const seconds = (Date.now() - started) / 1000;
+    const cpuShare = cpu().map((c, i) => `${Math.round((100 * (c - cpuBefore[i])) / seconds)} %`);
     const left = await db.read((m) =>
       rows<{ status: string; n: unknown }>(m, 'SELECT status, COUNT(*) AS n FROM payment GROUP BY status'),
     );
@@ -214,6 +220,10 @@ async function main(): Promise<void> {
     console.log(
       `the sweep loop ran ${seconds.toFixed(1)} s over ${sweeps} sweeps until nothing was due: ${fmt(resolved / seconds)} resolutions/s, ` +
         `${fmt(totals.queried)} checks (${fmt(totals.queried / seconds)}/s; ${fmt(totals.queried - N)} of them re-checks of the never-seen on their schedule)`,
+    );
+    console.log(
+      `CPU over the sweep loop, of one core: the sweeping process ${cpuShare[0]}, the acquirer simulator ${cpuShare[1]}, ` +
+        `${dbPid ? `the database server ${cpuShare[2]}` : 'the database server (not on this machine)'}`,
     );
     const w = app.sweeper.writes.stats;
     console.log(
