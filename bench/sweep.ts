@@ -235,6 +235,7 @@ async function main(): Promise<void> {
       `peak memory (RSS high-water mark) of the sweeping process: ${ownPeakRssMb()} MB (${rssBefore} MB before sweeping)`,
     );
     await app.close();
+    await acquirer.close();
     const check = await posCheck(bdb.url);
     console.log(`pos check: ${check.clean ? 'clean' : `BREACHES\n${check.output}`}`);
     // The third the bank never saw cannot be settled by the acquirer (issue 10: no simulator "reverses" what it never saw).

@@ -73,7 +73,9 @@ export async function buildAdapters(
     if (config.acquirerUrl === 'none') {
       acquirerDescription = 'none (ACQUIRER_URL=none)';
     } else if (config.acquirerUrl) {
-      acquirer = acquirerFromEnv(env, systemClock, log);
+      const http = acquirerFromEnv(env, systemClock, log);
+      closers.push(() => http.close());
+      acquirer = http;
       acquirerDescription = config.acquirerUrl;
     } else {
       bank = new MemorySimBank();

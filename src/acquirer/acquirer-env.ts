@@ -80,5 +80,13 @@ export async function embeddedAcquirer(
     timeoutMs: opts.timeoutMs ?? 5000,
     log: opts.log,
   });
-  return { acquirer, simulator, url, close: () => simulator.close() };
+  return {
+    acquirer,
+    simulator,
+    url,
+    close: async () => {
+      await acquirer.close();
+      await simulator.close();
+    },
+  };
 }
