@@ -360,8 +360,8 @@ export class PaymentsService {
    * settle-batch.ts): one outcome per verdict, a refusal being that verdict's alone. The caller calls
    * `changed(paymentId)` for each once the transaction has committed.
    */
-  settleManyIn(m: EntityManager, verdicts: SettleVerdict[]): Promise<Outcome<boolean>[]> {
-    return applyVerdicts(m, this.db, verdicts, this.clock.now().getTime(), this.paidHooks);
+  settleManyIn(m: EntityManager, verdicts: SettleVerdict[], first: Stmt[] = []): Promise<Outcome<boolean>[]> {
+    return applyVerdicts(m, this.db, verdicts, this.clock.now().getTime(), this.paidHooks, first);
   }
 
   /** One verdict: its refusal is thrown. Resolves to whether a recheck parked the attempt in suspense. */

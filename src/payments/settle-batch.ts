@@ -116,6 +116,8 @@ export async function applyVerdicts(
   verdicts: SettleVerdict[],
   now: number,
   hooks: OrderPaidHook[],
+  /** Writes of the caller's that go first, in the reads' round trip (the sweeper's reversal marks). */
+  first: Stmt[] = [],
 ): Promise<Outcome<boolean>[]> {
   const paymentIds = [...new Set(verdicts.map((v) => v.paymentId))].sort();
   const approvals = verdicts.filter((v): v is ApproveVerdict => v.kind === 'approve');
@@ -127,7 +129,7 @@ export async function applyVerdicts(
     params: paymentIds,
   });
   if (orderIds.length) reads.push(activeLinesStatement(orderIds));
-  const results = await runAll(m, reads);
+  const results = (await runAll(m, [...first, ...reads])).slice(first.length);
   const orderRows = orderIds.length ? (results[0].rows as unknown as OrderRow[]) : [];
   const paymentRows = results[orderIds.length ? 1 : 0].rows as unknown as PaymentRow[];
   const lines = orderIds.length ? (results[2].rows as unknown as ActiveLine[]) : [];

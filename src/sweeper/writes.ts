@@ -1,5 +1,5 @@
 import { EntityManager } from 'typeorm';
-import { Db, exec, placeholders } from '../db/db';
+import { Db, Stmt, placeholders, runAll } from '../db/db';
 import { Batcher, Outcome } from '../db/batch';
 import type { SettleVerdict } from '../payments/settle-batch';
 import { renewClaims } from './claim';
@@ -20,7 +20,7 @@ type Verdict = { kind: 'verdict'; verdict: SettleVerdict };
 type SentMark = { kind: 'sent'; id: string; now: number };
 type Work = Verdict | SentMark;
 
-export type SettleMany = (m: EntityManager, verdicts: SettleVerdict[]) => Promise<Outcome<boolean>[]>;
+export type SettleMany = (m: EntityManager, verdicts: SettleVerdict[], first?: Stmt[]) => Promise<Outcome<boolean>[]>;
 
 /**
  * Group commit for the sweeper. Every attempt it works goes through the same steps as before —
@@ -59,17 +59,19 @@ export class SweepWrites {
       name: 'sweeper',
       applyBatch: (work) =>
         db.tx(async (m) => {
+          // The reversal marks go in the verdicts' first round trip.
           const sent = work.filter((w): w is SentMark => w.kind === 'sent');
-          if (sent.length) await markReversalsSent(m, ids(sent), latest(sent));
+          const marks = sent.length ? [markReversalsSent(ids(sent), latest(sent))] : [];
           const verdicts = work.filter((w): w is Verdict => w.kind === 'verdict').map((w) => w.verdict);
-          const settled = verdicts.length ? await settleMany(m, verdicts) : [];
+          const settled = verdicts.length ? await settleMany(m, verdicts, marks) : [];
+          if (!verdicts.length) await runAll(m, marks);
           let next = 0;
           return work.map((w) => (w.kind === 'sent' ? { ok: true, value: true } : settled[next++]));
         }),
       applyOne: (w) =>
         db.tx(async (m) => {
           if (w.kind === 'sent') {
-            await markReversalsSent(m, [w.id], w.now);
+            await runAll(m, [markReversalsSent([w.id], w.now)]);
             return true;
           }
           const [outcome] = await settleMany(m, [w.verdict]);
@@ -117,10 +119,9 @@ const ids = (inputs: { id: string }[]) => [...new Set(inputs.map((i) => i.id))];
 const latest = (inputs: { now: number }[]) => Math.max(...inputs.map((i) => i.now));
 
 /** Recorded before the reversals go out, so a crash mid-call is visible to the next check. */
-async function markReversalsSent(m: EntityManager, paymentIds: string[], now: number): Promise<void> {
-  await exec(
-    m,
-    `UPDATE payment SET reversal_state = 'sent', updated_at = ? WHERE id IN (${placeholders(paymentIds.length)}) AND status IN ('unknown', 'suspense')`,
-    [now, ...paymentIds],
-  );
+function markReversalsSent(paymentIds: string[], now: number): Stmt {
+  return {
+    sql: `UPDATE payment SET reversal_state = 'sent', updated_at = ? WHERE id IN (${placeholders(paymentIds.length)}) AND status IN ('unknown', 'suspense')`,
+    params: [now, ...paymentIds],
+  };
 }
