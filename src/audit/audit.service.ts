@@ -13,6 +13,14 @@ export interface AuditFact {
 
 const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 
+/** audit_log's columns as the batched paths insert them (db/batch.multiRowInsert), in `auditRow`'s order. */
+export const AUDIT_COLUMNS = ['actor', 'entity', 'entity_id', 'action', 'before', 'after', 'at'];
+
+/** One audit fact as a row of AUDIT_COLUMNS, for a multi-row INSERT in a batch's writes. */
+export function auditRow(f: AuditFact): unknown[] {
+  return [f.actor, f.entity, f.entityId, f.action, json(f.before), json(f.after), f.at];
+}
+
 /** Appends audit rows inside the caller's transaction, so a change and its record commit together. */
 export async function audit(m: EntityManager, ...facts: AuditFact[]): Promise<void> {
   if (facts.length === 0) return;

@@ -7,6 +7,7 @@ import { EntityManager } from 'typeorm';
 import { Db, placeholders, rows, runAll } from '../db/db';
 import { Batcher, Outcome, multiRowInsert } from '../db/batch';
 import { AnswerSlot, answerStatements } from '../http/idempotency';
+import { AUDIT_COLUMNS, auditRow } from '../audit/audit.service';
 import { DomainError, conflict, unprocessable } from '../shared/errors';
 import { Coupon } from '../coupons/coupon.entity';
 import { CouponDiscount, priceCoupon } from '../coupons/coupons.service';
@@ -120,7 +121,6 @@ function couponRow(c: Record<string, unknown>): CouponRow {
     reserved: Number(c.reserved),
   };
 }
-export const AUDIT_COLUMNS = ['actor', 'entity', 'entity_id', 'action', 'before', 'after', 'at'];
 
 export function orderBatcher(deps: {
   db: Db;
@@ -317,32 +317,35 @@ export function orderBatcher(deps: {
           'active',
           null,
         ]);
-      auditRows.push([
-        p.actor,
-        'order',
-        order.id,
-        'create',
-        null,
-        JSON.stringify({
-          status: 'reserved',
-          subtotalFen,
-          discountFen,
-          totalFen,
-          coupon: order.couponCode,
-          lines: p.input.lines,
+      auditRows.push(
+        auditRow({
+          actor: p.actor,
+          entity: 'order',
+          entityId: order.id,
+          action: 'create',
+          after: {
+            status: 'reserved',
+            subtotalFen,
+            discountFen,
+            totalFen,
+            coupon: order.couponCode,
+            lines: p.input.lines,
+          },
+          at: now,
         }),
-        now,
-      ]);
+      );
       for (const l of lines.filter((x) => x.listPriceFen !== null)) {
-        auditRows.push([
-          p.actor,
-          'order_line',
-          l.id,
-          'price_override',
-          JSON.stringify({ orderId: order.id, lineNo: l.lineNo, sku: l.sku, unitPriceFen: l.listPriceFen }),
-          JSON.stringify({ orderId: order.id, lineNo: l.lineNo, sku: l.sku, unitPriceFen: l.unitPriceFen }),
-          now,
-        ]);
+        auditRows.push(
+          auditRow({
+            actor: p.actor,
+            entity: 'order_line',
+            entityId: l.id,
+            action: 'price_override',
+            before: { orderId: order.id, lineNo: l.lineNo, sku: l.sku, unitPriceFen: l.listPriceFen },
+            after: { orderId: order.id, lineNo: l.lineNo, sku: l.sku, unitPriceFen: l.unitPriceFen },
+            at: now,
+          }),
+        );
       }
       const view = deps.toView(order, lines);
       if (p.answer) answers.push({ slot: p.answer, body: view });

@@ -343,7 +343,7 @@ export class OrdersService {
         params,
       ),
     )) as Record<string, unknown>[];
-    const page = found.slice(0, q.limit).map((r) => m2order(r));
+    const page = found.slice(0, q.limit).map((r) => orderFromRow(r));
     const last = page[page.length - 1];
     return {
       orders: page.map((o) => {
@@ -476,7 +476,8 @@ export class OrdersService {
   }
 }
 
-function m2order(r: Record<string, unknown>): Order {
+/** An `orders` row as read by plain SQL, as the entity. */
+export function orderFromRow(r: Record<string, unknown>): Order {
   return Object.assign(new Order(), {
     id: r.id,
     lane: r.lane,

@@ -14,7 +14,8 @@ import { wrongLane } from '../http/auth';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
 import { newId } from '../shared/ids';
 import { BatchGuardError, saleStatements } from '../inventory/reservation-batcher';
-import { AUDIT_COLUMNS, type BatchObserver, type BatchSettings } from '../orders/order-batcher';
+import { type BatchObserver, type BatchSettings } from '../orders/order-batcher';
+import { AUDIT_COLUMNS, auditRow } from '../audit/audit.service';
 import { canMoveOrder } from '../orders/order-state';
 import { CashRounding, cashRoundedDue } from '../orders/orders.service';
 import { Payment } from './payment.entity';
@@ -23,7 +24,7 @@ import {
   OrderRow,
   activeLinesStatement,
   lockOrdersStatement,
-  orderFromRow,
+  hookOrder,
   paidHookWork,
   soldLines,
 } from './paid-orders';
@@ -219,28 +220,31 @@ async function applyCash(
     o.rounding = roundingNow;
     const p = cashPayment(t.orderId, t.input, t.actor, now);
     payments.push(p);
-    auditRows.push([
-      t.actor,
-      'payment',
-      p.id,
-      'tender',
-      null,
-      JSON.stringify({ orderId: t.orderId, method: 'cash', amountFen: p.amountFen, status: 'approved', rf: null }),
-      now,
-    ]);
+    auditRows.push(
+      auditRow({
+        actor: t.actor,
+        entity: 'payment',
+        entityId: p.id,
+        action: 'tender',
+        after: { orderId: t.orderId, method: 'cash', amountFen: p.amountFen, status: 'approved', rf: null },
+        at: now,
+      }),
+    );
     o.paid += p.amountFen;
     if (o.paid >= o.total - o.rounding && canMoveOrder('reserved', 'paid')) {
       o.status = 'paid';
       nowPaid.push(o.row.id);
-      auditRows.push([
-        t.actor,
-        'order',
-        o.row.id,
-        'paid',
-        JSON.stringify({ status: 'reserved' }),
-        JSON.stringify({ status: 'paid', paidFen: o.paid }),
-        now,
-      ]);
+      auditRows.push(
+        auditRow({
+          actor: t.actor,
+          entity: 'order',
+          entityId: o.row.id,
+          action: 'paid',
+          before: { status: 'reserved' },
+          after: { status: 'paid', paidFen: o.paid },
+          at: now,
+        }),
+      );
     }
     const view = toView(p);
     if (t.answer) answers.push({ slot: t.answer, body: view });
@@ -273,7 +277,7 @@ async function applyCash(
     },
   };
 
-  const paidOrders = nowPaid.map((id) => orderFromRow(orders.get(id)!.row, now, orders.get(id)!.rounding));
+  const paidOrders = nowPaid.map((id) => hookOrder(orders.get(id)!.row, now, orders.get(id)!.rounding));
   // Hooks that only write (the receipt's print job) go with the batch's writes; one that reads splits them.
   const hooksDue = paidHookWork(hooks, paidOrders, now);
 

@@ -5,10 +5,11 @@
  */
 import { Stmt, placeholders } from '../db/db';
 import { Order, OrderStatus } from '../orders/order.entity';
+import { orderFromRow } from '../orders/orders.service';
 import type { OrderPaidHook } from './payments.service';
 import type { SaleLine } from '../inventory/reservation-batcher';
 
-export interface OrderRow {
+export type OrderRow = {
   id: string;
   status: OrderStatus;
   kind: Order['kind'];
@@ -26,13 +27,15 @@ export interface OrderRow {
   expires_at: unknown;
   created_by: string;
   created_at: unknown;
-}
+  updated_at: unknown;
+  version: unknown;
+};
 
 /** The orders locked in id order (`forUpdate` is the database's locking suffix). */
 export function lockOrdersStatement(ids: string[], forUpdate: string): Stmt {
   return {
     sql: `SELECT id, status, kind, event_id, lane, subtotal_fen, discount_fen, total_fen, rounding_fen, refunded_fen, paid_fen, overpaid_fen, coupon_code, coupon_use,
-       expires_at, created_by, created_at FROM orders WHERE id IN (${placeholders(ids.length)}) ORDER BY id${forUpdate}`,
+       expires_at, created_by, created_at, updated_at, version FROM orders WHERE id IN (${placeholders(ids.length)}) ORDER BY id${forUpdate}`,
     params: ids,
   };
 }
@@ -48,27 +51,8 @@ export function activeLinesStatement(orderIds: string[]): Stmt {
 export type ActiveLine = { id: string; order_id: string; sku: string; qty: unknown };
 
 /** The order as the single path hands it to the paid hooks: as read under its lock (still reserved). */
-export function orderFromRow(row: OrderRow, now: number, roundingFen = Number(row.rounding_fen)): Order {
-  return Object.assign(new Order(), {
-    id: row.id,
-    lane: row.lane,
-    kind: row.kind,
-    eventId: row.event_id,
-    status: 'reserved' as const,
-    subtotalFen: Number(row.subtotal_fen),
-    discountFen: Number(row.discount_fen),
-    totalFen: Number(row.total_fen),
-    roundingFen,
-    refundedFen: Number(row.refunded_fen),
-    paidFen: Number(row.paid_fen),
-    overpaidFen: Number(row.overpaid_fen),
-    couponCode: row.coupon_code,
-    couponUse: row.coupon_use,
-    expiresAt: Number(row.expires_at),
-    createdBy: row.created_by,
-    createdAt: Number(row.created_at),
-    updatedAt: now,
-  });
+export function hookOrder(row: OrderRow, now: number, roundingFen = Number(row.rounding_fen)): Order {
+  return Object.assign(orderFromRow(row), { status: 'reserved' as const, roundingFen, updatedAt: now });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { EntityManager } from 'typeorm';
-import { exec } from '../db/db';
+import { Stmt, exec } from '../db/db';
 import { conflict } from '../shared/errors';
 import { PaymentStatus } from './payment.entity';
 
@@ -27,6 +27,11 @@ export function canMovePayment(from: PaymentStatus, to: PaymentStatus): boolean 
   return PAYMENT_TRANSITIONS[from].includes(to);
 }
 
+/** The refusal of a move the table does not allow (409). */
+export function transitionRefused(paymentId: string, from: PaymentStatus, to: PaymentStatus) {
+  return conflict('payment_transition_refused', `a payment cannot go from ${from} to ${to}`, { paymentId, from, to });
+}
+
 /** Conditional UPDATE of the status plus any other columns of the same change; 409 when it lost a race. */
 export async function movePayment(
   m: EntityManager,
@@ -36,16 +41,22 @@ export async function movePayment(
   now: number,
   set: Record<string, string | number | null> = {},
 ): Promise<void> {
-  if (!canMovePayment(from, to))
-    throw conflict('payment_transition_refused', `a payment cannot go from ${from} to ${to}`, { paymentId, from, to });
-  const cols = Object.keys(set);
-  const assignments = ['status = ?', 'updated_at = ?', ...cols.map((c) => `${c} = ?`)].join(', ');
-  const n = await exec(m, `UPDATE payment SET ${assignments} WHERE id = ? AND status = ?`, [
-    to,
-    now,
-    ...cols.map((c) => set[c]),
-    paymentId,
-    from,
-  ]);
+  if (!canMovePayment(from, to)) throw transitionRefused(paymentId, from, to);
+  const st = paymentUpdate(paymentId, from, now, { status: to, ...set });
+  const n = await exec(m, st.sql, st.params);
   if (n !== 1) throw conflict('payment_changed', `payment ${paymentId} is no longer ${from}`, { paymentId, from, to });
+}
+
+/** One payment's UPDATE of `set` (and updated_at) while it is still `from`: movePayment's, and a batch's (db.runAll). */
+export function paymentUpdate(
+  paymentId: string,
+  from: PaymentStatus,
+  now: number,
+  set: Record<string, string | number | null>,
+): Stmt {
+  const cols = Object.keys(set);
+  return {
+    sql: `UPDATE payment SET ${[...cols.map((c) => `${c} = ?`), 'updated_at = ?'].join(', ')} WHERE id = ? AND status = ?`,
+    params: [...cols.map((c) => set[c]), now, paymentId, from],
+  };
 }

@@ -16,18 +16,18 @@
 import { EntityManager } from 'typeorm';
 import { Db, Stmt, placeholders, runAll } from '../db/db';
 import { Outcome, multiRowInsert } from '../db/batch';
-import { conflict, notFound } from '../shared/errors';
+import { notFound } from '../shared/errors';
 import { BatchGuardError, saleStatements } from '../inventory/reservation-batcher';
-import { AUDIT_COLUMNS } from '../orders/order-batcher';
+import { AUDIT_COLUMNS, auditRow } from '../audit/audit.service';
 import { canMoveOrder } from '../orders/order-state';
 import { PaymentStatus, TerminalReversal } from './payment.entity';
-import { canMovePayment } from './payment-state';
+import { canMovePayment, paymentUpdate, transitionRefused } from './payment-state';
 import {
   ActiveLine,
   OrderRow,
   activeLinesStatement,
   lockOrdersStatement,
-  orderFromRow,
+  hookOrder,
   paidHookWork,
   soldLines,
 } from './paid-orders';
@@ -145,16 +145,8 @@ export async function applyVerdicts(
   const paymentWrites: Stmt[] = [];
   const auditRows: unknown[][] = [];
   const paidNow: { order: OrderState; actor: string }[] = [];
-  const audit = (actor: string, entity: string, id: string, action: string, before: unknown, after: unknown) =>
-    auditRows.push([
-      actor,
-      entity,
-      id,
-      action,
-      before === undefined ? null : JSON.stringify(before),
-      JSON.stringify(after),
-      now,
-    ]);
+  const audit = (actor: string, entity: string, entityId: string, action: string, before: unknown, after: unknown) =>
+    auditRows.push(auditRow({ actor, entity, entityId, action, before, after, at: now }));
 
   for (const v of verdicts) {
     const p = payments.get(v.paymentId);
@@ -170,7 +162,7 @@ export async function applyVerdicts(
       }
       const set: Columns = { ...v.set };
       if (v.park) set.status = 'suspense';
-      paymentWrites.push(paymentUpdate(p.id, p.status, now, set));
+      paymentWrites.push(guardedPaymentUpdate(p.id, p.status, now, set));
       if (v.park)
         audit(
           'system:sweeper',
@@ -186,14 +178,7 @@ export async function applyVerdicts(
     }
     const to = v.kind === 'approve' ? 'approved' : v.to;
     if (!canMovePayment(p.status, to)) {
-      outcomes.push({
-        ok: false,
-        error: conflict('payment_transition_refused', `a payment cannot go from ${p.status} to ${to}`, {
-          paymentId: p.id,
-          from: p.status,
-          to,
-        }),
-      });
+      outcomes.push({ ok: false, error: transitionRefused(p.id, p.status, to) });
       continue;
     }
     let order: OrderState | undefined;
@@ -237,7 +222,7 @@ export async function applyVerdicts(
       if (v.info.rm != null) set.rm = v.info.rm.slice(0, 128);
       audit(v.actor, 'payment', p.id, action, { status: p.status }, { status: v.to, ...v.info, note: v.note });
     }
-    paymentWrites.push(paymentUpdate(p.id, p.status, now, set));
+    paymentWrites.push(guardedPaymentUpdate(p.id, p.status, now, set));
     p.status = to;
     outcomes.push({ ok: true, value: true });
   }
@@ -250,7 +235,7 @@ export async function applyVerdicts(
   }));
   const hooksDue = paidHookWork(
     hooks,
-    paidNow.map(({ order }) => orderFromRow(order.row, now)),
+    paidNow.map(({ order }) => hookOrder(order.row, now)),
     now,
   );
   const sale = soldLines(lines, new Map(paidNow.map(({ order, actor }) => [order.row.id, actor])));
@@ -290,11 +275,9 @@ function applyToOrder(o: OrderState, amountFen: number, onPaid: (paidFen: number
 }
 
 /** One payment's guarded UPDATE: it must still be in the status read under its lock. */
-function paymentUpdate(id: string, from: PaymentStatus, now: number, set: Columns): Stmt {
-  const cols = Object.keys(set);
+function guardedPaymentUpdate(id: string, from: PaymentStatus, now: number, set: Columns): Stmt {
   return {
-    sql: `UPDATE payment SET ${cols.map((c) => `${c} = ?`).join(', ')}, updated_at = ? WHERE id = ? AND status = ?`,
-    params: [...cols.map((c) => set[c]), now, id, from],
+    ...paymentUpdate(id, from, now, set),
     guard: { rows: 1, error: () => new BatchGuardError(`payment ${id} changed under its lock`) },
   };
 }

@@ -15,11 +15,12 @@ export interface SweepWritesOptions {
 
 type BatchInfo = { name: string; size: number; seconds: number; fallback: boolean };
 
-/** Verdicts written in one transaction, one outcome each (PaymentsService.settleManyIn). */
-type Verdict = { kind: 'verdict'; verdict: SettleVerdict };
+/** What shares the sweeper's write transactions: verdicts, and reversals recorded as about to be sent. */
+type VerdictWork = { kind: 'verdict'; verdict: SettleVerdict };
 type SentMark = { kind: 'sent'; id: string; now: number };
-type Work = Verdict | SentMark;
+type Work = VerdictWork | SentMark;
 
+/** Verdicts written in one transaction, one outcome each, `first` in its first round trip (PaymentsService.settleManyIn). */
 export type SettleMany = (m: EntityManager, verdicts: SettleVerdict[], first?: Stmt[]) => Promise<Outcome<boolean>[]>;
 
 /**
@@ -30,9 +31,9 @@ export type SettleMany = (m: EntityManager, verdicts: SettleVerdict[], first?: S
  * UPDATE for all of them (and a read-back); reversals recorded as sent (one UPDATE) and verdicts (one
  * batch, payments/settle-batch.ts: the reads in one round trip, the writes in one more) share
  * another, in which a business refusal (the payment changed meanwhile) is that verdict's answer
- * alone. Anything else
- * fails the whole transaction, and each unit is then run again in a transaction of its own. No
- * caller is answered before the transaction carrying its write has committed.
+ * alone. Anything else fails the whole transaction, and each unit is then run again in a
+ * transaction of its own. No caller is answered before the transaction carrying its write has
+ * committed.
  */
 export class SweepWrites {
   private readonly writes: Batcher<Work, boolean>;
@@ -62,9 +63,10 @@ export class SweepWrites {
           // The reversal marks go in the verdicts' first round trip.
           const sent = work.filter((w): w is SentMark => w.kind === 'sent');
           const marks = sent.length ? [markReversalsSent(ids(sent), latest(sent))] : [];
-          const verdicts = work.filter((w): w is Verdict => w.kind === 'verdict').map((w) => w.verdict);
-          const settled = verdicts.length ? await settleMany(m, verdicts, marks) : [];
-          if (!verdicts.length) await runAll(m, marks);
+          const verdicts = work.filter((w): w is VerdictWork => w.kind === 'verdict').map((w) => w.verdict);
+          let settled: Outcome<boolean>[] = [];
+          if (verdicts.length) settled = await settleMany(m, verdicts, marks);
+          else await runAll(m, marks);
           let next = 0;
           return work.map((w) => (w.kind === 'sent' ? { ok: true, value: true } : settled[next++]));
         }),

@@ -21,7 +21,8 @@
 import { EntityManager } from 'typeorm';
 import { Db, Stmt, isRetryable, placeholders, rows, runAll } from '../db/db';
 import { Batcher, Outcome, multiRowInsert } from '../db/batch';
-import { AUDIT_COLUMNS, BatchSettings, BatchObserver, LINE_COLUMNS, ORDER_COLUMNS } from '../orders/order-batcher';
+import { BatchSettings, BatchObserver, LINE_COLUMNS, ORDER_COLUMNS } from '../orders/order-batcher';
+import { AUDIT_COLUMNS, auditRow } from '../audit/audit.service';
 import { BatchGuardError, MOVEMENT_COLUMNS } from '../inventory/reservation-batcher';
 import { conflict } from '../shared/errors';
 import { newId } from '../shared/ids';
@@ -202,22 +203,23 @@ export function holdBatcher(deps: {
         .map((sku, j) => ({ sku, lineId: g.lineIds[j] }))
         .sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0))
         .forEach((l) => movementRows.push([l.sku, 'reservation', 0, 1, g.orderId, l.lineId, null, g.hold.actor, now]));
-      auditRows.push([
-        g.hold.actor,
-        'order',
-        g.orderId,
-        'create',
-        null,
-        JSON.stringify({
-          status: 'reserved',
-          subtotalFen: total,
-          discountFen: 0,
-          totalFen: total,
-          coupon: null,
-          lines: g.skus.map((sku) => ({ sku, qty: 1 })),
+      auditRows.push(
+        auditRow({
+          actor: g.hold.actor,
+          entity: 'order',
+          entityId: g.orderId,
+          action: 'create',
+          after: {
+            status: 'reserved',
+            subtotalFen: total,
+            discountFen: 0,
+            totalFen: total,
+            coupon: null,
+            lines: g.skus.map((sku) => ({ sku, qty: 1 })),
+          },
+          at: now,
         }),
-        now,
-      ]);
+      );
     }
     // Last, so the seat rows are locked from there to the commit only: one guarded UPDATE for all the
     // batch's seats (each granted once: the allocation above never gives a seat to two requests).
