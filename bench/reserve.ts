@@ -35,8 +35,10 @@ function line(label: string, r: autocannon.Result, perOp = 1): { rate: number } 
   return { rate };
 }
 
-async function bare(): Promise<autocannon.Result> {
-  const child = spawn(process.execPath, [join(__dirname, 'bare-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function bare(served = false): Promise<autocannon.Result> {
+  const child = spawn(process.execPath, [join(__dirname, 'bare-server.js'), ...(served ? ['served'] : [])], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const url = await new Promise<string>((resolve) => {
     child.stdout!.on('data', (d: Buffer) => {
       const m = /listening on (\S+)/.exec(d.toString());
@@ -173,8 +175,10 @@ async function hot(): Promise<void> {
     const o = line('orders (reserve)', await ordersRun(server.url, key, () => 'HOT'));
     const c = line('checkouts (order + cash)', await checkoutsRun(server.url, key, () => 'HOT'), 2);
     const b = line('bare express handler', await bare());
+    const s = line('bare handler, served as the service', await bare(true));
     console.log(
-      `ratio to bare handler: orders ${(o.rate / b.rate).toFixed(3)}, checkouts ${(c.rate / b.rate).toFixed(3)}`,
+      `ratio to bare handler: orders ${(o.rate / b.rate).toFixed(3)}, checkouts ${(c.rate / b.rate).toFixed(3)}; ` +
+        `to the bare handler served as the service: orders ${(o.rate / s.rate).toFixed(3)}, checkouts ${(c.rate / s.rate).toFixed(3)}`,
     );
     console.log(await batches(server, 1));
     const stock = (await api(server.url, server.adminKey)('GET', '/v1/stock/HOT')).body;

@@ -28,6 +28,7 @@ import { errorHandler, notFoundRoute, requestId } from './http/errors';
 import { jsonBody } from './http/body';
 import { idempotency } from './http/idempotency';
 import { Metrics } from './http/metrics';
+import { serverFor } from './http/server';
 import { rows } from './db/db';
 import { extensionRoutes, Extension } from './extensions';
 import { Printer } from './printer/printer';
@@ -223,7 +224,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     lane,
     listen: (port, host) =>
       new Promise((resolve) => {
-        server = http.listen(port, host, () => {
+        server = serverFor(http).listen(port, host, () => {
           const a = server!.address() as AddressInfo;
           resolve({ server: server!, url: `http://${host}:${a.port}` });
         });
