@@ -10,7 +10,7 @@
  * then runs `pos check`. BENCH_ATTEMPTS overrides the count.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, sign } from 'node:crypto';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
@@ -164,6 +164,15 @@ async function main(): Promise<void> {
       `bench:sweep — ${fmt(N)} unknown attempts seeded on MariaDB in ${((Date.now() - t0) / 1000).toFixed(1)} s; acquirer simulator at ${sim.url} (own process)`,
     );
     const merchant = generateMerchantKey();
+    // What one RSA-2048 signature costs here: every check costs two (the request's, ours, and the
+    // answer's, the acquirer's), whichever core they run on.
+    const signs = 200;
+    const signStart = process.hrtime.bigint();
+    for (let i = 0; i < signs; i++) sign('sha256', Buffer.from(`digest ${i}`), merchant.privateKey);
+    const signMs = Number(process.hrtime.bigint() - signStart) / 1e6 / signs;
+    console.log(
+      `one RSA-2048 signature (SHA-256) on this machine: ${signMs.toFixed(2)} ms, one core (mean of ${signs})`,
+    );
     const acquirer = new HttpAcquirer({
       baseUrl: sim.url,
       merId: '777290058110048',
