@@ -2,21 +2,23 @@
  * `npm run bench:seats`: an on-sale burst. 2 000 seats (100 rows of 20), 256 connections each
  * asking to hold a random pair of adjacent seats, until no free adjacent pair is left (or 60 s), after
  * two seconds of the same load on another event of the same size that are not counted (warm-up),
- * on MariaDB with the service in its own process. Prints holds/s, p99 latency and the number of
- * seats held or sold by more than one order (must be 0), then `pos check`.
+ * on MariaDB with the service in its own process (`BENCH_WORKERS=N`: `serve --workers N`). Prints
+ * holds/s, p99 latency and the number of seats held or sold by more than one order (must be 0), then
+ * `pos check`.
  */
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { Db, rows } from '../src/db/db';
-import { api, batchStats, benchDb, cpuSeconds, fmt, posCheck, startServer } from './support';
+import { api, batchStats, benchDb, fmt, posCheck, startServer, treeCpuSeconds } from './support';
 
 const ROWS = 100;
 const PER_ROW = 20;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 256);
+const WORKERS = Number(process.env.BENCH_WORKERS || 1);
 
 async function main(): Promise<void> {
   const db = await benchDb('seats');
-  const server = await startServer({ databaseUrl: db.url });
+  const server = await startServer({ databaseUrl: db.url, workers: WORKERS });
   try {
     const admin = api(server.url, server.adminKey);
     const seats = [];
@@ -70,7 +72,7 @@ async function main(): Promise<void> {
     } catch {
       /* not Linux */
     }
-    const cpuBefore = cpuSeconds(server.pid);
+    const cpuBefore = treeCpuSeconds(server.pid);
     const started = Date.now();
     const run = burst('onsale', 60, (status, body) => {
       if (status === 201) holds++;
@@ -102,7 +104,7 @@ async function main(): Promise<void> {
     const result = await run.done;
     clearInterval(poll);
     const seconds = (Date.now() - started) / 1000;
-    const serverCpu = cpuSeconds(server.pid) - cpuBefore;
+    const serverCpu = treeCpuSeconds(server.pid) - cpuBefore;
 
     const map = (await box('GET', '/v1/events/onsale/seats')).body as { status: string }[];
     const warm = (await box('GET', '/v1/events/warmup/seats')).body as { status: string }[];
@@ -118,12 +120,12 @@ async function main(): Promise<void> {
     await dbh.close();
 
     console.log(
-      `bench:seats — ${ROWS * PER_ROW} seats, ${CONNECTIONS} connections asking for random adjacent pairs, MariaDB, server pid ${server.pid}`,
+      `bench:seats — ${ROWS * PER_ROW} seats, ${CONNECTIONS} connections asking for random adjacent pairs, MariaDB, server pid ${server.pid}${WORKERS > 1 ? ` (${WORKERS} workers)` : ''}`,
     );
     console.log(
       `ran ${seconds.toFixed(1)} s: ${fmt(result.requests.total)} hold requests (${fmt(result.requests.average)}/s), ${fmt(holds)} holds granted (${fmt(holds / seconds, 1)} holds/s), ${fmt(refused)} refused seat_unavailable, other non-2xx ${result.non2xx - refused}, errors ${result.errors}${others.size ? ` (${[...others].map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''}`,
     );
-    // CPU the server process spent per request: a figure the other loads on a shared machine move less than req/s.
+    // CPU the server process (and its workers) spent per request: a figure the other loads on a shared machine move less than req/s.
     console.log(
       `server CPU ${serverCpu.toFixed(1)} s over the run (${((100 * serverCpu) / seconds).toFixed(0)} % of one core), ${((1000 * serverCpu) / Math.max(1, result.requests.total)).toFixed(3)} ms per request; load average before the run ${loadBefore}`,
     );
@@ -131,7 +133,7 @@ async function main(): Promise<void> {
     console.log(
       `seats held at the end ${held}/${ROWS * PER_ROW} (${holds * 2} by granted holds; the warm-up event ${warmHeld}); seats held or sold by more than one order, both events: ${doubles.length}`,
     );
-    const batches = [...(await batchStats(server.url, 1))].map(
+    const batches = [...(await batchStats(server.url, WORKERS))].map(
       ([k, s]) =>
         `${k} ${s.batches ? (s.requests / s.batches).toFixed(1) : '–'} (${fmt(s.batches)} batches${s.fallbacks ? `, ${s.fallbacks} fell back` : ''})`,
     );

@@ -64,6 +64,26 @@ export function cpuSeconds(pid: number | 'self'): number {
   }
 }
 
+/** CPU seconds of a process and its children (the workers of `serve --workers N`); Linux only, else 0. */
+export function treeCpuSeconds(pid: number): number {
+  let total = cpuSeconds(pid);
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return total;
+  }
+  for (const e of entries) {
+    try {
+      const f = readFileSync(`/proc/${e}/stat`, 'utf8').split(') ')[1].split(' ');
+      if (Number(f[1]) === pid) total += cpuSeconds(Number(e));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return total;
+}
+
 /** The pid of a database server running on this machine (mariadbd or mysqld), or null (remote, or no /proc). */
 export function localDatabasePid(): number | null {
   let entries: string[];
