@@ -2,8 +2,9 @@
  * `npm run bench:reserve`: checkouts on one hot SKU through the service in child processes, with
  * autocannon at 64 connections (BENCH_CONNECTIONS) for 10 s per run (BENCH_SECONDS):
  *
- *  1. MariaDB, one process: orders (reserve) alone, then checkouts (order + cash), then a bare express
- *     handler in the same run as the yardstick; the ratio to it; the mean batch size;
+ *  1. MariaDB, one process: orders (reserve) alone, orders each with an Idempotency-Key, then checkouts
+ *     (order + cash), then a bare express handler (as it comes, and served as the service serves its
+ *     app) in the same run as the yardstick; the ratios to it; the mean batch size;
  *  2. MariaDB, `serve --workers 2` and `--workers 3`: checkouts on the same hot SKU;
  *  3. MariaDB, one process, a 1 000-SKU spread (each request picks a random SKU);
  *  4. SQLite (one writer), one process: orders and checkouts;
@@ -14,6 +15,7 @@
  * POS_BATCH=off measures the one-order-per-transaction path for comparison.
  */
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,14 +96,23 @@ async function stockUp(server: BenchServer, skus: string[]): Promise<string> {
 const orderBody = (sku: string) => JSON.stringify({ lane: 'lane-1', lines: [{ sku, qty: 1 }] });
 const payBody = JSON.stringify({ method: 'cash', amountFen: 350, lane: 'lane-1' });
 
-function ordersRun(url: string, key: string, pick: () => string): Promise<autocannon.Result> {
+/** `keyed`: each order with an Idempotency-Key of its own, as a till or a phone that may retry sends it. */
+function ordersRun(url: string, key: string, pick: () => string, keyed = false): Promise<autocannon.Result> {
   return cannon({
     url,
     connections,
     duration: seconds,
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
     requests: [
-      { method: 'POST', path: '/v1/orders', setupRequest: (req: any) => ({ ...req, body: orderBody(pick()) }) },
+      {
+        method: 'POST',
+        path: '/v1/orders',
+        setupRequest: (req: any) => ({
+          ...req,
+          body: orderBody(pick()),
+          ...(keyed ? { headers: { ...req.headers, 'idempotency-key': randomUUID() } } : {}),
+        }),
+      },
     ],
   } as autocannon.Options);
 }
@@ -173,6 +184,7 @@ async function hot(): Promise<void> {
     );
     await warmUp(server.url, key);
     const o = line('orders (reserve)', await ordersRun(server.url, key, () => 'HOT'));
+    line('orders, each with an Idempotency-Key', await ordersRun(server.url, key, () => 'HOT', true));
     const c = line('checkouts (order + cash)', await checkoutsRun(server.url, key, () => 'HOT'), 2);
     const b = line('bare express handler', await bare());
     const s = line('bare handler, served as the service', await bare(true));
