@@ -27,6 +27,7 @@ import { authenticate } from './http/auth';
 import { errorHandler, notFoundRoute, requestId } from './http/errors';
 import { jsonBody } from './http/body';
 import { idempotency } from './http/idempotency';
+import { batchSettingsFromEnv } from './orders/order-batcher';
 import { Metrics } from './http/metrics';
 import { serverFor } from './http/server';
 import { rows } from './db/db';
@@ -175,7 +176,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
   });
   const v1 = express.Router();
   v1.use(authenticate(auth));
-  v1.use(idempotency(db, { leaseMs: config.idempotencyLeaseMs }));
+  const keys = idempotency(db, {
+    leaseMs: config.idempotencyLeaseMs,
+    batch: batchSettingsFromEnv(db.kind),
+    observe: metrics.batchObserver(),
+  });
+  v1.use(keys);
   // Each capability's router only sees the paths it has routes for (http/gate.ts).
   v1.use(gated(authRoutes(auth)));
   v1.use(gated(inventoryRoutes(inventory)));
@@ -234,6 +240,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       await lane.close(); // first: it ends the open event streams, which would keep the server from closing
       for (const e of extensions) await e.close?.();
       if (server) await new Promise((r) => server!.close(() => r(undefined)));
+      await keys.idle();
       await sweeper.idle();
       await orders.idle();
       await payments.idle();

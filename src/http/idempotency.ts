@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import type { EntityManager } from 'typeorm';
 import { Db, Stmt, exec, runAll } from '../db/db';
+import { Batcher, multiRowInsert } from '../db/batch';
 import { isDuplicateKey } from '../db/errors';
 import { IdempotencyRecord } from '../idempotency/idempotency.entity';
+import type { BatchObserver, BatchSettings } from '../orders/order-batcher';
 import { DomainError } from '../shared/errors';
 import { internalErrorBody } from './errors';
 
@@ -102,10 +104,14 @@ const inProgress = () =>
  * their answer just after the work, as before. Every write here is conditional on the request still
  * holding its lease, so a request that lost its key to a retry never overwrites the retry's claim.
  */
-export function idempotency(db: Db, opts: { leaseMs?: number; now?: () => number } = {}): RequestHandler {
+export function idempotency(
+  db: Db,
+  opts: { leaseMs?: number; now?: () => number; batch?: BatchSettings; observe?: BatchObserver } = {},
+): RequestHandler & { idle(): Promise<void> } {
   const leaseMs = opts.leaseMs ?? IDEMPOTENCY_LEASE_MS;
   const now = opts.now ?? Date.now;
-  return async (req, res, next) => {
+  const claim = claimer(db, opts.batch, opts.observe);
+  const handler: RequestHandler = async (req, res, next) => {
     const key = req.get('idempotency-key');
     if (req.method !== 'POST' || key === undefined) return next();
     if (!/^[\x21-\x7e]{1,128}$/.test(key))
@@ -116,16 +122,7 @@ export function idempotency(db: Db, opts: { leaseMs?: number; now?: () => number
       .digest('hex');
     let claimedAt = now();
     try {
-      await db.tx((m) =>
-        m.insert(IdempotencyRecord, {
-          principal,
-          key,
-          requestHash,
-          statusCode: 0,
-          responseJson: null,
-          createdAt: claimedAt,
-        }),
-      );
+      await claim.submit({ principal, key, requestHash, createdAt: claimedAt });
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
       const first = await db.read((m) => m.findOne(IdempotencyRecord, { where: { principal, key } }));
@@ -187,4 +184,48 @@ export function idempotency(db: Db, opts: { leaseMs?: number; now?: () => number
     };
     next();
   };
+  return Object.assign(handler, { idle: () => claim.idle() });
+}
+
+interface Claim {
+  principal: string;
+  key: string;
+  requestHash: string;
+  createdAt: number;
+}
+
+const CLAIM_COLUMNS = ['principal', 'idem_key', 'request_hash', 'status_code', 'response_json', 'created_at'];
+const claimRow = (c: Claim) => [c.principal, c.key, c.requestHash, 0, null, c.createdAt];
+
+/**
+ * Claims (the in-progress row a keyed request inserts before its work) of concurrent requests commit
+ * together: one multi-row INSERT per batch instead of a transaction per request, which made a keyed
+ * order cost 2.3 times a key-less one. Each claim still commits before its request's work starts. A key
+ * that is taken already (a retry, two racing requests, the same key twice in one batch) fails the
+ * batch's INSERT, and the batch goes again one claim at a time: only that request sees the duplicate,
+ * which the middleware turns into a replay, a 422 or 409 in progress as before.
+ */
+function claimer(
+  db: Db,
+  settings: BatchSettings | undefined,
+  observe: BatchObserver | undefined,
+): Pick<Batcher<Claim, void>, 'submit' | 'idle'> {
+  const insert = (claims: Claim[]) =>
+    db.tx(async (m) => {
+      await runAll(m, multiRowInsert('idempotency_key', CLAIM_COLUMNS, claims.map(claimRow)));
+    });
+  const one = (c: Claim) => insert([c]);
+  if (!settings?.enabled) return { submit: one, idle: () => Promise.resolve() };
+  return new Batcher<Claim, void>({
+    name: 'idempotency_claims',
+    maxSize: settings.maxSize,
+    maxWaitMs: settings.maxWaitMs,
+    maxInFlight: settings.maxInFlight,
+    applyOne: one,
+    onBatch: (info) => observe?.(info),
+    applyBatch: async (claims) => {
+      await insert(claims);
+      return claims.map(() => ({ ok: true as const, value: undefined }));
+    },
+  });
 }

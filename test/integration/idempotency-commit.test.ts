@@ -200,4 +200,50 @@ describe.each(cases)('idempotency in the work transaction on $name, batching $ba
     expect((await ordersOf(sku)).length).toBe(24);
     for (const r of first) await till('POST', `/v1/orders/${r.body.id}/cancel`, {});
   });
+
+  it("claims of concurrent keyed requests commit together; a key taken already only fails its own request's claim", async () => {
+    const sku = await stocked(100);
+    const body = { lane: 'lane-1', lines: [{ sku, qty: 1 }] };
+    const claims = async () => {
+      const m = (await t.app.metrics.registry.getMetricsAsJSON()).find((x) => x.name === 'pos_batch_size');
+      const v = (m?.values ?? []) as { metricName?: string; labels: Record<string, unknown>; value: number }[];
+      const of = (name: string) =>
+        v.find((x) => x.metricName === name && x.labels.batch === 'idempotency_claims')?.value ?? 0;
+      return { claims: of('pos_batch_size_sum'), batches: of('pos_batch_size_count') };
+    };
+    const before = await claims();
+    // 16 new keys, and in the same burst the first two keys again: once with the same body, once with another.
+    const burst = await Promise.all([
+      ...Array.from({ length: 16 }, (_, i) => till('POST', '/v1/orders', body, { 'idempotency-key': `b-${sku}-${i}` })),
+      till('POST', '/v1/orders', body, { 'idempotency-key': `b-${sku}-0` }),
+      till('POST', '/v1/orders', { ...body, lines: [{ sku, qty: 2 }] }, { 'idempotency-key': `b-${sku}-1` }),
+    ]);
+    const after = await claims();
+    const [again, other] = burst.slice(16);
+    // The repeat of key 0 is either its replay (the first had answered) or "in progress"; never a second order.
+    expect([201, 409]).toContain(again.status);
+    if (again.status === 201) expect(again.body).toEqual(burst[0].body);
+    else expect(again.body.error.code).toBe('idempotency_key_in_progress');
+    // Key 1 with another body: refused (422, or 409 while the first still holds it), never an order of 2.
+    expect([422, 409]).toContain(other.status);
+    expect(burst.slice(0, 16).map((r) => r.status)).toEqual(burst.slice(0, 16).map(() => 201));
+    const orders = await ordersOf(sku);
+    expect(orders.length).toBe(16);
+    expect((await level(sku)).reserved).toBe(16);
+    const stored = await t.app.db.read((m) =>
+      rows<{ idem_key: string; status_code: unknown }>(
+        m,
+        'SELECT idem_key, status_code FROM idempotency_key WHERE idem_key LIKE ?',
+        [`b-${sku}-%`],
+      ),
+    );
+    expect(stored.length).toBe(16);
+    expect(stored.every((r) => Number(r.status_code) === 201)).toBe(true);
+    if (batching === 'on') {
+      // Every keyed request claimed through the batcher, and claims shared transactions.
+      expect(after.claims - before.claims).toBeGreaterThanOrEqual(18);
+      expect(after.batches - before.batches).toBeLessThan(after.claims - before.claims);
+    }
+    for (const r of burst.slice(0, 16)) await till('POST', `/v1/orders/${r.body.id}/cancel`, {});
+  });
 });
