@@ -54,48 +54,44 @@ export function peakRssMb(pid: number | 'self' = 'self'): number {
 }
 export const ownPeakRssMb = () => peakRssMb('self');
 
+/** The fields of /proc/PID/stat after the command name (state is [0], ppid [1]), or null (gone, or not Linux). */
+function procStat(pid: number | 'self'): string[] | null {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** The pids of the processes running now (Linux /proc; empty elsewhere). */
+function processIds(): number[] {
+  try {
+    return readdirSync('/proc')
+      .filter((e) => /^\d+$/.test(e))
+      .map(Number);
+  } catch {
+    return []; // not Linux
+  }
+}
+
 /** User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere). */
 export function cpuSeconds(pid: number | 'self'): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return 0;
-  }
+  const f = procStat(pid);
+  return f ? (Number(f[11]) + Number(f[12])) / 100 : 0;
 }
 
 /** CPU seconds of a process and its children (the workers of `serve --workers N`); Linux only, else 0. */
 export function treeCpuSeconds(pid: number): number {
-  let total = cpuSeconds(pid);
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
-  } catch {
-    return total;
-  }
-  for (const e of entries) {
-    try {
-      const f = readFileSync(`/proc/${e}/stat`, 'utf8').split(') ')[1].split(' ');
-      if (Number(f[1]) === pid) total += cpuSeconds(Number(e));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return total;
+  const children = processIds().filter((p) => Number(procStat(p)?.[1]) === pid);
+  return [pid, ...children].reduce((sum, p) => sum + cpuSeconds(p), 0);
 }
 
 /** The pid of a database server running on this machine (mariadbd or mysqld), or null (remote, or no /proc). */
 export function localDatabasePid(): number | null {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
-  } catch {
-    return null; // not Linux
-  }
-  for (const e of entries) {
+  for (const p of processIds()) {
     try {
-      const comm = readFileSync(`/proc/${e}/comm`, 'utf8').trim();
-      if (comm === 'mariadbd' || comm === 'mysqld') return Number(e);
+      const comm = readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+      if (comm === 'mariadbd' || comm === 'mysqld') return p;
     } catch {
       /* gone meanwhile */
     }
