@@ -290,9 +290,13 @@ export class PaymentsService {
       await storeAnswers(m, [{ slot: answer, body: view }]);
       return { p, view };
     });
+    // The answer is the payment as committed (a card attempt `pending`), read before the terminal is started: a
+    // terminal that declines at once must not turn some answers into `declined` (the keyed answer, stored above,
+    // is the committed state too, and a replay gives it).
+    const view = payment.view ?? (await this.view(payment.p.id));
     if (payment.p.method === 'card') this.cardDriver!.start(payment.p);
     this.notify(payment.p.id);
-    return payment.view ?? this.view(payment.p.id);
+    return view;
   }
 
   /** The terminal ACKed the request: from now on silence means `unknown`, and Q0 `N` is not a failure. */
