@@ -98,6 +98,34 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
     },
   );
 
+  it('the 202 is the attempt as committed (pending) even when the terminal declines before the answer is read', async () => {
+    // The read of the answer is slowed until the terminal has surely answered: an answer read after the
+    // terminal was started would say `declined` (seen once in CI on a loaded machine).
+    const payments = t.app.payments;
+    const view = payments.view.bind(payments);
+    payments.view = async (...args: Parameters<typeof view>) => {
+      await new Promise((r) => setTimeout(r, T_RESP + 500));
+      return view(...args);
+    };
+    try {
+      const o = await order();
+      lane.simulator.expect({ action: 'decline', rc: '51' });
+      const r = await cashier('POST', `/v1/orders/${o.id}/payments`, {
+        method: 'card',
+        amountFen: o.totalFen,
+        lane: 'lane-1',
+      });
+      expect(r.status).toBe(202);
+      expect(r.body.status).toBe('pending');
+      expect((await cashier('GET', `/v1/payments/${r.body.id}?wait=10`)).body).toMatchObject({
+        status: 'declined',
+        rc: '51',
+      });
+    } finally {
+      payments.view = view;
+    }
+  });
+
   it('busy terminal (BZ): not executed, a confirmed failure', async () => {
     const o = await order();
     lane.simulator.expect({ action: 'BZ' });
