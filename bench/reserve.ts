@@ -4,7 +4,8 @@
  *
  *  1. MariaDB, one process: orders (reserve) alone, orders each with an Idempotency-Key, then checkouts
  *     (order + cash), then a bare express handler (as it comes, and served as the service serves its
- *     app) in the same run as the yardstick; the ratios to it; the mean batch size;
+ *     app) in the same run as the yardstick, each with the server's CPU per request; the ratios to it; the
+ *     mean batch size;
  *  2. MariaDB, `serve --workers 2` and `--workers 3`: checkouts on the same hot SKU;
  *  3. MariaDB, one process, a 1 000-SKU spread (each request picks a random SKU);
  *  4. SQLite (one writer), one process: orders and checkouts;
@@ -20,24 +21,34 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { api, batchStats, benchDb, cannon, fmt, posCheck, startServer, BenchServer } from './support';
+import { api, batchStats, benchDb, cannon, fmt, posCheck, startServer, treeCpuSeconds, BenchServer } from './support';
 
 const seconds = Number(process.env.BENCH_SECONDS || 10);
 const connections = Number(process.env.BENCH_CONNECTIONS || 64);
 const only = new Set((process.env.BENCH_ONLY || 'hot,workers,spread,sqlite').split(','));
 let failed = false;
 
-function line(label: string, r: autocannon.Result, perOp = 1): { rate: number } {
+/** A run's figures; with `cpu` (the server's CPU seconds over the run), its CPU per request. */
+function line(label: string, r: autocannon.Result, perOp = 1, cpu?: number): { rate: number } {
   const rate = r.requests.average / perOp;
   const errors = r.non2xx + r.errors + r.timeouts;
+  const perRequest =
+    cpu !== undefined && r.requests.total ? `   server CPU ${fmt((cpu * 1000) / r.requests.total, 3)} ms/request` : '';
   console.log(
-    `${label.padEnd(34)} ${fmt(rate).padStart(7)}/s   p50 ${fmt(r.latency.p50, 1)} ms   p99 ${fmt(r.latency.p99, 1)} ms   requests ${fmt(r.requests.total)}   non-2xx/errors ${errors}`,
+    `${label.padEnd(34)} ${fmt(rate).padStart(7)}/s   p50 ${fmt(r.latency.p50, 1)} ms   p99 ${fmt(r.latency.p99, 1)} ms   requests ${fmt(r.requests.total)}   non-2xx/errors ${errors}${perRequest}`,
   );
   if (errors > 0) failed = true;
   return { rate };
 }
 
-async function bare(served = false): Promise<autocannon.Result> {
+/** The server's CPU seconds (its workers' too) over `run`. */
+async function withCpu<T>(pid: number, run: () => Promise<T>): Promise<[T, number]> {
+  const before = treeCpuSeconds(pid);
+  const r = await run();
+  return [r, treeCpuSeconds(pid) - before];
+}
+
+async function bare(served = false): Promise<[autocannon.Result, number]> {
   const child = spawn(process.execPath, [join(__dirname, 'bare-server.js'), ...(served ? ['served'] : [])], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -48,14 +59,16 @@ async function bare(served = false): Promise<autocannon.Result> {
     });
   });
   try {
-    return await cannon({
-      url: `${url}/v1/orders`,
-      method: 'POST',
-      connections,
-      duration: seconds,
-      headers: { 'content-type': 'application/json', authorization: 'Bearer x' },
-      body: JSON.stringify({ lane: 'lane-1', lines: [{ sku: 'HOT', qty: 1 }] }),
-    });
+    return await withCpu(child.pid!, () =>
+      cannon({
+        url: `${url}/v1/orders`,
+        method: 'POST',
+        connections,
+        duration: seconds,
+        headers: { 'content-type': 'application/json', authorization: 'Bearer x' },
+        body: JSON.stringify({ lane: 'lane-1', lines: [{ sku: 'HOT', qty: 1 }] }),
+      }),
+    );
   } finally {
     child.kill('SIGTERM');
   }
@@ -183,11 +196,17 @@ async function hot(): Promise<void> {
       `\nbench:reserve — MariaDB ${db.url.replace(/\/\/[^@]*@/, '//')}, one process (pid ${server.pid}), one hot SKU, ${connections} connections, ${seconds} s each`,
     );
     await warmUp(server.url, key);
-    const o = line('orders (reserve)', await ordersRun(server.url, key, () => 'HOT'));
-    line('orders, each with an Idempotency-Key', await ordersRun(server.url, key, () => 'HOT', true));
-    const c = line('checkouts (order + cash)', await checkoutsRun(server.url, key, () => 'HOT'), 2);
-    const b = line('bare express handler', await bare());
-    const s = line('bare handler, served as the service', await bare(true));
+    const cpu = <T>(run: () => Promise<T>) => withCpu(server.pid, run);
+    const [orders, ordersCpu] = await cpu(() => ordersRun(server.url, key, () => 'HOT'));
+    const o = line('orders (reserve)', orders, 1, ordersCpu);
+    const [keyed, keyedCpu] = await cpu(() => ordersRun(server.url, key, () => 'HOT', true));
+    line('orders, each with an Idempotency-Key', keyed, 1, keyedCpu);
+    const [checkouts, checkoutsCpu] = await cpu(() => checkoutsRun(server.url, key, () => 'HOT'));
+    const c = line('checkouts (order + cash)', checkouts, 2, checkoutsCpu);
+    const [bareRun, bareCpu] = await bare();
+    const b = line('bare express handler', bareRun, 1, bareCpu);
+    const [servedRun, servedCpu] = await bare(true);
+    const s = line('bare handler, served as the service', servedRun, 1, servedCpu);
     console.log(
       `ratio to bare handler: orders ${(o.rate / b.rate).toFixed(3)}, checkouts ${(c.rate / b.rate).toFixed(3)}; ` +
         `to the bare handler served as the service: orders ${(o.rate / s.rate).toFixed(3)}, checkouts ${(c.rate / s.rate).toFixed(3)}`,
