@@ -284,19 +284,18 @@ export class PaymentsService {
         at: now,
       });
       if (p.status === 'approved') await this.applyApproval(m, order, p, actor, now);
-      if (!answer) return { p, view: null };
-      // The answer as a read after the commit would give it, stored with the payment.
+      // A card tender's answer is the attempt as committed (`pending`), read here: read after the commit, it
+      // would race the terminal, started below, and a terminal that declines at once made some answers say
+      // `declined`; and a read that failed after the commit would leave the attempt pending with no terminal.
+      if (!answer && p.method !== 'card') return { p, view: null };
+      // The answer as a read after the commit would give it, stored with the payment when keyed.
       const view = this.toView(await this.paymentIn(m, p.id));
-      await storeAnswers(m, [{ slot: answer, body: view }]);
+      if (answer) await storeAnswers(m, [{ slot: answer, body: view }]);
       return { p, view };
     });
-    // The answer is the payment as committed (a card attempt `pending`), read before the terminal is started: a
-    // terminal that declines at once must not turn some answers into `declined` (the keyed answer, stored above,
-    // is the committed state too, and a replay gives it).
-    const view = payment.view ?? (await this.view(payment.p.id));
     if (payment.p.method === 'card') this.cardDriver!.start(payment.p);
     this.notify(payment.p.id);
-    return view;
+    return payment.view ?? this.view(payment.p.id);
   }
 
   /** The terminal ACKed the request: from now on silence means `unknown`, and Q0 `N` is not a failure. */
