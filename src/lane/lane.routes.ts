@@ -98,6 +98,8 @@ export function laneRoutes(
     send('status', view);
     lastStatus = view.status;
     emit(view);
+    // A change committed between the first read and the subscription notified nobody: read once more.
+    if (!closed) void onChange();
   });
 
   return r;

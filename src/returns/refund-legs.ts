@@ -55,7 +55,18 @@ export class RefundLegDriver {
       ]),
     );
     if (claimed !== 1) return;
+    // In flight until its outcome is recorded: the sweep moves a pending leg that is not in flight to unknown,
+    // and doing so between the terminal's answer and its record would lose the answer (leg_changed).
     this.inFlight.add(leg.id);
+    try {
+      await this.exchange(leg, t, original);
+    } finally {
+      this.inFlight.delete(leg.id);
+    }
+  }
+
+  /** The claimed leg at its terminal, and its outcome recorded. */
+  private async exchange(leg: RefundLeg, t: Terminal, original: Payment): Promise<void> {
     let outcome: SaleOutcome;
     try {
       const hooks = {
@@ -76,8 +87,6 @@ export class RefundLegDriver {
             );
     } catch (err) {
       outcome = { kind: 'unknown', reason: `terminal driver failed: ${String(err)}`, acked: true };
-    } finally {
-      this.inFlight.delete(leg.id);
     }
     this.log.info('refund leg outcome', { legId: leg.id, rf: leg.rf, via: leg.via, outcome: outcome.kind });
     const now = this.clock.now().getTime();

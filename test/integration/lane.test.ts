@@ -294,6 +294,42 @@ describe.each(testDbKinds())('lane: receipts, printer, barcodes, events on $name
     expect(events[events.length - 1]).toMatchObject({ event: 'status', data: { status: 'approved', id: r.body.id } });
   });
 
+  it('payment events: an outcome committed between the stream’s first read and its subscription still ends the stream', async () => {
+    const o = await order(4150, 1);
+    term.simulator.expect({ action: 'approve' });
+    const r = await cashier('POST', `/v1/orders/${o.id}/payments`, {
+      method: 'card',
+      amountFen: o.totalFen,
+      lane: 'lane-1',
+    });
+    expect(r.body.status).toBe('pending');
+    // The stream's first read gives `pending` (as read before the approval: the 202's committed view), and
+    // returns only once the terminal's approval is committed and notified — the interleaving in which the
+    // notification reaches no listener.
+    const payments = t.app.payments;
+    const view = payments.view.bind(payments);
+    let first = true;
+    payments.view = async (...args: Parameters<typeof view>) => {
+      if (!first || args[0] !== r.body.id) return view(...args);
+      first = false;
+      await until('the approval', async () => (await view(r.body.id)).status === 'approved');
+      return r.body;
+    };
+    try {
+      const key = (await t.api('POST', '/v1/api-keys', { role: 'cashier', lane: 'lane-1' })).body.key;
+      const res = await fetch(`${t.url}/v1/payments/${r.body.id}/events`, {
+        headers: { authorization: `Bearer ${key}` },
+        signal: AbortSignal.timeout(5000),
+      });
+      const text = await res.text(); // ends once the payment is final
+      const statuses = [...text.matchAll(/event: status\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]).status);
+      expect(statuses[0]).toBe('pending');
+      expect(statuses[statuses.length - 1]).toBe('approved');
+    } finally {
+      payments.view = view;
+    }
+  });
+
   it('payment events: an unknown outcome keeps the stream open; a screen that goes away leaves no listener behind', async () => {
     const o = await order(4200, 1);
     term.simulator.expect({ action: 'silence', bank: 'none' });
