@@ -41,6 +41,22 @@ export class RefundLegDriver {
     private readonly lanes: LaneAccess | null = null,
   ) {}
 
+  /**
+   * Sends a return's queued legs now, in order. Never throws: the return is committed already, and an
+   * error answer to it would invite a second return; a leg that could not be sent is left to the sweep
+   * (still queued, or pending, which the sweep moves to unknown and settles by its RF).
+   */
+  async driveReturn(returnId: string): Promise<void> {
+    try {
+      const queued = await this.db.read((m) =>
+        m.find(RefundLeg, { where: { returnId, status: 'queued' }, order: { seq: 'ASC' } }),
+      );
+      for (const leg of queued) await this.drive(leg);
+    } catch (err) {
+      this.log.error('refund legs not sent now; the sweep sends them', { returnId, err: String(err) });
+    }
+  }
+
   /** Sends a queued leg; it stays queued (for the sweep) while its terminal is away or busy. */
   async drive(leg: RefundLeg): Promise<void> {
     const t = leg.lane ? this.terminals.get(leg.lane) : undefined;

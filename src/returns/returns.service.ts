@@ -312,10 +312,7 @@ export class ReturnsService implements OrderRefunder {
 
   /** Drives the return's queued card legs on their terminals, one after another (outside any transaction). */
   async drive(returnId: string): Promise<void> {
-    const queued = await this.db.read((m) =>
-      m.find(RefundLeg, { where: { returnId, status: 'queued' }, order: { seq: 'ASC' } }),
-    );
-    for (const leg of queued) await this.legs.drive(leg);
+    await this.legs.driveReturn(returnId);
   }
 
   /** A failed leg paid out in cash at the till instead; audited with the cashier's note. */

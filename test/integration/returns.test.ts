@@ -541,7 +541,15 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
         amountFen: other.totalFen,
         lane: 'lane-1',
       });
-      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      // Busy for as long as the return is made, whatever the machine's speed.
+      const isIdle = lane.terminal.isIdle.bind(lane.terminal);
+      lane.terminal.isIdle = () => false;
+      let r;
+      try {
+        r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      } finally {
+        lane.terminal.isIdle = isIdle;
+      }
       expect(r.body).toMatchObject({
         status: 'refunding',
         legs: [expect.objectContaining({ via: 'V0', status: 'queued' })],
@@ -554,6 +562,37 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect(v).toMatchObject({ status: 'refunded', legs: [expect.objectContaining({ status: 'approved', rf })] });
       expect(lane.simulator.journal.get(rf)).toMatchObject({ mt: 'V0', status: 'A' });
       expect(p.rf).not.toBe(rf);
+    });
+
+    it('a committed return is answered as it stands when its legs cannot be sent now; no second return on a retry', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 2 }]);
+      await payCard(o.id, o.totalFen);
+      // The driver fails before the terminal is reached (after the return has committed).
+      const isConnected = lane.terminal.isConnected.bind(lane.terminal);
+      lane.terminal.isConnected = () => {
+        throw new Error('the serial port vanished');
+      };
+      let r;
+      try {
+        r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      } finally {
+        lane.terminal.isConnected = isConnected;
+      }
+      expect(r.status).toBe(201);
+      expect(r.body).toMatchObject({
+        status: 'refunding',
+        refundFen: 2500,
+        legs: [expect.objectContaining({ method: 'card', status: 'queued' })],
+      });
+      // The sweep sends the leg; the order shows one return, not two.
+      lane.simulator.expect({ action: 'approve' });
+      await t.api('POST', '/v1/sweeps');
+      expect((await cashier('GET', `/v1/returns/${r.body.id}`)).body).toMatchObject({
+        status: 'refunded',
+        legs: [expect.objectContaining({ status: 'approved' })],
+      });
+      expect((await cashier('GET', `/v1/orders/${o.id}`)).body.returns).toHaveLength(1);
     });
 
     it('98 on a refund: the leg is unknown; the sweep signs in to flush the reversal, Q0 says R, the leg failed for cash', async () => {
