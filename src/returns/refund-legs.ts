@@ -1,6 +1,6 @@
 import { Db, exec } from '../db/db';
 import { Acquirer } from '../acquirer/acquirer';
-import { Terminal, SaleOutcome } from '../terminal/terminal';
+import { Terminal, SaleOutcome, notExecutedBusy } from '../terminal/terminal';
 import { Clock } from '../shared/clock';
 import { Logger } from '../shared/logger';
 import { audit } from '../audit/audit.service';
@@ -130,7 +130,7 @@ export class RefundLegDriver {
           break;
         case 'not_executed':
           // Busy: nothing happened at the terminal, so the same RF may go out again later. Anything else is a confirmed failure.
-          if (outcome.rc === 'BZ' || /busy/.test(outcome.reason)) {
+          if (notExecutedBusy(outcome)) {
             to = 'queued';
             set.reason = `not executed: ${outcome.reason}`.slice(0, 255);
           } else {

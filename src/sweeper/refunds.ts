@@ -4,11 +4,12 @@ import { audit } from '../audit/audit.service';
 import { Payment } from '../payments/payment.entity';
 import { TerminalCardDriver } from '../payments/card-flow';
 import { drivenLanes } from '../payments/lane-lease';
-import { Terminal } from '../terminal/terminal';
+import { Terminal, notExecutedBusy } from '../terminal/terminal';
 import { Clock, chinaTimestamp } from '../shared/clock';
 import { Logger } from '../shared/logger';
 
-type RefundOutcome = 'done' | 'failed' | 'unknown' | 'manual';
+/** `queued`: not executed because the terminal was busy (a sale or a return leg took it meanwhile); sent again. */
+type RefundOutcome = 'done' | 'failed' | 'unknown' | 'manual' | 'queued';
 
 /** How long an unknown refund waits between two checks of its own RF. */
 const RECHECK_MS = 30_000;
@@ -93,7 +94,14 @@ export class Refunds {
           ? await t.voidSale({ rf, amountFen: amount, traceNo: p.traceNo! })
           : await t.refund({ rf, amountFen: amount, rrn: p.rrn!, originalDate: (p.terminalTime ?? today).slice(0, 8) });
         outcomeKind = outcome.kind;
-        state = outcome.kind === 'approved' ? 'done' : outcome.kind === 'unknown' ? 'unknown' : 'failed';
+        state =
+          outcome.kind === 'approved'
+            ? 'done'
+            : outcome.kind === 'unknown'
+              ? 'unknown'
+              : notExecutedBusy(outcome)
+                ? 'queued'
+                : 'failed';
       } catch (err) {
         this.log.error('refund at the terminal failed in the driver; its outcome is unknown', {
           paymentId: p.id,

@@ -37,6 +37,11 @@ export type SaleOutcome =
   | { kind: 'not_executed'; rc?: string; rm?: string; reason: string }
   | { kind: 'unknown'; rc?: string; rm?: string; reason: string; acked: boolean };
 
+/** Not executed because the terminal was busy (its BZ, or our driver's own busy refusal): the same RF may go out again. */
+export function notExecutedBusy(outcome: SaleOutcome): boolean {
+  return outcome.kind === 'not_executed' && (outcome.rc === 'BZ' || /busy/.test(outcome.reason));
+}
+
 /** What the terminal's journal says of a reference (Q1). */
 export type QueryStatus = 'A' | 'D' | 'R' | 'P' | 'V' | 'N';
 

@@ -276,8 +276,23 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
     expect(await stock(o.sku)).toMatchObject({ onHand: 8, reserved: 0 });
 
     lane.simulator.expect({ action: 'approve' }); // the void the refund sends
-    await sweepUntilSettled(card.id);
-    await admin('POST', '/v1/sweeps'); // the refund goes out on the sweep after the approval
+    // Its first try finds the terminal busy (a sale took it between the idle check and the send): not
+    // executed, so the refund is queued again, not failed.
+    const voidSale = lane.terminal.voidSale.bind(lane.terminal);
+    let busyOnce = true;
+    lane.terminal.voidSale = async (...args: Parameters<typeof voidSale>) => {
+      if (!busyOnce) return voidSale(...args);
+      busyOnce = false;
+      return { kind: 'not_executed', rc: 'BZ', reason: 'terminal busy' };
+    };
+    try {
+      await sweepUntilSettled(card.id);
+      await admin('POST', '/v1/sweeps'); // the refund goes out on the sweep after the approval
+      expect(busyOnce).toBe(false);
+      await admin('POST', '/v1/sweeps'); // and again after the busy terminal
+    } finally {
+      lane.terminal.voidSale = voidSale;
+    }
     const late = (await cashier('GET', `/v1/payments/${card.id}`)).body;
     expect(late.status).toBe('approved');
     expect((await cashier('GET', `/v1/orders/${o.id}`)).body).toMatchObject({
