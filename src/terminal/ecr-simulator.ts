@@ -32,6 +32,8 @@ export interface SimRule {
   prompts?: string[];
   /** Wait before the final response (after the prompts). */
   delayMs?: number;
+  /** In-process only: the final response waits for this too (a test releases the terminal when it chooses). */
+  hold?: Promise<unknown>;
   /** For `silence` and `close`: what the bank did with it (default: approved — the worst case for the store). */
   bank?: 'approved' | 'declined' | 'none';
   nakFirst?: boolean; // NAK the request frame the first time
@@ -251,6 +253,7 @@ export class TerminalSimulator extends EventEmitter {
     if (mt === 'V0' && !original) return this.reply({ MT: resp, SQ: sq, RC: '25', RM: '原交易不存在', ...echo });
     for (const text of rule.prompts ?? []) await this.reply({ MT: 'P1', SQ: sq, RM: text });
     if (rule.delayMs) await new Promise((r) => setTimeout(r, rule.delayMs));
+    if (rule.hold) await rule.hold;
 
     const now = this.now();
     const stamp = chinaTimestamp(now);

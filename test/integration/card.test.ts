@@ -56,6 +56,12 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
     return (await cashier('GET', `/v1/payments/${paymentId}`)).body;
   }
   const stock = async (sku: string) => (await cashier('GET', `/v1/stock/${sku}`)).body;
+  /** The terminal's answer held until the test releases it (well within T_RESP): busy for exactly that long. */
+  function held(): { until: Promise<void>; release(): void } {
+    let release = () => {};
+    const until = new Promise<void>((r) => (release = r));
+    return { until, release };
+  }
   async function payCard(orderId: string, amountFen: number, extra: object = {}) {
     const r = await cashier('POST', `/v1/orders/${orderId}/payments`, {
       method: 'card',
@@ -214,7 +220,8 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
 
   it('a new tender while a card attempt is pending is refused', async () => {
     const o = await order();
-    lane.simulator.expect({ action: 'approve', delayMs: 400 });
+    const terminal = held();
+    lane.simulator.expect({ action: 'approve', hold: terminal.until });
     const first = await cashier('POST', `/v1/orders/${o.id}/payments`, {
       method: 'card',
       amountFen: o.totalFen,
@@ -225,6 +232,7 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
       amountFen: o.totalFen,
       lane: 'lane-1',
     });
+    terminal.release();
     expect(second.status).toBe(409);
     expect(second.body.error.code).toBe('payment_in_progress');
     expect((await cashier('GET', `/v1/payments/${first.body.id}?wait=10`)).body.status).toBe('approved');
@@ -233,7 +241,8 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
   it('a second order on the same lane while the terminal is busy is not interleaved on the wire', async () => {
     const a = await order();
     const b = await order();
-    lane.simulator.expect({ action: 'approve', delayMs: 400 });
+    const terminal = held();
+    lane.simulator.expect({ action: 'approve', hold: terminal.until });
     const first = await cashier('POST', `/v1/orders/${a.id}/payments`, {
       method: 'card',
       amountFen: a.totalFen,
@@ -244,6 +253,7 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
       amountFen: b.totalFen,
       lane: 'lane-1',
     });
+    terminal.release();
     expect([202, 409]).toContain(second.status);
     if (second.status === 202) {
       const p2 = (await cashier('GET', `/v1/payments/${second.body.id}?wait=10`)).body;
