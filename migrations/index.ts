@@ -7,6 +7,7 @@ import { Reconciliation1764000000500 } from './1764000000500-Reconciliation';
 import { Returns1764000000600 } from './1764000000600-Returns';
 import { Lane1764000000700 } from './1764000000700-Lane';
 import { ReconCovering1764000000800 } from './1764000000800-ReconCovering';
+import { IdempotencyRenewal1764000000900 } from './1764000000900-IdempotencyRenewal';
 
 /** Every migration, in order. Listed explicitly so the same list runs under ts-jest, ts-node and dist. */
 export const migrations = [
@@ -19,4 +20,5 @@ export const migrations = [
   Returns1764000000600,
   Lane1764000000700,
   ReconCovering1764000000800,
+  IdempotencyRenewal1764000000900,
 ];

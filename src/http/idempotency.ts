@@ -9,8 +9,14 @@ import type { BatchObserver, BatchSettings } from '../orders/order-batcher';
 import { DomainError } from '../shared/errors';
 import { internalErrorBody } from './errors';
 
-/** How long a claimed key belongs to the request that claimed it. Longer than any request runs (card tenders answer 202 at once). */
+/**
+ * How long a claimed key belongs to the request that claimed it without a word from it. A request that
+ * runs longer (a return whose card legs wait at the terminal) renews its claim every third of this.
+ */
 export const IDEMPOTENCY_LEASE_MS = 30_000;
+
+/** A request renews its claim for at most this long: past it a retry takes the key over (never in progress forever). */
+export const IDEMPOTENCY_RENEW_FOR_MS = 15 * 60_000;
 
 /**
  * The claim a keyed request holds, and where its answer goes when the route lets the work's own
@@ -95,7 +101,7 @@ const inProgress = () =>
  * Idempotency-Key on creating POSTs: the same key and body replays the first answer; the same key
  * with another body is 422. A key is claimed before the work runs, so two racing retries cannot
  * both create; a 5xx frees the key for another try. A claim is a lease (`created_at` is when it was
- * taken): a request that died without answering (a crash, a kill -9) leaves its key in progress, and a
+ * taken, renewed while the request works): a request that died without answering (a crash, a kill -9) leaves its key in progress, and a
  * retry after the lease takes the key over and runs the request again — the work it did not commit is
  * gone with it, so running again is what the client asked for. A key is never "in progress" forever.
  *
@@ -111,6 +117,7 @@ export function idempotency(
   const leaseMs = opts.leaseMs ?? IDEMPOTENCY_LEASE_MS;
   const now = opts.now ?? Date.now;
   const claim = claimer(db, opts.batch, opts.observe);
+  const renewals = renewer(db, leaseMs, now);
   const handler: RequestHandler = async (req, res, next) => {
     const key = req.get('idempotency-key');
     if (req.method !== 'POST' || key === undefined) return next();
@@ -137,14 +144,16 @@ export function idempotency(
           .send(first.responseJson ?? '');
         return;
       }
-      if (now() - first.createdAt < leaseMs) throw inProgress();
-      // The request that held the key died: take the lease over (one retry wins the conditional UPDATE).
+      if (now() - Math.max(first.createdAt, first.renewedAt ?? 0) < leaseMs) throw inProgress();
+      // The request that held the key died (it neither answered nor renewed its claim): take the lease over
+      // (one retry wins the conditional UPDATE; a renewal that came meanwhile keeps the key with its request).
       const t = now();
       const taken = await db.tx((m) =>
         exec(
           m,
-          'UPDATE idempotency_key SET created_at = ? WHERE principal = ? AND idem_key = ? AND status_code = 0 AND created_at = ?',
-          [t, principal, key, first.createdAt],
+          `UPDATE idempotency_key SET created_at = ?, renewed_at = NULL
+            WHERE principal = ? AND idem_key = ? AND status_code = 0 AND created_at = ? AND (renewed_at IS NULL OR renewed_at <= ?)`,
+          [t, principal, key, first.createdAt, t - leaseMs],
         ),
       );
       if (taken !== 1) throw inProgress();
@@ -152,8 +161,13 @@ export function idempotency(
     }
     const slot: AnswerSlot = { principal, key, claimedAt, status: 0, staged: null, stored: null };
     req.idempotency = slot;
+    // Renewed until the request answers — also after its client went away: the work goes on, and the
+    // client's retry must wait for its answer rather than run it a second time.
+    renewals.add(slot);
+    res.once('finish', () => renewals.remove(slot));
     const json = res.json.bind(res);
     res.json = (body: unknown) => {
+      renewals.remove(slot);
       // Committed with the work: the answer is already the record, byte for byte.
       if (slot.stored !== null) return res.status(slot.status).type('application/json').send(slot.stored);
       const status = res.statusCode;
@@ -184,7 +198,68 @@ export function idempotency(
     };
     next();
   };
-  return Object.assign(handler, { idle: () => claim.idle() });
+  return Object.assign(handler, {
+    idle: async () => {
+      await claim.idle();
+      await renewals.stop();
+    },
+  });
+}
+
+/**
+ * Keeps the claims of requests still working renewed (`renewed_at`), one timer for all of them, running
+ * only while there are some. A claim is renewed once it is a third of the lease old, then every third
+ * of the lease, so a retry never finds a live request's claim lapsed; never past IDEMPOTENCY_RENEW_FOR_MS.
+ * A renewal that finds the claim answered or taken over stops renewing it; one that fails is tried again.
+ */
+function renewer(db: Db, leaseMs: number, now: () => number) {
+  const live = new Set<AnswerSlot>();
+  const every = Math.max(Math.floor(leaseMs / 3), 1);
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> | null = null;
+  const tick = async () => {
+    const t = now();
+    for (const slot of [...live]) {
+      if (t - slot.claimedAt < every) continue;
+      if (t - slot.claimedAt > IDEMPOTENCY_RENEW_FOR_MS) {
+        live.delete(slot);
+        continue;
+      }
+      const renewed = await db
+        .tx((m) =>
+          exec(
+            m,
+            'UPDATE idempotency_key SET renewed_at = ? WHERE principal = ? AND idem_key = ? AND status_code = 0 AND created_at = ?',
+            [t, slot.principal, slot.key, slot.claimedAt],
+          ),
+        )
+        .catch(() => 1);
+      if (renewed === 0) live.delete(slot);
+    }
+  };
+  const stopTimer = () => {
+    if (timer) clearInterval(timer);
+    timer = null;
+  };
+  return {
+    add(slot: AnswerSlot): void {
+      live.add(slot);
+      if (timer) return;
+      timer = setInterval(() => {
+        running ??= tick().finally(() => (running = null));
+      }, every);
+      timer.unref();
+    },
+    remove(slot: AnswerSlot): void {
+      live.delete(slot);
+      if (live.size === 0) stopTimer();
+    },
+    async stop(): Promise<void> {
+      stopTimer();
+      live.clear();
+      await running;
+    },
+  };
 }
 
 interface Claim {

@@ -21,4 +21,8 @@ export class IdempotencyRecord {
 
   @Column({ name: 'created_at', type: 'bigint', transformer: bigintAsNumber })
   createdAt: number;
+
+  /** The last time the request that holds the claim said it is still working (migrations/…900). */
+  @Column({ name: 'renewed_at', type: 'bigint', nullable: true, transformer: bigintAsNumber })
+  renewedAt: number | null;
 }
