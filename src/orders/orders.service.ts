@@ -388,9 +388,10 @@ export class OrdersService {
           });
         returnId = await this.refunder.refundCancelledIn(m, order, actor, now);
       }
+      // The order, its coupon, then the stock rows: the lock order of creation and payment (no deadlock with them).
+      if (order.couponCode) await this.coupons.giveBack(m, id, order.couponCode, now);
       await this.inventory.release(m, id, actor);
       await moveOrder(m, id, 'reserved', 'cancelled', now);
-      if (order.couponCode) await this.coupons.giveBack(m, id, order.couponCode, now);
       await audit(m, {
         actor,
         entity: 'order',
@@ -411,7 +412,7 @@ export class OrdersService {
 
   /**
    * Releases reserved orders past their hold whose every payment attempt has a confirmed failure
-   * (or that have none). An order with an approved tender or a live attempt never expires here.
+   * (or that have none). An order with an approved tender, a live attempt or a disputed one never expires here.
    */
   async expireDue(limit = 500): Promise<number> {
     const now = this.clock.now().getTime();
@@ -419,7 +420,7 @@ export class OrdersService {
       rows<{ id: string }>(
         m,
         `SELECT o.id FROM orders o WHERE o.status = 'reserved' AND o.expires_at <= ?
-         AND NOT EXISTS (SELECT 1 FROM payment p WHERE p.order_id = o.id AND p.status IN (${LIVE_SQL}, 'approved'))
+         AND NOT EXISTS (SELECT 1 FROM payment p WHERE p.order_id = o.id AND p.status IN (${LIVE_SQL}, 'approved', 'disputed'))
        ORDER BY o.expires_at LIMIT ${Number(limit)}`,
         [now],
       ),
@@ -431,13 +432,15 @@ export class OrdersService {
         if (order.status !== 'reserved' || order.expiresAt > now) return false;
         const blocking = await rows(
           m,
-          `SELECT 1 FROM payment WHERE order_id = ? AND status IN (${LIVE_SQL}, 'approved') LIMIT 1`,
+          `SELECT 1 FROM payment WHERE order_id = ? AND status IN (${LIVE_SQL}, 'approved', 'disputed') LIMIT 1`,
           [id],
         );
+        // A disputed payment is evidence the customer may have been charged: its goods wait for a person.
         if (blocking.length) return false;
+        // Locks in the order every unit of work takes them: the order, its coupon, then the stock rows.
+        if (order.couponCode) await this.coupons.giveBack(m, id, order.couponCode, now);
         await this.inventory.release(m, id, 'system:sweeper');
         await moveOrder(m, id, 'reserved', 'expired', now);
-        if (order.couponCode) await this.coupons.giveBack(m, id, order.couponCode, now);
         await audit(m, {
           actor: 'system:sweeper',
           entity: 'order',
@@ -454,14 +457,25 @@ export class OrdersService {
     return expired;
   }
 
-  /** Extends a live hold (ticketing); refused once it has ended. */
+  /**
+   * Extends a live hold (ticketing); refused once it has ended, and never shortens it: the WHERE is the
+   * guard, so of two extensions racing on one read the shorter cannot undo the longer.
+   */
   async extendHold(m: EntityManager, id: string, untilMs: number): Promise<void> {
     const n = await exec(
       m,
-      "UPDATE orders SET expires_at = ?, version = version + 1 WHERE id = ? AND status = 'reserved'",
-      [untilMs, id],
+      "UPDATE orders SET expires_at = ?, version = version + 1 WHERE id = ? AND status = 'reserved' AND expires_at <= ?",
+      [untilMs, id, untilMs],
     );
-    if (n !== 1) throw conflict('order_not_reserved', `order ${id} no longer holds anything`);
+    if (n === 1) return;
+    const now = await m.findOne(Order, { where: { id } });
+    if (now?.status === 'reserved')
+      throw conflict(
+        'hold_would_shorten',
+        `hold ${id} already runs until ${new Date(now.expiresAt).toISOString()}; extending never shortens it`,
+        { expiresAt: new Date(now.expiresAt).toISOString() },
+      );
+    throw conflict('order_not_reserved', `order ${id} no longer holds anything`);
   }
 
   /** Takes the order's row lock (MySQL) by touching it, then reads it: the rest of the unit of work is serialised per order. */

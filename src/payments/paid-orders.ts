@@ -64,7 +64,10 @@ export function paidHookWork(
   paid: Order[],
   now: number,
 ): { statements: Stmt[]; runs: { hook: OrderPaidHook; order: Order }[] } {
-  const due = paid.flatMap((order) => hooks.filter((h) => h.appliesTo(order)).map((hook) => ({ hook, order })));
+  // In coupon-code order: the coupon hook locks each order's coupon row, and two batches that lock the
+  // same coupons in different orders would deadlock each other (the order batcher sorts them too).
+  const byCoupon = [...paid].sort((a, b) => cmp(a.couponCode ?? '', b.couponCode ?? '') || cmp(a.id, b.id));
+  const due = byCoupon.flatMap((order) => hooks.filter((h) => h.appliesTo(order)).map((hook) => ({ hook, order })));
   return {
     statements: due.flatMap(({ hook, order }) => hook.statements?.(order, now) ?? []),
     runs: due.filter(({ hook }) => hook.run),
@@ -83,3 +86,5 @@ export function soldLines(lines: ActiveLine[], actorOf: Map<string, string>): Sa
       actor: actorOf.get(l.order_id)!,
     }));
 }
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

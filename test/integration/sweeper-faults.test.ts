@@ -246,6 +246,12 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
       const listed = (await office('GET', '/v1/payments?status=disputed&limit=100')).body.items as { id: string }[];
       expect(listed.map((x) => x.id)).toContain(p.id);
       expect(await stock(o.sku)).toMatchObject({ onHand: 10, reserved: 2 });
+      // Past its hold the order still waits for the person: the disputed payment may have charged the customer.
+      const until = Date.parse((await orderView(o.id)).expiresAt);
+      clock.set(new Date(until + 1000));
+      expect((await t.api('POST', '/v1/sweeps')).status).toBe(200);
+      expect(await orderView(o.id)).toMatchObject({ status: 'reserved' });
+      expect(await stock(o.sku)).toMatchObject({ onHand: 10, reserved: 2 });
       expect((await office('POST', `/v1/payments/${p.id}/resolve`, { outcome: 'declined', note: 'no' })).status).toBe(
         422,
       );
