@@ -197,6 +197,9 @@ export class RefundLegDriver {
             reason: 'no outcome was recorded for this refund (service restarted?)',
             next_check_at: now,
             checks: 0,
+            // The terminal may have taken it before the ACK was recorded: its journal's N is not proof that
+            // nothing was refunded (as for an interrupted sale), so the acquirer is asked before any cash goes out.
+            acked: 1,
           }),
         )
         .catch(() => undefined);

@@ -5,6 +5,7 @@
  */
 import { createSimulatedTerminal, SimulatedTerminal } from '../../src/terminal/in-process';
 import { MemorySimBank } from '../../src/acquirer/bank-memory';
+import { exec } from '../../src/db/db';
 import { testDbKinds } from '../support/dbs';
 import fc from 'fast-check';
 import { Api, startTestApp, TestApp } from '../support/app';
@@ -593,6 +594,32 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
         legs: [expect.objectContaining({ status: 'approved' })],
       });
       expect((await cashier('GET', `/v1/orders/${o.id}`)).body.returns).toHaveLength(1);
+    });
+
+    it('a leg left pending by a crash before its ACK was recorded is not failed for cash on the terminal journal’s N alone', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 1 }]);
+      await payCard(o.id, o.totalFen);
+      const isConnected = lane.terminal.isConnected.bind(lane.terminal);
+      lane.terminal.isConnected = () => false; // the return is made while the terminal is away: its leg waits
+      let r;
+      try {
+        r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      } finally {
+        lane.terminal.isConnected = isConnected;
+      }
+      const leg = r.body.legs[0];
+      expect(leg.status).toBe('queued');
+      // What a kill -9 leaves after the terminal took the refund but before its ACK was recorded.
+      await t.app.db.tx((m) =>
+        exec(m, "UPDATE refund_leg SET status = 'pending', acked = 0, updated_at = ? WHERE id = ?", [
+          Date.now() - 3_600_000,
+          leg.id,
+        ]),
+      );
+      expect((await t.api('POST', '/v1/sweeps')).status).toBe(200);
+      const v = (await cashier('GET', `/v1/returns/${r.body.id}`)).body;
+      expect(v.legs[0]).toMatchObject({ id: leg.id, status: 'unknown' });
     });
 
     it('98 on a refund: the leg is unknown; the sweep signs in to flush the reversal, Q0 says R, the leg failed for cash', async () => {
