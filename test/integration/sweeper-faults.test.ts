@@ -294,6 +294,33 @@ describe.each(testDbKinds())('sweeper faults on $name', ({ name }) => {
       expect(await stock(o.sku)).toMatchObject({ onHand: 8, reserved: 0 });
     });
 
+    it('refund on a disputed payment refunded in part already is 409 refund_exists and changes nothing', async () => {
+      const o = await order();
+      sim.simulator.expect({ action: 'silence', bank: 'approved' });
+      const p = await payCard(o.id, o.totalFen);
+      lane.busy = true;
+      await sweepAfter(1000);
+      await office('POST', `/v1/payments/${p.id}/resolve`, { outcome: 'declined', note: 'statement shows nothing' });
+      expect((await payment(p.id)).status).toBe('disputed');
+      // Part of it went back already (an overpaid excess, say): a full refund would pay that part twice.
+      await t.app.db.tx((m) =>
+        exec(m, "UPDATE payment SET refund_state = 'done', refund_fen = 500 WHERE id = ?", [p.id]),
+      );
+      const refund = await office('POST', `/v1/payments/${p.id}/resolve`, { outcome: 'refund', note: 'give it back' });
+      expect(refund.status).toBe(409);
+      expect(refund.body.error).toMatchObject({
+        code: 'refund_exists',
+        details: { refundState: 'done', refundFen: 500 },
+      });
+      expect(await payment(p.id)).toMatchObject({ status: 'disputed' });
+      expect(await orderView(o.id)).toMatchObject({ status: 'paid', overpaidFen: 0 });
+      const kept = await office('POST', `/v1/payments/${p.id}/resolve`, {
+        outcome: 'approved',
+        note: 'settled by hand',
+      });
+      expect(kept.status).toBe(200);
+    });
+
     it('dispute() for other capabilities (the T+1 file): declined → disputed, then already_disputed; approved or live → not_applicable', async () => {
       const o = await order();
       sim.simulator.expect({ action: 'decline', rc: '51' });
