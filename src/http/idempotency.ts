@@ -59,6 +59,26 @@ export function answerCommitted(slot: AnswerSlot | undefined): void {
 }
 
 /**
+ * After more work on an answer that committed with its transaction (a return's legs driven at the terminal):
+ * the stored answer becomes `body`, so the request and any retry say the same. While the request still holds
+ * its key; if this write fails, the answer committed with the work stands (true, if less recent).
+ */
+export async function refreshAnswer(db: Db, slot: AnswerSlot | undefined, body: unknown): Promise<void> {
+  if (!slot || slot.stored === null) return;
+  const text = JSON.stringify(body);
+  const n = await db
+    .tx((m) =>
+      exec(
+        m,
+        'UPDATE idempotency_key SET response_json = ? WHERE principal = ? AND idem_key = ? AND created_at = ? AND status_code = ?',
+        [text, slot.principal, slot.key, slot.claimedAt, slot.status],
+      ),
+    )
+    .catch(() => 0);
+  if (n === 1) slot.stored = text;
+}
+
+/**
  * Writes the answers (status and body) of keyed requests inside the caller's transaction, in one
  * statement per 200 keys. Each key must still be this request's lease; if one was taken over (the
  * request outlived IDEMPOTENCY_LEASE_MS and a retry runs it now) this throws 409 in progress and the
@@ -105,7 +125,7 @@ const inProgress = () =>
  * retry after the lease takes the key over and runs the request again — the work it did not commit is
  * gone with it, so running again is what the client asked for. A key is never "in progress" forever.
  *
- * Order creation and tenders (cash and card) write their answer in the transaction of the work (answerSlot,
+ * Order creation, tenders (cash and card), returns and stock receipts write their answer in the transaction of the work (answerSlot,
  * storeAnswers): a request that died after that commit is replayed, not re-run. Other routes record
  * their answer just after the work, as before. Every write here is conditional on the request still
  * holding its lease, so a request that lost its key to a retry never overwrites the retry's claim.

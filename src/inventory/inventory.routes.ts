@@ -1,3 +1,4 @@
+import { answerSlot } from '../http/idempotency';
 import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow } from '../http/auth';
@@ -50,7 +51,7 @@ export function inventoryRoutes(inventory: InventoryService): Router {
     const dup = body.lines.find((l, i) => body.lines.findIndex((x) => x.sku === l.sku) !== i);
     if (dup) throw unprocessable('duplicate_line', `SKU ${dup.sku} appears on more than one line`, { sku: dup.sku });
     const ref = body.ref ?? `rcpt_${newId()}`;
-    const levels = await inventory.receive(body.lines, ref, actorOf(req));
+    const levels = await inventory.receive(body.lines, ref, actorOf(req), 'goods', answerSlot(req, 201));
     res.status(201).json({ ref, levels });
   });
 

@@ -1,3 +1,4 @@
+import { AnswerSlot, answerCommitted, storeAnswers } from '../http/idempotency';
 import { EntityManager } from 'typeorm';
 import { Db, exec, placeholders, rows } from '../db/db';
 import { isDuplicateKey } from '../db/errors';
@@ -150,13 +151,15 @@ export class InventoryService {
     return after;
   }
 
+  /** `answer` (a keyed request): `{ref, levels}` is stored with the receipt, so a retry after a crash replays it and never receives twice. */
   async receive(
     lines: { sku: string; qty: number }[],
     ref: string,
     actor: string,
     kind: SkuKind = 'goods',
+    answer?: AnswerSlot,
   ): Promise<StockLevel[]> {
-    return this.db.tx(async (m) => {
+    const levels = await this.db.tx(async (m) => {
       const now = this.clock.now().getTime();
       const sorted = [...lines].sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0));
       const missing: string[] = [];
@@ -185,11 +188,15 @@ export class InventoryService {
         })),
       );
       await audit(m, { actor, entity: 'stock_receipt', entityId: ref, action: 'receive', after: sorted, at: now });
-      return this.levelsIn(
+      const levels = await this.levelsIn(
         m,
         sorted.map((l) => l.sku),
       );
+      if (answer) await storeAnswers(m, [{ slot: answer, body: { ref, levels } }]);
+      return levels;
     });
+    answerCommitted(answer);
+    return levels;
   }
 
   /**

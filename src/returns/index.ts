@@ -26,5 +26,5 @@ export function returnsExtension(ctx: CoreContext): Extension {
   const router = Router();
   router.use(couponsRoutes(ctx.orders.coupons));
   router.use(returnsRoutes(returns));
-  return { name: 'returns', router };
+  return { name: 'returns', router, service: returns };
 }

@@ -1,3 +1,4 @@
+import { answerSlot } from '../http/idempotency';
 import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, allow, checkOrderLane } from '../http/auth';
@@ -25,7 +26,9 @@ export function returnsRoutes(returns: ReturnsService): Router {
   r.post('/orders/:id/returns', allow('cashier'), async (req, res) => {
     noQuery(req);
     const orderId = pathParam('orderId', uuidParam, req.params.id);
-    res.status(201).json(await returns.create(orderId, parse(returnBody, req.body), actorOf(req)));
+    res
+      .status(201)
+      .json(await returns.create(orderId, parse(returnBody, req.body), actorOf(req), answerSlot(req, 201)));
   });
 
   r.get('/returns/:id', allow('cashier', 'backoffice'), async (req, res) => {

@@ -1,3 +1,4 @@
+import { AnswerSlot, answerCommitted, refreshAnswer, storeAnswers } from '../http/idempotency';
 import { EntityManager, In } from 'typeorm';
 import { Db, exec, rows } from '../db/db';
 import { audit } from '../audit/audit.service';
@@ -64,7 +65,12 @@ export class ReturnsService implements OrderRefunder {
     readonly legs: RefundLegDriver,
   ) {}
 
-  async create(orderId: string, input: NewReturn, actor: string): Promise<ReturnView> {
+  /**
+   * `answer` (a keyed request): the return as committed is stored with it in its transaction, so a retry after
+   * a crash replays it and never makes a second return; once the legs have been driven the stored answer is
+   * refreshed to the return as it then stands.
+   */
+  async create(orderId: string, input: NewReturn, actor: string, answer?: AnswerSlot): Promise<ReturnView> {
     const seen = new Set<number>();
     for (const l of input.lines) {
       if (seen.has(l.lineNo))
@@ -75,9 +81,19 @@ export class ReturnsService implements OrderRefunder {
         );
       seen.add(l.lineNo);
     }
-    const id = await this.db.tx((m) => this.createIn(m, orderId, input, actor));
+    const id = await this.db.tx(async (m) => {
+      const made = await this.createIn(m, orderId, input, actor);
+      if (answer) {
+        const [view] = await this.views(m, [await m.findOneOrFail(OrderReturn, { where: { id: made } })]);
+        await storeAnswers(m, [{ slot: answer, body: view }]);
+      }
+      return made;
+    });
+    answerCommitted(answer);
     await this.drive(id);
-    return this.get(id);
+    const view = await this.get(id);
+    await refreshAnswer(this.db, answer, view);
+    return view;
   }
 
   async createIn(m: EntityManager, orderId: string, input: NewReturn, actor: string): Promise<string> {

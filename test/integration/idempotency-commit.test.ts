@@ -106,6 +106,53 @@ describe.each(cases)('idempotency in the work transaction on $name, batching $ba
     await till('POST', `/v1/orders/${retry.body.id}/cancel`, {});
   });
 
+  it('a stock receipt committed by a request that died before answering: the retry replays it, stock received once', async () => {
+    const sku = await stocked(5);
+    const key = `receipt-${sku}`;
+    const body = { lines: [{ sku, qty: 7 }], ref: `delivery-${sku}` };
+    const undo = dieAfter(t.app.inventory, 'receive');
+    try {
+      await office('POST', '/v1/stock/receipts', body, { 'idempotency-key': key });
+    } finally {
+      undo();
+    }
+    dead = false;
+    await leaseOver(key);
+    const retry = await office('POST', '/v1/stock/receipts', body, { 'idempotency-key': key });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replay')).toBe('true');
+    expect(retry.body).toMatchObject({ ref: `delivery-${sku}`, levels: [{ sku, onHand: 12 }] });
+    expect(await level(sku)).toMatchObject({ onHand: 12 });
+  });
+
+  it('a return committed by a request that died before answering: the retry replays it, no second return', async () => {
+    const sku = await stocked(5);
+    const order = await till('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 2 }] });
+    const paid = await till('POST', `/v1/orders/${order.body.id}/payments`, {
+      method: 'cash',
+      amountFen: 200,
+      lane: 'lane-1',
+    });
+    expect(paid.status).toBe(201);
+    const key = `return-${sku}`;
+    const body = { lines: [{ lineNo: 1, qty: 1 }], restock: true };
+    const returns = t.app.extensions.find((e) => e.name === 'returns')!.service as { drive(id: string): Promise<void> };
+    const undo = dieAfter(returns, 'drive');
+    try {
+      await till('POST', `/v1/orders/${order.body.id}/returns`, body, { 'idempotency-key': key });
+    } finally {
+      undo();
+    }
+    dead = false;
+    await leaseOver(key);
+    const retry = await till('POST', `/v1/orders/${order.body.id}/returns`, body, { 'idempotency-key': key });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replay')).toBe('true');
+    const after = await till('GET', `/v1/orders/${order.body.id}`);
+    expect(after.body.returns.map((r: { id: string }) => r.id)).toEqual([retry.body.id]);
+    expect(await level(sku)).toMatchObject({ onHand: 4 });
+  });
+
   it('a cash tender committed by a request that died before answering: the retry replays the same payment', async () => {
     const sku = await stocked(5);
     const order = await till('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 1 }] });

@@ -470,10 +470,17 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       const o = await order([{ sku: a, qty: 2 }]);
       const p = await payCard(o.id, o.totalFen);
       lane.simulator.expect({ action: 'approve' });
-      const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      // Keyed: the answer committed with the return (leg queued) is refreshed once the leg is refunded.
+      const key = `ret-${o.id}`;
+      const body = { lines: [{ lineNo: 1, qty: 1 }] };
+      const r = await cashier('POST', `/v1/orders/${o.id}/returns`, body, { 'idempotency-key': key });
+      expect(r.status).toBe(201);
       expect(r.body.legs).toEqual([expect.objectContaining({ via: 'R0', status: 'approved', amountFen: 2500 })]);
       expect(lane.simulator.journal.get(r.body.legs[0].rf)).toMatchObject({ mt: 'R0', status: 'A', amountFen: 2500 });
       expect(lane.simulator.journal.get(p.rf)!.status).toBe('A');
+      const again = await cashier('POST', `/v1/orders/${o.id}/returns`, body, { 'idempotency-key': key });
+      expect(again.headers.get('idempotent-replay')).toBe('true');
+      expect(again.body).toEqual(r.body);
     });
 
     it('a declined leg is failed and listed; paying it in cash is audited', async () => {
