@@ -200,6 +200,13 @@ const SALE_LOOKUP = `SELECT ${PAYMENT_COLS.split(', ')
   .join(', ')}, a.from_status AS approved_from
   FROM payment p LEFT JOIN recon_action a ON a.payment_id = p.id AND a.action = 'approve' AND a.state = 'applied'
   WHERE p.method = 'card'`;
+/** A run's claim lapsed and went to another attempt while this process was working it. */
+class RunLostError extends Error {
+  constructor(runId: string) {
+    super(`reconciliation run ${runId} is no longer this process's`);
+  }
+}
+
 /** The actor of everything the file does by itself. */
 export const RECON_ACTOR = 'system:recon';
 const CLAIM_MS = 30 * 60_000;
@@ -217,6 +224,12 @@ export class ReconciliationService {
   private readonly log: Logger;
   private readonly batchSize: number;
   private refundLegs: boolean | null = null;
+  /**
+   * The runs this process is working, with the claim they hold (the run's `attempts` when it was claimed).
+   * Every write of a run renews its claim and checks it is still this one: a run whose claim lapsed was
+   * handed to another attempt by retryDue, and the old worker must neither add items nor finish it.
+   */
+  private readonly owned = new Map<string, number>();
   readonly maxUploadBytes: number;
 
   constructor(
@@ -424,7 +437,33 @@ export class ReconciliationService {
 
   // ---------------------------------------------------------------- one run
 
+  /** Works a claimed run; a run whose claim was lost meanwhile is left to its new owner (logged, not thrown). */
   private async process(id: string, day: string, path: string, fileName?: string): Promise<void> {
+    const claim = num((await this.runRow(id)).attempts);
+    this.owned.set(id, claim);
+    try {
+      await this.processOwned(id, day, path, fileName);
+    } catch (err) {
+      if (!(err instanceof RunLostError)) throw err;
+      this.log.warn('reconciliation run lost its claim while running; left to its new attempt', { runId: id });
+    } finally {
+      this.owned.delete(id);
+    }
+  }
+
+  /** Renews the run's claim inside `m`'s transaction; throws RunLostError when it is no longer this process's. */
+  private async holdClaim(m: EntityManager, id: string): Promise<void> {
+    const claim = this.owned.get(id);
+    if (claim === undefined) throw new RunLostError(id);
+    const n = await exec(
+      m,
+      "UPDATE recon_run SET claim_until = ? WHERE id = ? AND status = 'running' AND attempts = ?",
+      [this.clock.now().getTime() + CLAIM_MS, id, claim],
+    );
+    if (n !== 1) throw new RunLostError(id);
+  }
+
+  private async processOwned(id: string, day: string, path: string, fileName?: string): Promise<void> {
     const started = Date.now();
     const phases: Record<string, number> = {};
     const lap = (name: string) => {
@@ -483,6 +522,7 @@ export class ReconciliationService {
       if (!problems.reason)
         problems.reason = problems.problems ? 'the file cannot be read whole' : 'the file is for another merchant';
       await this.db.tx(async (m) => {
+        await this.holdClaim(m, id);
         await exec(m, 'DELETE FROM recon_item WHERE run_id = ?', [id]);
         await exec(
           m,
@@ -511,6 +551,7 @@ export class ReconciliationService {
       if (rx && rx !== id && (await this.carryPending(rx, x, day, window))) carried.push(rx);
     }
     await this.db.tx(async (m) => {
+      await this.holdClaim(m, id);
       await exec(m, 'UPDATE recon_run SET latest = 0 WHERE settle_date = ? AND id <> ?', [day, id]);
       await exec(
         m,
@@ -749,6 +790,8 @@ export class ReconciliationService {
           chunk.flatMap((it) => ITEM_COLS.map((c) => it[c])),
         );
       }
+      // Last, so two batches in flight hold the run's row only from here to their commits.
+      await this.holdClaim(m, String(items[0].run_id));
     });
   }
 

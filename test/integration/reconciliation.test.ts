@@ -591,6 +591,33 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     expect(up.problem.reason).toMatch(/upload the file again/);
   });
 
+  it('a run that lost its claim while it worked adds no items and does not finish it: its new attempt owns it', async () => {
+    const day = addDays(D, 9);
+    const paid = await attempt('approved', chinaAt(day, '10:00:00'));
+    const b = (await bank.get(paid.rf))!;
+    const zip = await streamToBuffer(writeReconZip({ merId: MER_ID, settleDay: day, lines: zmLinesOf([b]) }));
+    const svc = recon as unknown as { matchBatch: (...a: unknown[]) => Promise<void> };
+    const match = svc.matchBatch;
+    svc.matchBatch = async (...a: unknown[]) => {
+      // What retryDue does meanwhile to an upload whose claim lapsed (its worker seemed dead).
+      await t.fdb.db.ds.query("UPDATE recon_run SET status = 'refused', claim_until = NULL WHERE id = ?", [a[0]]);
+      return match.apply(recon, a);
+    };
+    try {
+      clock.set(morningOf(TODAY));
+      const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
+        method: 'POST',
+        body: zip,
+        headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
+      });
+      const run = (await res.json()) as any;
+      expect(run.status).toBe('refused');
+      expect(await items(run.id)).toEqual([]);
+    } finally {
+      svc.matchBatch = match;
+    }
+  });
+
   it('refuses bad input with a 4xx and changes nothing', async () => {
     expect((await office('POST', '/v1/reconciliations', { settleDate: '2026-02-30' })).status).toBe(400);
     expect((await office('POST', '/v1/reconciliations', {})).status).toBe(400);
