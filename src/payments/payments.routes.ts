@@ -19,6 +19,9 @@ const tenderBody = z
 const resolveBody = z
   .object({ outcome: z.enum(['approved', 'declined', 'refund']), note: z.string().trim().min(1, 'say why').max(2000) })
   .strict();
+const refundResolveBody = z
+  .object({ outcome: z.literal('done'), note: z.string().trim().min(1, 'say how the money went back').max(2000) })
+  .strict();
 const isoTime = z.iso
   .datetime({ offset: true, message: 'an ISO 8601 time, e.g. 2026-11-25T10:00:00+08:00' })
   .transform((v) => Date.parse(v));
@@ -90,6 +93,11 @@ export function paymentsRoutes(payments: PaymentsService): Router {
   r.post('/payments/:id/resolve', allow('backoffice'), async (req, res) => {
     const body = parse(resolveBody, req.body);
     res.json(await payments.resolve(parse(uuid, req.params.id), body.outcome, body.note, actorOf(req)));
+  });
+
+  r.post('/payments/:id/refund/resolve', allow('backoffice'), async (req, res) => {
+    const body = parse(refundResolveBody, req.body);
+    res.json(await payments.resolveRefund(parse(uuid, req.params.id), body.note, actorOf(req)));
   });
 
   return r;

@@ -442,6 +442,44 @@ export class PaymentsService {
    * (the money is owed back). On a status that is already final the first answer stands: the
    * person's word is recorded as evidence and, when it disagrees, the payment becomes `disputed`.
    */
+  /**
+   * A person's way out for a refund the machines cannot finish: `unknown` (the terminal and the acquirer
+   * cannot tell), `failed` or `manual` (to be given back by hand). `done` says the money went back (the
+   * acquirer confirmed it, or it was paid by hand); audited with the note. 409 `refund_not_resolvable`
+   * otherwise (no refund, one still queued or at the terminal, or done already).
+   */
+  async resolveRefund(paymentId: string, note: string, actor: string): Promise<PaymentView> {
+    await this.db.tx(async (m) => {
+      const now = this.clock.now().getTime();
+      const p = await m.findOne(Payment, { where: { id: paymentId } });
+      if (!p) throw notFound('payment', paymentId);
+      const n = await exec(
+        m,
+        "UPDATE payment SET refund_state = 'done', updated_at = ? WHERE id = ? AND refund_state IN ('unknown', 'failed', 'manual')",
+        [now, paymentId],
+      );
+      if (n !== 1)
+        throw conflict(
+          'refund_not_resolvable',
+          p.refundState
+            ? `this payment's refund is ${p.refundState}; only an unknown, failed or manual refund is settled by a person`
+            : 'this payment has no refund',
+          { refundState: p.refundState },
+        );
+      await audit(m, {
+        actor,
+        entity: 'payment',
+        entityId: paymentId,
+        action: 'refund_resolve',
+        before: { state: p.refundState, amountFen: p.refundFen },
+        after: { state: 'done', note },
+        at: now,
+      });
+    });
+    this.notify(paymentId);
+    return this.view(paymentId);
+  }
+
   async resolve(paymentId: string, outcome: ResolveOutcome, note: string, actor: string): Promise<PaymentView> {
     const p = await this.db.read((m) => m.findOne(Payment, { where: { id: paymentId } }));
     if (!p) throw notFound('payment', paymentId);

@@ -5,6 +5,7 @@
  */
 import { createSimulatedTerminal, SimulatedTerminal } from '../../src/terminal/in-process';
 import { MemorySimBank } from '../../src/acquirer/bank-memory';
+import { exec } from '../../src/db/db';
 import { testDbKinds } from '../support/dbs';
 import { Api, startTestApp, TestApp } from '../support/app';
 
@@ -317,6 +318,28 @@ describe.each(testDbKinds())('card payments on $name', ({ name }) => {
     // Voided in the open batch: the terminal's journal and the bank both say so.
     expect(lane.simulator.journal.get(card.rf)?.status).toBe('V');
     expect((await bank.get(card.rf))?.status).toBe('reversed');
+  });
+
+  it('a refund the machines cannot finish is settled by a person: unknown, failed or manual → done, audited; others 409', async () => {
+    const o = await order();
+    lane.simulator.expect({ action: 'approve' });
+    const p = await payCard(o.id, o.totalFen);
+    const resolveRefund = (body: object, as: Api = office) => as('POST', `/v1/payments/${p.id}/refund/resolve`, body);
+    const none = await resolveRefund({ outcome: 'done', note: 'nothing to settle' });
+    expect(none.status).toBe(409);
+    expect(none.body.error.code).toBe('refund_not_resolvable');
+    // An overpaid excess whose refund neither the terminal nor the acquirer can tell about.
+    await t.app.db.tx((m) =>
+      exec(m, "UPDATE payment SET refund_state = 'unknown', refund_fen = 500 WHERE id = ?", [p.id]),
+    );
+    expect((await cashier('GET', `/v1/orders/${o.id}`)).body.owedFen).toBe(500);
+    expect((await resolveRefund({ outcome: 'done' })).status).toBe(400);
+    expect((await resolveRefund({ outcome: 'done', note: 'x' }, cashier)).status).toBe(403);
+    const done = await resolveRefund({ outcome: 'done', note: 'acquirer confirms the refund by phone, ref 4411' });
+    expect(done.status).toBe(200);
+    expect(done.body.refund).toEqual({ state: 'done', amountFen: 500 });
+    expect((await cashier('GET', `/v1/orders/${o.id}`)).body.owedFen).toBe(0);
+    expect((await resolveRefund({ outcome: 'done', note: 'again' })).status).toBe(409);
   });
 
   it('split tender: part card, part cash', async () => {
