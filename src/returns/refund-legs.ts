@@ -1,3 +1,4 @@
+import { In } from 'typeorm';
 import { Db, exec } from '../db/db';
 import { Acquirer } from '../acquirer/acquirer';
 import { Terminal, SaleOutcome, notExecutedBusy } from '../terminal/terminal';
@@ -173,9 +174,14 @@ export class RefundLegDriver {
   async sweep(): Promise<number> {
     const now = this.clock.now().getTime();
     let settled = 0;
-    const queued = await this.db.read((m) =>
-      m.find(RefundLeg, { where: { status: 'queued' }, order: { createdAt: 'ASC' }, take: 50 }),
-    );
+    // Only the legs of lanes this instance drives now: fifty legs waiting on another instance's lane (or
+    // on a lane that is gone) would otherwise fill every page and starve the lanes it could send.
+    const mine = [...this.terminals.keys()].filter((l) => !this.lanes || this.lanes.holdsLane(l));
+    const queued = mine.length
+      ? await this.db.read((m) =>
+          m.find(RefundLeg, { where: { status: 'queued', lane: In(mine) }, order: { createdAt: 'ASC' }, take: 50 }),
+        )
+      : [];
     for (const leg of queued) {
       await this.drive(leg).catch((err) =>
         this.log.error('refund leg could not be driven', { legId: leg.id, err: String(err) }),
@@ -184,7 +190,10 @@ export class RefundLegDriver {
     const pending = await this.db.read((m) =>
       m
         .createQueryBuilder(RefundLeg, 'l')
-        .where("l.status = 'pending' AND l.updated_at < :before", { before: now - ORPHAN_AFTER_MS })
+        .where("l.status = 'pending' AND l.updated_at < :before AND l.lane IN (:...lanes)", {
+          before: now - ORPHAN_AFTER_MS,
+          lanes: mine.length ? mine : [''],
+        })
         .take(50)
         .getMany(),
     );
