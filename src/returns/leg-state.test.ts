@@ -13,6 +13,10 @@ describe('refund leg state table', () => {
     expect([...LEG_TRANSITIONS.unknown].sort()).toEqual(['approved', 'failed']);
   });
 
+  it('a queued leg (never sent) is sent, or failed by a person — never approved without a terminal or acquirer answer', () => {
+    expect([...LEG_TRANSITIONS.queued].sort()).toEqual(['failed', 'pending']);
+  });
+
   it('a failed leg ends only by being paid in cash', () => {
     expect(LEG_TRANSITIONS.failed).toEqual(['paid_in_cash']);
   });

@@ -5,10 +5,11 @@ import { LegStatus } from './refund-leg.entity';
 
 /**
  * The only ways a refund leg's status may change. An unknown leg ends only in a confirmed outcome
- * under its own RF; a failed one only by being paid in cash.
+ * under its own RF; a failed one only by being paid in cash; a queued one (never sent) is sent, or failed by a person.
  */
 export const LEG_TRANSITIONS: Readonly<Record<LegStatus, readonly LegStatus[]>> = {
-  queued: ['pending'],
+  // A queued leg was never sent: a person may fail it (its lane's terminal is gone) and give it back in cash.
+  queued: ['pending', 'failed'],
   pending: ['approved', 'failed', 'unknown', 'queued'],
   unknown: ['approved', 'failed'],
   failed: ['paid_in_cash'],

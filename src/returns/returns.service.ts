@@ -370,11 +370,15 @@ export class ReturnsService implements OrderRefunder {
       const now = this.clock.now().getTime();
       const leg = await m.findOne(RefundLeg, { where: { id: legId, returnId } });
       if (!leg) throw notFound('refund_leg', legId);
-      if (leg.status !== 'unknown')
-        throw conflict('leg_not_unknown', `only an unknown leg is resolved by hand; this one is ${leg.status}`, {
-          status: leg.status,
-        });
-      await moveLeg(m, legId, 'unknown', outcome, now, {
+      // A queued leg was never sent (its lane's terminal away for good): a person may only fail it, to pay it in cash.
+      const queuedToFailed = leg.status === 'queued' && outcome === 'failed';
+      if (leg.status !== 'unknown' && !queuedToFailed)
+        throw conflict(
+          'leg_not_unknown',
+          `only an unknown leg is resolved by hand, or a queued one failed; this one is ${leg.status}`,
+          { status: leg.status },
+        );
+      await moveLeg(m, legId, leg.status, outcome, now, {
         resolved_by: actor,
         note,
         finished_at: now,
@@ -386,7 +390,7 @@ export class ReturnsService implements OrderRefunder {
         entity: 'refund_leg',
         entityId: legId,
         action: 'resolve',
-        before: { status: 'unknown' },
+        before: { status: leg.status },
         after: { status: outcome, amountFen: leg.amountFen, rf: leg.rf, note },
         at: now,
       });

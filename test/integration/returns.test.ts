@@ -629,6 +629,38 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect(v.legs[0]).toMatchObject({ id: leg.id, status: 'unknown' });
     });
 
+    it('a queued leg whose terminal is away for good is failed by a person and paid in cash; never approved by hand', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 1 }]);
+      await payCard(o.id, o.totalFen);
+      const isConnected = lane.terminal.isConnected.bind(lane.terminal);
+      lane.terminal.isConnected = () => false;
+      try {
+        const r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+        const leg = r.body.legs[0];
+        expect(leg.status).toBe('queued');
+        const resolve = (outcome: string) =>
+          office('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/resolve`, {
+            outcome,
+            note: 'lane 1 terminal retired',
+          });
+        const approved = await resolve('approved');
+        expect(approved.status).toBe(409);
+        expect(approved.body.error.code).toBe('leg_not_unknown');
+        const failed = await resolve('failed');
+        expect(failed.status).toBe(200);
+        expect(failed.body.legs[0]).toMatchObject({ id: leg.id, status: 'failed' });
+        const paid = await cashier('POST', `/v1/returns/${r.body.id}/legs/${leg.id}/cash`, { note: 'paid 25.00' });
+        expect(paid.status).toBe(200);
+        expect(paid.body).toMatchObject({
+          status: 'refunded',
+          legs: [expect.objectContaining({ status: 'paid_in_cash' })],
+        });
+      } finally {
+        lane.terminal.isConnected = isConnected;
+      }
+    });
+
     it('98 on a refund: the leg is unknown; the sweep signs in to flush the reversal, Q0 says R, the leg failed for cash', async () => {
       const a = await sku(2500);
       const o = await order([{ sku: a, qty: 2 }]);
