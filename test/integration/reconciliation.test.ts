@@ -96,6 +96,16 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
   }
   const payment = async (id: string) => (await cashier('GET', `/v1/payments/${id}`)).body;
   const stock = async (sku: string) => (await cashier('GET', `/v1/stock/${sku}`)).body;
+  /** Uploads a settle day's ZIP in the morning after it, as the back office does. */
+  async function uploadZip(day: string, zip: Buffer): Promise<{ status: number; run: any }> {
+    clock.set(morningOf(TODAY));
+    const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
+      method: 'POST',
+      body: zip,
+      headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
+    });
+    return { status: res.status, run: await res.json() };
+  }
   const items = async (runId: string, q = '') =>
     (await office('GET', `/v1/reconciliations/${runId}/items${q}`)).body.items as any[];
   const itemOf = async (runId: string, paymentId: string) =>
@@ -401,14 +411,8 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
         ],
       }),
     );
-    clock.set(morningOf(TODAY));
-    const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
-      method: 'POST',
-      body: zip,
-      headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
-    });
-    const run = (await res.json()) as any;
-    expect(res.status).toBe(201);
+    const { status, run } = await uploadZip(day, zip);
+    expect(status).toBe(201);
     expect(run).toMatchObject({
       status: 'done',
       source: 'upload',
@@ -429,26 +433,14 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
     });
     expect(all.find((i) => i.txnType === '31')).toMatchObject({ class: 'acquirer_only', paymentId: null });
 
-    const bad = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
-      method: 'POST',
-      body: Buffer.from('not a zip'),
-      headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
-    });
+    const bad = await uploadZip(day, Buffer.from('not a zip'));
     expect(bad.status).toBe(201);
-    expect(((await bad.json()) as any).status).toBe('refused');
+    expect(bad.run.status).toBe('refused');
   });
 
   it('at the turn of the year a trade after 23:00 on 31 December belongs to 1 January of the next year', async () => {
-    const upload = async (day: string, lines: Buffer[]) => {
-      const zip = await streamToBuffer(writeReconZip({ merId: MER_ID, settleDay: day, lines }));
-      clock.set(morningOf(TODAY));
-      const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
-        method: 'POST',
-        body: zip,
-        headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
-      });
-      return (await res.json()) as any;
-    };
+    const upload = async (day: string, lines: Buffer[]) =>
+      (await uploadZip(day, await streamToBuffer(writeReconZip({ merId: MER_ID, settleDay: day, lines })))).run;
     const nye = chinaAt('2025-12-31', '23:30:00');
     const settled = await attempt('approved', nye);
     const absent = await attempt('none', nye);
@@ -518,13 +510,7 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
         ],
       }),
     );
-    clock.set(morningOf(TODAY));
-    const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
-      method: 'POST',
-      body: zip,
-      headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
-    });
-    const run = (await res.json()) as any;
+    const { run } = await uploadZip(day, zip);
     expect(run).toMatchObject({ status: 'done', counts: { matched: 2, acquirerOnly: 1 } });
     const all = await items(run.id);
     expect(all.find((i) => i.rf === `RL1${name}`)).toMatchObject({
@@ -604,13 +590,7 @@ describe.each(testDbKinds())('reconciliation on $name', ({ name }) => {
       return match.apply(recon, a);
     };
     try {
-      clock.set(morningOf(TODAY));
-      const res = await fetch(`${t.url}/v1/reconciliations?settleDate=${day}`, {
-        method: 'POST',
-        body: zip,
-        headers: { 'content-type': 'application/zip', authorization: `Bearer ${t.adminKey}` },
-      });
-      const run = (await res.json()) as any;
+      const { run } = await uploadZip(day, zip);
       expect(run.status).toBe('refused');
       expect(await items(run.id)).toEqual([]);
     } finally {
