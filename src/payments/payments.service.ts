@@ -630,13 +630,13 @@ export class PaymentsService {
       if (outcome === 'refund') {
         // A refund of this payment made already (an overpaid excess, a return's leg) would be paid a second time
         // by a full refund: the person settles what is left by hand, or resolves `approved` and takes a return.
-        const legs = await rows<{ n: unknown; fen: unknown }>(
+        const legs = await rows<{ fen: unknown }>(
           m,
-          'SELECT COUNT(*) AS n, COALESCE(SUM(amount_fen), 0) AS fen FROM refund_leg WHERE payment_id = ?',
+          'SELECT COALESCE(SUM(amount_fen), 0) AS fen FROM refund_leg WHERE payment_id = ?',
           [paymentId],
         );
-        const legFen = Number(legs[0]?.fen ?? 0);
-        if (p.refundState || Number(legs[0]?.n ?? 0) > 0)
+        const legFen = Number(legs[0]?.fen ?? 0); // every leg gives back a positive amount
+        if (p.refundState || legFen > 0)
           throw conflict(
             'refund_exists',
             `this payment has been refunded in part already (${p.refundState ? `refund ${p.refundState}, ${p.refundFen ?? 0} fen` : `${legFen} fen in return legs`}); refunding it in full would pay that twice`,
