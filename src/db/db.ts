@@ -125,6 +125,11 @@ export class Db {
     return this.kind === 'mysql' ? ' FOR UPDATE' : '';
   }
 
+  /** A shared row lock where the database has row locks (MariaDB and MySQL 8 both take this spelling). */
+  get forShare(): string {
+    return this.kind === 'mysql' ? ' LOCK IN SHARE MODE' : '';
+  }
+
   /**
    * Empty on Galera as well: SKIP LOCKED skips only this node's locks, and a local FOR UPDATE on rows
    * another node is writing gets the holder aborted (1213) again and again. The claim there rests on

@@ -105,6 +105,8 @@ export function laneCapability(
   });
 
   const gate = requireOpenShift(shifts);
+  // The gate answers early; the money's own transactions hold the line against a close (shifts/shift-lock.ts).
+  if (opts.shiftsRequired) ctx.payments.lockShifts();
   const lane = laneRoutes(ctx.payments, { shiftsRequired: opts.shiftsRequired });
   return {
     queue,

@@ -29,6 +29,7 @@ import {
   soldLines,
 } from './paid-orders';
 import { LIVE_PAYMENT_STATUSES } from './payment-state';
+import { noOpenShift, openShiftsStatement } from '../shifts/shift-lock';
 import type { OrderPaidHook, PaymentView, TenderInput } from './payments.service';
 
 export interface CashTender {
@@ -110,6 +111,8 @@ export function cashBatcher(deps: {
   toView(p: Payment): PaymentView;
   applyOne(t: CashTender): Promise<PaymentView>;
   observe?: BatchObserver;
+  /** POS_SHIFTS=on: a tender needs its lane's open shift, share-locked in the batch (shifts/shift-lock.ts). */
+  shiftLocks(): boolean;
 }): Batcher<CashTender, PaymentView> {
   const { db, settings } = deps;
   return new Batcher<CashTender, PaymentView>({
@@ -120,7 +123,9 @@ export function cashBatcher(deps: {
     applyOne: deps.applyOne,
     onBatch: (info) => deps.observe?.(info),
     applyBatch: (tenders) =>
-      db.tx((m) => applyCash(m, db, tenders, deps.now(), deps.paidHooks, deps.toView, deps.cashRounding())),
+      db.tx((m) =>
+        applyCash(m, db, tenders, deps.now, deps.paidHooks, deps.toView, deps.cashRounding(), deps.shiftLocks()),
+      ),
   });
 }
 
@@ -128,15 +133,26 @@ async function applyCash(
   m: EntityManager,
   db: Db,
   tenders: CashTender[],
-  now: number,
+  clock: () => number,
   hooks: OrderPaidHook[],
   toView: (p: Payment) => PaymentView,
   rounding: CashRounding,
+  shiftLocks: boolean,
 ): Promise<Outcome<PaymentView>[]> {
   const ids = [...new Set(tenders.map((t) => t.orderId))].sort();
-  // The batch's reads in one round trip (db.runAll): the orders locked in id order, their live
-  // payments, and their active lines (sold below if their order ends paid).
-  const [lockedR, liveR, linesR] = await runAll(m, [
+  // The batch's reads in one round trip (db.runAll): with shifts on, the lanes' open shifts share-locked
+  // first; the orders locked in id order, their live payments, and their active lines (sold below if their
+  // order ends paid).
+  const shiftRead = shiftLocks
+    ? [
+        openShiftsStatement(
+          db,
+          tenders.map((t) => t.input.lane),
+        ),
+      ]
+    : [];
+  const results = await runAll(m, [
+    ...shiftRead,
     lockOrdersStatement(ids, db.forUpdate),
     {
       sql: `SELECT id, order_id, status FROM payment WHERE order_id IN (${placeholders(ids.length)}) AND status IN (${LIVE_SQL})`,
@@ -144,6 +160,10 @@ async function applyCash(
     },
     activeLinesStatement(ids),
   ]);
+  const openLanes = shiftLocks ? new Set(results[0].rows.map((r) => String(r.open_lane))) : null;
+  const [lockedR, liveR, linesR] = results.slice(shiftRead.length);
+  // The sales' time, read once the shift locks are held (shift-lock.ts).
+  const now = clock();
   const locked = lockedR.rows as unknown as OrderRow[];
   const live = liveR.rows as { id: string; order_id: string; status: string }[];
   const activeLines = linesR.rows as ActiveLine[];
@@ -174,6 +194,10 @@ async function applyCash(
     }
     if (t.boundLane && o.row.lane !== t.boundLane) {
       refuse(wrongLane(t.boundLane, o.row.lane));
+      continue;
+    }
+    if (openLanes && !openLanes.has(t.input.lane)) {
+      refuse(noOpenShift(t.input.lane));
       continue;
     }
     if (o.status !== 'reserved') {

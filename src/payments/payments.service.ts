@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { EntityManager, In } from 'typeorm';
 import { Db, Stmt, exec, rows, runAll } from '../db/db';
+import { noOpenShift, openShiftsStatement } from '../shifts/shift-lock';
 import { audit } from '../audit/audit.service';
 import { Clock, chinaTimestamp } from '../shared/clock';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
@@ -138,6 +139,7 @@ export class PaymentsService {
   private readonly paidHooks: OrderPaidHook[] = [];
   private readonly cash: Batcher<CashTender, PaymentView> | null;
   private batchObserver: BatchObserver | undefined;
+  private shiftLocks = false;
 
   constructor(
     private readonly db: Db,
@@ -157,8 +159,17 @@ export class PaymentsService {
           toView: (p) => this.toView(p),
           applyOne: (t) => this.tenderOne(t.orderId, t.input, t.actor, t),
           observe: (info) => this.batchObserver?.(info),
+          shiftLocks: () => this.shiftLocks,
         })
       : null;
+  }
+
+  /**
+   * POS_SHIFTS=on: the transactions that confirm money on a lane (cash tenders, card approvals) share-lock
+   * its open shift first, and a cash tender without one is refused (shifts/shift-lock.ts).
+   */
+  lockShifts(on = true): void {
+    this.shiftLocks = on;
   }
 
   /** Resolves when no cash batch is queued or in flight. */
@@ -222,6 +233,11 @@ export class PaymentsService {
         });
     }
     const payment = await this.db.tx(async (m) => {
+      if (this.shiftLocks && input.method === 'cash') {
+        // The lane's open shift share-locked before the sale's time is read (shifts/shift-lock.ts).
+        const open = await runAll(m, [openShiftsStatement(this.db, [input.lane])]);
+        if (open[0].rows.length === 0) throw noOpenShift(input.lane);
+      }
       const now = this.clock.now().getTime();
       const order = await this.orders.lockOrder(m, orderId);
       if (boundLane && order.lane !== boundLane) throw wrongLane(boundLane, order.lane);
@@ -364,7 +380,15 @@ export class PaymentsService {
    * `changed(paymentId)` for each once the transaction has committed.
    */
   settleManyIn(m: EntityManager, verdicts: SettleVerdict[], first: Stmt[] = []): Promise<Outcome<boolean>[]> {
-    return applyVerdicts(m, this.db, verdicts, this.clock.now().getTime(), this.paidHooks, first);
+    return applyVerdicts(
+      m,
+      this.db,
+      verdicts,
+      () => this.clock.now().getTime(),
+      this.paidHooks,
+      first,
+      this.shiftLocks,
+    );
   }
 
   /** One verdict: its refusal is thrown. Resolves to whether a recheck parked the attempt in suspense. */

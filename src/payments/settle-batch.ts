@@ -17,6 +17,7 @@ import { EntityManager } from 'typeorm';
 import { Db, Stmt, placeholders, runAll } from '../db/db';
 import { Outcome, multiRowInsert } from '../db/batch';
 import { notFound } from '../shared/errors';
+import { openShiftsStatement } from '../shifts/shift-lock';
 import { BatchGuardError, saleStatements } from '../inventory/reservation-batcher';
 import { AUDIT_COLUMNS, auditRow } from '../audit/audit.service';
 import { canMoveOrder } from '../orders/order-state';
@@ -99,6 +100,7 @@ interface PaymentRow {
   amount_fen: unknown;
   status: PaymentStatus;
   checks: unknown;
+  lane: string | null;
 }
 
 interface OrderState {
@@ -114,10 +116,12 @@ export async function applyVerdicts(
   m: EntityManager,
   db: Db,
   verdicts: SettleVerdict[],
-  now: number,
+  clock: () => number,
   hooks: OrderPaidHook[],
   /** Writes of the caller's that go first, in the reads' round trip (the sweeper's reversal marks). */
   first: Stmt[] = [],
+  /** POS_SHIFTS=on: the approvals' lanes' open shifts share-locked before their time is read (shifts/shift-lock.ts). */
+  shiftLocks = false,
 ): Promise<Outcome<boolean>[]> {
   const paymentIds = [...new Set(verdicts.map((v) => v.paymentId))].sort();
   const approvals = verdicts.filter((v): v is ApproveVerdict => v.kind === 'approve');
@@ -125,7 +129,7 @@ export async function applyVerdicts(
   const reads: Stmt[] = [];
   if (orderIds.length) reads.push(lockOrdersStatement(orderIds, db.forUpdate));
   reads.push({
-    sql: `SELECT id, order_id, method, amount_fen, status, checks FROM payment WHERE id IN (${placeholders(paymentIds.length)}) ORDER BY id${db.forUpdate}`,
+    sql: `SELECT id, order_id, method, amount_fen, status, checks, lane FROM payment WHERE id IN (${placeholders(paymentIds.length)}) ORDER BY id${db.forUpdate}`,
     params: paymentIds,
   });
   if (orderIds.length) reads.push(activeLinesStatement(orderIds));
@@ -134,6 +138,13 @@ export async function applyVerdicts(
   const paymentRows = results[orderIds.length ? 1 : 0].rows as unknown as PaymentRow[];
   const lines = orderIds.length ? (results[2].rows as unknown as ActiveLine[]) : [];
   const payments = new Map(paymentRows.map((p) => [p.id, p]));
+  if (shiftLocks) {
+    // An approval is never refused for want of a shift (the money was taken): the lock only orders it with a
+    // close, so that its time falls inside the window of the shift whose report counts it, or after it.
+    const lanes = approvals.map((v) => payments.get(v.paymentId)?.lane).filter((l): l is string => !!l);
+    if (lanes.length) await runAll(m, [openShiftsStatement(db, lanes)]);
+  }
+  const now = clock();
   const orders = new Map<string, OrderState>(
     orderRows.map((row) => [
       row.id,

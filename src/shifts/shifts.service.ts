@@ -11,6 +11,7 @@ import { Clock } from '../shared/clock';
 import { DomainError, conflict, notFound } from '../shared/errors';
 import { newId } from '../shared/ids';
 import { PrintQueue } from '../printer/print-queue';
+import { clockPast } from './shift-lock';
 
 export type ShiftStatus = 'open' | 'closed';
 
@@ -108,7 +109,6 @@ export class ShiftsService {
   }
 
   async open(input: { lane: string; floatFen: number }, actor: string): Promise<ShiftView> {
-    const now = this.clock.now().getTime();
     const id = newId();
     try {
       await this.db.tx(async (m) => {
@@ -117,6 +117,9 @@ export class ShiftsService {
           throw conflict('shift_already_open', `lane ${input.lane} already has an open shift; close it first`, {
             shiftId: open[0].id,
           });
+        // Read after the lane's last close is seen committed: that close waited for the clock to pass its
+        // closed_at (shift-lock.ts), so the two windows cannot share a millisecond.
+        const now = this.clock.now().getTime();
         await exec(
           m,
           `INSERT INTO shift (id, lane, open_lane, status, float_fen, opened_by, opened_at) VALUES (?, ?, ?, 'open', ?, ?, ?)`,
@@ -142,8 +145,16 @@ export class ShiftsService {
   async close(id: string, countedCashFen: number, actor: string, boundLane: string | null): Promise<ShiftReport> {
     return this.db
       .tx(async (m) => {
+        // The row first, exclusively, and by the path the sales lock it (the open_lane index, then the row): a
+        // sale that holds its share lock commits before the clock is read below, one that asks after waits for
+        // this close (shift-lock.ts). Locked by id, the close would hold the row and then wait for the index
+        // entry a waiting sale holds: a deadlock.
+        const seen = await this.rowIn(m, id);
+        const [open] = await rows<ShiftRow>(m, `SELECT * FROM shift WHERE open_lane = ?${this.db.forUpdate}`, [
+          seen.lane,
+        ]);
+        const s = open?.id === id ? open : await this.rowIn(m, id);
         const now = this.clock.now().getTime();
-        const s = await this.rowIn(m, id);
         if (boundLane && boundLane !== s.lane)
           throw new DomainError(403, 'lane_mismatch', `this key is for lane ${boundLane}, not ${s.lane}`);
         const report = await this.reportIn(
@@ -172,6 +183,7 @@ export class ShiftsService {
           at: now,
         });
         await this.printQueue.enqueueIn(m, { lane: s.lane, kind: 'z_report', shiftId: id, actor }, now);
+        await clockPast(() => this.clock.now().getTime(), now);
         return report;
       })
       .then((r) => {
@@ -253,10 +265,10 @@ export class ShiftsService {
     return r;
   }
 
-  /** Tenders on the lane that were confirmed in [opened, closed or now). */
+  /** Tenders on the lane that were confirmed in [opened, closed or now], both ends counted (shift-lock.ts). */
   private async reportIn(m: EntityManager, s: ShiftRow, now: number): Promise<ShiftReport> {
     const from = Number(s.opened_at);
-    const until = s.closed_at == null ? now + 1 : Number(s.closed_at);
+    const until = (s.closed_at == null ? now : Number(s.closed_at)) + 1;
     const sales = await rows<{ method: string; n: unknown; fen: unknown }>(
       m,
       `SELECT method, COUNT(*) AS n, SUM(amount_fen) AS fen FROM payment
