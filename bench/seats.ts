@@ -9,7 +9,17 @@
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { Db, rows } from '../src/db/db';
-import { api, batchStats, benchDb, fmt, posCheck, startServer, treeCpuSeconds } from './support';
+import {
+  api,
+  batchStats,
+  benchDb,
+  fmt,
+  posCheck,
+  processFigures,
+  scrapeMetrics,
+  startServer,
+  treeCpuSeconds,
+} from './support';
 
 const ROWS = 100;
 const PER_ROW = 20;
@@ -72,6 +82,7 @@ async function main(): Promise<void> {
     } catch {
       /* not Linux */
     }
+    const metricsBefore = await scrapeMetrics(server.url);
     const cpuBefore = treeCpuSeconds(server.pid);
     const started = Date.now();
     const run = burst('onsale', 60, (status, body) => {
@@ -105,6 +116,7 @@ async function main(): Promise<void> {
     clearInterval(poll);
     const seconds = (Date.now() - started) / 1000;
     const serverCpu = treeCpuSeconds(server.pid) - cpuBefore;
+    const metricsAfter = await scrapeMetrics(server.url);
 
     const map = (await box('GET', '/v1/events/onsale/seats')).body as { status: string }[];
     const warm = (await box('GET', '/v1/events/warmup/seats')).body as { status: string }[];
@@ -130,6 +142,7 @@ async function main(): Promise<void> {
       `server CPU ${serverCpu.toFixed(1)} s over the run (${((100 * serverCpu) / seconds).toFixed(0)} % of one core), ${((1000 * serverCpu) / Math.max(1, result.requests.total)).toFixed(3)} ms per request; load average before the run ${loadBefore}`,
     );
     console.log(`latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms`);
+    console.log(processFigures(metricsBefore, metricsAfter, seconds));
     console.log(
       `seats held at the end ${held}/${ROWS * PER_ROW} (${holds * 2} by granted holds; the warm-up event ${warmHeld}); seats held or sold by more than one order, both events: ${doubles.length}`,
     );

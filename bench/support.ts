@@ -252,3 +252,33 @@ export async function batchStats(
 
 export const fmt = (n: number, digits = 0) =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/**
+ * The service's process figures between two scrapes of /metrics (prom-client's process metrics):
+ * GC pause seconds by kind (the sums are cumulative, so the difference), and the event loop's delay
+ * p99 and max over the span (prom-client resets that histogram at each scrape). Take `before` right
+ * before the measured load. With `serve --workers N` the scrape is the cluster's, merged.
+ */
+export async function scrapeMetrics(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`)).text();
+}
+
+export function processFigures(before: string, after: string, seconds: number): string {
+  const gc = (text: string) => {
+    const out = new Map<string, number>();
+    for (const m of text.matchAll(/^nodejs_gc_duration_seconds_sum\{kind="(\w+)"[^}]*\} (\S+)$/gm))
+      out.set(m[1], (out.get(m[1]) ?? 0) + Number(m[2]));
+    return out;
+  };
+  const g0 = gc(before);
+  const g1 = gc(after);
+  if (g1.size === 0) return 'process metrics: none on /metrics';
+  const kinds = [...g1].map(([k, v]) => [k, v - (g0.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
+  const total = kinds.reduce((a, [, v]) => a + v, 0);
+  const lag = (name: string) =>
+    Number(new RegExp(`^nodejs_eventloop_lag_${name}_seconds(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(after)?.[1] ?? NaN);
+  return (
+    `GC ${(1000 * total).toFixed(0)} ms over the run (${((100 * total) / seconds).toFixed(1)} % of it; ${kinds.map(([k, v]) => `${k} ${(1000 * v).toFixed(0)}`).join(', ')}); ` +
+    `event-loop delay p99 ${(1000 * lag('p99')).toFixed(1)} ms, max ${(1000 * lag('max')).toFixed(1)} ms`
+  );
+}

@@ -49,6 +49,11 @@ export interface AppDeps {
   /** Receipt printers by lane (POS_PRINTERS). */
   printers?: Map<string, Printer>;
   lane?: Partial<LaneOptions>;
+  /**
+   * prom-client's process metrics on /metrics (heap, GC pauses by kind, event-loop delay, CPU): on in
+   * `serve`, off in tests, which build many apps in one process.
+   */
+  processMetrics?: boolean;
 }
 
 export interface App {
@@ -76,7 +81,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const clock = deps.clock ?? systemClock;
   const log = deps.log ?? jsonLogger();
   const terminals = deps.terminals ?? new Map<string, Terminal>();
-  const metrics = new Metrics();
+  const metrics = new Metrics({ processMetrics: deps.processMetrics ?? false });
 
   const auth = new AuthService(db, clock);
   const inventory = new InventoryService(db, clock);

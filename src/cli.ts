@@ -172,6 +172,7 @@ async function serve(embedded: boolean, opts: { worker?: boolean } = {}): Promis
     log,
     printers: adapters.printers,
     lane: laneOptionsFromEnv(),
+    processMetrics: true,
   });
   if (opts.worker) app.metrics.joinCluster();
   const { url } = await app.listen(config.port, config.host);

@@ -26,4 +26,20 @@ describe('Metrics (prom-client)', () => {
     expect(await a.render()).toMatch(/pos_same_total 1/);
     expect(await b.render()).toMatch(/pos_same_total 5/);
   });
+
+  it("with process metrics (as `serve` runs it): GC pauses by kind and the event loop's delay, besides our series", async () => {
+    const m = new Metrics({ processMetrics: true });
+    // Some garbage, and a turn of the event loop for the delay monitor.
+    let junk: unknown[] = [];
+    for (let i = 0; i < 200_000; i++) junk.push({ i, s: `x${i}` });
+    junk = [];
+    await new Promise((r) => setTimeout(r, 50));
+    const text = await m.render();
+    expect(text).toMatch(/^nodejs_gc_duration_seconds_count\{kind="minor"\} [1-9]/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds \S+/m);
+    expect(text).toMatch(/^process_cpu_seconds_total \S+/m);
+    expect(text).toMatch(/^pos_process_info\{pid="\d+"\} 1/m);
+    expect(junk).toEqual([]);
+    expect(await new Metrics().render()).not.toMatch(/nodejs_gc_duration_seconds/);
+  });
 });
