@@ -172,6 +172,18 @@ export class PaymentsService {
     this.shiftLocks = on;
   }
 
+  /**
+   * The time to stamp on money confirmed on these lanes in `m`'s transaction (a refund leg approved or
+   * paid out in cash): with POS_SHIFTS=on the lanes' open shifts are share-locked first, so the time
+   * falls inside the window of the shift whose Z report counts it, or after a close that is under way
+   * (shifts/shift-lock.ts). Money going back is never refused for want of a shift.
+   */
+  async moneyTime(m: EntityManager, lanes: (string | null)[]): Promise<number> {
+    const known = lanes.filter((l): l is string => !!l);
+    if (this.shiftLocks && known.length) await runAll(m, [openShiftsStatement(this.db, known)]);
+    return this.clock.now().getTime();
+  }
+
   /** Resolves when no cash batch is queued or in flight. */
   async idle(): Promise<void> {
     await this.cash?.idle();
@@ -474,9 +486,9 @@ export class PaymentsService {
    */
   async resolveRefund(paymentId: string, note: string, actor: string): Promise<PaymentView> {
     await this.db.tx(async (m) => {
-      const now = this.clock.now().getTime();
       const p = await m.findOne(Payment, { where: { id: paymentId } });
       if (!p) throw notFound('payment', paymentId);
+      const now = await this.moneyTime(m, [p.lane]);
       const n = await exec(
         m,
         "UPDATE payment SET refund_state = 'done', updated_at = ? WHERE id = ? AND refund_state IN ('unknown', 'failed', 'manual')",

@@ -15,6 +15,7 @@ export function returnsExtension(ctx: CoreContext): Extension {
     ctx.log,
     ctx.cards ?? null,
   );
+  legs.useMoneyTime((m, lanes) => ctx.payments.moneyTime(m, lanes));
   const returns = new ReturnsService(ctx.db, ctx.inventory, ctx.orders, ctx.clock, legs);
   ctx.orders.useRefunder(returns);
   // The coupon use an order reserved becomes used in the transaction that marks it paid.

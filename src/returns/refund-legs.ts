@@ -1,4 +1,4 @@
-import { In } from 'typeorm';
+import { EntityManager, In } from 'typeorm';
 import { Db, exec } from '../db/db';
 import { Acquirer } from '../acquirer/acquirer';
 import { Terminal, SaleOutcome, notExecutedBusy } from '../terminal/terminal';
@@ -29,8 +29,12 @@ const ORPHAN_AFTER_MS = 10_000;
  * database with its RF before the first byte; an unknown outcome is asked about under that same RF
  * (Q0, then the acquirer), never sent again under a new one — that would refund the customer twice.
  */
+/** The time to stamp on a leg's money in its transaction (PaymentsService.moneyTime: after its lane's shift lock). */
+export type MoneyTime = (m: EntityManager, lanes: (string | null)[]) => Promise<number>;
+
 export class RefundLegDriver {
   private readonly inFlight = new Set<string>();
+  private moneyTime: MoneyTime = async () => this.clock.now().getTime();
 
   constructor(
     private readonly db: Db,
@@ -41,6 +45,16 @@ export class RefundLegDriver {
     /** Without it (a single instance by construction) every configured lane is driven here. */
     private readonly lanes: LaneAccess | null = null,
   ) {}
+
+  /** With POS_SHIFTS=on, a leg's money is stamped after its lane's open shift is share-locked (shifts/shift-lock.ts). */
+  useMoneyTime(fn: MoneyTime): void {
+    this.moneyTime = fn;
+  }
+
+  /** The time for a leg's money in `m`'s transaction (see useMoneyTime); the return's own legs use it too. */
+  stamp(m: EntityManager, lanes: (string | null)[]): Promise<number> {
+    return this.moneyTime(m, lanes);
+  }
 
   /**
    * Sends a return's queued legs now, in order. Never throws: the return is committed already, and an
@@ -106,8 +120,8 @@ export class RefundLegDriver {
       outcome = { kind: 'unknown', reason: `terminal driver failed: ${String(err)}`, acked: true };
     }
     this.log.info('refund leg outcome', { legId: leg.id, rf: leg.rf, via: leg.via, outcome: outcome.kind });
-    const now = this.clock.now().getTime();
     await this.db.tx(async (m) => {
+      const now = await this.moneyTime(m, [leg.lane]);
       let to: LegStatus;
       const set: Record<string, string | number | null> = {};
       switch (outcome.kind) {
@@ -292,8 +306,8 @@ export class RefundLegDriver {
   }
 
   private async record(leg: RefundLeg, v: Verdict): Promise<void> {
-    const now = this.clock.now().getTime();
     await this.db.tx(async (m) => {
+      const now = v.to === 'unknown' ? this.clock.now().getTime() : await this.moneyTime(m, [leg.lane]);
       if (v.to === 'unknown') {
         const checks = leg.checks + 1;
         await exec(

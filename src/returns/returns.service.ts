@@ -65,6 +65,10 @@ export class ReturnsService implements OrderRefunder {
     readonly legs: RefundLegDriver,
   ) {}
 
+  private moneyTime(m: EntityManager, lanes: (string | null)[]): Promise<number> {
+    return this.legs.stamp(m, lanes);
+  }
+
   /**
    * `answer` (a keyed request): the return as committed is stored with it in its transaction, so a retry after
    * a crash replays it and never makes a second return; once the legs have been driven the stored answer is
@@ -312,6 +316,15 @@ export class ReturnsService implements OrderRefunder {
       }
       legs.push(leg);
     }
+    // Cash given back at once: stamped after its lanes' shift locks (shifts/shift-lock.ts).
+    const cashLegs = legs.filter((l) => l.status === 'approved');
+    if (cashLegs.length) {
+      const at = await this.moneyTime(
+        m,
+        cashLegs.map((l) => l.lane),
+      );
+      for (const l of cashLegs) l.finishedAt = at;
+    }
     if (remaining !== 0)
       throw conflict(
         'refund_exceeds_tenders',
@@ -334,9 +347,9 @@ export class ReturnsService implements OrderRefunder {
   /** A failed leg paid out in cash at the till instead; audited with the cashier's note. */
   async payLegInCash(returnId: string, legId: string, note: string, actor: string): Promise<ReturnView> {
     await this.db.tx(async (m) => {
-      const now = this.clock.now().getTime();
       const leg = await m.findOne(RefundLeg, { where: { id: legId, returnId } });
       if (!leg) throw notFound('refund_leg', legId);
+      const now = await this.moneyTime(m, [leg.lane]);
       if (leg.status !== 'failed')
         throw conflict('leg_not_failed', `only a failed leg is paid in cash; this one is ${leg.status}`, {
           status: leg.status,
@@ -367,9 +380,9 @@ export class ReturnsService implements OrderRefunder {
     actor: string,
   ): Promise<ReturnView> {
     await this.db.tx(async (m) => {
-      const now = this.clock.now().getTime();
       const leg = await m.findOne(RefundLeg, { where: { id: legId, returnId } });
       if (!leg) throw notFound('refund_leg', legId);
+      const now = await this.moneyTime(m, [leg.lane]);
       // A queued leg was never sent (its lane's terminal away for good): a person may only fail it, to pay it in cash.
       const queuedToFailed = leg.status === 'queued' && outcome === 'failed';
       if (leg.status !== 'unknown' && !queuedToFailed)

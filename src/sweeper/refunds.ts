@@ -1,3 +1,4 @@
+import { EntityManager } from 'typeorm';
 import { Db, exec, rows } from '../db/db';
 import { Acquirer } from '../acquirer/acquirer';
 import { audit } from '../audit/audit.service';
@@ -31,6 +32,9 @@ export class Refunds {
     private readonly acquirer: Acquirer | null,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /** The time to stamp on money given back on a lane (PaymentsService.moneyTime: after its shift lock). */
+    private readonly moneyTime: (m: EntityManager, lanes: (string | null)[]) => Promise<number> = async () =>
+      clock.now().getTime(),
   ) {}
 
   private idleTerminal(lane: string | null): Terminal | null {
@@ -112,18 +116,20 @@ export class Refunds {
         outcomeKind = 'driver_failed';
       }
     }
-    await this.record(p.id, 'in_progress', state, { amountFen: amount, via, rf, outcome: outcomeKind });
+    await this.record(p.id, p.lane, 'in_progress', state, { amountFen: amount, via, rf, outcome: outcomeKind });
     return state;
   }
 
   private async record(
     paymentId: string,
+    lane: string | null,
     from: string,
     state: RefundOutcome,
     detail: Record<string, unknown>,
   ): Promise<boolean> {
     return this.db.tx(async (m) => {
-      const now = this.clock.now().getTime();
+      // A refund done is money back on the lane's shift report: stamped after its shift lock (shifts/shift-lock.ts).
+      const now = state === 'done' ? await this.moneyTime(m, [lane]) : this.clock.now().getTime();
       const n = await exec(m, 'UPDATE payment SET refund_state = ?, updated_at = ? WHERE id = ? AND refund_state = ?', [
         state,
         now,
@@ -159,7 +165,7 @@ export class Refunds {
       if (this.inFlight.has(id)) continue;
       const mine = !!lane && !!this.cards?.holdsLane(lane);
       if (!mine && lane && driven.has(lane)) continue; // another live instance is sending it
-      if (await this.record(id, 'in_progress', 'unknown', { why: 'interrupted' })) n++;
+      if (await this.record(id, null, 'in_progress', 'unknown', { why: 'interrupted' })) n++;
     }
     if (n) this.log.warn('refunds left in progress by a crash are now unknown; asking by their own RF', { count: n });
     return n;
@@ -210,7 +216,7 @@ export class Refunds {
         else if (a.kind === 'failed') verdict = 'failed';
       }
       if (verdict) {
-        if (await this.record(p.id, 'unknown', verdict, { rf: p.refundRf, source })) settled++;
+        if (await this.record(p.id, p.lane, 'unknown', verdict, { rf: p.refundRf, source })) settled++;
       } else {
         // Nobody could tell: ask again later, by the same RF.
         await this.db.tx((m) =>

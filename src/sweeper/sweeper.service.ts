@@ -94,7 +94,7 @@ export class Sweeper {
       opts.reversalGraceMs,
     );
     this.policy = new ResolutionPolicy(terminals, cards, acquirer, reversals, metrics, log);
-    this.refunds = new Refunds(db, terminals, cards, acquirer, clock, log);
+    this.refunds = new Refunds(db, terminals, cards, acquirer, clock, log, (m, lanes) => payments.moneyTime(m, lanes));
   }
 
   /** One sweep; a call while one is running waits for that one instead of starting another. */
