@@ -9,6 +9,7 @@ import { Payment } from '../payments/payment.entity';
 import { nextCheckDelayMs } from '../sweeper/schedule';
 import { RefundLeg, LegStatus } from './refund-leg.entity';
 import { moveLeg } from './leg-state';
+import { drivenLanes } from '../payments/lane-lease';
 
 type Verdict =
   | { to: 'approved'; traceNo?: string | null; rrn?: string | null; source: string }
@@ -201,19 +202,28 @@ export class RefundLegDriver {
         this.log.error('refund leg could not be driven', { legId: leg.id, err: String(err) }),
       );
     }
+    // Pending legs nobody is working on: on a lane this instance drives, one it is not sending; on a lane no
+    // live instance drives, any (its sender died with its lease, and no one else will ever record its outcome).
+    const driven = this.lanes ? await drivenLanes(this.db, now) : new Set(mine);
     const pending = await this.db.read((m) =>
       m
         .createQueryBuilder(RefundLeg, 'l')
-        .where("l.status = 'pending' AND l.updated_at < :before AND l.lane IN (:...lanes)", {
-          before: now - ORPHAN_AFTER_MS,
-          lanes: mine.length ? mine : [''],
-        })
+        .where(
+          "l.status = 'pending' AND l.updated_at < :before AND (l.lane IN (:...mine) OR l.lane NOT IN (:...driven))",
+          {
+            before: now - ORPHAN_AFTER_MS,
+            mine: mine.length ? mine : [''],
+            driven: driven.size ? [...driven] : [''],
+          },
+        )
         .take(50)
         .getMany(),
     );
     for (const leg of pending) {
-      // Only the lane's driver knows nobody is working on it; elsewhere it may be in flight on another instance.
-      if (this.inFlight.has(leg.id) || !leg.lane || (this.lanes && !this.lanes.holdsLane(leg.lane))) continue;
+      // Only the lane's driver knows nobody is working on it; on a lane another live instance drives it may be
+      // in flight there.
+      const ours = !this.lanes || this.lanes.holdsLane(leg.lane ?? '');
+      if (this.inFlight.has(leg.id) || !leg.lane || (!ours && driven.has(leg.lane))) continue;
       await this.db
         .tx((m) =>
           moveLeg(m, leg.id, 'pending', 'unknown', now, {

@@ -5,7 +5,7 @@
  */
 import { createSimulatedTerminal, SimulatedTerminal } from '../../src/terminal/in-process';
 import { MemorySimBank } from '../../src/acquirer/bank-memory';
-import { exec } from '../../src/db/db';
+import { exec, rows } from '../../src/db/db';
 import { testDbKinds } from '../support/dbs';
 import fc from 'fast-check';
 import { Api, startTestApp, TestApp } from '../support/app';
@@ -627,6 +627,38 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect((await t.api('POST', '/v1/sweeps')).status).toBe(200);
       const v = (await cashier('GET', `/v1/returns/${r.body.id}`)).body;
       expect(v.legs[0]).toMatchObject({ id: leg.id, status: 'unknown' });
+    });
+
+    it('a leg left pending on a lane no live instance drives becomes unknown (acked), for the acquirer to settle', async () => {
+      const a = await sku(2500);
+      const o = await order([{ sku: a, qty: 1 }]);
+      await payCard(o.id, o.totalFen);
+      const isConnected = lane.terminal.isConnected.bind(lane.terminal);
+      lane.terminal.isConnected = () => false; // the leg waits, queued
+      let r;
+      try {
+        r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
+      } finally {
+        lane.terminal.isConnected = isConnected;
+      }
+      const leg = r.body.legs[0];
+      // As a crash leaves it on a lane whose instance is gone with its lease (no instance has it configured now).
+      await t.app.db.tx((m) =>
+        exec(
+          m,
+          "UPDATE refund_leg SET status = 'pending', acked = 0, lane = 'lane-gone', updated_at = ? WHERE id = ?",
+          [Date.now() - 3_600_000, leg.id],
+        ),
+      );
+      expect((await t.api('POST', '/v1/sweeps')).status).toBe(200);
+      const [row] = await rows<{ status: string; acked: unknown }>(
+        t.fdb.db.ds.manager,
+        'SELECT status, acked FROM refund_leg WHERE id = ?',
+        [leg.id],
+      );
+      // Before: it stayed pending for good, with no owner and no way out.
+      expect(row.status).toBe('unknown');
+      expect(Number(row.acked)).toBe(1);
     });
 
     it('a queued leg whose terminal is away for good is failed by a person and paid in cash; never approved by hand', async () => {
