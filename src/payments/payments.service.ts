@@ -651,9 +651,10 @@ export class PaymentsService {
     actor: string,
   ): Promise<void> {
     await this.db.tx(async (m) => {
-      const now = this.clock.now().getTime();
       await rows(m, `SELECT id FROM payment WHERE id = ?${this.db.forUpdate}`, [paymentId]);
       const p = await this.paymentIn(m, paymentId);
+      // Approved now: a sale on its lane's shift report, stamped after the shift lock (shifts/shift-lock.ts).
+      const now = await this.moneyTime(m, [p.lane]);
       const ev = parseEvidence(p.evidence) ?? { from: 'declined' as PaymentStatus, items: [] };
       ev.items.push({
         source: 'resolve',
