@@ -603,12 +603,13 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       expect((await cashier('GET', `/v1/orders/${o.id}`)).body.returns).toHaveLength(1);
     });
 
-    it('a leg left pending by a crash before its ACK was recorded is not failed for cash on the terminal journal’s N alone', async () => {
+    /** A card sale of 25.00 returned while the lane's terminal is away: its refund leg waits, queued. */
+    async function returnWithLegQueued() {
       const a = await sku(2500);
       const o = await order([{ sku: a, qty: 1 }]);
       await payCard(o.id, o.totalFen);
       const isConnected = lane.terminal.isConnected.bind(lane.terminal);
-      lane.terminal.isConnected = () => false; // the return is made while the terminal is away: its leg waits
+      lane.terminal.isConnected = () => false;
       let r;
       try {
         r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
@@ -617,6 +618,11 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
       }
       const leg = r.body.legs[0];
       expect(leg.status).toBe('queued');
+      return { r, leg };
+    }
+
+    it('a leg left pending by a crash before its ACK was recorded is not failed for cash on the terminal journal’s N alone', async () => {
+      const { r, leg } = await returnWithLegQueued();
       // What a kill -9 leaves after the terminal took the refund but before its ACK was recorded.
       await t.app.db.tx((m) =>
         exec(m, "UPDATE refund_leg SET status = 'pending', acked = 0, updated_at = ? WHERE id = ?", [
@@ -630,18 +636,7 @@ describe.each(testDbKinds())('returns, refunds and coupons on $name', ({ name })
     });
 
     it('a leg left pending on a lane no live instance drives becomes unknown (acked), for the acquirer to settle', async () => {
-      const a = await sku(2500);
-      const o = await order([{ sku: a, qty: 1 }]);
-      await payCard(o.id, o.totalFen);
-      const isConnected = lane.terminal.isConnected.bind(lane.terminal);
-      lane.terminal.isConnected = () => false; // the leg waits, queued
-      let r;
-      try {
-        r = await ret(o.id, { lines: [{ lineNo: 1, qty: 1 }] });
-      } finally {
-        lane.terminal.isConnected = isConnected;
-      }
-      const leg = r.body.legs[0];
+      const { leg } = await returnWithLegQueued();
       // As a crash leaves it on a lane whose instance is gone with its lease (no instance has it configured now).
       await t.app.db.tx((m) =>
         exec(

@@ -186,88 +186,84 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
       expectedCashFen: 2250,
       overShortFen: 0,
     });
-    const [{ at }] = await rows<{ at: unknown }>(
-      t.fdb.db.ds.manager,
-      'SELECT finished_at AS at FROM payment WHERE id = ?',
-      [paid.body.id],
-    );
-    expect(Number(at)).toBeLessThanOrEqual(Date.parse(z.closedAt)); // inside the window that counted it
+    // Inside the window that counted it.
+    expect(await finishedAt('payment', 'id', paid.body.id)).toBeLessThanOrEqual(Date.parse(z.closedAt));
   });
+
+  /**
+   * A close of lane-1's open shift in progress on another connection, as the service's close does it: the row
+   * locked by the open_lane index, `during` run while it is held, then the row closed at `closedAt`, the clock
+   * let past it, and the commit. Resolves to `closedAt`.
+   */
+  async function closeElsewhere(shiftId: string, during: () => Promise<void>): Promise<number> {
+    const other = await Db.fromUrl(t.fdb.url, { poolSize: 1 }).open();
+    try {
+      return await other.tx(async (m) => {
+        await rows(m, `SELECT id FROM shift WHERE open_lane = ?${other.forUpdate}`, ['lane-1']);
+        await during();
+        const closedAt = Date.now();
+        await exec(m, "UPDATE shift SET status = 'closed', open_lane = NULL, closed_at = ? WHERE id = ?", [
+          closedAt,
+          shiftId,
+        ]);
+        await sleep(5);
+        return closedAt;
+      });
+    } finally {
+      await other.close();
+    }
+  }
+  const finishedAt = async (table: 'payment' | 'refund_leg', column: string, id: string) =>
+    Number(
+      (
+        await rows<{ at: unknown }>(t.fdb.db.ds.manager, `SELECT finished_at AS at FROM ${table} WHERE ${column} = ?`, [
+          id,
+        ])
+      )[0].at,
+    );
 
   it('a cash sale that asks while its shift is closing waits for the close, is refused, and writes nothing', async () => {
     if (name !== 'mysql') return; // SQLite runs one transaction at a time: a second connection would only queue
     const s = (await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 0 })).body;
     const o = (await newOrder(cashier, 'lane-1')).body;
-    // A close in progress on another connection: the shift row locked, then closed and committed.
-    const other = await Db.fromUrl(t.fdb.url, { poolSize: 1 }).open();
-    try {
-      let answered = false;
-      let sale!: Promise<{ status: number; body: any }>;
-      await other.tx(async (m) => {
-        await rows(m, `SELECT id FROM shift WHERE open_lane = ?${other.forUpdate}`, ['lane-1']); // as a close locks it
-        sale = cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 1250, lane: 'lane-1' }).then(
-          (r) => {
-            answered = true;
-            return r;
-          },
-        );
-        await sleep(300);
-        expect(answered).toBe(false); // before: the sale committed at once, inside the window the close was reading
-        await exec(m, "UPDATE shift SET status = 'closed', open_lane = NULL, closed_at = ? WHERE id = ?", [
-          Date.now(),
-          s.id,
-        ]);
-      });
-      const r = await sale;
-      expect(r.status).toBe(409);
-      expect(r.body.error.code).toBe('no_open_shift');
-      expect((await cashier('GET', `/v1/orders/${o.id}`)).body).toMatchObject({ status: 'reserved', paidFen: 0 });
-      const [{ n }] = await rows<{ n: unknown }>(
-        other.ds.manager,
-        'SELECT COUNT(*) AS n FROM payment WHERE order_id = ?',
-        [o.id],
+    let answered = false;
+    let sale!: Promise<{ status: number; body: any }>;
+    await closeElsewhere(s.id, async () => {
+      sale = cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 1250, lane: 'lane-1' }).then(
+        (r) => {
+          answered = true;
+          return r;
+        },
       );
-      expect(Number(n)).toBe(0);
-      expect((await cashier('POST', `/v1/orders/${o.id}/cancel`)).status).toBe(200);
-    } finally {
-      await other.close();
-    }
+      await sleep(300);
+      expect(answered).toBe(false); // before: the sale committed at once, inside the window the close was reading
+    });
+    const r = await sale;
+    expect(r.status).toBe(409);
+    expect(r.body.error.code).toBe('no_open_shift');
+    expect((await cashier('GET', `/v1/orders/${o.id}`)).body).toMatchObject({ status: 'reserved', paidFen: 0 });
+    const [{ n }] = await rows<{ n: unknown }>(
+      t.fdb.db.ds.manager,
+      'SELECT COUNT(*) AS n FROM payment WHERE order_id = ?',
+      [o.id],
+    );
+    expect(Number(n)).toBe(0);
+    expect((await cashier('POST', `/v1/orders/${o.id}/cancel`)).status).toBe(200);
   });
 
   it('a card approved while its shift is closing is stamped after the close, never inside the window the Z has read', async () => {
     if (name !== 'mysql') return; // as above
     const s = (await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 0 })).body;
     const o = (await newOrder(cashier, 'lane-1')).body;
-    const other = await Db.fromUrl(t.fdb.url, { poolSize: 1 }).open();
-    let closedAt = 0;
     let card!: { status: number; body: any };
-    try {
-      await other.tx(async (m) => {
-        await rows(m, `SELECT id FROM shift WHERE open_lane = ?${other.forUpdate}`, ['lane-1']); // as a close locks it
-        card = await cashier('POST', `/v1/orders/${o.id}/payments`, {
-          method: 'card',
-          amountFen: 1250,
-          lane: 'lane-1',
-        });
-        await sleep(1500); // the terminal has answered by now; its approval waits for this close
-        closedAt = Date.now();
-        await exec(m, "UPDATE shift SET status = 'closed', open_lane = NULL, closed_at = ? WHERE id = ?", [
-          closedAt,
-          s.id,
-        ]);
-        await sleep(5); // as a close does, past its closed_at before the commit
-      });
-    } finally {
-      await other.close();
-    }
+    const closedAt = await closeElsewhere(s.id, async () => {
+      card = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: 1250, lane: 'lane-1' });
+      await sleep(1500); // the terminal has answered by now; its approval waits for this close
+    });
     expect(card.status).toBe(202);
     expect((await cashier('GET', `/v1/payments/${card.body.id}?wait=10`)).body.status).toBe('approved');
-    const [{ at }] = await rows<{ at: unknown }>(
-      t.fdb.db.ds.manager,
-      'SELECT finished_at AS at FROM payment WHERE id = ?',
-      [card.body.id],
-    );
-    expect(Number(at)).toBeGreaterThan(closedAt); // before: stamped during the close, inside the closed window
+    // Before: stamped during the close, inside the closed window.
+    expect(await finishedAt('payment', 'id', card.body.id)).toBeGreaterThan(closedAt);
   });
 
   it('cash given back by a return while its shift is closing is stamped after the close, never inside the window the Z has read', async () => {
@@ -278,33 +274,16 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
       (await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'cash', amountFen: 1250, lane: 'lane-1' }))
         .status,
     ).toBe(201);
-    const other = await Db.fromUrl(t.fdb.url, { poolSize: 1 }).open();
-    let closedAt = 0;
     let ret!: Promise<{ status: number; body: any }>;
-    try {
-      await other.tx(async (m) => {
-        await rows(m, `SELECT id FROM shift WHERE open_lane = ?${other.forUpdate}`, ['lane-1']); // as a close locks it
-        ret = cashier('POST', `/v1/orders/${o.id}/returns`, { lines: [{ lineNo: 1, qty: 1 }], restock: true });
-        await sleep(300);
-        closedAt = Date.now();
-        await exec(m, "UPDATE shift SET status = 'closed', open_lane = NULL, closed_at = ? WHERE id = ?", [
-          closedAt,
-          s.id,
-        ]);
-        await sleep(5); // as a close does, past its closed_at before the commit
-      });
-    } finally {
-      await other.close();
-    }
+    const closedAt = await closeElsewhere(s.id, async () => {
+      ret = cashier('POST', `/v1/orders/${o.id}/returns`, { lines: [{ lineNo: 1, qty: 1 }], restock: true });
+      await sleep(300);
+    });
     const r = await ret;
     expect(r.status).toBe(201);
     expect(r.body.legs).toMatchObject([{ method: 'cash', status: 'approved', amountFen: 1250 }]);
-    const [{ at }] = await rows<{ at: unknown }>(
-      t.fdb.db.ds.manager,
-      'SELECT finished_at AS at FROM refund_leg WHERE return_id = ?',
-      [r.body.id],
-    );
-    expect(Number(at)).toBeGreaterThan(closedAt); // before: stamped while the close held the lane, inside its window
+    // Before: stamped while the close held the lane, inside its window.
+    expect(await finishedAt('refund_leg', 'return_id', r.body.id)).toBeGreaterThan(closedAt);
   });
 
   it('another lane is not affected by lane-1 shifts, and a key of lane-1 cannot close it', async () => {
