@@ -29,7 +29,7 @@ import {
   soldLines,
 } from './paid-orders';
 import { LIVE_PAYMENT_STATUSES } from './payment-state';
-import { noOpenShift, openShiftsStatement } from '../shifts/shift-lock';
+import { noOpenShift, openLanesOf, openShiftsStatement } from '../shifts/shift-lock';
 import type { OrderPaidHook, PaymentView, TenderInput } from './payments.service';
 
 export interface CashTender {
@@ -160,7 +160,8 @@ async function applyCash(
     },
     activeLinesStatement(ids),
   ]);
-  const openLanes = shiftLocks ? new Set(results[0].rows.map((r) => String(r.open_lane))) : null;
+  // In the reads' round trip rather than through lockOpenShifts: one round trip less per batch.
+  const openLanes = shiftLocks ? openLanesOf(results[0].rows) : null;
   const [lockedR, liveR, linesR] = results.slice(shiftRead.length);
   // The sales' time, read once the shift locks are held (shift-lock.ts).
   const now = clock();

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { EntityManager, In } from 'typeorm';
 import { Db, Stmt, exec, rows, runAll } from '../db/db';
-import { noOpenShift, openShiftsStatement } from '../shifts/shift-lock';
+import { lockOpenShifts, noOpenShift } from '../shifts/shift-lock';
 import { audit } from '../audit/audit.service';
 import { Clock, chinaTimestamp } from '../shared/clock';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
@@ -168,19 +168,19 @@ export class PaymentsService {
    * POS_SHIFTS=on: the transactions that confirm money on a lane (cash tenders, card approvals) share-lock
    * its open shift first, and a cash tender without one is refused (shifts/shift-lock.ts).
    */
-  lockShifts(on = true): void {
-    this.shiftLocks = on;
+  lockShifts(): void {
+    this.shiftLocks = true;
   }
 
   /**
-   * The time to stamp on money confirmed on these lanes in `m`'s transaction (a refund leg approved or
-   * paid out in cash): with POS_SHIFTS=on the lanes' open shifts are share-locked first, so the time
+   * The time to stamp on money confirmed on these lanes in `m`'s transaction (a card approval, a disputed
+   * payment approved by a person, a refund leg approved or paid out in cash, a card refund done): with POS_SHIFTS=on the lanes' open shifts are share-locked first, so the time
    * falls inside the window of the shift whose Z report counts it, or after a close that is under way
    * (shifts/shift-lock.ts). Money going back is never refused for want of a shift.
    */
   async moneyTime(m: EntityManager, lanes: (string | null)[]): Promise<number> {
     const known = lanes.filter((l): l is string => !!l);
-    if (this.shiftLocks && known.length) await runAll(m, [openShiftsStatement(this.db, known)]);
+    if (this.shiftLocks && known.length) await lockOpenShifts(m, this.db, known);
     return this.clock.now().getTime();
   }
 
@@ -247,8 +247,7 @@ export class PaymentsService {
     const payment = await this.db.tx(async (m) => {
       if (this.shiftLocks && input.method === 'cash') {
         // The lane's open shift share-locked before the sale's time is read (shifts/shift-lock.ts).
-        const open = await runAll(m, [openShiftsStatement(this.db, [input.lane])]);
-        if (open[0].rows.length === 0) throw noOpenShift(input.lane);
+        if (!(await lockOpenShifts(m, this.db, [input.lane])).has(input.lane)) throw noOpenShift(input.lane);
       }
       const now = this.clock.now().getTime();
       const order = await this.orders.lockOrder(m, orderId);
@@ -392,15 +391,7 @@ export class PaymentsService {
    * `changed(paymentId)` for each once the transaction has committed.
    */
   settleManyIn(m: EntityManager, verdicts: SettleVerdict[], first: Stmt[] = []): Promise<Outcome<boolean>[]> {
-    return applyVerdicts(
-      m,
-      this.db,
-      verdicts,
-      () => this.clock.now().getTime(),
-      this.paidHooks,
-      first,
-      this.shiftLocks,
-    );
+    return applyVerdicts(m, this.db, verdicts, (mm, lanes) => this.moneyTime(mm, lanes), this.paidHooks, first);
   }
 
   /** One verdict: its refusal is thrown. Resolves to whether a recheck parked the attempt in suspense. */

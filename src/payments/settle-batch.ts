@@ -17,7 +17,7 @@ import { EntityManager } from 'typeorm';
 import { Db, Stmt, placeholders, runAll } from '../db/db';
 import { Outcome, multiRowInsert } from '../db/batch';
 import { notFound } from '../shared/errors';
-import { openShiftsStatement } from '../shifts/shift-lock';
+import type { MoneyTime } from '../shifts/shift-lock';
 import { BatchGuardError, saleStatements } from '../inventory/reservation-batcher';
 import { AUDIT_COLUMNS, auditRow } from '../audit/audit.service';
 import { canMoveOrder } from '../orders/order-state';
@@ -116,12 +116,16 @@ export async function applyVerdicts(
   m: EntityManager,
   db: Db,
   verdicts: SettleVerdict[],
-  clock: () => number,
+  /**
+   * The verdicts' time, read after the approvals' lanes' open shifts are share-locked when shifts are on
+   * (PaymentsService.moneyTime). An approval is never refused for want of a shift (the money was taken): the
+   * lock only orders it with a close, so that its time falls inside the window of the shift whose report
+   * counts it, or after it.
+   */
+  moneyTime: MoneyTime,
   hooks: OrderPaidHook[],
   /** Writes of the caller's that go first, in the reads' round trip (the sweeper's reversal marks). */
   first: Stmt[] = [],
-  /** POS_SHIFTS=on: the approvals' lanes' open shifts share-locked before their time is read (shifts/shift-lock.ts). */
-  shiftLocks = false,
 ): Promise<Outcome<boolean>[]> {
   const paymentIds = [...new Set(verdicts.map((v) => v.paymentId))].sort();
   const approvals = verdicts.filter((v): v is ApproveVerdict => v.kind === 'approve');
@@ -138,13 +142,10 @@ export async function applyVerdicts(
   const paymentRows = results[orderIds.length ? 1 : 0].rows as unknown as PaymentRow[];
   const lines = orderIds.length ? (results[2].rows as unknown as ActiveLine[]) : [];
   const payments = new Map(paymentRows.map((p) => [p.id, p]));
-  if (shiftLocks) {
-    // An approval is never refused for want of a shift (the money was taken): the lock only orders it with a
-    // close, so that its time falls inside the window of the shift whose report counts it, or after it.
-    const lanes = approvals.map((v) => payments.get(v.paymentId)?.lane).filter((l): l is string => !!l);
-    if (lanes.length) await runAll(m, [openShiftsStatement(db, lanes)]);
-  }
-  const now = clock();
+  const now = await moneyTime(
+    m,
+    approvals.map((v) => payments.get(v.paymentId)?.lane ?? null),
+  );
   const orders = new Map<string, OrderState>(
     orderRows.map((row) => [
       row.id,

@@ -10,6 +10,7 @@ import { nextCheckDelayMs } from '../sweeper/schedule';
 import { RefundLeg, LegStatus } from './refund-leg.entity';
 import { moveLeg } from './leg-state';
 import { drivenLanes } from '../payments/lane-lease';
+import type { MoneyTime } from '../shifts/shift-lock';
 
 type Verdict =
   | { to: 'approved'; traceNo?: string | null; rrn?: string | null; source: string }
@@ -30,9 +31,6 @@ const ORPHAN_AFTER_MS = 10_000;
  * database with its RF before the first byte; an unknown outcome is asked about under that same RF
  * (Q0, then the acquirer), never sent again under a new one — that would refund the customer twice.
  */
-/** The time to stamp on a leg's money in its transaction (PaymentsService.moneyTime: after its lane's shift lock). */
-export type MoneyTime = (m: EntityManager, lanes: (string | null)[]) => Promise<number>;
-
 export class RefundLegDriver {
   private readonly inFlight = new Set<string>();
   private moneyTime: MoneyTime = async () => this.clock.now().getTime();
@@ -222,8 +220,8 @@ export class RefundLegDriver {
     for (const leg of pending) {
       // Only the lane's driver knows nobody is working on it; on a lane another live instance drives it may be
       // in flight there.
-      const ours = !this.lanes || this.lanes.holdsLane(leg.lane ?? '');
-      if (this.inFlight.has(leg.id) || !leg.lane || (!ours && driven.has(leg.lane))) continue;
+      if (this.inFlight.has(leg.id) || !leg.lane) continue;
+      if (this.lanes && !this.lanes.holdsLane(leg.lane) && driven.has(leg.lane)) continue;
       await this.db
         .tx((m) =>
           moveLeg(m, leg.id, 'pending', 'unknown', now, {

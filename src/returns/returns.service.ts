@@ -65,10 +65,6 @@ export class ReturnsService implements OrderRefunder {
     readonly legs: RefundLegDriver,
   ) {}
 
-  private moneyTime(m: EntityManager, lanes: (string | null)[]): Promise<number> {
-    return this.legs.stamp(m, lanes);
-  }
-
   /**
    * `answer` (a keyed request): the return as committed is stored with it in its transaction, so a retry after
    * a crash replays it and never makes a second return; once the legs have been driven the stored answer is
@@ -319,7 +315,7 @@ export class ReturnsService implements OrderRefunder {
     // Cash given back at once: stamped after its lanes' shift locks (shifts/shift-lock.ts).
     const cashLegs = legs.filter((l) => l.status === 'approved');
     if (cashLegs.length) {
-      const at = await this.moneyTime(
+      const at = await this.legs.stamp(
         m,
         cashLegs.map((l) => l.lane),
       );
@@ -349,7 +345,7 @@ export class ReturnsService implements OrderRefunder {
     await this.db.tx(async (m) => {
       const leg = await m.findOne(RefundLeg, { where: { id: legId, returnId } });
       if (!leg) throw notFound('refund_leg', legId);
-      const now = await this.moneyTime(m, [leg.lane]);
+      const now = await this.legs.stamp(m, [leg.lane]);
       if (leg.status !== 'failed')
         throw conflict('leg_not_failed', `only a failed leg is paid in cash; this one is ${leg.status}`, {
           status: leg.status,
@@ -382,7 +378,7 @@ export class ReturnsService implements OrderRefunder {
     await this.db.tx(async (m) => {
       const leg = await m.findOne(RefundLeg, { where: { id: legId, returnId } });
       if (!leg) throw notFound('refund_leg', legId);
-      const now = await this.moneyTime(m, [leg.lane]);
+      const now = await this.legs.stamp(m, [leg.lane]);
       // A queued leg was never sent (its lane's terminal away for good): a person may only fail it, to pay it in cash.
       const queuedToFailed = leg.status === 'queued' && outcome === 'failed';
       if (leg.status !== 'unknown' && !queuedToFailed)

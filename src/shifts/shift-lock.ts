@@ -20,7 +20,8 @@
  * nothing. On Galera a share lock is local to its node; a close and a sale on two nodes are not
  * ordered by it (docs/scale-out.md).
  */
-import { Db, Stmt, placeholders } from '../db/db';
+import { EntityManager } from 'typeorm';
+import { Db, Stmt, placeholders, runAll } from '../db/db';
 import { conflict } from '../shared/errors';
 
 /** Share-locks the open shifts of these lanes (in lane order) and returns their lanes (`open_lane`). */
@@ -33,6 +34,23 @@ export function openShiftsStatement(db: Db, lanes: string[]): Stmt {
     params: sorted,
   };
 }
+
+/** The lanes with an open shift among the rows `openShiftsStatement` read. */
+export const openLanesOf = (found: Record<string, unknown>[]): Set<string> =>
+  new Set(found.map((r) => String(r.open_lane)));
+
+/** Runs `openShiftsStatement` in `m`'s transaction: the lanes' open shifts share-locked, their lanes returned. */
+export async function lockOpenShifts(m: EntityManager, db: Db, lanes: string[]): Promise<Set<string>> {
+  const [found] = await runAll(m, [openShiftsStatement(db, lanes)]);
+  return openLanesOf(found.rows);
+}
+
+/**
+ * The time to stamp on money confirmed on these lanes in `m`'s transaction (PaymentsService.moneyTime):
+ * read after their open shifts are share-locked when shifts are on. Returns, refund legs, the sweeper's
+ * refunds and the settle batch are handed one.
+ */
+export type MoneyTime = (m: EntityManager, lanes: (string | null)[]) => Promise<number>;
 
 export const noOpenShift = (lane: string) =>
   conflict('no_open_shift', `lane ${lane} has no open shift; open one with POST /v1/shifts`, { lane });

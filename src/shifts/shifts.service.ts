@@ -153,10 +153,12 @@ export class ShiftsService {
         const [open] = await rows<ShiftRow>(m, `SELECT * FROM shift WHERE open_lane = ?${this.db.forUpdate}`, [
           seen.lane,
         ]);
-        const s = open?.id === id ? open : await this.rowIn(m, id);
+        if (boundLane && boundLane !== seen.lane)
+          throw new DomainError(403, 'lane_mismatch', `this key is for lane ${boundLane}, not ${seen.lane}`);
+        // Not the lane's open shift: closed (the only other status), whatever `seen` said a moment ago.
+        if (open?.id !== id) throw conflict('shift_not_open', `shift ${id} is already closed`, { status: 'closed' });
+        const s = open;
         const now = this.clock.now().getTime();
-        if (boundLane && boundLane !== s.lane)
-          throw new DomainError(403, 'lane_mismatch', `this key is for lane ${boundLane}, not ${s.lane}`);
         const report = await this.reportIn(
           m,
           { ...s, status: 'closed', closed_at: now, counted_cash_fen: countedCashFen },

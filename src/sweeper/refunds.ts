@@ -1,5 +1,5 @@
-import { EntityManager } from 'typeorm';
 import { Db, exec, rows } from '../db/db';
+import type { MoneyTime } from '../shifts/shift-lock';
 import { Acquirer } from '../acquirer/acquirer';
 import { audit } from '../audit/audit.service';
 import { Payment } from '../payments/payment.entity';
@@ -33,8 +33,7 @@ export class Refunds {
     private readonly clock: Clock,
     private readonly log: Logger,
     /** The time to stamp on money given back on a lane (PaymentsService.moneyTime: after its shift lock). */
-    private readonly moneyTime: (m: EntityManager, lanes: (string | null)[]) => Promise<number> = async () =>
-      clock.now().getTime(),
+    private readonly moneyTime: MoneyTime = async () => clock.now().getTime(),
   ) {}
 
   private idleTerminal(lane: string | null): Terminal | null {
