@@ -31,10 +31,9 @@ export interface BatchSettings {
   maxWaitMs: number;
   maxInFlight: number;
   /**
-   * Seat-hold batches in flight at once (POS_SEAT_BATCH_IN_FLIGHT, default 1). Two batches of one
-   * process would grant from the same read and one of them rerun locked (13–17 % of batches in
-   * bench:seats); one at a time, each decides after the last committed and the batches grow instead.
-   * Other processes are still kept out by the guarded UPDATE.
+   * Seat-hold batches in flight at once (POS_SEAT_BATCH_IN_FLIGHT, default 1). A batch locks its
+   * seats, and two batches of one on-sale nearly always share one, so a second batch would mostly
+   * wait for the first; one at a time, the batches grow instead. Other processes wait on the locks.
    */
   seatMaxInFlight?: number;
 }
