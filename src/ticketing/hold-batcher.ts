@@ -16,9 +16,10 @@
  *
  * The seats are locked from the read on, not read plainly and guarded at the write: with several
  * processes on one database (`serve --workers N`), two batches nearly always share a seat, and an
- * optimistic batch whose guard failed had to roll back and run again, locked, while its 128
- * callers waited. bench:seats, the same commit otherwise, `--workers 2`: p99 65–68 ms with the
- * locked read against 92–124 ms optimistic (29–32 reruns a run); one process: no difference.
+ * optimistic batch whose guard failed had to roll back and run again, locked, while its callers
+ * waited. `BENCH_WORKERS=2 npm run bench:seats`, three alternating pairs of runs (2026-12-06): p99
+ * 53 / 64 / 70 ms and max 70–104 ms locked, against 64 / 71 / 84 and 103–140 optimistic. With one
+ * process no difference showed.
  *
  * Nothing is answered before its commit; the answers are built from what was written, not re-read.
  * The rows written are exactly those of the order engine (orders, order_line, stock_movement,
