@@ -2,10 +2,10 @@
  * `npm run bench:reserve`: checkouts on one hot SKU through the service in child processes, with
  * autocannon at 64 connections (BENCH_CONNECTIONS) for 10 s per run (BENCH_SECONDS):
  *
- *  1. MariaDB, one process: orders (reserve) alone, orders each with an Idempotency-Key, then checkouts
- *     (order + cash), then a bare express handler (as it comes, and served as the service serves its
- *     app) in the same run as the yardstick, each with the server's CPU per request; the ratios to it; the
- *     mean batch size;
+ *  1. MariaDB, one process: orders (reserve) alone and a bare express handler in its own process, the
+ *     yardstick, measured in turns (orders, bare, bare, orders) so that both see the same machine; then
+ *     orders each with an Idempotency-Key, checkouts (order + cash), and the bare handler served as the
+ *     service serves its app; each with the server's CPU per request; the ratios; the mean batch size;
  *  2. MariaDB, `serve --workers 2` and `--workers 3`: checkouts on the same hot SKU;
  *  3. MariaDB, one process, a 1 000-SKU spread (each request picks a random SKU);
  *  4. SQLite (one writer), one process: orders and checkouts;
@@ -28,17 +28,71 @@ const connections = Number(process.env.BENCH_CONNECTIONS || 64);
 const only = new Set((process.env.BENCH_ONLY || 'hot,workers,spread,sqlite').split(','));
 let failed = false;
 
+/** What a line prints: one autocannon run, or several slices of one measure merged (`merged`). */
+interface Figures {
+  rate: number;
+  p50: number;
+  p99: number;
+  total: number;
+  errors: number;
+}
+
+const fromResult = (r: autocannon.Result, perOp: number): Figures => ({
+  rate: r.requests.average / perOp,
+  p50: r.latency.p50,
+  p99: r.latency.p99,
+  total: r.requests.total,
+  errors: r.non2xx + r.errors + r.timeouts,
+});
+
 /** A run's figures; with `cpu` (the server's CPU seconds over the run), its CPU per request. */
-function line(label: string, r: autocannon.Result, perOp = 1, cpu?: number): { rate: number } {
-  const rate = r.requests.average / perOp;
-  const errors = r.non2xx + r.errors + r.timeouts;
-  const perRequest =
-    cpu !== undefined && r.requests.total ? `   server CPU ${fmt((cpu * 1000) / r.requests.total, 3)} ms/request` : '';
+function line(label: string, run: autocannon.Result | Figures, perOp = 1, cpu?: number): { rate: number } {
+  const f = 'requests' in run ? fromResult(run, perOp) : run;
+  const perRequest = cpu !== undefined && f.total ? `   server CPU ${fmt((cpu * 1000) / f.total, 3)} ms/request` : '';
   console.log(
-    `${label.padEnd(34)} ${fmt(rate).padStart(7)}/s   p50 ${fmt(r.latency.p50, 1)} ms   p99 ${fmt(r.latency.p99, 1)} ms   requests ${fmt(r.requests.total)}   non-2xx/errors ${errors}${perRequest}`,
+    `${label.padEnd(34)} ${fmt(f.rate).padStart(7)}/s   p50 ${fmt(f.p50, 1)} ms   p99 ${fmt(f.p99, 1)} ms   requests ${fmt(f.total)}   non-2xx/errors ${f.errors}${perRequest}`,
   );
-  if (errors > 0) failed = true;
-  return { rate };
+  if (f.errors > 0) failed = true;
+  return { rate: f.rate };
+}
+
+/** One slice of a measure: its autocannon result and each answer's latency (ms, from its request being made). */
+interface Slice {
+  result: autocannon.Result;
+  latencies: number[];
+}
+
+/** Autocannon's options with each request timed; `opts.requests` (or one request from method/path/body) kept. */
+function timed(opts: autocannon.Options): Promise<Slice> {
+  const latencies: number[] = [];
+  const given = (opts as { requests?: any[] }).requests;
+  const requests = (given ?? [{ method: opts.method, body: opts.body }]).map((r: any, i: number) => ({
+    ...r,
+    setupRequest: (req: any, context: Record<string, unknown>) => {
+      if (i === 0) context.sent = performance.now();
+      return r.setupRequest ? r.setupRequest(req, context) : req;
+    },
+    onResponse: (status: number, body: string, context: Record<string, unknown>, headers: unknown) => {
+      r.onResponse?.(status, body, context, headers);
+      if (i === (given?.length ?? 1) - 1) latencies.push(performance.now() - (context.sent as number));
+    },
+  }));
+  return cannon({ ...opts, requests } as autocannon.Options).then((result) => ({ result, latencies }));
+}
+
+/** Slices of one measure as one line's figures: requests over the slices' time, percentiles over every answer. */
+function merged(slices: Slice[]): Figures {
+  const all = slices.flatMap((s) => s.latencies).sort((a, b) => a - b);
+  const at = (p: number) => (all.length ? all[Math.min(all.length - 1, Math.ceil(p * all.length) - 1)] : 0);
+  const total = slices.reduce((n, s) => n + s.result.requests.total, 0);
+  const duration = slices.reduce((n, s) => n + s.result.duration, 0);
+  return {
+    rate: total / duration,
+    p50: Math.round(at(0.5)),
+    p99: Math.round(at(0.99)),
+    total,
+    errors: slices.reduce((n, s) => n + s.result.non2xx + s.result.errors + s.result.timeouts, 0),
+  };
 }
 
 /** The server's CPU seconds (its workers' too) over `run`. */
@@ -48,7 +102,8 @@ async function withCpu<T>(pid: number, run: () => Promise<T>): Promise<[T, numbe
   return [r, treeCpuSeconds(pid) - before];
 }
 
-async function bare(served = false): Promise<[autocannon.Result, number]> {
+/** bench/bare-server in its own process, listening (as it comes, or `served` as the service serves its app). */
+async function startBare(served = false): Promise<{ url: string; pid: number; stop(): void }> {
   const child = spawn(process.execPath, [join(__dirname, 'bare-server.js'), ...(served ? ['served'] : [])], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -58,19 +113,27 @@ async function bare(served = false): Promise<[autocannon.Result, number]> {
       if (m) resolve(m[1]);
     });
   });
+  return { url, pid: child.pid!, stop: () => child.kill('SIGTERM') };
+}
+
+function bareRun(url: string, duration = seconds): Promise<Slice> {
+  return timed({
+    url: `${url}/v1/orders`,
+    method: 'POST',
+    connections,
+    duration,
+    headers: { 'content-type': 'application/json', authorization: 'Bearer x' },
+    body: JSON.stringify({ lane: 'lane-1', lines: [{ sku: 'HOT', qty: 1 }] }),
+  });
+}
+
+async function bare(served = false): Promise<[autocannon.Result, number]> {
+  const b = await startBare(served);
   try {
-    return await withCpu(child.pid!, () =>
-      cannon({
-        url: `${url}/v1/orders`,
-        method: 'POST',
-        connections,
-        duration: seconds,
-        headers: { 'content-type': 'application/json', authorization: 'Bearer x' },
-        body: JSON.stringify({ lane: 'lane-1', lines: [{ sku: 'HOT', qty: 1 }] }),
-      }),
-    );
+    const [slice, cpu] = await withCpu(b.pid, () => bareRun(b.url));
+    return [slice.result, cpu];
   } finally {
-    child.kill('SIGTERM');
+    b.stop();
   }
 }
 
@@ -111,10 +174,14 @@ const payBody = JSON.stringify({ method: 'cash', amountFen: 350, lane: 'lane-1' 
 
 /** `keyed`: each order with an Idempotency-Key of its own, as a till or a phone that may retry sends it. */
 function ordersRun(url: string, key: string, pick: () => string, keyed = false): Promise<autocannon.Result> {
-  return cannon({
+  return ordersSlice(url, key, pick, keyed, seconds).then((s) => s.result);
+}
+
+function ordersSlice(url: string, key: string, pick: () => string, keyed: boolean, duration: number): Promise<Slice> {
+  return timed({
     url,
     connections,
-    duration: seconds,
+    duration,
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
     requests: [
       {
@@ -197,14 +264,39 @@ async function hot(): Promise<void> {
     );
     await warmUp(server.url, key);
     const cpu = <T>(run: () => Promise<T>) => withCpu(server.pid, run);
-    const [orders, ordersCpu] = await cpu(() => ordersRun(server.url, key, () => 'HOT'));
-    const o = line('orders (reserve)', orders, 1, ordersCpu);
+    // The orders and their yardstick, the bare express handler, are measured in turns (orders, bare, bare,
+    // orders; each turn half of the run's 10 s), so both see the same machine: a shared machine's speed moves by more
+    // than the ratio's margin within a minute (orders 3 508/s one run, 5 931 the run before; the bare
+    // handler 6 749 and 6 839). The bare server gets the service's two seconds of warm-up first.
+    const yardstick = await startBare();
+    let o: { rate: number };
+    let b: { rate: number };
+    try {
+      await bareRun(yardstick.url, 2);
+      const orderSlices: Slice[] = [];
+      const bareSlices: Slice[] = [];
+      let ordersCpu = 0;
+      let bareCpu = 0;
+      for (const turn of ['orders', 'bare', 'bare', 'orders']) {
+        if (turn === 'orders') {
+          const [slice, used] = await cpu(() => ordersSlice(server.url, key, () => 'HOT', false, seconds / 2));
+          orderSlices.push(slice);
+          ordersCpu += used;
+        } else {
+          const [slice, used] = await withCpu(yardstick.pid, () => bareRun(yardstick.url, seconds / 2));
+          bareSlices.push(slice);
+          bareCpu += used;
+        }
+      }
+      o = line('orders (reserve)', merged(orderSlices), 1, ordersCpu);
+      b = line('bare express handler', merged(bareSlices), 1, bareCpu);
+    } finally {
+      yardstick.stop();
+    }
     const [keyed, keyedCpu] = await cpu(() => ordersRun(server.url, key, () => 'HOT', true));
     line('orders, each with an Idempotency-Key', keyed, 1, keyedCpu);
     const [checkouts, checkoutsCpu] = await cpu(() => checkoutsRun(server.url, key, () => 'HOT'));
     const c = line('checkouts (order + cash)', checkouts, 2, checkoutsCpu);
-    const [bareRun, bareCpu] = await bare();
-    const b = line('bare express handler', bareRun, 1, bareCpu);
     const [servedRun, servedCpu] = await bare(true);
     const s = line('bare handler, served as the service', servedRun, 1, servedCpu);
     console.log(
