@@ -77,6 +77,23 @@ export async function renewClaims(
   return new Set(ours.map((r) => r.id));
 }
 
+/**
+ * Gives back this instance's claim on attempts it will not work now (the acquirer asked for quiet),
+ * due again no sooner than `dueAt`: left claimed, they would wait out the claim (minutes) instead.
+ */
+export async function deferClaimed(db: Db, ids: string[], dueAt: number, instanceId: string): Promise<void> {
+  if (ids.length === 0) return;
+  await db.tx((m) =>
+    exec(
+      m,
+      `UPDATE payment SET claimed_by = NULL, claim_until = NULL,
+         next_check_at = CASE WHEN next_check_at < ? THEN ? ELSE next_check_at END
+       WHERE id IN (${placeholders(ids.length)}) AND claimed_by = ? AND status IN ('unknown', 'suspense')`,
+      [dueAt, dueAt, ...ids, instanceId],
+    ),
+  );
+}
+
 /** How long a `pending` attempt on a driven lane may go without a recorded outcome before the driver is presumed to have lost it. */
 const ORPHAN_AFTER_MS = 10_000;
 

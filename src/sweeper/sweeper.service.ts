@@ -12,7 +12,7 @@ import type { Columns } from '../payments/settle-batch';
 import { TerminalCardDriver } from '../payments/card-flow';
 import { LaneLeases } from '../payments/lane-lease';
 import { nextCheckDelayMs } from './schedule';
-import { claimDue, markOrphanedPending } from './claim';
+import { claimDue, deferClaimed, markOrphanedPending } from './claim';
 import { ResolutionPolicy } from './policy';
 import { Reversals } from './reversals';
 import { Refunds } from './refunds';
@@ -62,6 +62,13 @@ export class Sweeper {
   private readonly steps: { name: string; step: () => Promise<number> }[] = [];
   /** The writes of the attempts being worked at the same moment share a transaction (see writes.ts). */
   readonly writes: SweepWrites;
+  /**
+   * Until when the acquirer asked for quiet (respCode 37, queries too frequent): no attempt is worked
+   * before then, in this sweep or the next. Each rate-limited attempt was already put off a minute on its
+   * own, but the rest of a backlog went on being asked, hundreds a second, into the same refusal.
+   */
+  private quietFrom = 0;
+  private quietUntil = 0;
 
   constructor(
     private readonly db: Db,
@@ -165,6 +172,7 @@ export class Sweeper {
    */
   private async workDue(report: SweepReport): Promise<void> {
     const { batchSize, concurrency } = this.opts;
+    if (this.quiet()) return;
     let next = claimDue(this.db, this.clock.now().getTime(), this.opts);
     for (;;) {
       const claimed = await next;
@@ -172,9 +180,14 @@ export class Sweeper {
       const full = claimed.length >= batchSize;
       let prefetched = false;
       const queue = [...claimed];
+      const putBack: string[] = [];
       await Promise.all(
         Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
           for (let p = queue.shift(); p; p = queue.shift()) {
+            if (this.quiet()) {
+              putBack.push(p.id);
+              continue;
+            }
             if (queue.length === 0 && full && batchSize > concurrency && !prefetched) {
               prefetched = true;
               next = claimDue(this.db, this.clock.now().getTime(), this.opts);
@@ -184,9 +197,28 @@ export class Sweeper {
           }
         }),
       );
+      if (this.quiet()) {
+        // The batch claimed ahead is given back too; the next sweep after the quiet takes them all again.
+        if (prefetched) putBack.push(...(await next).map((p) => p.id));
+        await deferClaimed(this.db, putBack, this.quietUntil, this.opts.instanceId);
+        if (putBack.length)
+          this.log.warn('acquirer asked for quiet; attempts put back until then', {
+            until: new Date(this.quietUntil).toISOString(),
+            attempts: putBack.length,
+          });
+        return;
+      }
       if (!full) return;
       if (!prefetched) next = claimDue(this.db, this.clock.now().getTime(), this.opts);
     }
+  }
+
+  /** True while the acquirer's request for quiet lasts; once it is over (or the clock was stepped back before it), it is forgotten. */
+  private quiet(): boolean {
+    const now = this.clock.now().getTime();
+    if (now >= this.quietFrom && now < this.quietUntil) return true;
+    this.quietFrom = this.quietUntil = 0;
+    return false;
   }
 
   private async work(p: Payment, report: SweepReport): Promise<void> {
@@ -214,6 +246,12 @@ export class Sweeper {
     } catch (err) {
       this.log.error('sweeper check failed', { paymentId: p.id, err: String(err) });
       verdict = { kind: 'unknown', reason: 'check_failed' };
+    }
+    if (verdict.kind === 'unknown' && verdict.reason === 'acquirer_rate_limited') {
+      const at = this.clock.now().getTime();
+      const until = at + (verdict.backoffMs ?? 60_000);
+      if (this.quiet()) this.quietUntil = Math.max(this.quietUntil, until);
+      else [this.quietFrom, this.quietUntil] = [at, until];
     }
     try {
       await this.record(p, verdict, report);

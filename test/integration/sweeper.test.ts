@@ -4,12 +4,45 @@
  */
 import { simulatedAcquirer } from '../support/acquirer';
 import { ManualClock } from '../../src/shared/clock';
-import { testDbKinds } from '../support/dbs';
+import { TestDbKind, testDbKinds } from '../support/dbs';
+import type { Config } from '../../src/config';
 import { Api, startTestApp, TestApp } from '../support/app';
 import { SilentTerminal } from '../support/unknown-terminal';
 
 // 10:00 China time on 2026-11-25
 const MORNING = new Date('2026-11-25T02:00:00Z');
+
+/** The service on `name` with a silent terminal on lane-1 and the acquirer simulator, on a manual clock at MORNING. */
+async function startRig(name: TestDbKind['name'], config: Partial<Config>) {
+  const clock = new ManualClock(MORNING);
+  const acq = await simulatedAcquirer(clock);
+  const lane = new SilentTerminal('lane-1', acq.bank, clock);
+  const t = await startTestApp(name, { clock, acquirer: acq.acquirer, terminals: new Map([['lane-1', lane]]), config });
+  return { t, clock, acq, lane };
+}
+
+let seq = 0;
+/** A card payment whose outcome the (silent) terminal never told: unknown, its SKU's one unit held. */
+async function unknownAttemptOn(
+  r: { name: string; clock: ManualClock; lane: SilentTerminal; cashier: Api; office: Api },
+  did: 'approved' | 'declined' | 'none',
+  at: 'morning' | 'now' = 'morning',
+): Promise<{ orderId: string; paymentId: string; rf: string; sku: string }> {
+  if (at === 'morning') r.clock.set(MORNING);
+  const sku = `SW-${r.name}-${++seq}`;
+  await r.office('PUT', `/v1/skus/${sku}`, { name: sku, priceFen: 600 });
+  await r.office('POST', '/v1/stock/receipts', { lines: [{ sku, qty: 4 }] });
+  const o = (await r.cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 1 }] })).body;
+  r.lane.plan = () => did;
+  const pay = await r.cashier('POST', `/v1/orders/${o.id}/payments`, {
+    method: 'card',
+    amountFen: 600,
+    lane: 'lane-1',
+  });
+  const p = (await r.cashier('GET', `/v1/payments/${pay.body.id}?wait=5`)).body;
+  expect(p.status).toBe('unknown');
+  return { orderId: o.id, paymentId: p.id, rf: p.rf, sku };
+}
 
 describe.each(testDbKinds())('sweeper on $name', ({ name }) => {
   let t: TestApp;
@@ -20,15 +53,11 @@ describe.each(testDbKinds())('sweeper on $name', ({ name }) => {
   let office: Api;
 
   beforeAll(async () => {
-    clock = new ManualClock(MORNING);
-    acq = await simulatedAcquirer(clock);
-    lane = new SilentTerminal('lane-1', acq.bank, clock);
-    t = await startTestApp(name, {
-      clock,
-      acquirer: acq.acquirer,
-      terminals: new Map([['lane-1', lane]]),
-      config: { reversalGraceSeconds: 60, suspenseAfterSeconds: 86400, orderHoldSeconds: 1800 },
-    });
+    ({ t, clock, acq, lane } = await startRig(name, {
+      reversalGraceSeconds: 60,
+      suspenseAfterSeconds: 86400,
+      orderHoldSeconds: 1800,
+    }));
     cashier = await t.as('cashier');
     office = await t.as('backoffice');
   });
@@ -41,21 +70,8 @@ describe.each(testDbKinds())('sweeper on $name', ({ name }) => {
     expect(await t.check()).toEqual([]);
   });
 
-  let seq = 0;
-  async function unknownAttempt(
-    did: 'approved' | 'declined' | 'none',
-  ): Promise<{ orderId: string; paymentId: string; rf: string; sku: string }> {
-    clock.set(MORNING);
-    const sku = `SW-${name}-${++seq}`;
-    await office('PUT', `/v1/skus/${sku}`, { name: sku, priceFen: 600 });
-    await office('POST', '/v1/stock/receipts', { lines: [{ sku, qty: 4 }] });
-    const o = (await cashier('POST', '/v1/orders', { lane: 'lane-1', lines: [{ sku, qty: 1 }] })).body;
-    lane.plan = () => did;
-    const r = await cashier('POST', `/v1/orders/${o.id}/payments`, { method: 'card', amountFen: 600, lane: 'lane-1' });
-    const p = (await cashier('GET', `/v1/payments/${r.body.id}?wait=5`)).body;
-    expect(p.status).toBe('unknown');
-    return { orderId: o.id, paymentId: p.id, rf: p.rf, sku };
-  }
+  const unknownAttempt = (did: 'approved' | 'declined' | 'none', at: 'morning' | 'now' = 'morning') =>
+    unknownAttemptOn({ name, clock, lane, cashier, office }, did, at);
   const payment = async (id: string) => (await cashier('GET', `/v1/payments/${id}`)).body;
   const stock = async (sku: string) => (await cashier('GET', `/v1/stock/${sku}`)).body;
   async function sweepAfter(ms: number) {
@@ -135,6 +151,24 @@ describe.each(testDbKinds())('sweeper on $name', ({ name }) => {
     const before = acq.sim.counts.queries;
     await sweepAfter(30_000);
     expect(acq.sim.counts.queries).toBe(before);
+    acq.sim.clearFaults();
+    await sweepAfter(31_000); // the minute is up
+    expect((await payment(a.paymentId)).status).toBe('approved');
+  });
+
+  it('after a 37 the acquirer is left alone for the minute: an attempt that comes due meanwhile waits for it', async () => {
+    const limited = await unknownAttempt('approved');
+    acq.sim.setFault(limited.rf, '37');
+    await sweepAfter(1000);
+    const other = await unknownAttempt('approved', 'now');
+    const before = acq.sim.counts.queries;
+    await sweepAfter(30_000);
+    expect(acq.sim.counts.queries).toBe(before);
+    expect((await payment(other.paymentId)).status).toBe('unknown');
+    acq.sim.clearFaults();
+    await sweepAfter(31_000); // the minute is up
+    expect(acq.sim.counts.queries).toBeGreaterThan(before);
+    expect((await payment(other.paymentId)).status).toBe('approved');
   });
 
   it('still unknown past the grace period on the same day → reversal; released only once it is confirmed', async () => {
@@ -185,5 +219,45 @@ describe.each(testDbKinds())('sweeper on $name', ({ name }) => {
     expect(text).toMatch(/pos_payments_held\{status="suspense"\} \d+/);
     expect(text).toMatch(/pos_sweeper_outcomes_total/);
     expect(text).toMatch(/pos_sweeper_query_seconds/);
+  });
+});
+
+describe.each(testDbKinds())('sweeper, one attempt at a time, on $name', ({ name }) => {
+  let t: TestApp;
+  let clock: ManualClock;
+  let acq: Awaited<ReturnType<typeof simulatedAcquirer>>;
+  let lane: SilentTerminal;
+
+  beforeAll(async () => {
+    ({ t, clock, acq, lane } = await startRig(name, { reversalGraceSeconds: 60, sweepConcurrency: 1 }));
+  });
+  afterAll(async () => {
+    await t?.stop();
+    await acq?.sim.close();
+  });
+
+  it('a 37 stops the sweep: the rest of the backlog is not asked, and is given back due after the minute', async () => {
+    const r = { name, clock, lane, cashier: await t.as('cashier'), office: await t.as('backoffice') };
+    const limited = await unknownAttemptOn(r, 'approved');
+    const rest = [await unknownAttemptOn(r, 'approved'), await unknownAttemptOn(r, 'declined')];
+    acq.sim.setFault(limited.rf, '37');
+    clock.advance(1000);
+    const before = acq.sim.counts.queries;
+    expect((await t.api('POST', '/v1/sweeps')).status).toBe(200);
+    expect(acq.sim.counts.queries).toBe(before + 1); // the oldest, limited, only
+    for (const a of rest) {
+      const p = (await r.cashier('GET', `/v1/payments/${a.paymentId}`)).body;
+      expect(p.status).toBe('unknown');
+      expect(Date.parse(p.nextCheckAt) - clock.now().getTime()).toBeGreaterThanOrEqual(60_000);
+    }
+    // Given back, not left claimed: the first sweep after the minute settles them.
+    acq.sim.clearFaults();
+    clock.advance(61_000);
+    expect((await t.api('POST', '/v1/sweeps')).status).toBe(200);
+    const after = await Promise.all(
+      rest.map(async (a) => (await r.cashier('GET', `/v1/payments/${a.paymentId}`)).body),
+    );
+    expect(after.map((p) => p.status)).toEqual(['approved', 'declined']);
+    expect(await t.check()).toEqual([]);
   });
 });
