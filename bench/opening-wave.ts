@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { percentile } from './support';
 
 const CONNECTIONS = 256;
 
@@ -22,10 +23,7 @@ async function main(): Promise<void> {
       if (m) resolve(m[1]);
     });
   });
-  const pct = (xs: number[], p: number) => {
-    const sorted = [...xs].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)].toFixed(1);
-  };
+  const pct = (xs: number[], p: number) => percentile(xs, p).toFixed(1);
   try {
     console.log(`opening wave: ${CONNECTIONS} new connections, 1 s each, against a handler that does no work (${url})`);
     for (let round = 1; round <= 5; round++) {

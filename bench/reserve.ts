@@ -21,7 +21,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { api, batchStats, benchDb, cannon, fmt, posCheck, startServer, treeCpuSeconds, BenchServer } from './support';
+import {
+  api,
+  batchStats,
+  benchDb,
+  cannon,
+  fmt,
+  percentile,
+  posCheck,
+  startServer,
+  treeCpuSeconds,
+  BenchServer,
+} from './support';
 
 const seconds = Number(process.env.BENCH_SECONDS || 10);
 const connections = Number(process.env.BENCH_CONNECTIONS || 64);
@@ -82,14 +93,13 @@ function timed(opts: autocannon.Options): Promise<Slice> {
 
 /** Slices of one measure as one line's figures: requests over the slices' time, percentiles over every answer. */
 function merged(slices: Slice[]): Figures {
-  const all = slices.flatMap((s) => s.latencies).sort((a, b) => a - b);
-  const at = (p: number) => (all.length ? all[Math.min(all.length - 1, Math.ceil(p * all.length) - 1)] : 0);
+  const all = slices.flatMap((s) => s.latencies);
   const total = slices.reduce((n, s) => n + s.result.requests.total, 0);
   const duration = slices.reduce((n, s) => n + s.result.duration, 0);
   return {
     rate: total / duration,
-    p50: Math.round(at(0.5)),
-    p99: Math.round(at(0.99)),
+    p50: Math.round(percentile(all, 0.5)),
+    p99: Math.round(percentile(all, 0.99)),
     total,
     errors: slices.reduce((n, s) => n + s.result.non2xx + s.result.errors + s.result.timeouts, 0),
   };
@@ -174,11 +184,16 @@ const payBody = JSON.stringify({ method: 'cash', amountFen: 350, lane: 'lane-1' 
 
 /** `keyed`: each order with an Idempotency-Key of its own, as a till or a phone that may retry sends it. */
 function ordersRun(url: string, key: string, pick: () => string, keyed = false): Promise<autocannon.Result> {
-  return ordersSlice(url, key, pick, keyed, seconds).then((s) => s.result);
+  return cannon(ordersOptions(url, key, pick, keyed, seconds));
 }
 
-function ordersSlice(url: string, key: string, pick: () => string, keyed: boolean, duration: number): Promise<Slice> {
-  return timed({
+/** A slice of the orders measured in turns with the bare handler: each answer timed (`merged`). */
+function ordersSlice(url: string, key: string, pick: () => string, duration: number): Promise<Slice> {
+  return timed(ordersOptions(url, key, pick, false, duration));
+}
+
+function ordersOptions(url: string, key: string, pick: () => string, keyed: boolean, duration: number) {
+  return {
     url,
     connections,
     duration,
@@ -194,7 +209,7 @@ function ordersSlice(url: string, key: string, pick: () => string, keyed: boolea
         }),
       },
     ],
-  } as autocannon.Options);
+  } as autocannon.Options;
 }
 
 function checkoutsRun(url: string, key: string, pick: () => string): Promise<autocannon.Result> {
@@ -279,7 +294,7 @@ async function hot(): Promise<void> {
       let bareCpu = 0;
       for (const turn of ['orders', 'bare', 'bare', 'orders']) {
         if (turn === 'orders') {
-          const [slice, used] = await cpu(() => ordersSlice(server.url, key, () => 'HOT', false, seconds / 2));
+          const [slice, used] = await cpu(() => ordersSlice(server.url, key, () => 'HOT', seconds / 2));
           orderSlices.push(slice);
           ordersCpu += used;
         } else {

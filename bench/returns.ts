@@ -4,15 +4,11 @@
  * two parts, 32 at a time) against the service in a child process on MariaDB; finally `pos check`.
  * BENCH_FLASH and BENCH_RETURNS override the counts.
  */
-import { api, benchDb, fmt, posCheck, startServer } from './support';
+import { api, benchDb, fmt, percentile, posCheck, startServer } from './support';
 
 const flash = Number(process.env.BENCH_FLASH || 500);
 const returns = Number(process.env.BENCH_RETURNS || 1000);
 const parallel = 32;
-
-function pct(sorted: number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0;
-}
 
 async function pool<T>(n: number, width: number, fn: (i: number) => Promise<T>): Promise<T[]> {
   const out: T[] = new Array(n);
@@ -72,10 +68,10 @@ async function main(): Promise<void> {
     const flashMs = Date.now() - t0;
     const got = flashRes.filter((r) => r.status === 201).length;
     const exhausted = flashRes.filter((r) => r.status === 409 && r.code === 'coupon_exhausted').length;
-    const lat = flashRes.map((r) => r.ms).sort((a, b) => a - b);
+    const lat = flashRes.map((r) => r.ms);
     const coupon = (await admin('GET', '/v1/coupons/FLASH20')).body;
     console.log(
-      `flash: ${flash} concurrent orders for 20 uses in ${fmt(flashMs)} ms (${fmt((flash * 1000) / flashMs)}/s): ${got} got it, ${exhausted} coupon_exhausted, other ${flash - got - exhausted}; p50 ${pct(lat, 50)} ms, p99 ${pct(lat, 99)} ms; coupon reserved ${coupon.reserved}, remaining ${coupon.remaining}`,
+      `flash: ${flash} concurrent orders for 20 uses in ${fmt(flashMs)} ms (${fmt((flash * 1000) / flashMs)}/s): ${got} got it, ${exhausted} coupon_exhausted, other ${flash - got - exhausted}; p50 ${percentile(lat, 0.5)} ms, p99 ${percentile(lat, 0.99)} ms; coupon reserved ${coupon.reserved}, remaining ${coupon.remaining}`,
     );
     if (got !== 20) process.exitCode = 1;
 
@@ -105,10 +101,9 @@ async function main(): Promise<void> {
       refunded += r.refundFen;
     });
     const retMs = Date.now() - t0;
-    retLat.sort((a, b) => a - b);
     const paid = orders.reduce((s, o) => s + o.totalFen, 0);
     console.log(
-      `returns: ${orders.length * 2} returns (${parallel} at a time) in ${fmt(retMs)} ms (${fmt((orders.length * 2 * 1000) / retMs)}/s); p50 ${pct(retLat, 50)} ms, p99 ${pct(retLat, 99)} ms; refunded ${refunded} fen of ${paid} paid (${refunded === paid ? 'exact' : 'MISMATCH'})`,
+      `returns: ${orders.length * 2} returns (${parallel} at a time) in ${fmt(retMs)} ms (${fmt((orders.length * 2 * 1000) / retMs)}/s); p50 ${percentile(retLat, 0.5)} ms, p99 ${percentile(retLat, 0.99)} ms; refunded ${refunded} fen of ${paid} paid (${refunded === paid ? 'exact' : 'MISMATCH'})`,
     );
     if (refunded !== paid) process.exitCode = 1;
     console.log(`server peak RSS ${server.peakRssMb()} MB`);

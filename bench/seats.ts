@@ -15,6 +15,7 @@ import {
   batchStats,
   benchDb,
   fmt,
+  percentile,
   posCheck,
   processFigures,
   scrapeMetrics,
@@ -158,10 +159,7 @@ async function run(workers: number): Promise<void> {
       `server CPU ${serverCpu.toFixed(1)} s over the run (${((100 * serverCpu) / seconds).toFixed(0)} % of one core), ${((1000 * serverCpu) / Math.max(1, answered)).toFixed(3)} ms per request; load average before the run ${loadBefore}`,
     );
     // Nearest rank over every on-sale answer, each timed from the moment its request was made to its answer.
-    const pct = (xs: number[], p: number) => {
-      const sorted = [...xs].sort((a, b) => a - b);
-      return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)].toFixed(0) : '–';
-    };
+    const pct = (xs: number[], p: number) => (xs.length ? percentile(xs, p).toFixed(0) : '–');
     console.log(`latency p50 ${pct(latencies, 0.5)} ms, p99 ${pct(latencies, 0.99)} ms, max ${pct(latencies, 1)} ms`);
     // The opening wave (every connection's first on-sale request, when every seat is free and each is granted and
     // written) is 1–2 % of a run of a few seconds: it, more than the steady state, sets the p99.

@@ -282,3 +282,9 @@ export function processFigures(before: string, after: string, seconds: number): 
     `event-loop delay p99 ${(1000 * lag('p99')).toFixed(1)} ms, max ${(1000 * lag('max')).toFixed(1)} ms`
   );
 }
+
+/** The nearest-rank percentile (`p` from 0 to 1; 1 is the max) of some latencies, in any order; 0 for none. */
+export function percentile(xs: number[], p: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] : 0;
+}

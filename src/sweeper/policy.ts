@@ -130,7 +130,7 @@ export class ResolutionPolicy {
             }
           : { kind: 'failed', to: 'declined', rc: a.origRespCode, reason: 'acquirer_original_failed' };
       case 'rate_limited':
-        return { kind: 'unknown', reason: 'acquirer_rate_limited', backoffMs: 60_000 };
+        return { kind: 'unknown', reason: 'acquirer_rate_limited', quietMs: 60_000 };
       default:
         this.log.info('acquirer could not tell', {
           paymentId: p.id,

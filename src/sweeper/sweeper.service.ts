@@ -63,9 +63,9 @@ export class Sweeper {
   /** The writes of the attempts being worked at the same moment share a transaction (see writes.ts). */
   readonly writes: SweepWrites;
   /**
-   * Until when the acquirer asked for quiet (respCode 37, queries too frequent): no attempt is worked
-   * before then, in this sweep or the next. Each rate-limited attempt was already put off a minute on its
-   * own, but the rest of a backlog went on being asked, hundreds a second, into the same refusal.
+   * When the acquirer asked for quiet (a verdict's `quietMs`: respCode 37, queries too frequent), and until
+   * when: no attempt is worked in between, in this sweep or the next. Before, only the rate-limited attempt
+   * was put off, and the rest of a backlog went on being asked, hundreds a second, into the same refusal.
    */
   private quietFrom = 0;
   private quietUntil = 0;
@@ -247,9 +247,9 @@ export class Sweeper {
       this.log.error('sweeper check failed', { paymentId: p.id, err: String(err) });
       verdict = { kind: 'unknown', reason: 'check_failed' };
     }
-    if (verdict.kind === 'unknown' && verdict.reason === 'acquirer_rate_limited') {
+    if (verdict.kind === 'unknown' && verdict.quietMs) {
       const at = this.clock.now().getTime();
-      const until = at + (verdict.backoffMs ?? 60_000);
+      const until = at + verdict.quietMs;
       if (this.quiet()) this.quietUntil = Math.max(this.quietUntil, until);
       else [this.quietFrom, this.quietUntil] = [at, until];
     }
@@ -326,7 +326,7 @@ export class Sweeper {
   private async reschedule(p: Payment, v: Extract<Verdict, { kind: 'unknown' }>): Promise<boolean> {
     const now = this.clock.now().getTime();
     const checks = p.checks + 1;
-    const delay = Math.max(nextCheckDelayMs(checks), v.backoffMs ?? 0);
+    const delay = Math.max(nextCheckDelayMs(checks), v.quietMs ?? 0);
     const overdue =
       p.status === 'unknown' && (v.suspense || now - (p.unknownSince ?? p.createdAt) >= this.opts.suspenseAfterMs);
     const set: Columns = {

@@ -11,7 +11,11 @@ export type Verdict =
   | {
       kind: 'unknown';
       reason: string;
-      backoffMs?: number;
+      /**
+       * The acquirer asked for quiet (respCode 37, queries too frequent): neither this attempt nor any
+       * other is asked again for this long (Sweeper.quiet).
+       */
+      quietMs?: number;
       reversalState?: 'sent' | 'unknown' | 'refused';
       /** The terminal holds a reversal of this sale (learnt from Q0 `P`). */
       terminalReversal?: TerminalReversal;

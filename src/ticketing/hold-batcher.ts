@@ -83,7 +83,7 @@ export function holdBatcher(deps: {
       stats.requests += holds.length;
       stats.statements += txControl();
       const d = await db.tx(async (m) => {
-        const decided = await decide(m, holds, db.forUpdate);
+        const decided = await decide(m, holds);
         if (decided.granted.length) await write(m, decided.granted, decided.now);
         return decided;
       });
@@ -111,7 +111,6 @@ export function holdBatcher(deps: {
   async function decide(
     m: EntityManager,
     holds: HoldInput[],
-    lock: string,
   ): Promise<{ outcomes: Outcome<HoldView>[]; granted: Granted[]; now: number }> {
     const skus = [...new Set(holds.flatMap((h) => h.seatIds.map((s) => deps.seatSku(h.eventId, s))))].sort();
     const stock = new Map<string, SeatStock>();
@@ -120,7 +119,7 @@ export function holdBatcher(deps: {
       stats.statements++;
       const r = await rows<{ sku: string; price_fen: unknown; on_hand: unknown; reserved: unknown }>(
         m,
-        `SELECT sku, price_fen, on_hand, reserved FROM sku WHERE sku IN (${placeholders(chunk.length)}) AND kind = 'seat' ORDER BY sku${lock}`,
+        `SELECT sku, price_fen, on_hand, reserved FROM sku WHERE sku IN (${placeholders(chunk.length)}) AND kind = 'seat' ORDER BY sku${db.forUpdate}`,
         chunk,
       );
       for (const x of r)
