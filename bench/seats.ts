@@ -15,6 +15,7 @@ import {
   batchStats,
   benchDb,
   fmt,
+  localDatabasePid,
   percentile,
   posCheck,
   processFigures,
@@ -106,6 +107,9 @@ async function run(workers: number): Promise<void> {
     }
     const metricsBefore = await scrapeMetrics(server.url);
     const cpuBefore = treeCpuSeconds(server.pid);
+    const dbPid = localDatabasePid();
+    const dbCpuBefore = dbPid ? treeCpuSeconds(dbPid) : 0;
+    const benchCpuBefore = process.cpuUsage();
     const started = Date.now();
     event = 'onsale'; // every request sent from now on
     const run = { done, stop: () => (instance as unknown as { stop(): void } | null)?.stop() };
@@ -132,6 +136,9 @@ async function run(workers: number): Promise<void> {
     clearInterval(poll);
     const seconds = (Date.now() - started) / 1000;
     const serverCpu = treeCpuSeconds(server.pid) - cpuBefore;
+    const dbCpu = dbPid ? treeCpuSeconds(dbPid) - dbCpuBefore : NaN;
+    const benchUsage = process.cpuUsage(benchCpuBefore);
+    const benchCpu = (benchUsage.user + benchUsage.system) / 1e6;
     const metricsAfter = await scrapeMetrics(server.url);
 
     const map = (await box('GET', '/v1/events/onsale/seats')).body as { status: string }[];
@@ -157,6 +164,10 @@ async function run(workers: number): Promise<void> {
     // CPU the server process (and its workers) spent per request: a figure the other loads on a shared machine move less than req/s.
     console.log(
       `server CPU ${serverCpu.toFixed(1)} s over the run (${((100 * serverCpu) / seconds).toFixed(0)} % of one core), ${((1000 * serverCpu) / Math.max(1, answered)).toFixed(3)} ms per request; load average before the run ${loadBefore}`,
+    );
+    // The two cores are shared: what the load generator (this process) and the database took of them meanwhile.
+    console.log(
+      `the load generator took ${((100 * benchCpu) / seconds).toFixed(0)} % of one core, the database ${Number.isNaN(dbCpu) ? '– (not local)' : `${((100 * dbCpu) / seconds).toFixed(0)} %`}`,
     );
     // Nearest rank over every on-sale answer, each timed from the moment its request was made to its answer.
     const pct = (xs: number[], p: number) => (xs.length ? percentile(xs, p).toFixed(0) : '–');

@@ -138,4 +138,49 @@ describe.each(testDbKinds())('seat-hold batches on $name', ({ name }) => {
     );
     expect(lines.map((l) => l.sku).sort()).toEqual([seatSku(ev, 'S2'), seatSku(ev, 'S3'), seatSku(ev, 'S4')]);
   });
+
+  it('after a batch that granted nothing, holds for taken seats are refused by a plain read, without waiting for a lock', async () => {
+    const ev = await event(3);
+    const { batcher, stats } = holdBatcher({ db, settings, now: () => Date.now(), seatSku, applyOne: noOne });
+    await batcher.submit(hold(ev, ['S1', 'S2'])); // granted: the next batch takes the locks
+    await expect(batcher.submit(hold(ev, ['S1']))).rejects.toMatchObject({ code: 'seat_unavailable' });
+    expect(stats).toMatchObject({ batches: 2, readOnly: 1, unlocked: 0 });
+    // A rival transaction has S1's row locked (a cashier's payment or an expiry working on that order). On
+    // SQLite a transaction holds the one writer, and the batch's grant of S3 would wait for it: no rival there.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let locking!: () => void;
+    const locked = new Promise<void>((r) => (locking = r));
+    const rival =
+      db.kind === 'mysql'
+        ? db.tx(async (m) => {
+            await rows(m, `SELECT sku FROM sku WHERE sku = ?${db.forUpdate}`, [seatSku(ev, 'S1')]);
+            locking();
+            await gate;
+          })
+        : Promise.resolve(locking());
+    await locked;
+    const before = stats.statements;
+    try {
+      // S1 is taken in what is committed: refused while the rival still holds its row; S3 is free and is
+      // granted through the locked path, in the same batch.
+      const rs = await Promise.allSettled([batcher.submit(hold(ev, ['S1'])), batcher.submit(hold(ev, ['S3']))]);
+      expect(rs.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
+      expect((rs[0] as PromiseRejectedResult).reason).toMatchObject({
+        code: 'seat_unavailable',
+        details: { seats: ['S1'] },
+      });
+      // The plain read, then the transaction for S3 alone: its control, one locked read, one write.
+      expect(stats.statements - before).toBe(1 + (db.multiStatements ? 1 : 2) + 2);
+      expect(stats.unlocked).toBe(0);
+      // Every seat is taken now, and the last batch granted one: a locked batch that grants nothing, then plain reads.
+      await expect(batcher.submit(hold(ev, ['S2']))).rejects.toMatchObject({ code: 'seat_unavailable' });
+      await expect(batcher.submit(hold(ev, ['S1', 'S3']))).rejects.toMatchObject({ code: 'seat_unavailable' });
+      expect(stats).toMatchObject({ batches: 5, unlocked: 1 });
+    } finally {
+      release();
+      await rival;
+    }
+    expect((await reserved(ev)).map((r) => Number(r.reserved))).toEqual([1, 1, 1]);
+  });
 });

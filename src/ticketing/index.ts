@@ -14,10 +14,11 @@ export function ticketingExtension(ctx: CoreContext): Extension {
     ctx.metrics.collect(async () => {
       const g = ctx.metrics.gauge(
         'pos_seat_hold_batches',
-        'Seat-hold batches since start: all, read_only (every request refused, nothing written); statements: round trips they took',
+        'Seat-hold batches since start: all, read_only (every request refused, nothing written), unlocked (of those, decided by a plain read with no transaction); statements: round trips they took',
       );
       g.set({ kind: 'all' }, stats.batches);
       g.set({ kind: 'read_only' }, stats.readOnly);
+      g.set({ kind: 'unlocked' }, stats.unlocked);
       g.set({ kind: 'statements' }, stats.statements);
     });
   ctx.payments.onOrderPaid({
