@@ -19,7 +19,12 @@ function findRoot(dir: string): string {
   return dir;
 }
 export const root = findRoot(__dirname);
-const cli = join(root, 'dist', 'src', 'cli.js');
+/**
+ * The service the benches start. BENCH_CLI=<path to another build's dist/src/cli.js> runs that build
+ * instead, so two versions can be measured in alternation in the same minutes (the machine's speed
+ * moves by up to two times from one minute to the next).
+ */
+const cli = process.env.BENCH_CLI || join(root, 'dist', 'src', 'cli.js');
 export const benchBaseUrl = () => process.env.BENCH_DATABASE_URL || 'mysql://root@127.0.0.1:3306/test';
 
 export async function benchDb(prefix: string): Promise<{ url: string; drop(): Promise<void> }> {

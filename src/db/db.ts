@@ -100,7 +100,8 @@ export class Db {
       else await qr.startTransaction();
       try {
         const result = await fn(qr.manager);
-        await qr.commitTransaction();
+        // runAllAndCommit may have sent the COMMIT with the transaction's last statements.
+        if (qr.isTransactionActive) await qr.commitTransaction();
         return result;
       } catch (err) {
         if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
@@ -235,6 +236,50 @@ export async function runAll(m: EntityManager, stmts: Stmt[]): Promise<StmtResul
     if (st.guard && out[i].changed !== st.guard.rows) throw st.guard.error();
   });
   return out;
+}
+
+/**
+ * runAll as the last step of a `db.tx` transaction, with its COMMIT in the same round trip: a batch
+ * that locked rows holds them one round trip (and one turn of the event loop) less. The guards are
+ * then checked by the server, each right after its statement: `SELECT (SELECT 1 UNION ALL SELECT 2
+ * FROM DUAL WHERE ROW_COUNT() <> n)` returns two rows for a scalar when the statement did not change
+ * exactly n rows, which fails the packet (error 1242) before the COMMIT is reached; the caller's
+ * transaction then rolls back and the guard's error is thrown. MySQL/MariaDB with multi-statements
+ * only; elsewhere (SQLite, a manager outside a transaction) this is runAll and db.tx commits.
+ * Nothing may run in the transaction after it.
+ *
+ * Hand-written: neither MySQL nor MariaDB has a portable way to abort a multi-statement packet on a
+ * changed-row count (SIGNAL needs a stored program, MariaDB's anonymous blocks are not in MySQL).
+ */
+export async function runAllAndCommit(m: EntityManager, stmts: Stmt[]): Promise<StmtResult[]> {
+  const qr = m.queryRunner;
+  if (!qr || !qr.isTransactionActive || !multiStatementsOn(m) || stmts.length === 0) return runAll(m, stmts);
+  const sql: string[] = [];
+  const params: unknown[] = [];
+  const at: number[] = []; // where each statement's answer is among the packet's
+  for (const st of stmts) {
+    at.push(sql.length);
+    sql.push(st.sql);
+    params.push(...st.params);
+    if (st.guard) {
+      sql.push('SELECT (SELECT 1 UNION ALL SELECT 2 FROM DUAL WHERE ROW_COUNT() <> ?) AS guard');
+      params.push(st.guard.rows);
+    }
+  }
+  sql.push('COMMIT');
+  let r;
+  try {
+    r = await qr.query(sql.join(';\n'), params, true);
+  } catch (err) {
+    const guarded = stmts.find((st) => st.guard);
+    if ((err as { errno?: number }).errno === 1242 && guarded) throw guarded.guard!.error();
+    throw err;
+  }
+  const state = qr as unknown as { isTransactionActive: boolean; transactionDepth: number };
+  state.isTransactionActive = false;
+  state.transactionDepth = 0;
+  const raw = r.raw as unknown[];
+  return at.map((i) => resultOf({ raw: raw[i] }));
 }
 
 function multiStatementsOn(m: EntityManager): boolean {

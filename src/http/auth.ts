@@ -45,9 +45,10 @@ export function authenticate(auth: AuthService, limiter = new MissLimiter()): Re
   return async (req, res, next) => {
     const h = req.get('authorization') ?? '';
     const m = /^Bearer\s+(\S{1,512})$/i.exec(h);
-    const client = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    // The address only matters to the limiter, which a cached key never reaches (req.ip runs proxy-addr).
+    const client = () => req.ip ?? req.socket.remoteAddress ?? 'unknown';
     const refuse = (message: string) => {
-      if (!limiter.take(client)) {
+      if (!limiter.take(client())) {
         res.set('Retry-After', '1');
         throw new DomainError(
           429,
@@ -67,7 +68,7 @@ export function authenticate(auth: AuthService, limiter = new MissLimiter()): Re
       // (or a bench's) 256 connections opening at once with one valid key are not "256 misses".
       let lookup = lookups.get(key);
       if (!lookup) {
-        if (!limiter.take(client)) {
+        if (!limiter.take(client())) {
           res.set('Retry-After', '1');
           throw new DomainError(
             429,

@@ -124,9 +124,10 @@ describe.each(testDbKinds())('seat-hold batches on $name', ({ name }) => {
     release();
     await rival;
     const rs = await answers;
-    // One transaction: its control, one locked read, one write. A plain read would have granted S2 and
-    // the write's guard sent the batch round again.
-    expect(stats.statements).toBe((db.multiStatements ? 1 : 2) + 2);
+    // One transaction: one locked read and one write, START and COMMIT riding with them (two more
+    // without multi-statements). A plain read would have granted S2 and the write's guard sent the
+    // batch round again.
+    expect(stats.statements).toBe(db.multiStatements ? 2 : 4);
     expect(rs.map((r) => r.ok)).toEqual([false, true, true]);
     expect((rs[0] as { error: DomainError }).error.details).toEqual({ seats: ['S2'] });
     // S1 was not held by the refused hold: all or nothing; S2 once, by the rival.
@@ -170,8 +171,8 @@ describe.each(testDbKinds())('seat-hold batches on $name', ({ name }) => {
         code: 'seat_unavailable',
         details: { seats: ['S1'] },
       });
-      // The plain read, then the transaction for S3 alone: its control, one locked read, one write.
-      expect(stats.statements - before).toBe(1 + (db.multiStatements ? 1 : 2) + 2);
+      // The plain read, then the transaction for S3 alone: one locked read and one write (and START and COMMIT).
+      expect(stats.statements - before).toBe(1 + (db.multiStatements ? 2 : 4));
       expect(stats.unlocked).toBe(0);
       // Every seat is taken now, and the last batch granted one: a locked batch that grants nothing, then plain reads.
       await expect(batcher.submit(hold(ev, ['S2']))).rejects.toMatchObject({ code: 'seat_unavailable' });

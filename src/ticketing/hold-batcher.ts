@@ -35,7 +35,7 @@
  * audit_log), so payment, expiry, the sweeper and `pos check` see an ordinary seat order.
  */
 import { EntityManager } from 'typeorm';
-import { Db, Stmt, placeholders, rows, runAll } from '../db/db';
+import { Db, Stmt, placeholders, rows, runAllAndCommit } from '../db/db';
 import { Batcher, Outcome, multiRowInsert } from '../db/batch';
 import { BatchSettings, BatchObserver, LINE_COLUMNS, ORDER_COLUMNS } from '../orders/order-batcher';
 import { AUDIT_COLUMNS, auditRow } from '../audit/audit.service';
@@ -113,13 +113,15 @@ export function holdBatcher(deps: {
           return outcomes;
         }
       }
-      stats.statements += txControl();
       const asked = open.map((i) => holds[i]);
       const d = await db.tx(async (m) => {
         const decided = await decide(m, asked);
         if (decided.granted.length) await write(m, decided.granted, decided.now);
         return decided;
       });
+      // START TRANSACTION rides with the locked read and, when the batch wrote, COMMIT with the write
+      // (db.runAllAndCommit); without multi-statements each is a round trip of its own.
+      stats.statements += db.multiStatements ? (d.granted.length ? 0 : 1) : 2;
       d.outcomes.forEach((o, j) => (outcomes[open[j]] = o));
       stats.granted += d.granted.length;
       lastGranted = d.granted.length > 0;
@@ -128,11 +130,6 @@ export function holdBatcher(deps: {
     },
   });
   return { batcher, stats };
-
-  /** COMMIT, and START TRANSACTION where it does not ride with the first statement (db.tx). */
-  function txControl(): number {
-    return db.multiStatements ? 1 : 2;
-  }
 
   interface Granted {
     hold: HoldInput;
@@ -260,7 +257,7 @@ export function holdBatcher(deps: {
     }
     // Last, so the seat rows are locked from there to the commit only: one guarded UPDATE for all the
     // batch's seats (each granted once: the allocation above never gives a seat to two requests).
-    // Everything in one round trip (db.runAll).
+    // Everything in one round trip with the COMMIT (db.runAllAndCommit).
     seatSkus.sort();
     const guards: Stmt[] = [];
     for (let i = 0; i < seatSkus.length; i += 500) {
@@ -275,7 +272,7 @@ export function holdBatcher(deps: {
       });
     }
     stats.statements++;
-    await runAll(m, [
+    await runAllAndCommit(m, [
       ...multiRowInsert('orders', ORDER_COLUMNS, orderRows),
       ...multiRowInsert('order_line', LINE_COLUMNS, lineRows),
       ...multiRowInsert('stock_movement', MOVEMENT_COLUMNS, movementRows),

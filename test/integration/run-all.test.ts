@@ -4,7 +4,7 @@
  * come back in order, a guard that does not hold rolls the whole transaction back, and a statement
  * that fails stops the rest.
  */
-import { exec, rows, runAll } from '../../src/db/db';
+import { exec, rows, runAll, runAllAndCommit } from '../../src/db/db';
 import { FreshDb, freshDb, testDbKinds } from '../support/dbs';
 
 describe.each(testDbKinds())('db.runAll on $name', ({ name }) => {
@@ -85,5 +85,43 @@ describe.each(testDbKinds())('db.runAll on $name', ({ name }) => {
     });
     expect(seen).toEqual([before, before + 1]);
     expect(await level('B')).toBe(before + 1);
+  });
+
+  it('runAllAndCommit: answers in order around its guards, and on MySQL the writes are committed when it returns', async () => {
+    const before = await level('A');
+    const seen = await f.db.tx(async (m) => {
+      const r = await runAllAndCommit(m, [
+        {
+          sql: 'UPDATE sku SET reserved = reserved + 1 WHERE sku = ? AND on_hand - reserved >= 1',
+          params: ['A'],
+          guard: { rows: 1, error: () => new Error('no A left') },
+        },
+        { sql: 'SELECT reserved FROM sku WHERE sku = ?', params: ['A'] },
+      ]);
+      expect(r.map((x) => x.changed)).toEqual([1, 0]);
+      expect(Number(r[1].rows[0].reserved)).toBe(before + 1);
+      // Another connection already sees it: the COMMIT went with the statements (on SQLite, db.tx commits).
+      return f.db.kind === 'mysql' ? level('A') : before + 1;
+    });
+    expect(seen).toBe(before + 1);
+    expect(await level('A')).toBe(before + 1);
+  });
+
+  it('runAllAndCommit: a guard that does not hold stops the packet before its COMMIT, throws its error, and nothing is kept', async () => {
+    const before = [await level('A'), await level('B')];
+    await expect(
+      f.db.tx((m) =>
+        runAllAndCommit(m, [
+          { sql: 'UPDATE sku SET reserved = reserved + 1 WHERE sku = ?', params: ['A'] },
+          {
+            sql: 'UPDATE sku SET reserved = reserved + 10 WHERE sku = ? AND on_hand - reserved >= 10',
+            params: ['B'],
+            guard: { rows: 1, error: () => new Error('not enough B') },
+          },
+          { sql: 'UPDATE sku SET reserved = reserved + 1 WHERE sku = ?', params: ['B'] },
+        ]),
+      ),
+    ).rejects.toThrow('not enough B');
+    expect([await level('A'), await level('B')]).toEqual(before);
   });
 });
