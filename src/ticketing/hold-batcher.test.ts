@@ -184,4 +184,18 @@ describe.each(testDbKinds())('seat-hold batches on $name', ({ name }) => {
     }
     expect((await reserved(ev)).map((r) => Number(r.reserved))).toEqual([1, 1, 1]);
   });
+
+  it("an event's first batch goes straight to the locks, whatever other events are sold out", async () => {
+    const gone = await event(1);
+    const opening = await event(2);
+    const { batcher, stats } = holdBatcher({ db, settings, now: () => Date.now(), seatSku, applyOne: noOne });
+    await batcher.submit(hold(gone, ['S1']));
+    await expect(batcher.submit(hold(gone, ['S1']))).rejects.toMatchObject({ code: 'seat_unavailable' });
+    await expect(batcher.submit(hold(gone, ['S1']))).rejects.toMatchObject({ code: 'seat_unavailable' });
+    expect(stats).toMatchObject({ unlocked: 1 }); // the sold-out event is read plainly now
+    const before = stats.statements;
+    await batcher.submit(hold(opening, ['S1']));
+    // No plain read first: the locked read and the write (and START and COMMIT without multi-statements).
+    expect(stats.statements - before).toBe(db.multiStatements ? 2 : 4);
+  });
 });

@@ -22,11 +22,12 @@
  * process no difference showed.
  *
  * Once the seats are gone, a locked batch is mostly waste: it takes every asked seat's lock to refuse
- * every hold, and with two processes each batch waits for the other's. So after a batch that granted
- * nothing, the next reads its seats plainly (committed state, no transaction, one round trip): a
- * hold naming a seat taken at that read is refused there, which is true at that moment; only the
- * holds whose seats all looked free go through the locked path above. A batch that grants sends the
- * next one straight to the locks, so an on-sale's opening batches take no extra round trip.
+ * every hold, and with two processes each batch waits for the other's. So once a locked batch for an
+ * event granted nothing, the next batches for it read their seats plainly (committed state, no
+ * transaction, one round trip): a hold naming a seat taken at that read is refused there, which is
+ * true at that moment; only the holds whose seats all looked free go through the locked path above.
+ * A locked batch that grants sends its events' next batches straight to the locks again, and an
+ * event with no batch yet (an on-sale that has just opened) starts there: no extra round trip.
  * `npm run bench:seats` with `--workers 2` (2026-12-06): p50 34–36 ms in three runs against 45–46 in two before;
  * a batch took 15–20 ms on average against 24–27.
  *
@@ -82,8 +83,11 @@ export function holdBatcher(deps: {
 }): { batcher: Batcher<HoldInput, HoldView>; stats: HoldBatchStats } {
   const { db, settings } = deps;
   const stats: HoldBatchStats = { batches: 0, requests: 0, granted: 0, readOnly: 0, unlocked: 0, statements: 0 };
-  /** Whether the last locked batch granted a hold (the first batch takes the locks). */
-  let lastGranted = true;
+  /**
+   * The events whose last locked batch granted nothing (most recently decided last; at most 64). An
+   * event not here, such as one whose on-sale has just opened, goes straight to the locks.
+   */
+  const soldOut = new Set<string>();
   const batcher = new Batcher<HoldInput, HoldView>({
     name: 'seat_holds',
     maxSize: settings.maxSize,
@@ -96,9 +100,9 @@ export function holdBatcher(deps: {
       stats.requests += holds.length;
       const outcomes: Outcome<HoldView>[] = new Array(holds.length);
       let open = holds.map((_, i) => i); // the holds still to decide, by index
-      if (!lastGranted) {
-        // The previous batch granted nothing: its seats were gone, and in a sold-out on-sale so are most
-        // of these. A plain read of the committed seats refuses every hold that names a taken one (it was
+      if (holds.every((h) => soldOut.has(h.eventId))) {
+        // The last locked batch for each of these events granted nothing: its seats were gone, and in a
+        // sold-out on-sale so are most of these. A plain read of the committed seats refuses every hold that names a taken one (it was
         // taken at that moment), with no transaction and no lock; only the rest go to the locked path.
         const stock = await db.read((m) => readStock(m, skusOf(holds), ''));
         open = [];
@@ -124,7 +128,12 @@ export function holdBatcher(deps: {
       stats.statements += db.multiStatements ? (d.granted.length ? 0 : 1) : 2;
       d.outcomes.forEach((o, j) => (outcomes[open[j]] = o));
       stats.granted += d.granted.length;
-      lastGranted = d.granted.length > 0;
+      const events = new Set(asked.map((h) => h.eventId));
+      for (const e of events) soldOut.delete(e);
+      if (d.granted.length === 0) {
+        for (const e of events) soldOut.add(e);
+        while (soldOut.size > 64) soldOut.delete(soldOut.values().next().value!);
+      }
       if (d.granted.length === 0) stats.readOnly++;
       return outcomes;
     },
