@@ -21,7 +21,7 @@ import { TerminalCardDriver } from './payments/card-flow';
 import { LaneLeases } from './payments/lane-lease';
 import { Sweeper } from './sweeper/sweeper.service';
 import { sweeperRoutes } from './sweeper/sweeper.routes';
-import { gated } from './http/gate';
+import { dispatch } from './http/gate';
 import { webPages } from './http/static';
 import { authenticate } from './http/auth';
 import { errorHandler, notFoundRoute, requestId } from './http/errors';
@@ -187,15 +187,20 @@ export async function createApp(deps: AppDeps): Promise<App> {
     observe: metrics.batchObserver(),
   });
   v1.use(keys);
-  // Each capability's router only sees the paths it has routes for (http/gate.ts).
-  v1.use(gated(authRoutes(auth)));
-  v1.use(gated(inventoryRoutes(inventory)));
-  v1.use(lane.beforeOrders);
-  v1.use(gated(ordersRoutes(orders, knownLane)));
-  v1.use(gated(paymentsRoutes(payments)));
-  v1.use(gated(sweeperRoutes(sweeper)));
-  for (const e of extensions) v1.use(gated(e.router));
-  for (const r of lane.routers) v1.use(gated(r));
+  // Each capability's router only sees the paths it has routes for, picked by the first path segment in
+  // one layer (http/gate.ts); the order here is the order they are tried in.
+  v1.use(
+    dispatch([
+      authRoutes(auth),
+      inventoryRoutes(inventory),
+      lane.beforeOrders,
+      ordersRoutes(orders, knownLane),
+      paymentsRoutes(payments),
+      sweeperRoutes(sweeper),
+      ...extensions.map((e) => e.router),
+      ...lane.routers,
+    ]),
+  );
   http.use('/v1', v1);
   http.use(webPages());
   http.use(notFoundRoute);

@@ -1,6 +1,6 @@
 import express, { Router } from 'express';
 import { AddressInfo } from 'node:net';
-import { gated } from './gate';
+import { dispatch, gated } from './gate';
 
 async function serve(routers: (express.RequestHandler | Router)[]): Promise<{ url: string; close(): void }> {
   const app = express();
@@ -44,5 +44,79 @@ describe('gated router', () => {
     const plain = Router();
     plain.get('/a', (_req, res) => void res.end());
     expect(gated(plain)).not.toBe(plain);
+  });
+});
+
+describe('dispatch', () => {
+  async function run(routers: (express.RequestHandler | Router)[], tail: express.ErrorRequestHandler) {
+    const app = express();
+    app.use(dispatch(routers));
+    app.use((_req, res) => void res.status(404).json({ seen: 'none' }));
+    app.use(tail);
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
+  }
+
+  it('runs, in their order, only the routers whose routes start with the first segment, and the ungated ones where they stand', async () => {
+    const calls: string[] = [];
+    const orders = Router();
+    orders.post('/orders', (_req, _res, next) => {
+      calls.push('orders:pass');
+      next();
+    });
+    const events = Router();
+    events.get('/events/:id', (_req, res) => void res.json({ seen: 'events' }));
+    const late = Router();
+    late.post('/orders', (_req, res) => void res.json({ seen: 'late-orders' }));
+    late.get('/other', (_req, res) => void res.json({ seen: 'other' }));
+    const spy: express.RequestHandler = (req, _res, next) => {
+      calls.push(`spy:${req.path}`);
+      next();
+    };
+    const s = await run([orders, spy, events, late], (err, _req, res, _next) => void res.status(500).json({ err }));
+    try {
+      expect(await (await fetch(`${s.url}/orders`, { method: 'POST' })).json()).toEqual({ seen: 'late-orders' });
+      expect(calls).toEqual(['orders:pass', 'spy:/orders']);
+      expect(await (await fetch(`${s.url}/EVENTS/7`)).json()).toEqual({ seen: 'events' });
+      expect(await (await fetch(`${s.url}/nowhere`)).json()).toEqual({ seen: 'none' });
+      expect(calls).toEqual(['orders:pass', 'spy:/orders', 'spy:/EVENTS/7', 'spy:/nowhere']);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('a throw, a rejected promise or next(err) in any of them goes on to the error handlers, and no later handler runs', async () => {
+    const later = jest.fn((_req: express.Request, _res: express.Response, next: express.NextFunction) => next());
+    const r = Router();
+    r.get('/boom', () => {
+      throw new Error('thrown');
+    });
+    r.get('/reject', async () => {
+      throw new Error('rejected');
+    });
+    r.get('/next', (_req, _res, next) => next(new Error('passed')));
+    const asyncMiddleware: express.RequestHandler = async (req, _res, next) => {
+      if (req.path === '/mw') throw new Error('middleware rejected');
+      next();
+    };
+    const s = await run(
+      [asyncMiddleware, r, later],
+      (err: Error, _req, res, _next) => void res.status(500).json({ message: err.message }),
+    );
+    try {
+      for (const [path, message] of [
+        ['/boom', 'thrown'],
+        ['/reject', 'rejected'],
+        ['/next', 'passed'],
+        ['/mw', 'middleware rejected'],
+      ]) {
+        const res = await fetch(`${s.url}${path}`);
+        expect([res.status, await res.json()]).toEqual([500, { message }]);
+      }
+      expect(later).not.toHaveBeenCalled(); // it comes after every failing handler
+    } finally {
+      s.close();
+    }
   });
 });
