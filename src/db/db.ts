@@ -260,7 +260,7 @@ export async function runAllAndCommit(m: EntityManager, stmts: Stmt[]): Promise<
   for (const st of stmts) {
     at.push(sql.length);
     sql.push(st.sql);
-    params.push(...st.params);
+    for (const p of st.params) params.push(p); // not push(...): a batch's INSERT binds thousands
     if (st.guard) {
       sql.push('SELECT (SELECT 1 UNION ALL SELECT 2 FROM DUAL WHERE ROW_COUNT() <> ?) AS guard');
       params.push(st.guard.rows);

@@ -1,6 +1,6 @@
 import express, { Router } from 'express';
 import { AddressInfo } from 'node:net';
-import { dispatch, gated } from './gate';
+import { dispatch } from './gate';
 
 async function serve(routers: (express.RequestHandler | Router)[]): Promise<{ url: string; close(): void }> {
   const app = express();
@@ -11,8 +11,8 @@ async function serve(routers: (express.RequestHandler | Router)[]): Promise<{ ur
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
 }
 
-describe('gated router', () => {
-  it('runs the router for the first path segments of its routes, any case, and passes the rest on', async () => {
+describe('dispatch by first path segment', () => {
+  it('runs a router for the first path segments of its routes, any case, and passes the rest on', async () => {
     const calls: string[] = [];
     const r = Router();
     r.get('/orders/:id/{*rest}', (req, res) => void res.json({ seen: 'orders-rest' }));
@@ -21,7 +21,7 @@ describe('gated router', () => {
       calls.push(req.path);
       next();
     };
-    const s = await serve([gated(r), spy]);
+    const s = await serve([dispatch([r]), spy]);
     try {
       expect(await (await fetch(`${s.url}/orders`, { method: 'POST' })).json()).toEqual({ seen: 'orders' });
       expect(await (await fetch(`${s.url}/ORDERS/1/x`)).json()).toEqual({ seen: 'orders-rest' });
@@ -33,17 +33,27 @@ describe('gated router', () => {
     }
   });
 
-  it('leaves a router with a middleware of its own, or a route starting with a parameter, ungated', () => {
+  it('runs a router with a middleware of its own, or a route starting with a parameter, for every request', async () => {
+    const seen: string[] = [];
     const withMiddleware = Router();
-    withMiddleware.use((_req, _res, next) => next());
-    withMiddleware.get('/a', (_req, res) => void res.end());
-    expect(gated(withMiddleware)).toBe(withMiddleware);
+    withMiddleware.use((req, _res, next) => {
+      seen.push(`mw:${req.path}`);
+      next();
+    });
+    withMiddleware.get('/a', (_req, res) => void res.json({ seen: 'a' }));
     const withParam = Router();
-    withParam.get('/:anything', (_req, res) => void res.end());
-    expect(gated(withParam)).toBe(withParam);
-    const plain = Router();
-    plain.get('/a', (_req, res) => void res.end());
-    expect(gated(plain)).not.toBe(plain);
+    withParam.get('/:anything', (req, res, next) => {
+      seen.push(`param:${req.params.anything}`);
+      next();
+    });
+    const s = await serve([dispatch([withMiddleware, withParam])]);
+    try {
+      expect(await (await fetch(`${s.url}/zzz`)).json()).toEqual({ seen: 'none' });
+      expect(await (await fetch(`${s.url}/a`)).json()).toEqual({ seen: 'a' });
+      expect(seen).toEqual(['mw:/zzz', 'param:zzz', 'mw:/a']);
+    } finally {
+      s.close();
+    }
   });
 });
 

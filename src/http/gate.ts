@@ -24,27 +24,16 @@ function firstSegment(path: string): string {
 }
 
 /**
- * Runs `router` only for requests whose first path segment one of its routes starts with. Express
- * tries every route of every mounted router in turn: a seat hold, mounted late, was matched against
- * some forty routes first, and route matching was ~7 % of the service's CPU under bench:seats. The
- * segments come from the router's own routes, so the gate cannot drift from them; a router with a
- * middleware of its own, or a route that starts with a parameter, is always run.
- */
-export function gated(router: Router): RequestHandler {
-  const segments = segmentsOf(router);
-  if (!segments) return router;
-  const gate: RequestHandler = (req, res, next) =>
-    segments.has(firstSegment(req.path)) ? router(req, res, next) : next();
-  // The routes stay visible to whoever lists the app's routes (the fuzz test walks `stack`).
-  return Object.assign(gate, { stack: router.stack });
-}
-
-/**
- * What `for (const h of handlers) app.use(gated(h))` does, as one layer: the request's first path
- * segment picks, from a table made once, the handlers that can answer it (in their order, with the
- * ungated ones where they stand), and only those run. Each mounted layer costs express's router a
- * turn of its `next` loop, a match and a call even when its gate passes the request on; with a dozen
- * capability routers that loop was the largest of express's own costs in bench:seats' profile.
+ * The handlers, mounted in this order, as one layer in which each router only sees the requests whose
+ * first path segment one of its routes starts with: the segment picks, from a table made once, the
+ * handlers that can answer (in their order, with those that see every request where they stand), and
+ * only those run. Express tries every route of every mounted router in turn: a seat hold, mounted
+ * late, was matched against some forty routes first (route matching ~7 % of the service's CPU under
+ * bench:seats, session 8), and then each router mounted behind its own gate still cost a turn of the
+ * router's `next` loop, a match and a closure per request (the loop was the largest of express's own
+ * costs in bench:seats' profile, and the router's allocations a fifth of the service's). The segments
+ * come from the routers' own routes, so the table cannot drift from them; a plain middleware, a router
+ * with a middleware of its own, or a route that starts with a parameter sees every request.
  * Hand-written: express has no dispatch by path segment (a Router tries its layers in turn).
  */
 export function dispatch(handlers: (RequestHandler | Router)[]): RequestHandler {

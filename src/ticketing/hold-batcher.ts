@@ -28,8 +28,8 @@
  * true at that moment; only the holds whose seats all looked free go through the locked path above.
  * A locked batch that grants sends its events' next batches straight to the locks again, and an
  * event with no batch yet (an on-sale that has just opened) starts there: no extra round trip.
- * `npm run bench:seats` with `--workers 2` (2026-12-06): p50 34–36 ms in three runs against 45–46 in two before;
- * a batch took 15–20 ms on average against 24–27.
+ * `npm run bench:seats` with `--workers 2` (2026-12-06): p50 34–36 ms in three runs against 45–46 in
+ * two before; a batch took 15–20 ms on average against 24–27.
  *
  * Nothing is answered before its commit; the answers are built from what was written, not re-read.
  * The rows written are exactly those of the order engine (orders, order_line, stock_movement,
@@ -102,8 +102,9 @@ export function holdBatcher(deps: {
       let open = holds.map((_, i) => i); // the holds still to decide, by index
       if (holds.every((h) => soldOut.has(h.eventId))) {
         // The last locked batch for each of these events granted nothing: its seats were gone, and in a
-        // sold-out on-sale so are most of these. A plain read of the committed seats refuses every hold that names a taken one (it was
-        // taken at that moment), with no transaction and no lock; only the rest go to the locked path.
+        // sold-out on-sale so are most of these. A plain read of the committed seats refuses every hold
+        // that names a taken one (it was taken at that moment), with no transaction and no lock; only
+        // the rest go on to the locked path.
         const stock = await db.read((m) => readStock(m, skusOf(holds), ''));
         open = [];
         holds.forEach((h, i) => {
@@ -131,10 +132,10 @@ export function holdBatcher(deps: {
       const events = new Set(asked.map((h) => h.eventId));
       for (const e of events) soldOut.delete(e);
       if (d.granted.length === 0) {
+        stats.readOnly++;
         for (const e of events) soldOut.add(e);
         while (soldOut.size > 64) soldOut.delete(soldOut.values().next().value!);
       }
-      if (d.granted.length === 0) stats.readOnly++;
       return outcomes;
     },
   });
