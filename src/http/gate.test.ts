@@ -8,7 +8,13 @@ async function serve(routers: (express.RequestHandler | Router)[]): Promise<{ ur
   app.use((_req, res) => void res.status(404).json({ seen: 'none' }));
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      server.closeAllConnections(); // fetch keeps its connections alive, which would hold the worker open
+      server.close();
+    },
+  };
 }
 
 describe('dispatch by first path segment', () => {
@@ -65,7 +71,13 @@ describe('dispatch', () => {
     app.use(tail);
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => {
+        server.closeAllConnections(); // fetch keeps its connections alive, which would hold the worker open
+        server.close();
+      },
+    };
   }
 
   it('runs, in their order, only the routers whose routes start with the first segment, and the ungated ones where they stand', async () => {
