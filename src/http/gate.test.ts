@@ -2,10 +2,14 @@ import express, { Router } from 'express';
 import { AddressInfo } from 'node:net';
 import { dispatch } from './gate';
 
-async function serve(routers: (express.RequestHandler | Router)[]): Promise<{ url: string; close(): void }> {
+async function serve(
+  routers: (express.RequestHandler | Router)[],
+  onError?: express.ErrorRequestHandler,
+): Promise<{ url: string; close(): void }> {
   const app = express();
   for (const r of routers) app.use(r);
   app.use((_req, res) => void res.status(404).json({ seen: 'none' }));
+  if (onError) app.use(onError);
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   return {
@@ -64,22 +68,6 @@ describe('dispatch by first path segment', () => {
 });
 
 describe('dispatch', () => {
-  async function run(routers: (express.RequestHandler | Router)[], tail: express.ErrorRequestHandler) {
-    const app = express();
-    app.use(dispatch(routers));
-    app.use((_req, res) => void res.status(404).json({ seen: 'none' }));
-    app.use(tail);
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      close: () => {
-        server.closeAllConnections(); // fetch keeps its connections alive, which would hold the worker open
-        server.close();
-      },
-    };
-  }
-
   it('runs, in their order, only the routers whose routes start with the first segment, and the ungated ones where they stand', async () => {
     const calls: string[] = [];
     const orders = Router();
@@ -96,7 +84,10 @@ describe('dispatch', () => {
       calls.push(`spy:${req.path}`);
       next();
     };
-    const s = await run([orders, spy, events, late], (err, _req, res, _next) => void res.status(500).json({ err }));
+    const s = await serve(
+      [dispatch([orders, spy, events, late])],
+      (err, _req, res, _next) => void res.status(500).json({ err }),
+    );
     try {
       expect(await (await fetch(`${s.url}/orders`, { method: 'POST' })).json()).toEqual({ seen: 'late-orders' });
       expect(calls).toEqual(['orders:pass', 'spy:/orders']);
@@ -122,8 +113,8 @@ describe('dispatch', () => {
       if (req.path === '/mw') throw new Error('middleware rejected');
       next();
     };
-    const s = await run(
-      [asyncMiddleware, r, later],
+    const s = await serve(
+      [dispatch([asyncMiddleware, r, later])],
       (err: Error, _req, res, _next) => void res.status(500).json({ message: err.message }),
     );
     try {
