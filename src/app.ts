@@ -30,6 +30,7 @@ import { idempotency } from './http/idempotency';
 import { batchSettingsFromEnv } from './orders/order-batcher';
 import { Metrics } from './http/metrics';
 import { serverFor } from './http/server';
+import { hotPath } from './http/hot-path';
 import { rows } from './db/db';
 import { extensionRoutes, Extension } from './extensions';
 import { Printer } from './printer/printer';
@@ -71,6 +72,8 @@ export interface App {
   metrics: Metrics;
   extensions: Extension[];
   lane: Lane;
+  /** The hot path (http/hot-path.ts) when it is on: how many requests it took. */
+  hotPath: { taken(): number } | null;
   listen(port: number, host: string): Promise<{ server: Server; url: string }>;
   close(): Promise<void>;
 }
@@ -170,41 +173,51 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const http = express();
   http.disable('x-powered-by');
   http.set('etag', false);
-  http.use(metrics.requestTimer());
-  http.use(requestId);
-  http.use(jsonBody());
-  http.get('/healthz', (_req, res) => {
-    res.json({ ok: true });
-  });
-  http.get('/metrics', async (_req, res) => {
-    res.type(metrics.contentType).send(await metrics.render());
-  });
-  const v1 = express.Router();
-  v1.use(authenticate(auth));
   const keys = idempotency(db, {
     leaseMs: config.idempotencyLeaseMs,
     batch: batchSettingsFromEnv(db.kind),
     observe: metrics.batchObserver(),
   });
-  v1.use(keys);
+  // The app, in the order it is mounted; the hot path below runs the same parts in the same order.
+  const front = [metrics.requestTimer(), requestId, jsonBody()];
+  const within = [authenticate(auth), keys];
   // Each capability's router only sees the paths it has routes for, picked by the first path segment in
   // one layer (http/gate.ts); the order here is the order they are tried in.
-  v1.use(
-    dispatch([
-      authRoutes(auth),
-      inventoryRoutes(inventory),
-      lane.beforeOrders,
-      ordersRoutes(orders, knownLane),
-      paymentsRoutes(payments),
-      sweeperRoutes(sweeper),
-      ...extensions.map((e) => e.router),
-      ...lane.routers,
-    ]),
-  );
+  const dispatcher = dispatch([
+    authRoutes(auth),
+    inventoryRoutes(inventory),
+    lane.beforeOrders,
+    ordersRoutes(orders, knownLane),
+    paymentsRoutes(payments),
+    sweeperRoutes(sweeper),
+    ...extensions.map((e) => e.router),
+    ...lane.routers,
+  ]);
+  const service = express.Router();
+  service.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  service.get('/metrics', async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.render());
+  });
+  const tail = [service, webPages(), notFoundRoute];
+  const errors = errorHandler(log);
+  for (const f of front) http.use(f);
+  const v1 = express.Router();
+  for (const f of within) v1.use(f);
+  v1.use(dispatcher);
   http.use('/v1', v1);
-  http.use(webPages());
-  http.use(notFoundRoute);
-  http.use(errorHandler(log));
+  for (const f of tail) http.use(f);
+  http.use(errors);
+  // The busiest routes skip express's routing (http/hot-path.ts); POS_HOT_PATH=off sends them through express too.
+  const hot =
+    config.hotPath !== false
+      ? hotPath({ front, mount: '/v1', within, dispatcher, tail, errors }, [
+          { method: 'POST', path: '/events/:id/holds' },
+          { method: 'POST', path: '/orders' },
+          { method: 'POST', path: '/orders/:id/payments' },
+        ])
+      : undefined;
 
   let task: ScheduledTask | null = null;
   if (deps.schedule !== false) {
@@ -238,9 +251,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
     metrics,
     extensions,
     lane,
+    hotPath: hot ?? null,
     listen: (port, host) =>
       new Promise((resolve) => {
-        server = serverFor(http).listen(port, host, () => {
+        server = serverFor(http, hot).listen(port, host, () => {
           const a = server!.address() as AddressInfo;
           resolve({ server: server!, url: `http://${host}:${a.port}` });
         });

@@ -25,6 +25,8 @@ export interface Config {
   instanceId: string;
   /** How long an Idempotency-Key claimed by a request that never answered stays "in progress" (IDEMPOTENCY_LEASE_MS; the crash harness shortens it). */
   idempotencyLeaseMs?: number;
+  /** POS_HOT_PATH: `off` sends the busiest routes through express's routing too (http/hot-path.ts); on by default. */
+  hotPath?: boolean;
   /** CASH_ROUNDING: `jiao` rounds a cash-only payment down to the jiao (抹零); off by default. */
   cashRounding?: 'off' | 'jiao';
 }
@@ -36,6 +38,13 @@ function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min: number, ma
   if (!Number.isInteger(v) || v < min || v > max)
     throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
   return v;
+}
+
+function onOff(env: NodeJS.ProcessEnv, name: string, dflt: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (raw === 'on' || raw === 'off') return raw === 'on';
+  throw new Error(`${name} must be on or off, got "${raw}"`);
 }
 
 function cashRounding(raw: string | undefined): 'off' | 'jiao' {
@@ -64,6 +73,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     sweepConcurrency: int(env, 'SWEEP_CONCURRENCY', 64, 1, 256),
     sweepBatchSize: int(env, 'SWEEP_BATCH_SIZE', 200, 1, 5000),
     cashRounding: cashRounding(env.CASH_ROUNDING),
+    hotPath: onOff(env, 'POS_HOT_PATH', true),
     instanceId: env.POS_INSTANCE_ID || `${require('node:os').hostname()}:${process.pid}`,
     idempotencyLeaseMs: int(env, 'IDEMPOTENCY_LEASE_MS', 30_000, 1000, 3_600_000),
   };

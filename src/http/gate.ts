@@ -36,7 +36,9 @@ function firstSegment(path: string): string {
  * with a middleware of its own, or a route that starts with a parameter sees every request.
  * Hand-written: express has no dispatch by path segment (a Router tries its layers in turn).
  */
-export function dispatch(handlers: (RequestHandler | Router)[]): RequestHandler {
+export function dispatch(
+  handlers: (RequestHandler | Router)[],
+): RequestHandler & { chainFor(segment: string): RequestHandler[] } {
   const entries = handlers.map((h) => ({ h: h as RequestHandler, segments: segmentsOf(h) }));
   const chainFor = (segment: string | null) =>
     entries.filter((e) => !e.segments || (segment !== null && e.segments.has(segment))).map((e) => e.h);
@@ -61,8 +63,10 @@ export function dispatch(handlers: (RequestHandler | Router)[]): RequestHandler 
     };
     step();
   };
-  // The routes stay visible to whoever lists the app's routes (the fuzz test walks `stack`).
+  // The routes stay visible to whoever lists the app's routes (the fuzz test walks `stack`); the hot path
+  // (http/hot-path.ts) asks for a segment's chain.
   return Object.assign(handler, {
     stack: handlers.flatMap((h) => (h as { stack?: unknown[] }).stack ?? []),
+    chainFor: (segment: string): RequestHandler[] => chains.get(segment.toLowerCase()) ?? rest,
   });
 }

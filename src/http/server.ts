@@ -1,6 +1,6 @@
 import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Express } from 'express';
+import type { Express, Request, Response } from 'express';
 
 /**
  * The HTTP server for an express app, with requests and responses made with the app's own
@@ -15,7 +15,7 @@ import type { Express } from 'express';
  * `app.listen`. Hand-written because express has no option for it; expressjs/express#5998
  * proposes the same (`http.createServer({ IncomingMessage, ServerResponse }, app)`).
  */
-export function serverFor(app: Express): Server {
+export function serverFor(app: Express, first?: (req: Request, res: Response) => boolean): Server {
   // Node 20 defines both as plain functions, so they can run on an object made elsewhere. Were they
   // ever classes (a call without `new` throws), the app is served the usual way. Reflect.construct
   // with a new target would work for classes too, but its objects were as slow as express's own.
@@ -35,6 +35,7 @@ export function serverFor(app: Express): Server {
       IncomingMessage: Request as unknown as typeof IncomingMessage,
       ServerResponse: Response as unknown as typeof ServerResponse,
     },
-    app,
+    // `first` (http/hot-path.ts) may take a request before express does; it needs the app's prototypes.
+    first ? (req, res) => first(req as Request, res as Response) || app(req, res) : app,
   );
 }
