@@ -252,6 +252,11 @@ export async function runAll(m: EntityManager, stmts: Stmt[]): Promise<StmtResul
  * changed-row count (SIGNAL needs a stored program, MariaDB's anonymous blocks are not in MySQL).
  */
 export async function runAllAndCommit(m: EntityManager, stmts: Stmt[]): Promise<StmtResult[]> {
+  // Error 1242 (a scalar subquery gave more than one row) is how a guard fails below; a statement with a
+  // subquery of its own could fail the same way and be taken for a guard, so none is accepted (on either
+  // database: the contract is the call's).
+  const sub = stmts.find((st) => /\(\s*select\b/i.test(st.sql)); // a subquery is always in parentheses
+  if (sub) throw new Error(`runAllAndCommit takes no statement with a subquery: ${sub.sql.slice(0, 80)}`);
   const qr = m.queryRunner;
   if (!qr || !qr.isTransactionActive || !multiStatementsOn(m) || stmts.length === 0) return runAll(m, stmts);
   const sql: string[] = [];

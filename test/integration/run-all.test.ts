@@ -124,4 +124,21 @@ describe.each(testDbKinds())('db.runAll on $name', ({ name }) => {
     ).rejects.toThrow('not enough B');
     expect([await level('A'), await level('B')]).toEqual(before);
   });
+
+  it('runAllAndCommit refuses a statement with a subquery, which could fail as a guard does (error 1242), and sends nothing', async () => {
+    const before = await level('A');
+    await expect(
+      f.db.tx((m) =>
+        runAllAndCommit(m, [
+          { sql: 'UPDATE sku SET reserved = reserved + 1 WHERE sku = ?', params: ['A'] },
+          {
+            sql: 'UPDATE sku SET reserved = reserved + 1 WHERE sku = (SELECT sku FROM sku WHERE on_hand = ?)',
+            params: [5],
+            guard: { rows: 1, error: () => new Error('taken for a guard') },
+          },
+        ]),
+      ),
+    ).rejects.toThrow(/no statement with a subquery/);
+    expect(await level('A')).toBe(before);
+  });
 });
