@@ -7,6 +7,9 @@ import { Logger } from '../shared/logger';
 import { Reversals } from './reversals';
 import { Verdict } from './verdict';
 
+/** How long the acquirer is left alone after it answers 37 (queries too frequent): its minute. */
+export const ACQUIRER_QUIET_MS = 60_000;
+
 /**
  * Who to ask about an unknown attempt, and what their answer means. The lane's terminal first,
  * when this instance drives the lane and the terminal is idle; else (or when it cannot tell) the
@@ -130,7 +133,7 @@ export class ResolutionPolicy {
             }
           : { kind: 'failed', to: 'declined', rc: a.origRespCode, reason: 'acquirer_original_failed' };
       case 'rate_limited':
-        return { kind: 'unknown', reason: 'acquirer_rate_limited', quietMs: 60_000 };
+        return { kind: 'unknown', reason: 'acquirer_rate_limited', quietMs: ACQUIRER_QUIET_MS };
       default:
         this.log.info('acquirer could not tell', {
           paymentId: p.id,

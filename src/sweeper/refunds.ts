@@ -1,6 +1,7 @@
 import { Db, exec, rows } from '../db/db';
 import type { MoneyTime } from '../shifts/shift-lock';
 import { Acquirer } from '../acquirer/acquirer';
+import { ACQUIRER_QUIET_MS } from './policy';
 import { audit } from '../audit/audit.service';
 import { Payment } from '../payments/payment.entity';
 import { TerminalCardDriver } from '../payments/card-flow';
@@ -170,8 +171,12 @@ export class Refunds {
     return n;
   }
 
-  /** Asks about unknown refunds by their own RF: the terminal's journal when this instance drives the lane, else the acquirer. */
-  async checkUnknown(): Promise<number> {
+  /**
+   * Asks about unknown refunds by their own RF: the terminal's journal when this instance drives the lane, else
+   * the acquirer — not while it has asked for quiet (`acquirer.quiet()`), and a 37 from it starts that quiet
+   * (`acquirer.askedForQuiet`), as it does for the sweeper's own checks.
+   */
+  async checkUnknown(acquirer?: { quiet(): boolean; askedForQuiet(ms: number): void }): Promise<number> {
     const now = this.clock.now().getTime();
     const unknown = await this.db.read((m) =>
       rows<{ id: string }>(
@@ -208,9 +213,10 @@ export class Refunds {
           else if (q.status === 'D' || q.status === 'R') verdict = 'failed';
         }
       }
-      if (!verdict && this.acquirer && p.refundTxnTime) {
+      if (!verdict && this.acquirer && p.refundTxnTime && !acquirer?.quiet()) {
         const a = await this.acquirer.query({ orderId: p.refundRf!, txnTime: p.refundTxnTime });
         source = `acquirer:${a.kind}`;
+        if (a.kind === 'rate_limited') acquirer?.askedForQuiet(ACQUIRER_QUIET_MS);
         if (a.kind === 'approved') verdict = 'done';
         else if (a.kind === 'failed') verdict = 'failed';
       }

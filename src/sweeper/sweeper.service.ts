@@ -149,7 +149,11 @@ export class Sweeper {
     report.expired = await this.orders.expireDue();
     await this.refunds.recoverInterrupted();
     report.refunds = await this.refunds.process();
-    report.refunds += await this.refunds.checkUnknown();
+    // The refunds' own checks keep the acquirer's quiet too, and a 37 to one of them starts it.
+    report.refunds += await this.refunds.checkUnknown({
+      quiet: () => this.quiet(),
+      askedForQuiet: (ms) => this.askedForQuiet(ms),
+    });
     for (const [k, v] of Object.entries(report))
       this.metrics.counter('pos_sweeper_outcomes_total', 'Sweeper outcomes by kind').inc({ outcome: k }, v);
     if (this.steps.length) report.steps = {};
@@ -213,6 +217,14 @@ export class Sweeper {
     }
   }
 
+  /** The acquirer asked for quiet for `ms` from now (a 37): nothing is asked of it until then, in this sweep or the next. */
+  private askedForQuiet(ms: number): void {
+    const at = this.clock.now().getTime();
+    const until = at + ms;
+    if (this.quiet()) this.quietUntil = Math.max(this.quietUntil, until);
+    else [this.quietFrom, this.quietUntil] = [at, until];
+  }
+
   /** True while the acquirer's request for quiet lasts; once it is over (or the clock was stepped back before it), it is forgotten. */
   private quiet(): boolean {
     const now = this.clock.now().getTime();
@@ -247,12 +259,7 @@ export class Sweeper {
       this.log.error('sweeper check failed', { paymentId: p.id, err: String(err) });
       verdict = { kind: 'unknown', reason: 'check_failed' };
     }
-    if (verdict.kind === 'unknown' && verdict.quietMs) {
-      const at = this.clock.now().getTime();
-      const until = at + verdict.quietMs;
-      if (this.quiet()) this.quietUntil = Math.max(this.quietUntil, until);
-      else [this.quietFrom, this.quietUntil] = [at, until];
-    }
+    if (verdict.kind === 'unknown' && verdict.quietMs) this.askedForQuiet(verdict.quietMs);
     try {
       await this.record(p, verdict, report);
     } catch (err) {

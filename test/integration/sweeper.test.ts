@@ -3,7 +3,8 @@
  * failure or a confirmed reversal; every fault keeps it held.
  */
 import { simulatedAcquirer } from '../support/acquirer';
-import { ManualClock } from '../../src/shared/clock';
+import { ManualClock, chinaTimestamp } from '../../src/shared/clock';
+import { exec } from '../../src/db/db';
 import { TestDbKind, testDbKinds } from '../support/dbs';
 import type { Config } from '../../src/config';
 import { Api, startTestApp, TestApp } from '../support/app';
@@ -169,6 +170,46 @@ describe.each(testDbKinds())('sweeper on $name', ({ name }) => {
     await sweepAfter(31_000); // the minute is up
     expect(acq.sim.counts.queries).toBeGreaterThan(before);
     expect((await payment(other.paymentId)).status).toBe('approved');
+  });
+
+  it("the refunds' checks leave the acquirer alone for its minute too, and a 37 to one of them starts it", async () => {
+    // An approved card payment whose refund's outcome is unknown: its check asks the acquirer by the refund's RF.
+    const a = await unknownAttempt('approved');
+    await sweepAfter(1000);
+    expect((await payment(a.paymentId)).status).toBe('approved');
+    const refundRf = `${a.rf.slice(0, 29)}-RF`;
+    await t.app.db.tx((m) =>
+      exec(
+        m,
+        "UPDATE payment SET refund_state = 'unknown', refund_fen = 600, refund_rf = ?, refund_txn_time = ?, updated_at = 0 WHERE id = ?",
+        [refundRf, chinaTimestamp(clock.now()), a.paymentId],
+      ),
+    );
+    // A 37 to an attempt's check: the refund's check later in the same sweep asks nothing.
+    const limited = await unknownAttempt('approved', 'now');
+    acq.sim.setFault(limited.rf, '37');
+    const before = acq.sim.counts.queries;
+    await sweepAfter(1000);
+    expect(acq.sim.counts.queries).toBe(before + 1); // the attempt's, not the refund's
+    // After the minute the refund's check is answered 37: the attempts that come due within its minute wait.
+    acq.sim.clearFaults();
+    acq.sim.setFault(refundRf, '37');
+    await sweepAfter(61_000);
+    expect((await payment(limited.paymentId)).status).toBe('approved');
+    const other = await unknownAttempt('approved', 'now');
+    const quiet = acq.sim.counts.queries;
+    await sweepAfter(30_000);
+    expect(acq.sim.counts.queries).toBe(quiet);
+    expect((await payment(other.paymentId)).status).toBe('unknown');
+    acq.sim.clearFaults();
+    await sweepAfter(31_000);
+    expect((await payment(other.paymentId)).status).toBe('approved');
+    // A person settles the refund nobody could tell about (the rig's acquirer never saw it).
+    const done = await office('POST', `/v1/payments/${a.paymentId}/refund/resolve`, {
+      outcome: 'done',
+      note: 'refund confirmed by the acquirer by phone',
+    });
+    expect(done.status).toBe(200);
   });
 
   it('still unknown past the grace period on the same day → reversal; released only once it is confirmed', async () => {
