@@ -8,6 +8,7 @@ import { Returns1764000000600 } from './1764000000600-Returns';
 import { Lane1764000000700 } from './1764000000700-Lane';
 import { ReconCovering1764000000800 } from './1764000000800-ReconCovering';
 import { IdempotencyRenewal1764000000900 } from './1764000000900-IdempotencyRenewal';
+import { AcquirerQuiet1764000001000 } from './1764000001000-AcquirerQuiet';
 
 /** Every migration, in order. Listed explicitly so the same list runs under ts-jest, ts-node and dist. */
 export const migrations = [
@@ -21,4 +22,5 @@ export const migrations = [
   Lane1764000000700,
   ReconCovering1764000000800,
   IdempotencyRenewal1764000000900,
+  AcquirerQuiet1764000001000,
 ];

@@ -176,7 +176,7 @@ export class Refunds {
    * the acquirer — not while it has asked for quiet (`acquirer.quiet()`), and a 37 from it starts that quiet
    * (`acquirer.askedForQuiet`), as it does for the sweeper's own checks.
    */
-  async checkUnknown(acquirer?: { quiet(): boolean; askedForQuiet(ms: number): void }): Promise<number> {
+  async checkUnknown(acquirer?: { quiet(): boolean; askedForQuiet(ms: number): Promise<void> }): Promise<number> {
     const now = this.clock.now().getTime();
     const unknown = await this.db.read((m) =>
       rows<{ id: string }>(
@@ -216,7 +216,7 @@ export class Refunds {
       if (!verdict && this.acquirer && p.refundTxnTime && !acquirer?.quiet()) {
         const a = await this.acquirer.query({ orderId: p.refundRf!, txnTime: p.refundTxnTime });
         source = `acquirer:${a.kind}`;
-        if (a.kind === 'rate_limited') acquirer?.askedForQuiet(ACQUIRER_QUIET_MS);
+        if (a.kind === 'rate_limited') await acquirer?.askedForQuiet(ACQUIRER_QUIET_MS);
         if (a.kind === 'approved') verdict = 'done';
         else if (a.kind === 'failed') verdict = 'failed';
       }

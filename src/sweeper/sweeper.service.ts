@@ -1,4 +1,4 @@
-import { Db } from '../db/db';
+import { Db, exec, rows } from '../db/db';
 import { Acquirer } from '../acquirer/acquirer';
 import { Terminal } from '../terminal/terminal';
 import { Clock } from '../shared/clock';
@@ -176,6 +176,7 @@ export class Sweeper {
    */
   private async workDue(report: SweepReport): Promise<void> {
     const { batchSize, concurrency } = this.opts;
+    await this.learnQuiet().catch((err) => this.log.warn('could not read the acquirer quiet', { err: String(err) }));
     if (this.quiet()) return;
     let next = claimDue(this.db, this.clock.now().getTime(), this.opts);
     for (;;) {
@@ -217,12 +218,52 @@ export class Sweeper {
     }
   }
 
-  /** The acquirer asked for quiet for `ms` from now (a 37): nothing is asked of it until then, in this sweep or the next. */
-  private askedForQuiet(ms: number): void {
+  /**
+   * The acquirer asked for quiet for `ms` from now (a 37): nothing is asked of it until then, in this sweep
+   * or the next, by this instance or (from their next sweep on) the others, which read it from the
+   * `acquirer_quiet` row. A failure to write the row leaves the others to learn it from their own 37, as
+   * before the row existed; this instance keeps it either way.
+   */
+  private async askedForQuiet(ms: number): Promise<void> {
     const at = this.clock.now().getTime();
-    const until = at + ms;
+    this.keepQuiet(at, at + ms);
+    try {
+      await this.db.tx((m) =>
+        exec(
+          m,
+          "UPDATE acquirer_quiet SET quiet_from = ?, quiet_until = ?, by_instance = ?, updated_at = ? WHERE id = 'acquirer' AND quiet_until < ?",
+          [this.quietFrom, this.quietUntil, this.opts.instanceId, at, this.quietUntil],
+        ),
+      );
+    } catch (err) {
+      this.log.warn("could not share the acquirer's request for quiet", { err: String(err) });
+    }
+  }
+
+  /** Quiet from `from` to `until`: a window that starts while one is on extends it. */
+  private keepQuiet(from: number, until: number): void {
     if (this.quiet()) this.quietUntil = Math.max(this.quietUntil, until);
-    else [this.quietFrom, this.quietUntil] = [at, until];
+    else [this.quietFrom, this.quietUntil] = [from, until];
+  }
+
+  /** The quiet another instance was asked for (the `acquirer_quiet` row), kept when it is on now. */
+  private async learnQuiet(): Promise<void> {
+    const [row] = await this.db.read((m) =>
+      rows<{ quiet_from: unknown; quiet_until: unknown; by_instance: string }>(
+        m,
+        "SELECT quiet_from, quiet_until, by_instance FROM acquirer_quiet WHERE id = 'acquirer'",
+      ),
+    );
+    if (!row) return;
+    const [from, until] = [Number(row.quiet_from), Number(row.quiet_until)];
+    const now = this.clock.now().getTime();
+    if (now < from || now >= until || (this.quiet() && until <= this.quietUntil)) return;
+    this.keepQuiet(from, until);
+    if (row.by_instance !== this.opts.instanceId)
+      this.log.info('the acquirer asked another instance for quiet; leaving it alone until then', {
+        until: new Date(until).toISOString(),
+        by: row.by_instance,
+      });
   }
 
   /** True while the acquirer's request for quiet lasts; once it is over (or the clock was stepped back before it), it is forgotten. */
@@ -259,7 +300,7 @@ export class Sweeper {
       this.log.error('sweeper check failed', { paymentId: p.id, err: String(err) });
       verdict = { kind: 'unknown', reason: 'check_failed' };
     }
-    if (verdict.kind === 'unknown' && verdict.quietMs) this.askedForQuiet(verdict.quietMs);
+    if (verdict.kind === 'unknown' && verdict.quietMs) await this.askedForQuiet(verdict.quietMs);
     try {
       await this.record(p, verdict, report);
     } catch (err) {

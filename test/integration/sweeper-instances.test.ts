@@ -162,4 +162,39 @@ const onMysql = testDbKinds().some((k) => k.name === 'mysql');
     expect(resolvedBy.reduce((x, y) => x + y, 0)).toBe(3 * per);
     expect(resolvedBy.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
   }, 240_000); // 300 attempts through an acquirer that answers slowly on purpose; generous for a loaded CI machine
+
+  it('a 37 one instance is told leaves the acquirer alone for the others too, until its minute is up', async () => {
+    const [a, b, c] = apps;
+    await a.inventory.upsertSku({ sku: 'QUIET', name: 'quiet', priceFen: 500 }, 'test');
+    await a.inventory.receive([{ sku: 'QUIET', qty: 2 }], 'rcpt-quiet', 'test');
+    const rfs: string[] = [];
+    (a.terminals.get('lane-1') as SilentTerminal).plan = (rf) => {
+      rfs.push(rf);
+      return 'approved';
+    };
+    const attempt = async () => {
+      const o = await a.orders.create({ lane: 'lane-1', lines: [{ sku: 'QUIET', qty: 1 }] }, 'test');
+      const p = await a.payments.tender(o.id, { method: 'card', amountFen: 500, lane: 'lane-1' }, 'test');
+      for (let i = 0; i < 100 && (await a.payments.get(p.id)).status === 'pending'; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      return p.id;
+    };
+    const limited = await attempt();
+    acq.sim.setFault(rfs[0], '37');
+    clock.advance(1000);
+    await a.sweeper.sweep(); // told 37: quiet for a minute
+    const other = await attempt();
+    clock.advance(1000);
+    const before = acq.sim.counts.queries;
+    await b.sweeper.sweep();
+    await c.sweeper.sweep();
+    expect(acq.sim.counts.queries).toBe(before); // neither asked anything
+    expect((await a.payments.get(other)).status).toBe('unknown');
+    acq.sim.clearFaults();
+    clock.advance(61_000); // the minute is up
+    await b.sweeper.sweep();
+    expect(acq.sim.counts.queries).toBeGreaterThan(before);
+    expect((await a.payments.get(limited)).status).toBe('approved');
+    expect((await a.payments.get(other)).status).toBe('approved');
+  });
 });
