@@ -111,6 +111,8 @@ describe('dispatch', () => {
     r.get('/next', (_req, _res, next) => next(new Error('passed')));
     const asyncMiddleware: express.RequestHandler = async (req, _res, next) => {
       if (req.path === '/mw') throw new Error('middleware rejected');
+      // As in express's own layers: a promise rejected with nothing is an error too.
+      if (req.path === '/mw-nothing') return Promise.reject(undefined);
       next();
     };
     const s = await serve(
@@ -123,6 +125,7 @@ describe('dispatch', () => {
         ['/reject', 'rejected'],
         ['/next', 'passed'],
         ['/mw', 'middleware rejected'],
+        ['/mw-nothing', 'Rejected promise'],
       ]) {
         const res = await fetch(`${s.url}${path}`);
         expect([res.status, await res.json()]).toEqual([500, { message }]);

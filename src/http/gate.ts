@@ -1,4 +1,4 @@
-import type { RequestHandler, Router } from 'express';
+import type { Request, RequestHandler, Response, Router } from 'express';
 
 /**
  * The first path segments `router`'s routes start with (lower case: express matches paths
@@ -18,9 +18,29 @@ function segmentsOf(router: RequestHandler | Router): Set<string> | null {
   return segments;
 }
 
-function firstSegment(path: string): string {
+/** A path's first segment, lower case (express matches paths case-insensitively). */
+export function firstSegment(path: string): string {
   const end = path.indexOf('/', 1);
   return (end === -1 ? path.slice(1) : path.slice(1, end)).toLowerCase();
+}
+
+/**
+ * Runs one request handler as express's `Layer.handleRequest` does: a throw is `next(err)` (a falsy one
+ * is a plain `next()`), a rejected promise is `next(err)` (a falsy rejection is an Error).
+ */
+export function runHandler(
+  fn: (req: Request, res: Response, next: (err?: unknown) => void) => unknown,
+  req: Request,
+  res: Response,
+  next: (err?: unknown) => void,
+): void {
+  try {
+    const r = fn(req, res, next) as { then?: unknown } | undefined;
+    if (r && typeof r.then === 'function')
+      (r as Promise<unknown>).then(undefined, (e: unknown) => next(e || new Error('Rejected promise')));
+  } catch (e) {
+    next(e);
+  }
 }
 
 /**
@@ -48,18 +68,12 @@ export function dispatch(
   const handler: RequestHandler = (req, res, next) => {
     const chain = chains.get(firstSegment(req.path)) ?? rest;
     let i = 0;
-    // As express runs a layer: a throw or a rejected promise goes on as next(err), and an error passed
-    // to next leaves the chain (none of these handlers handles errors).
+    // Each handler runs as express runs a layer; an error passed to next leaves the chain (none of these
+    // handlers handles errors).
     const step = (err?: unknown): void => {
       if (err) return next(err);
       if (i >= chain.length) return next();
-      const h = chain[i++];
-      try {
-        const r = h(req, res, step) as unknown;
-        if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, step);
-      } catch (e) {
-        step(e ?? new Error('a handler threw a falsy value'));
-      }
+      runHandler(chain[i++], req, res, step);
     };
     step();
   };

@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import { firstSegment, runHandler } from './gate';
 
 type Next = (err?: unknown) => void;
 type Handler = (req: Request, res: Response, next: Next) => unknown;
@@ -46,18 +47,12 @@ type Step =
   | { kind: 'leave' }; // the mount's router ends
 
 interface HotRoute {
-  method: string;
   target: LayerLike;
   steps: Step[];
 }
 
 const isRouter = (h: unknown): h is RouterLike & Handler =>
   typeof h === 'function' && Array.isArray((h as { stack?: unknown }).stack);
-
-function firstSegment(path: string): string {
-  const end = path.indexOf('/', 1);
-  return (end === -1 ? path.slice(1) : path.slice(1, end)).toLowerCase();
-}
 
 /**
  * The steps express would take for a `method` request under `mount` whose first segment picks `chain`:
@@ -140,7 +135,7 @@ export function hotPath(
     if (!target) throw new Error(`hot path: no route ${method} ${path}`);
     const key = `${method} ${segment}`;
     const list = table.get(key) ?? [];
-    list.push({ method, target, steps: flatten(parts, method, chain) });
+    list.push({ target, steps: flatten(parts, method, chain) });
     table.set(key, list);
   }
   const prefix = `${parts.mount}/`;
@@ -193,16 +188,6 @@ function run(
   let pending: unknown = null;
   let inside = false;
 
-  const call = (fn: Handler, next: Next): void => {
-    try {
-      const r = fn(req, res, next) as { then?: unknown } | undefined;
-      if (r && typeof r.then === 'function')
-        (r as Promise<unknown>).then(undefined, (e: unknown) => next(e || new Error('Rejected promise')));
-    } catch (e) {
-      next(e);
-    }
-  };
-
   const leave = () => {
     inside = false;
     req.url = url;
@@ -235,7 +220,7 @@ function run(
           continue;
         case 'fn':
           if (pending) continue;
-          return call(s.fn, next);
+          return runHandler(s.fn, req, res, next);
         case 'route': {
           if (pending) continue;
           let m: Match;
@@ -253,7 +238,7 @@ function run(
             if (e === 'route') return next();
             if (e === 'router') return next('router');
             if (e || h >= s.handlers.length) return next(e);
-            call(s.handlers[h++], inRoute);
+            runHandler(s.handlers[h++], req, res, inRoute);
           };
           return inRoute();
         }

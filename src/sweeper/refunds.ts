@@ -173,10 +173,10 @@ export class Refunds {
 
   /**
    * Asks about unknown refunds by their own RF: the terminal's journal when this instance drives the lane, else
-   * the acquirer — not while it has asked for quiet (`acquirer.quiet()`), and a 37 from it starts that quiet
-   * (`acquirer.askedForQuiet`), as it does for the sweeper's own checks.
+   * the acquirer — not while it has asked for quiet (`quiet.on()`), and a 37 from it starts that quiet
+   * (`quiet.asked`), as it does for the sweeper's own checks.
    */
-  async checkUnknown(acquirer?: { quiet(): boolean; askedForQuiet(ms: number): Promise<void> }): Promise<number> {
+  async checkUnknown(quiet?: { on(): boolean; asked(ms: number): Promise<void> }): Promise<number> {
     const now = this.clock.now().getTime();
     const unknown = await this.db.read((m) =>
       rows<{ id: string }>(
@@ -213,10 +213,10 @@ export class Refunds {
           else if (q.status === 'D' || q.status === 'R') verdict = 'failed';
         }
       }
-      if (!verdict && this.acquirer && p.refundTxnTime && !acquirer?.quiet()) {
+      if (!verdict && this.acquirer && p.refundTxnTime && !quiet?.on()) {
         const a = await this.acquirer.query({ orderId: p.refundRf!, txnTime: p.refundTxnTime });
         source = `acquirer:${a.kind}`;
-        if (a.kind === 'rate_limited') await acquirer?.askedForQuiet(ACQUIRER_QUIET_MS);
+        if (a.kind === 'rate_limited') await quiet?.asked(ACQUIRER_QUIET_MS);
         if (a.kind === 'approved') verdict = 'done';
         else if (a.kind === 'failed') verdict = 'failed';
       }

@@ -151,8 +151,8 @@ export class Sweeper {
     report.refunds = await this.refunds.process();
     // The refunds' own checks keep the acquirer's quiet too, and a 37 to one of them starts it.
     report.refunds += await this.refunds.checkUnknown({
-      quiet: () => this.quiet(),
-      askedForQuiet: (ms) => this.askedForQuiet(ms),
+      on: () => this.quiet(),
+      asked: (ms) => this.askedForQuiet(ms),
     });
     for (const [k, v] of Object.entries(report))
       this.metrics.counter('pos_sweeper_outcomes_total', 'Sweeper outcomes by kind').inc({ outcome: k }, v);
