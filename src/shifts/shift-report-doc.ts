@@ -21,6 +21,8 @@ export function shiftReportDoc(r: ShiftReport, merchantName: string): ReceiptDoc
       { text: `班次 ${r.shiftId}` },
       { text: `收银台 ${r.lane}` },
       row('开班', when(r.openedAt)),
+      // Money confirmed on the lane after the previous close and before this open counts in this shift.
+      ...(r.countsFrom && r.countsFrom !== r.openedAt ? [row('计入自 (上次交班后)', when(r.countsFrom))] : []),
       row('交班', when(r.closedAt)),
       sep,
       row(`现金销售 ${r.sales.cash.count} 笔`, yuan(r.sales.cash.fen)),

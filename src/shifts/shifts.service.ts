@@ -39,6 +39,8 @@ export interface ShiftReport {
   status: ShiftStatus;
   openedAt: string;
   closedAt: string | null;
+  /** Where the report's window starts: the open, or just after the lane's previous close (money confirmed between shifts counts here). */
+  countsFrom: string;
   generatedAt: string;
   floatFen: number;
   sales: { cash: TenderTotals; card: TenderTotals; totalFen: number };
@@ -267,9 +269,21 @@ export class ShiftsService {
     return r;
   }
 
-  /** Tenders on the lane that were confirmed in [opened, closed or now], both ends counted (shift-lock.ts). */
+  /**
+   * Tenders on the lane that were confirmed in [from, closed or now], both ends counted (shift-lock.ts).
+   * `from` is the shift's open, or just after the lane's previous close when there was one: money
+   * confirmed on the lane while no shift was open (a card the terminal or the sweeper approved after a
+   * close, a refund the sweeper finished then) counts in the next shift instead of in none. The
+   * windows of a lane's shifts so cover its time from its first open without a gap or an overlap.
+   */
   private async reportIn(m: EntityManager, s: ShiftRow, now: number): Promise<ShiftReport> {
-    const from = Number(s.opened_at);
+    const openedAt = Number(s.opened_at);
+    const [prev] = await rows<{ t: unknown }>(
+      m,
+      'SELECT MAX(closed_at) AS t FROM shift WHERE lane = ? AND closed_at IS NOT NULL AND closed_at < ?',
+      [s.lane, openedAt],
+    );
+    const from = prev?.t == null ? openedAt : Number(prev.t) + 1;
     const until = (s.closed_at == null ? now : Number(s.closed_at)) + 1;
     const sales = await rows<{ method: string; n: unknown; fen: unknown }>(
       m,
@@ -320,8 +334,9 @@ export class ShiftsService {
       shiftId: s.id,
       lane: s.lane,
       status: s.status,
-      openedAt: iso(from)!,
+      openedAt: iso(openedAt)!,
       closedAt: iso(s.closed_at),
+      countsFrom: iso(from)!,
       generatedAt: new Date(now).toISOString(),
       floatFen,
       sales: { ...sale, totalFen: sale.cash.fen + sale.card.fen },
