@@ -9,6 +9,7 @@ import { Lane1764000000700 } from './1764000000700-Lane';
 import { ReconCovering1764000000800 } from './1764000000800-ReconCovering';
 import { IdempotencyRenewal1764000000900 } from './1764000000900-IdempotencyRenewal';
 import { AcquirerQuiet1764000001000 } from './1764000001000-AcquirerQuiet';
+import { ShiftMoneySeq1764000001100 } from './1764000001100-ShiftMoneySeq';
 
 /** Every migration, in order. Listed explicitly so the same list runs under ts-jest, ts-node and dist. */
 export const migrations = [
@@ -23,4 +24,5 @@ export const migrations = [
   ReconCovering1764000000800,
   IdempotencyRenewal1764000000900,
   AcquirerQuiet1764000001000,
+  ShiftMoneySeq1764000001100,
 ];

@@ -29,7 +29,7 @@ import {
   soldLines,
 } from './paid-orders';
 import { LIVE_PAYMENT_STATUSES } from './payment-state';
-import { noOpenShift, openLanesOf, openShiftsStatement } from '../shifts/shift-lock';
+import { noOpenShift, openLanesOf, openShiftsStatements } from '../shifts/shift-lock';
 import type { OrderPaidHook, PaymentView, TenderInput } from './payments.service';
 
 export interface CashTender {
@@ -144,12 +144,10 @@ async function applyCash(
   // first; the orders locked in id order, their live payments, and their active lines (sold below if their
   // order ends paid).
   const shiftRead = shiftLocks
-    ? [
-        openShiftsStatement(
-          db,
-          tenders.map((t) => t.input.lane),
-        ),
-      ]
+    ? openShiftsStatements(
+        db,
+        tenders.map((t) => t.input.lane),
+      )
     : [];
   const results = await runAll(m, [
     ...shiftRead,
@@ -161,7 +159,7 @@ async function applyCash(
     activeLinesStatement(ids),
   ]);
   // In the reads' round trip rather than through lockOpenShifts: one round trip less per batch.
-  const openLanes = shiftLocks ? openLanesOf(results[0].rows) : null;
+  const openLanes = shiftLocks ? openLanesOf(results[shiftRead.length - 1].rows) : null;
   const [lockedR, liveR, linesR] = results.slice(shiftRead.length);
   // The sales' time, read once the shift locks are held (shift-lock.ts).
   const now = clock();

@@ -17,32 +17,43 @@
  * and so was left off every Z report.
  *
  * SQLite runs one transaction at a time, so the race does not arise there and the statement locks
- * nothing. On Galera a share lock is local to its node; a close and a sale on two nodes are not
- * ordered by it (docs/scale-out.md).
+ * nothing. On Galera a lock is local to its node, so there a money transaction also writes the open
+ * shift's row (`money_seq + 1`, before it reads the clock): a close and a sale of one lane on two nodes
+ * then write the same row, and certification lets only the first to commit through. The other fails
+ * (1213) and runs again (db.tx): a sale again after the close finds no open shift (cash is refused, a
+ * card's time falls after the close and counts in the next shift); a close again after the sale counts
+ * it. Before, the two were not ordered there (docs/scale-out.md).
  */
 import { EntityManager } from 'typeorm';
 import { Db, Stmt, placeholders, runAll } from '../db/db';
 import { conflict } from '../shared/errors';
 
-/** Share-locks the open shifts of these lanes (in lane order) and returns their lanes (`open_lane`). */
-export function openShiftsStatement(db: Db, lanes: string[]): Stmt {
+/**
+ * Share-locks the open shifts of these lanes (in lane order); the last statement returns their lanes
+ * (`open_lane`). On Galera the rows are written first (`money_seq + 1`), see above.
+ */
+export function openShiftsStatements(db: Db, lanes: string[]): Stmt[] {
   const sorted = [...new Set(lanes)].sort();
-  return {
-    // `status` is not in the open_lane index: InnoDB then locks the row itself, which the close locks by its
-    // id. Read from the index alone, the share lock would cover the index entry only and let a close pass.
-    sql: `SELECT open_lane, status FROM shift WHERE open_lane IN (${placeholders(sorted.length)}) ORDER BY open_lane${db.forShare}`,
-    params: sorted,
-  };
+  const inLanes = `open_lane IN (${placeholders(sorted.length)})`;
+  return [
+    ...(db.galera ? [{ sql: `UPDATE shift SET money_seq = money_seq + 1 WHERE ${inLanes}`, params: sorted }] : []),
+    {
+      // `status` is not in the open_lane index: InnoDB then locks the row itself, which the close locks by its
+      // id. Read from the index alone, the share lock would cover the index entry only and let a close pass.
+      sql: `SELECT open_lane, status FROM shift WHERE ${inLanes} ORDER BY open_lane${db.forShare}`,
+      params: sorted,
+    },
+  ];
 }
 
-/** The lanes with an open shift among the rows `openShiftsStatement` read. */
+/** The lanes with an open shift among the rows the last of `openShiftsStatements` read. */
 export const openLanesOf = (found: Record<string, unknown>[]): Set<string> =>
   new Set(found.map((r) => String(r.open_lane)));
 
-/** Runs `openShiftsStatement` in `m`'s transaction: the lanes' open shifts share-locked, their lanes returned. */
+/** Runs `openShiftsStatements` in `m`'s transaction: the lanes' open shifts locked, their lanes returned. */
 export async function lockOpenShifts(m: EntityManager, db: Db, lanes: string[]): Promise<Set<string>> {
-  const [found] = await runAll(m, [openShiftsStatement(db, lanes)]);
-  return openLanesOf(found.rows);
+  const results = await runAll(m, openShiftsStatements(db, lanes));
+  return openLanesOf(results[results.length - 1].rows);
 }
 
 /**

@@ -5,10 +5,11 @@
  * whole-transaction retry in db.tx and the conditional UPDATEs must keep every count exact.
  * Skipped unless POS_GALERA=1 and GALERA_URLS names the three nodes.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createApp, App } from '../../src/app';
 import { configFromEnv } from '../../src/config';
-import { Db, rows } from '../../src/db/db';
+import { Db, exec, rows } from '../../src/db/db';
+import { lockOpenShifts } from '../../src/shifts/shift-lock';
 import { ManualClock } from '../../src/shared/clock';
 import { silentLogger } from '../../src/shared/logger';
 import { checkInvariants } from '../../src/inventory/check';
@@ -190,4 +191,77 @@ async function certStats(db: Db): Promise<{ certFailures: number; bfAborts: numb
       `galera: ${N} unknown attempts worked by node 1/2/3: ${workedBy.join('/')}; ${(2 * N) / 3} settled: ${resolvedBy.join('/')}, ${reversed.length} reversal requests for ${N / 3} never-seen; certification failures ${after.map((x, i) => x.certFailures - before[i].certFailures).join('/')}`,
     );
   }, 120_000);
+  /**
+   * A lane's shift close and a sale on that lane, on two nodes. The close is the service's (shifts.service):
+   * the row locked by its open_lane index, then closed; the sale is what every money transaction runs first
+   * (lockOpenShifts). Whichever of the two commits second fails certification (1213), so it cannot have read
+   * past the other: a close that had built its Z without the sale, or a sale stamped inside a closed window.
+   * Before, the sale only share-locked the row, on its own node, and both committed.
+   */
+  it('a shift close on one node and a sale of its lane on another cannot both commit', async () => {
+    const errno = (err: unknown) =>
+      (err as { driverError?: { errno?: number }; errno?: number }).driverError?.errno ??
+      (err as { errno?: number }).errno;
+    const openShift = async (lane: string) => {
+      const id = randomUUID();
+      await dbs[0].tx((m) =>
+        exec(
+          m,
+          "INSERT INTO shift (id, lane, open_lane, status, float_fen, opened_by, opened_at) VALUES (?, ?, ?, 'open', 0, 'test', ?)",
+          [id, lane, lane, Date.now()],
+        ),
+      );
+      // Applied on the other nodes a moment after the commit.
+      for (let i = 0; i < 100; i++) {
+        const seen = await Promise.all(
+          dbs.map((d) => d.read((m) => rows(m, 'SELECT id FROM shift WHERE open_lane = ?', [lane]))),
+        );
+        if (seen.every((r) => r.length === 1)) return id;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error('the shift row did not reach every node');
+    };
+    const closeOn = async (db: Db, id: string, lane: string) => {
+      const qr = db.ds.createQueryRunner();
+      await qr.connect();
+      await qr.startTransaction();
+      await qr.query('SELECT id FROM shift WHERE open_lane = ? FOR UPDATE', [lane]);
+      await qr.query("UPDATE shift SET status = 'closed', open_lane = NULL, closed_at = ? WHERE id = ?", [
+        Date.now(),
+        id,
+      ]);
+      return qr;
+    };
+
+    // The close holds its row on node 1 while the sale commits on node 2: the close's commit then fails.
+    const id1 = await openShift('lane-g1');
+    const close = await closeOn(dbs[0], id1, 'lane-g1');
+    const saw = await dbs[1].tx((m) => lockOpenShifts(m, dbs[1], ['lane-g1']));
+    expect(saw.has('lane-g1')).toBe(true);
+    const closeFailed = await close.commitTransaction().then(
+      () => 0,
+      (err) => errno(err),
+    );
+    await close.release();
+    expect(closeFailed).toBe(1213); // before: 0, the close committed as if the sale had not happened
+    expect((await dbs[0].read((m) => rows(m, 'SELECT status FROM shift WHERE id = ?', [id1])))[0].status).toBe('open');
+
+    // The sale holds its row on node 2 while the close commits on node 1: the sale's commit then fails, and
+    // run again (db.tx) it finds the lane with no open shift.
+    const id2 = await openShift('lane-g2');
+    const sale = dbs[1].ds.createQueryRunner();
+    await sale.connect();
+    await sale.startTransaction();
+    await lockOpenShifts(sale.manager, dbs[1], ['lane-g2']);
+    await (await closeOn(dbs[0], id2, 'lane-g2')).commitTransaction();
+    const saleFailed = await sale.commitTransaction().then(
+      () => 0,
+      (err) => errno(err),
+    );
+    await sale.release();
+    expect(saleFailed).toBe(1213);
+    for (let i = 0; i < 100 && (await dbs[1].tx((m) => lockOpenShifts(m, dbs[1], ['lane-g2']))).size > 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect((await dbs[1].tx((m) => lockOpenShifts(m, dbs[1], ['lane-g2']))).size).toBe(0);
+  }, 60_000);
 });

@@ -1,0 +1,19 @@
+import { MigrationInterface, QueryRunner, TableColumn } from 'typeorm';
+import { big } from './columns';
+
+/**
+ * `shift.money_seq`: on Galera, a transaction that confirms money on a lane adds one to its open
+ * shift's counter, so that the sale and a close of that shift on another node write the same row and
+ * cannot both commit (shift-lock.ts). A share lock there would be local to its node and order nothing.
+ */
+export class ShiftMoneySeq1764000001100 implements MigrationInterface {
+  name = 'ShiftMoneySeq1764000001100';
+
+  async up(qr: QueryRunner): Promise<void> {
+    await qr.addColumn('shift', new TableColumn(big('money_seq', false, 0)));
+  }
+
+  async down(qr: QueryRunner): Promise<void> {
+    await qr.dropColumn('shift', 'money_seq');
+  }
+}
