@@ -66,6 +66,12 @@ type ShiftRow = {
   z_report: string | null;
 };
 
+/** A kept Z report; one kept before `countsFrom` existed counted from its open. */
+function keptZ(json: string): ShiftReport {
+  const r = JSON.parse(json) as ShiftReport;
+  return r.countsFrom ? r : { ...r, countsFrom: r.openedAt };
+}
+
 const iso = (t: unknown) => (t == null ? null : new Date(Number(t)).toISOString());
 const toView = (r: ShiftRow): ShiftView => ({
   id: r.id,
@@ -206,7 +212,7 @@ export class ShiftsService {
       const s = await this.rowIn(m, id);
       if (boundLane && boundLane !== s.lane)
         throw new DomainError(403, 'lane_mismatch', `this key is for lane ${boundLane}, not ${s.lane}`);
-      if (s.status === 'closed' && s.z_report) return JSON.parse(s.z_report) as ShiftReport;
+      if (s.status === 'closed' && s.z_report) return keptZ(s.z_report);
       return this.reportIn(m, s, this.clock.now().getTime());
     });
   }
@@ -215,7 +221,7 @@ export class ShiftsService {
   async zReport(id: string): Promise<ShiftReport> {
     const s = await this.db.read((m) => this.rowIn(m, id));
     if (!s.z_report) throw conflict('shift_not_closed', `shift ${id} has no Z report yet`);
-    return JSON.parse(s.z_report) as ShiftReport;
+    return keptZ(s.z_report);
   }
 
   async list(q: {

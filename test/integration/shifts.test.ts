@@ -328,6 +328,14 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
     expect(await finishedAt('refund_leg', 'return_id', r.body.id)).toBeGreaterThan(closedAt);
   });
 
+  it('a Z kept before countsFrom existed reads as counted from its open', async () => {
+    const s = (await cashier2('POST', '/v1/shifts', { lane: 'lane-2', floatFen: 0 })).body;
+    const z = (await cashier2('POST', `/v1/shifts/${s.id}/close`, { countedCashFen: 0 })).body;
+    const { countsFrom: _, ...old } = z;
+    await t.fdb.db.tx((m) => exec(m, 'UPDATE shift SET z_report = ? WHERE id = ?', [JSON.stringify(old), s.id]));
+    expect((await office('GET', `/v1/shifts/${s.id}/report`)).body).toEqual({ ...old, countsFrom: z.openedAt });
+  });
+
   it('another lane is not affected by lane-1 shifts, and a key of lane-1 cannot close it', async () => {
     const s = (await cashier2('POST', '/v1/shifts', { lane: 'lane-2', floatFen: 500 })).body;
     expect((await cashier('POST', `/v1/shifts/${s.id}/close`, { countedCashFen: 500 })).body.error.code).toBe(
