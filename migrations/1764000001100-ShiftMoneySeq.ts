@@ -1,5 +1,4 @@
-import { MigrationInterface, QueryRunner, TableColumn } from 'typeorm';
-import { big } from './columns';
+import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
  * `shift.money_seq`: on Galera, a transaction that confirms money on a lane adds one to its open
@@ -10,10 +9,11 @@ export class ShiftMoneySeq1764000001100 implements MigrationInterface {
   name = 'ShiftMoneySeq1764000001100';
 
   async up(qr: QueryRunner): Promise<void> {
-    await qr.addColumn('shift', new TableColumn(big('money_seq', false, 0)));
+    // Plain SQL: both databases add the column in place (TypeORM would rebuild the SQLite table).
+    await qr.query('ALTER TABLE shift ADD COLUMN money_seq BIGINT NOT NULL DEFAULT 0');
   }
 
   async down(qr: QueryRunner): Promise<void> {
-    await qr.dropColumn('shift', 'money_seq');
+    await qr.query('ALTER TABLE shift DROP COLUMN money_seq');
   }
 }

@@ -284,9 +284,10 @@ export class ShiftsService {
    */
   private async reportIn(m: EntityManager, s: ShiftRow, now: number): Promise<ShiftReport> {
     const openedAt = Number(s.opened_at);
+    // The lane's shift before this one (they never overlap: one open at a time), by the (lane, opened_at) index.
     const [prev] = await rows<{ t: unknown }>(
       m,
-      'SELECT MAX(closed_at) AS t FROM shift WHERE lane = ? AND closed_at IS NOT NULL AND closed_at < ?',
+      'SELECT closed_at AS t FROM shift WHERE lane = ? AND opened_at < ? ORDER BY opened_at DESC LIMIT 1',
       [s.lane, openedAt],
     );
     const from = prev?.t == null ? openedAt : Number(prev.t) + 1;
