@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { EntityManager, In } from 'typeorm';
 import { Db, Stmt, exec, rows, runAll } from '../db/db';
-import { lockOpenShifts, noOpenShift } from '../shifts/shift-lock';
+import { lockOpenShifts, noOpenShift, openShiftsStatements } from '../shifts/shift-lock';
 import { audit } from '../audit/audit.service';
 import { Clock, chinaTimestamp } from '../shared/clock';
 import { DomainError, conflict, notFound, unprocessable } from '../shared/errors';
@@ -368,8 +368,17 @@ export class PaymentsService {
     note?: string,
     opts: { checked?: boolean } = {},
   ): Promise<void> {
-    const orderId = await this.orderIdOf(m, paymentId);
-    await this.settleOneIn(m, { kind: 'approve', paymentId, orderId, facts, actor, note, checked: opts.checked });
+    const { orderId, lane } = await this.orderOf(m, paymentId);
+    await this.settleOneIn(m, {
+      kind: 'approve',
+      paymentId,
+      orderId,
+      lane,
+      facts,
+      actor,
+      note,
+      checked: opts.checked,
+    });
   }
 
   /** A confirmed failure: declined, not executed, or reversed. The order keeps its reservation for another try. */
@@ -391,7 +400,15 @@ export class PaymentsService {
    * `changed(paymentId)` for each once the transaction has committed.
    */
   settleManyIn(m: EntityManager, verdicts: SettleVerdict[], first: Stmt[] = []): Promise<Outcome<boolean>[]> {
-    return applyVerdicts(m, this.db, verdicts, (mm, lanes) => this.moneyTime(mm, lanes), this.paidHooks, first);
+    return applyVerdicts(
+      m,
+      this.db,
+      verdicts,
+      (mm, lanes) => this.moneyTime(mm, lanes),
+      this.paidHooks,
+      first,
+      (lanes) => (this.shiftLocks && lanes.length ? openShiftsStatements(this.db, lanes) : []),
+    );
   }
 
   /** One verdict: its refusal is thrown. Resolves to whether a recheck parked the attempt in suspense. */
@@ -401,10 +418,15 @@ export class PaymentsService {
     return outcome.value;
   }
 
-  private async orderIdOf(m: EntityManager, paymentId: string): Promise<string> {
-    const [r] = await rows<{ order_id: string }>(m, 'SELECT order_id FROM payment WHERE id = ?', [paymentId]);
+  /** The payment's order and lane (neither ever changes). */
+  private async orderOf(m: EntityManager, paymentId: string): Promise<{ orderId: string; lane: string | null }> {
+    const [r] = await rows<{ order_id: string; lane: string | null }>(
+      m,
+      'SELECT order_id, lane FROM payment WHERE id = ?',
+      [paymentId],
+    );
     if (!r) throw notFound('payment', paymentId);
-    return r.order_id;
+    return { orderId: r.order_id, lane: r.lane };
   }
 
   /** No confirmed outcome: the stock stays held and the sweeper takes over. */

@@ -42,6 +42,13 @@ export interface ApproveVerdict {
   paymentId: string;
   /** The payment's order (it never changes): locked before the payment, as on every path that pays an order. */
   orderId: string;
+  /**
+   * The payment's lane (it never changes), when the caller knows it: its open shift is then locked before
+   * the order, in the order a cash tender takes them (shift-lock.ts), so that an approval and a tender of one
+   * order cannot each hold what the other waits for. Without it the lane is learnt from the payment row
+   * and its shift locked after the order.
+   */
+  lane?: string | null;
   facts: ApprovalFacts;
   actor: string;
   /** A person's resolution note (the audit action is then `resolve`). */
@@ -126,26 +133,29 @@ export async function applyVerdicts(
   hooks: OrderPaidHook[],
   /** Writes of the caller's that go first, in the reads' round trip (the sweeper's reversal marks). */
   first: Stmt[] = [],
+  /** The statements that lock these lanes' open shifts (none when shifts are off): see ApproveVerdict.lane. */
+  shiftLocks: (lanes: string[]) => Stmt[] = () => [],
 ): Promise<Outcome<boolean>[]> {
   const paymentIds = [...new Set(verdicts.map((v) => v.paymentId))].sort();
   const approvals = verdicts.filter((v): v is ApproveVerdict => v.kind === 'approve');
   const orderIds = [...new Set(approvals.map((v) => v.orderId))].sort();
-  const reads: Stmt[] = [];
+  // The approvals' shifts first when every lane is known, else after the rows (moneyTime below).
+  const lanesKnown = approvals.length > 0 && approvals.every((v) => v.lane !== undefined);
+  const shiftsFirst = lanesKnown ? shiftLocks(approvals.map((v) => v.lane).filter((l): l is string => !!l)) : [];
+  const reads: Stmt[] = [...shiftsFirst];
   if (orderIds.length) reads.push(lockOrdersStatement(orderIds, db.forUpdate));
   reads.push({
     sql: `SELECT id, order_id, method, amount_fen, status, checks, lane FROM payment WHERE id IN (${placeholders(paymentIds.length)}) ORDER BY id${db.forUpdate}`,
     params: paymentIds,
   });
   if (orderIds.length) reads.push(activeLinesStatement(orderIds));
-  const results = (await runAll(m, [...first, ...reads])).slice(first.length);
+  const results = (await runAll(m, [...first, ...reads])).slice(first.length + shiftsFirst.length);
   const orderRows = orderIds.length ? (results[0].rows as unknown as OrderRow[]) : [];
   const paymentRows = results[orderIds.length ? 1 : 0].rows as unknown as PaymentRow[];
   const lines = orderIds.length ? (results[2].rows as unknown as ActiveLine[]) : [];
   const payments = new Map(paymentRows.map((p) => [p.id, p]));
-  const now = await moneyTime(
-    m,
-    approvals.map((v) => payments.get(v.paymentId)?.lane ?? null),
-  );
+  // Read once the shifts are locked, whichever way they were.
+  const now = await moneyTime(m, lanesKnown ? [] : approvals.map((v) => payments.get(v.paymentId)?.lane ?? null));
   const orders = new Map<string, OrderState>(
     orderRows.map((row) => [
       row.id,

@@ -316,6 +316,7 @@ export class Sweeper {
           kind: 'approve',
           paymentId: p.id,
           orderId: p.orderId,
+          lane: p.lane,
           facts: verdict.facts,
           actor: `${actor}:${verdict.source}`,
           checked: true,

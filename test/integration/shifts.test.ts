@@ -328,6 +328,52 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
     expect(await finishedAt('refund_leg', 'return_id', r.body.id)).toBeGreaterThan(closedAt);
   });
 
+  it("a card approval locks its lane's shift before its order, as a cash tender does", async () => {
+    if (name !== 'mysql') return; // row locks: SQLite runs one transaction at a time
+    const s = (await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 0 })).body;
+    const o = (await newOrder(cashier, 'lane-1')).body;
+    let release!: () => void;
+    term.simulator.expect({ action: 'approve', hold: new Promise<void>((r) => (release = r)) });
+    const card = await cashier('POST', `/v1/orders/${o.id}/payments`, {
+      method: 'card',
+      amountFen: 1250,
+      lane: 'lane-1',
+    });
+    expect(card.status).toBe(202);
+    // A close under way on another connection holds the shift row; the terminal then answers.
+    const other = await Db.fromUrl(t.fdb.url, { poolSize: 2 }).open();
+    const closer = other.ds.createQueryRunner();
+    const probe = other.ds.createQueryRunner();
+    let orderFree: boolean;
+    try {
+      await closer.connect();
+      await closer.startTransaction();
+      await closer.query('SELECT id FROM shift WHERE open_lane = ? FOR UPDATE', ['lane-1']);
+      release();
+      await sleep(500); // the approval is waiting for the shift by now
+      await probe.connect();
+      await probe.startTransaction();
+      orderFree = await probe.query('SELECT id FROM orders WHERE id = ? FOR UPDATE NOWAIT', [o.id]).then(
+        () => true,
+        () => false,
+      );
+      await probe.rollbackTransaction();
+      await closer.rollbackTransaction();
+    } finally {
+      await probe.release();
+      await closer.release();
+      await other.close();
+    }
+    // Before: the approval held the order's lock while it waited for the shift, the other way round from a
+    // cash tender, and the two with a close could deadlock (one rolled back and run again).
+    expect(orderFree).toBe(true);
+    expect((await cashier('GET', `/v1/payments/${card.body.id}?wait=10`)).body.status).toBe('approved');
+    expect((await cashier('POST', `/v1/shifts/${s.id}/close`, { countedCashFen: 0 })).body.sales.card).toEqual({
+      count: 1,
+      fen: 1250,
+    });
+  });
+
   it('a Z kept before countsFrom existed reads as counted from its open', async () => {
     const s = (await cashier2('POST', '/v1/shifts', { lane: 'lane-2', floatFen: 0 })).body;
     const z = (await cashier2('POST', `/v1/shifts/${s.id}/close`, { countedCashFen: 0 })).body;
@@ -350,7 +396,7 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
 
   it('lists shifts by lane and time, newest first, paged', async () => {
     const all = (await office('GET', '/v1/shifts?lane=lane-1')).body;
-    const closedOnLane1 = name === 'mysql' ? 8 : 5; // the closing-race tests run on MariaDB only
+    const closedOnLane1 = name === 'mysql' ? 9 : 5; // the closing-race tests run on MariaDB only
     expect(all.total).toBe(closedOnLane1);
     expect(all.items.map((s: { status: string }) => s.status)).toEqual(Array(closedOnLane1).fill('closed'));
     expect(Date.parse(all.items[0].openedAt)).toBeGreaterThanOrEqual(Date.parse(all.items[1].openedAt));
