@@ -353,9 +353,10 @@ export function orderBatcher(deps: {
     const totals = new Map<string, number>();
     for (const r of accepted) for (const l of r.lines) totals.set(l.sku, (totals.get(l.sku) ?? 0) + l.qty);
 
-    // Every write of the batch in one round trip (db.runAll), the contended rows last: the keyed requests'
-    // answers commit with their orders (a retry after a crash replays, never re-runs); then one guarded
-    // UPDATE per coupon with the batch's uses and one per SKU: the WHEREs stay the guards.
+    // Every write of the batch in one round trip (db.runAll, or with the COMMIT: below), the contended rows
+    // last: the keyed requests' answers commit with their orders (a retry after a crash replays, never
+    // re-runs); then one guarded UPDATE per coupon with the batch's uses and one per SKU: the WHEREs stay
+    // the guards.
     const writes: Stmt[] = [
       ...multiRowInsert('orders', ORDER_COLUMNS, orderRows),
       ...multiRowInsert('order_line', LINE_COLUMNS, lineRows),
