@@ -55,6 +55,18 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
   const newOrder = (api: Api, lane: string, qty = 1) =>
     api('POST', '/v1/orders', { lane, lines: [{ sku: 'SH-1', qty }] });
   const stock = async () => (await office('GET', '/v1/stock/SH-1')).body;
+  /** A card tender of ¥12.50 on lane-1 whose terminal holds its approval back until `release()`. */
+  async function heldCard(orderId: string): Promise<{ card: { status: number; body: any }; release: () => void }> {
+    let release!: () => void;
+    term.simulator.expect({ action: 'approve', hold: new Promise<void>((r) => (release = r)) });
+    const card = await cashier('POST', `/v1/orders/${orderId}/payments`, {
+      method: 'card',
+      amountFen: 1250,
+      lane: 'lane-1',
+    });
+    expect(card.status).toBe(202);
+    return { card, release };
+  }
 
   it('a lane with no open shift takes no order, and nothing is reserved', async () => {
     const before = await stock();
@@ -155,14 +167,7 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
   it('a card approved after its shift closed and before the next opened counts in the next shift, not in none', async () => {
     const s1 = (await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 0 })).body;
     const o = (await newOrder(cashier, 'lane-1')).body;
-    let release!: () => void;
-    term.simulator.expect({ action: 'approve', hold: new Promise<void>((r) => (release = r)) });
-    const card = await cashier('POST', `/v1/orders/${o.id}/payments`, {
-      method: 'card',
-      amountFen: 1250,
-      lane: 'lane-1',
-    });
-    expect(card.status).toBe(202);
+    const { card, release } = await heldCard(o.id);
     // Closed while the terminal holds its answer back: the Z has the card as not confirmed yet.
     const z = (await cashier('POST', `/v1/shifts/${s1.id}/close`, { countedCashFen: 0 })).body;
     expect(z).toMatchObject({
@@ -332,14 +337,7 @@ describe.each(testDbKinds())('shifts on $name', ({ name }) => {
     if (name !== 'mysql') return; // row locks: SQLite runs one transaction at a time
     const s = (await cashier('POST', '/v1/shifts', { lane: 'lane-1', floatFen: 0 })).body;
     const o = (await newOrder(cashier, 'lane-1')).body;
-    let release!: () => void;
-    term.simulator.expect({ action: 'approve', hold: new Promise<void>((r) => (release = r)) });
-    const card = await cashier('POST', `/v1/orders/${o.id}/payments`, {
-      method: 'card',
-      amountFen: 1250,
-      lane: 'lane-1',
-    });
-    expect(card.status).toBe(202);
+    const { card, release } = await heldCard(o.id);
     // A close under way on another connection holds the shift row; the terminal then answers.
     const other = await Db.fromUrl(t.fdb.url, { poolSize: 2 }).open();
     const closer = other.ds.createQueryRunner();
