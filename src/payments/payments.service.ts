@@ -179,9 +179,15 @@ export class PaymentsService {
    * (shifts/shift-lock.ts). Money going back is never refused for want of a shift.
    */
   async moneyTime(m: EntityManager, lanes: (string | null)[]): Promise<number> {
-    const known = lanes.filter((l): l is string => !!l);
-    if (this.shiftLocks && known.length) await lockOpenShifts(m, this.db, known);
+    const locks = this.shiftStatements(lanes);
+    if (locks.length) await runAll(m, locks);
     return this.clock.now().getTime();
+  }
+
+  /** With POS_SHIFTS=on, the statements that lock these lanes' open shifts (shift-lock.ts); else none. */
+  private shiftStatements(lanes: (string | null)[]): Stmt[] {
+    const known = lanes.filter((l): l is string => !!l);
+    return this.shiftLocks && known.length ? openShiftsStatements(this.db, known) : [];
   }
 
   /** Resolves when no cash batch is queued or in flight. */
@@ -404,10 +410,10 @@ export class PaymentsService {
       m,
       this.db,
       verdicts,
-      (mm, lanes) => this.moneyTime(mm, lanes),
+      (lanes) => this.shiftStatements(lanes),
+      () => this.clock.now().getTime(),
       this.paidHooks,
       first,
-      (lanes) => (this.shiftLocks && lanes.length ? openShiftsStatements(this.db, lanes) : []),
     );
   }
 

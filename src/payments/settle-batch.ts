@@ -17,7 +17,6 @@ import { EntityManager } from 'typeorm';
 import { Db, Stmt, placeholders, runAll } from '../db/db';
 import { Outcome, multiRowInsert } from '../db/batch';
 import { notFound } from '../shared/errors';
-import type { MoneyTime } from '../shifts/shift-lock';
 import { BatchGuardError, saleStatements } from '../inventory/reservation-batcher';
 import { AUDIT_COLUMNS, auditRow } from '../audit/audit.service';
 import { canMoveOrder } from '../orders/order-state';
@@ -43,12 +42,11 @@ export interface ApproveVerdict {
   /** The payment's order (it never changes): locked before the payment, as on every path that pays an order. */
   orderId: string;
   /**
-   * The payment's lane (it never changes), when the caller knows it: its open shift is then locked before
-   * the order, in the order a cash tender takes them (shift-lock.ts), so that an approval and a tender of one
-   * order cannot each hold what the other waits for. Without it the lane is learnt from the payment row
-   * and its shift locked after the order.
+   * The payment's lane (it never changes): its open shift is locked before the order, in the order a cash
+   * tender takes them (shift-lock.ts), so that an approval and a tender of one order cannot each hold what
+   * the other waits for.
    */
-  lane?: string | null;
+  lane: string | null;
   facts: ApprovalFacts;
   actor: string;
   /** A person's resolution note (the audit action is then `resolve`). */
@@ -124,24 +122,21 @@ export async function applyVerdicts(
   db: Db,
   verdicts: SettleVerdict[],
   /**
-   * The verdicts' time, read after the approvals' lanes' open shifts are share-locked when shifts are on
-   * (PaymentsService.moneyTime). An approval is never refused for want of a shift (the money was taken): the
-   * lock only orders it with a close, so that its time falls inside the window of the shift whose report
-   * counts it, or after it.
+   * The statements that lock the approvals' lanes' open shifts (none when shifts are off), sent first; the
+   * verdicts' time is read after them (PaymentsService.moneyTime). An approval is never refused for want of a
+   * shift (the money was taken): the lock only orders it with a close, so that its time falls inside the
+   * window of the shift whose report counts it, or after it.
    */
-  moneyTime: MoneyTime,
+  shiftLocks: (lanes: (string | null)[]) => Stmt[],
+  nowFn: () => number,
   hooks: OrderPaidHook[],
   /** Writes of the caller's that go first, in the reads' round trip (the sweeper's reversal marks). */
   first: Stmt[] = [],
-  /** The statements that lock these lanes' open shifts (none when shifts are off): see ApproveVerdict.lane. */
-  shiftLocks: (lanes: string[]) => Stmt[] = () => [],
 ): Promise<Outcome<boolean>[]> {
   const paymentIds = [...new Set(verdicts.map((v) => v.paymentId))].sort();
   const approvals = verdicts.filter((v): v is ApproveVerdict => v.kind === 'approve');
   const orderIds = [...new Set(approvals.map((v) => v.orderId))].sort();
-  // The approvals' shifts first when every lane is known, else after the rows (moneyTime below).
-  const lanesKnown = approvals.length > 0 && approvals.every((v) => v.lane !== undefined);
-  const shiftsFirst = lanesKnown ? shiftLocks(approvals.map((v) => v.lane).filter((l): l is string => !!l)) : [];
+  const shiftsFirst = shiftLocks(approvals.map((v) => v.lane));
   const reads: Stmt[] = [...shiftsFirst];
   if (orderIds.length) reads.push(lockOrdersStatement(orderIds, db.forUpdate));
   reads.push({
@@ -154,8 +149,7 @@ export async function applyVerdicts(
   const paymentRows = results[orderIds.length ? 1 : 0].rows as unknown as PaymentRow[];
   const lines = orderIds.length ? (results[2].rows as unknown as ActiveLine[]) : [];
   const payments = new Map(paymentRows.map((p) => [p.id, p]));
-  // Read once the shifts are locked, whichever way they were.
-  const now = await moneyTime(m, lanesKnown ? [] : approvals.map((v) => payments.get(v.paymentId)?.lane ?? null));
+  const now = nowFn(); // once the shifts are locked
   const orders = new Map<string, OrderState>(
     orderRows.map((row) => [
       row.id,

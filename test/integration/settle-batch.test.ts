@@ -61,6 +61,7 @@ describe.each(testDbKinds())('verdicts in one transaction, on $name', ({ name })
       kind: 'approve',
       paymentId: o.payments[i],
       orderId: o.orderId,
+      lane: 'lane-1',
       facts,
       actor: 'system:sweeper:acquirer',
       checked: true,
